@@ -1,0 +1,76 @@
+/**
+ * The one error class of vaultpath.
+ *
+ * Every failure a caller can act on is a {@link VaultpathError} with a stable string `code` (the table below and
+ * the README's error table are the contract: codes are never renamed, only added), a message that says what
+ * failed, where, and what to do, and the underlying `cause` when there is one. Whether a failure is worth
+ * retrying is decided where it arises and carried in `retryable`, so decorators such as retry never guess.
+ *
+ * Plain argument mistakes by a programmer (a wrong type, a length out of range) are `TypeError` / `RangeError`
+ * with a labelled message, as Node and noble do; they are bugs to fix, not conditions to handle.
+ *
+ * @module
+ */
+
+/** Every code a {@link VaultpathError} can carry, with a one-line meaning. */
+export const ERROR_CODES = {
+  VP_PASSPHRASE_POLICY: 'the passphrase breaks the passphrase rules (length, control characters, whitespace)',
+  VP_WRONG_PASSPHRASE: 'no key slot of the vault opens with this passphrase',
+  VP_KEY_SLOT_DAMAGED: 'a key slot is truncated or its bytes do not match its checksum',
+  VP_KDF_PARAMS: 'key-derivation parameters are outside the accepted bounds; the KDF was not run',
+  VP_UNSUPPORTED_VERSION: 'an object was written by a format version this reader does not know',
+  VP_MALFORMED_OBJECT: 'an object is too short or its layout is not what the format describes',
+  VP_OBJECT_TYPE: 'an object is of another type than the one asked for',
+  VP_AUTH_FAILED: 'an object failed authentication: it was damaged, tampered with, swapped or sealed by another key',
+  VP_ID_MISMATCH: 'an object opened, but its content does not hash to the id it is stored under',
+  VP_UNKNOWN_CODEC: 'an object names a compression codec this reader does not know',
+  VP_CHUNKER_PARAMS: 'chunker sizes are outside the accepted bounds',
+  VP_ABORTED: 'the operation was aborted through its AbortSignal',
+} as const;
+
+/** A stable error code; see {@link ERROR_CODES}. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface VaultpathErrorOptions {
+  /** The error that caused this one, kept for diagnosis. */
+  readonly cause?: unknown;
+  /**
+   * Whether the same call may succeed if tried again unchanged (a timeout, a busy server).
+   * @default false
+   */
+  readonly retryable?: boolean;
+}
+
+/**
+ * The base class of every error vaultpath raises on purpose.
+ *
+ * @example
+ * ```ts
+ * try { await openVault(...) } catch (e) {
+ *   if (e instanceof VaultpathError && e.code === 'VP_WRONG_PASSPHRASE') askAgain();
+ * }
+ * ```
+ */
+export class VaultpathError extends Error {
+  override readonly name = 'VaultpathError';
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, options: VaultpathErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/** True when `e` is a {@link VaultpathError}, optionally with the given code. */
+export function isVaultpathError(e: unknown, code?: ErrorCode): e is VaultpathError {
+  return e instanceof VaultpathError && (code === undefined || e.code === code);
+}
+
+/** Throws a `VP_ABORTED` error carrying the signal's reason if `signal` is aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new VaultpathError('VP_ABORTED', 'The operation was aborted.', { cause: signal.reason });
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * vaultpath: the data path of a backup agent.
+ *
+ * Each stage of the data path is usable on its own; this module is the only public entry.
+ *
+ * @module
+ */
+export { VaultpathError, ERROR_CODES, isVaultpathError, type ErrorCode, type VaultpathErrorOptions } from './errors.js';
+export { type ByteParts, concatParts, toHex, fromHex } from './bytes.js';
+
+// crypto: passphrases, KDF, keys, key slots, sealed objects, chunk ids
+export {
+  MIN_PASSPHRASE_LENGTH,
+  GENERATED_PASSPHRASE_BITS,
+  passphraseBytes,
+  generatePassphrase,
+  type PassphraseCheckOptions,
+} from './crypto/passphrase.js';
+export {
+  DEFAULT_KDF_PARAMS,
+  KDF_BOUNDS,
+  KDF_SALT_LENGTH,
+  checkKdfParams,
+  deriveKey,
+  type KdfParams,
+  type KdfBounds,
+  type DeriveKeyOptions,
+} from './crypto/kdf.js';
+export { VaultKeys, generateMasterKey, KEY_LENGTH, SUBKEY_LABELS } from './crypto/keys.js';
+export {
+  KEY_SLOT_LENGTH,
+  KEY_SLOT_ID_LENGTH,
+  createKeySlot,
+  decodeKeySlot,
+  openKeySlot,
+  unlockKeySlots,
+  type KeySlot,
+  type CreateKeySlotOptions,
+  type OpenKeySlotOptions,
+} from './crypto/key-slot.js';
+export { ObjectType, objectTypeName, type ObjectTypeName, type ObjectTypeCode } from './crypto/object-type.js';
+export {
+  ENVELOPE_VERSION,
+  OBJECT_OVERHEAD,
+  BLOB_OVERHEAD,
+  OBJECT_ID_LENGTH,
+  Codec,
+  sealObject,
+  sealBlob,
+  openObject,
+  openBlob,
+  joinSealed,
+  type SealKeys,
+  type SealedObject,
+  type OpenOptions,
+  type OpenBlobOptions,
+} from './crypto/envelope.js';
+export { ChunkIdentifier, CHUNK_ID_LENGTH, type ChunkIdKeys } from './crypto/chunk-id.js';
+
+// chunk: keyed FastCDC
+export {
+  DEFAULT_CHUNKER_PARAMS,
+  CHUNKER_LIMITS,
+  checkChunkerParams,
+  chunkStream,
+  CutPointFinder,
+  type Chunk,
+  type ChunkerParams,
+  type ChunkStreamOptions,
+} from './chunk/fastcdc.js';
+
+// repo: the vault format
+export { CONFIG_NAME, Folder, objectName, idFromName, type FolderName } from './repo/layout.js';
+export { VAULT_FORMAT_VERSION, CONFIG_ID, sealConfig, openConfig, type VaultConfig } from './repo/config.js';
+export {
+  PackWriter,
+  PACK_TRAILER_LENGTH,
+  readPackTrailer,
+  openPackHeader,
+  type PackEntry,
+  type PackInfo,
+  type PackSink,
+  type PackedType,
+} from './repo/pack.js';
+export { encodeIndex, decodeIndex, sealIndex, openIndex, type IndexEntry, type IndexContent } from './repo/index-file.js';

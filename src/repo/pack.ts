@@ -1,0 +1,227 @@
+/**
+ * Packs: many sealed blobs in one stored file, with a sealed table of contents at the end.
+ *
+ * ```
+ *  pack = blob_1 ‖ blob_2 ‖ … ‖ blob_n ‖ header ‖ trailer
+ *
+ *  blob_i   bare sealed blob (salt ‖ ciphertext ‖ tag), type data or tree; blob_1 starts at offset 0 and each
+ *           next blob starts where the previous one ends
+ *  header   bare sealed blob of type packHeader under the all-zero id; its plaintext:
+ *             offset  size  field
+ *             0       4     entry count n                 (u32 little-endian)
+ *             4       44·n  entries, in file order:
+ *                             +0   1   object type        (data 0x03 or tree 0x04)
+ *                             +1   1   codec              (0x00 none)
+ *                             +2   2   reserved           (0x0000)
+ *                             +4   4   sealed length      (u32 LE, bytes in the pack)
+ *                             +8   4   plaintext length   (u32 LE, after opening and decoding)
+ *                             +12  32  blob id
+ *  trailer  8 bytes:  header length (u32 LE) ‖ "VPK" ‖ format version (0x01)
+ * ```
+ *
+ * A pack's id (its name, `data/<id>`) is the SHA-256 of all its bytes, so storage-level corruption is found without
+ * the key, and uploading the same pack twice writes the same name. The header is only read to rebuild a lost
+ * index: each entry it names is still checked against the blob's own authenticated id, so a header moved from
+ * another pack cannot make a wrong blob pass. Blobs are bare, so a pack's bytes do not show where blobs begin.
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { VaultpathError } from '../errors.js';
+import { type ByteParts, partsLength, toHex } from '../bytes.js';
+import { type SealKeys, Codec, openBlob, sealBlob } from '../crypto/envelope.js';
+import { ObjectType, describeType } from '../crypto/object-type.js';
+
+/** Bytes of the fixed trailer at the end of every pack. */
+export const PACK_TRAILER_LENGTH = 8;
+/** Bytes of one pack header entry. */
+export const PACK_ENTRY_LENGTH = 44;
+/** The pack format version. */
+export const PACK_VERSION = 1;
+/** The id the pack header is sealed under. */
+export const PACK_HEADER_ID = new Uint8Array(32);
+/** The largest pack this format addresses (offsets are u32). */
+export const MAX_PACK_SIZE = 0xffff_ffff;
+
+const TRAILER_MAGIC = Buffer.from('VPK', 'latin1');
+
+/** The blob types a pack holds. */
+export type PackedType = typeof ObjectType.data | typeof ObjectType.tree;
+
+/** Where one blob sits in a pack. */
+export interface PackEntry {
+  readonly type: PackedType;
+  readonly codec: number;
+  readonly id: Buffer;
+  /** Offset of the sealed blob from the start of the pack. */
+  readonly offset: number;
+  /** Sealed length in the pack. */
+  readonly length: number;
+  /** Length after opening. */
+  readonly plaintextLength: number;
+}
+
+/** A finished pack. */
+export interface PackInfo {
+  /** SHA-256 of the pack's bytes: its id and name. */
+  readonly id: Buffer;
+  /** Total length in bytes. */
+  readonly size: number;
+  readonly entries: readonly PackEntry[];
+}
+
+/** Receives a pack's bytes in order. MUST write the slices in the order given, each exactly once. */
+export type PackSink = (parts: readonly Buffer[]) => Promise<void> | void;
+
+/**
+ * Writes one pack through a sink: blobs as they are added, then the header and trailer on {@link finish}.
+ *
+ * @example
+ * ```ts
+ * const w = new PackWriter(keys, (parts) => file.writev(parts));
+ * await w.add(ObjectType.data, id, chunk.parts);
+ * const info = await w.finish();
+ * ```
+ */
+export class PackWriter {
+  readonly #keys: SealKeys;
+  readonly #sink: PackSink;
+  readonly #hash = createHash('sha256');
+  readonly #entries: PackEntry[] = [];
+  #size = 0;
+  #finished = false;
+
+  constructor(keys: SealKeys, sink: PackSink) {
+    this.#keys = keys;
+    this.#sink = sink;
+  }
+
+  /** Bytes written so far (blobs only; the header and trailer come on finish). */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Number of blobs added. */
+  get count(): number {
+    return this.#entries.length;
+  }
+
+  /** Seals `plaintext` as a blob of `type` under `id` and appends it. */
+  async add(type: PackedType, id: Uint8Array, plaintext: ByteParts): Promise<PackEntry> {
+    if (this.#finished) throw new Error('PackWriter: add() after finish()');
+    if (type !== ObjectType.data && type !== ObjectType.tree) throw new RangeError(`"type" cannot be packed: ${type}`);
+    const sealed = sealBlob(this.#keys, type, id, plaintext);
+    const entry: PackEntry = {
+      type,
+      codec: Codec.none,
+      id: Buffer.from(id),
+      offset: this.#size,
+      length: sealed.length,
+      plaintextLength: partsLength(plaintext),
+    };
+    if (this.#size + sealed.length > MAX_PACK_SIZE) throw new RangeError('pack would exceed 4 GiB');
+    await this.#write(sealed.parts);
+    this.#entries.push(entry);
+    return entry;
+  }
+
+  /** Writes the header and trailer; the pack is complete once the returned promise resolves. */
+  async finish(): Promise<PackInfo> {
+    if (this.#finished) throw new Error('PackWriter: finish() twice');
+    this.#finished = true;
+    const header = sealBlob(this.#keys, ObjectType.packHeader, PACK_HEADER_ID, encodePackHeader(this.#entries));
+    const trailer = Buffer.alloc(PACK_TRAILER_LENGTH);
+    trailer.writeUInt32LE(header.length, 0);
+    TRAILER_MAGIC.copy(trailer, 4);
+    trailer[7] = PACK_VERSION;
+    await this.#write([...header.parts, trailer]);
+    return { id: this.#hash.digest(), size: this.#size, entries: this.#entries };
+  }
+
+  async #write(parts: readonly Buffer[]): Promise<void> {
+    for (const p of parts) {
+      this.#hash.update(p);
+      this.#size += p.length;
+    }
+    await this.#sink(parts);
+  }
+}
+
+/** Encodes the plaintext of a pack header. */
+export function encodePackHeader(entries: readonly PackEntry[]): Buffer {
+  const out = Buffer.alloc(4 + entries.length * PACK_ENTRY_LENGTH);
+  out.writeUInt32LE(entries.length, 0);
+  let o = 4;
+  for (const e of entries) {
+    out[o] = e.type;
+    out[o + 1] = e.codec;
+    out.writeUInt16LE(0, o + 2);
+    out.writeUInt32LE(e.length, o + 4);
+    out.writeUInt32LE(e.plaintextLength, o + 8);
+    e.id.copy(out, o + 12);
+    o += PACK_ENTRY_LENGTH;
+  }
+  return out;
+}
+
+/**
+ * Reads the trailer (the last 8 bytes of a pack) and returns the sealed header's length.
+ * @throws {VaultpathError} `VP_MALFORMED_OBJECT`, `VP_UNSUPPORTED_VERSION`.
+ */
+export function readPackTrailer(trailer: Uint8Array, packSize: number, where: string): number {
+  const t = Buffer.from(trailer.buffer, trailer.byteOffset, trailer.byteLength);
+  if (t.length !== PACK_TRAILER_LENGTH || !t.subarray(4, 7).equals(TRAILER_MAGIC)) {
+    throw new VaultpathError('VP_MALFORMED_OBJECT', `${where} has no pack trailer; it is truncated or not a pack.`);
+  }
+  if (t[7] !== PACK_VERSION) {
+    throw new VaultpathError(
+      'VP_UNSUPPORTED_VERSION',
+      `${where} has pack format version ${t[7]}; this vaultpath reads version ${PACK_VERSION}. Upgrade vaultpath.`,
+    );
+  }
+  const headerLength = t.readUInt32LE(0);
+  if (headerLength + PACK_TRAILER_LENGTH > packSize) {
+    throw new VaultpathError('VP_MALFORMED_OBJECT', `${where} claims a ${headerLength}-byte header but is only ${packSize} bytes.`);
+  }
+  return headerLength;
+}
+
+/**
+ * Opens a pack's sealed header (the `headerLength` bytes before the trailer) and checks that its entries tile the
+ * pack exactly.
+ * @throws {VaultpathError} `VP_AUTH_FAILED`, `VP_MALFORMED_OBJECT`.
+ */
+export function openPackHeader(keys: SealKeys, sealedHeader: Uint8Array, packSize: number, where: string): PackEntry[] {
+  const plain = openBlob(keys, ObjectType.packHeader, PACK_HEADER_ID, sealedHeader, { where: `The header of ${where}` });
+  const bad = (what: string): VaultpathError =>
+    new VaultpathError('VP_MALFORMED_OBJECT', `The header of ${where} ${what}; the pack is damaged.`);
+  if (plain.length < 4) throw bad('is too short');
+  const n = plain.readUInt32LE(0);
+  if (plain.length !== 4 + n * PACK_ENTRY_LENGTH) throw bad(`lists ${n} entries but holds ${plain.length} bytes`);
+  const entries: PackEntry[] = [];
+  let offset = 0;
+  for (let i = 0, o = 4; i < n; i++, o += PACK_ENTRY_LENGTH) {
+    const type = plain[o]!;
+    if (type !== ObjectType.data && type !== ObjectType.tree) throw bad(`has an entry of type ${describeType(type)}`);
+    if (plain.readUInt16LE(o + 2) !== 0) throw bad('has a non-zero reserved field');
+    const length = plain.readUInt32LE(o + 4);
+    entries.push({
+      type,
+      codec: plain[o + 1]!,
+      length,
+      plaintextLength: plain.readUInt32LE(o + 8),
+      id: Buffer.from(plain.subarray(o + 12, o + 44)),
+      offset,
+    });
+    offset += length;
+  }
+  if (offset + sealedHeader.length + PACK_TRAILER_LENGTH !== packSize) {
+    throw bad(`accounts for ${offset} bytes of blobs, which does not match the pack size ${packSize}`);
+  }
+  return entries;
+}
+
+/** A short label for a pack in messages. */
+export function packLabel(id: Uint8Array): string {
+  return `pack ${toHex(id)}`;
+}

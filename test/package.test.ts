@@ -1,0 +1,41 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ERROR_CODES } from '../src/errors.js';
+
+const root = new URL('..', import.meta.url);
+const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as Record<string, unknown>;
+const readme = readFileSync(new URL('README.md', root), 'utf8');
+
+describe('the package', () => {
+  it('is ESM only, side-effect free, with an exports map of "." and "./package.json" only', () => {
+    expect(pkg['name']).toBe('vaultpath');
+    expect(pkg['type']).toBe('module');
+    expect(pkg['sideEffects']).toBe(false);
+    expect(pkg['exports']).toEqual({
+      '.': { types: './dist/index.d.ts', default: './dist/index.js' },
+      './package.json': './package.json',
+    });
+    expect(pkg['bin']).toEqual({ vaultpath: './dist/cli/main.js' });
+    expect(pkg['engines']).toEqual({ node: '>=20.19' });
+    expect(pkg['files']).toContain('dist');
+  });
+
+  it('depends at run time only on the chosen stack', () => {
+    const allowed = ['@noble/ciphers', '@noble/hashes', 'p-queue', 'bottleneck', 'undici', 'fast-glob'];
+    for (const dep of Object.keys((pkg['dependencies'] ?? {}) as object)) expect(allowed).toContain(dep);
+  });
+});
+
+describe('the README', () => {
+  it('has a Quick start of exactly two commands: install and run the main job, then the tests', () => {
+    const quick = /## Quick start[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme);
+    expect(quick).not.toBeNull();
+    const commands = quick![1]!.trim().split('\n');
+    expect(commands).toEqual(['npm ci && npm run demo', 'npm test']);
+    expect((pkg['scripts'] as Record<string, string>)['demo']).toBeDefined();
+  });
+
+  it('lists every error code in its error table', () => {
+    for (const code of Object.keys(ERROR_CODES)) expect(readme).toContain(`| \`${code}\` |`);
+  });
+});
