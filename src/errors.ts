@@ -25,6 +25,9 @@ export const ERROR_CODES = {
   VP_ID_MISMATCH: 'an object opened, but its content does not hash to the id it is stored under',
   VP_UNKNOWN_CODEC: 'an object names a compression codec this reader does not know',
   VP_CHUNKER_PARAMS: 'chunker sizes are outside the accepted bounds',
+  VP_SOURCE_NOT_FOUND: 'a source to scan does not exist, cannot be read, or is not a folder',
+  VP_SOURCE_TOO_LARGE: 'a data source holds more bytes to back up than the per-source limit (54,400 GB by default)',
+  VP_CASE_COLLISION: 'names in one folder differ only by case, and the policy says to fail the source',
   VP_ABORTED: 'the operation was aborted through its AbortSignal',
 } as const;
 

@@ -83,3 +83,37 @@ export {
   type PackedType,
 } from './repo/pack.js';
 export { encodeIndex, decodeIndex, sealIndex, openIndex, type IndexEntry, type IndexContent } from './repo/index-file.js';
+
+// scan: walk sources, probe attributes, apply the support rules
+export {
+  ATTRIBUTE_NAMES,
+  type AttributeProbe,
+  type EntryAttributes,
+  type EntryKind,
+  type ProbeContext,
+  type ProbeResult,
+  type ProbedEntry,
+} from './scan/attributes.js';
+export { StatxProbe, LstatProbe, TableProbe, defaultProbe, statxAvailable } from './scan/probe.js';
+export {
+  FILE_RULES,
+  SKIP_REASONS,
+  decide,
+  type Decision,
+  type DecisionKind,
+  type SkipReason,
+  type SupportRule,
+} from './scan/rules.js';
+export { walk, excludePatterns, caseKey, type WalkItem, type WalkEntry, type WalkSkip, type WalkOptions } from './scan/walk.js';
+export {
+  DEFAULT_MAX_SOURCE_BYTES,
+  ScanSummary,
+  scan,
+  scanBatches,
+  type ScanEntry,
+  type ScanOptions,
+  type Tally,
+} from './scan/scan.js';
+export { SkippedFilesReport, scanSources, defaultReportDir, type ScanSourcesOptions } from './scan/report.js';
+export { type Clock, systemClock } from './throttle/clock.js';
+export { parseSize, formatBytes } from './units.js';

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { link, mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -62,5 +62,51 @@ describe('the vaultpath command', () => {
     expect(out['bytes']).toBe(2 * 3 * 1024 * 1024 + 5);
     expect(out['uniqueBytes']).toBe(3 * 1024 * 1024 + 5);
     expect(out['verified']).toBe(out['uniqueChunks']);
+  });
+
+  it('scans with --json: one object with files, bytes, per-decision counts and the skipped entries', async () => {
+    await link(join(dir, 'note.txt'), join(dir, 'note-link.txt'));
+    await symlink('a.bin', join(dir, 'a-link'));
+    try {
+      const r = await vaultpath('scan', dir, '--exclude', 'sub', '--report', join(dir, '..', `report-${process.pid}.jsonl`), '--json');
+      expect(r.code).toBe(0);
+      const out = JSON.parse(r.stdout) as {
+        files: number; bytes: number; decisions: Record<string, { entries: number }>; skipped: { path: string; reason: string }[];
+      };
+      expect(out.files).toBe(4); // a.bin, empty, note.txt, note-link.txt (sub/ excluded)
+      expect(out.bytes).toBe(3 * 1024 * 1024);
+      expect(out.decisions['backup']!.entries).toBe(2);
+      expect(out.skipped).toEqual(
+        expect.arrayContaining([
+          { path: join(dir, 'note.txt'), reason: 'hard-link' },
+          { path: join(dir, 'note-link.txt'), reason: 'hard-link' },
+          { path: join(dir, 'a-link'), reason: 'reparse-point' },
+        ]),
+      );
+      const human = await vaultpath('scan', dir, '--report', join(dir, '..', `report-h-${process.pid}.jsonl`));
+      expect(human.stdout).toMatch(/skipped\s+3/);
+      expect(human.stdout).toMatch(/hard-link\s+2/);
+      expect(human.stdout).toMatch(/Skipped entries are listed in .*report-h-/);
+    } finally {
+      await rm(join(dir, 'note-link.txt'));
+      await rm(join(dir, 'a-link'));
+      await rm(join(dir, '..', `report-${process.pid}.jsonl`), { force: true });
+      await rm(join(dir, '..', `report-h-${process.pid}.jsonl`), { force: true });
+    }
+  });
+
+  it('fails a scan of a missing folder with its error code, and a scan of nothing with usage', async () => {
+    const missing = await vaultpath('scan', join(dir, 'missing'));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/VP_SOURCE_NOT_FOUND/);
+    expect((await vaultpath('scan')).code).toBe(2);
+    expect((await vaultpath('scan', dir, '--max-source-size', 'lots')).code).toBe(2);
+  });
+
+  it('refuses a source over --max-source-size before reading any data', async () => {
+    const r = await vaultpath('scan', dir, '--max-source-size', '1MB', '--report', join(dir, '..', `report-m-${process.pid}.jsonl`));
+    await rm(join(dir, '..', `report-m-${process.pid}.jsonl`), { force: true });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/limit of 1,000,000 bytes \(1\.00 MB\).*\[VP_SOURCE_TOO_LARGE\]/);
   });
 });

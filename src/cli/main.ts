@@ -1,42 +1,48 @@
 #!/usr/bin/env node
 /**
- * The `vaultpath` command: argument parsing, human and `--json` output, exit codes. It only wires the library;
- * everything it does is available from `import … from 'vaultpath'`.
+ * The `vaultpath` command: argument parsing, dispatch, exit codes. Each command lives in commands/ and only wires
+ * the library; everything the CLI does is available from `import … from 'vaultpath'`.
  *
- * Exit codes: 0 success, 1 failure (a VaultpathError; its code is printed), 2 usage error.
+ * Exit codes: 0 success, 1 failure (a VaultpathError; its code is printed), 2 usage error, 130 interrupted.
  *
  * @module
  */
-import { createReadStream } from 'node:fs';
-import { opendir, readFile } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { VaultpathError, isVaultpathError } from '../errors.js';
-import { generatePassphrase, GENERATED_PASSPHRASE_BITS } from '../crypto/passphrase.js';
-import { VaultKeys, generateMasterKey } from '../crypto/keys.js';
-import { ChunkIdentifier } from '../crypto/chunk-id.js';
-import { joinSealed, openBlob, sealBlob } from '../crypto/envelope.js';
-import { ObjectType } from '../crypto/object-type.js';
-import { DEFAULT_CHUNKER_PARAMS, chunkStream } from '../chunk/fastcdc.js';
-import { concatParts } from '../bytes.js';
+import { isVaultpathError } from '../errors.js';
+import { type CommandContext, UsageError } from './context.js';
+import { demoCommand } from './commands/demo.js';
+import { passphraseCommand } from './commands/passphrase.js';
+import { scanCommand } from './commands/scan.js';
 
 const HELP = `vaultpath — the data path of a backup agent
 
 Usage:
-  vaultpath demo [--source DIR] [--json]   run the core data path over a folder: chunk, id, seal, open, verify
-  vaultpath passphrase generate [--json]   print a new passphrase (about ${GENERATED_PASSPHRASE_BITS} bits, easy to read back)
+  vaultpath scan <path>... [options]       show what a backup would do with each entry, before any data moves
+      --exclude GLOB          exclude matching entries and all below them (repeatable; *.mp3 matches at any depth)
+      --include GLOB          scan only matching entries (repeatable)
+      --exclude-files-in DIR  exclude a folder's own files but keep its subfolders (repeatable)
+      --report FILE           where to write the skipped-files report (JSON lines)
+      --case-collision skip|fail   names differing only by case: skip later ones (default) or fail
+      --max-source-size SIZE  largest data source (default 54400GB)
+  vaultpath demo [--source DIR]            run the core data path over a folder: chunk, id, seal, open, verify
+  vaultpath passphrase generate            print a new passphrase (about 136 bits, easy to read back)
   vaultpath --help | --version
 
-Options:
+Common options:
   --json       machine-readable output on stdout
   -h, --help   this text
 
-Exit codes: 0 success, 1 failure (the error code is printed), 2 usage error.
+Exit codes: 0 success, 1 failure (the error code is printed), 2 usage error, 130 interrupted.
 `;
 
-class UsageError extends Error {}
+const COMMANDS: Record<string, (ctx: CommandContext) => number | Promise<number>> = {
+  scan: scanCommand,
+  demo: demoCommand,
+  passphrase: passphraseCommand,
+};
 
-async function main(argv: string[]): Promise<number> {
+async function main(argv: string[], signal: AbortSignal): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -46,6 +52,12 @@ async function main(argv: string[]): Promise<number> {
       version: { type: 'boolean' },
       json: { type: 'boolean' },
       source: { type: 'string' },
+      exclude: { type: 'string', multiple: true },
+      include: { type: 'string', multiple: true },
+      'exclude-files-in': { type: 'string', multiple: true },
+      report: { type: 'string' },
+      'case-collision': { type: 'string' },
+      'max-source-size': { type: 'string' },
     },
   });
   if (values.version) {
@@ -53,88 +65,27 @@ async function main(argv: string[]): Promise<number> {
     console.log(pkg.version);
     return 0;
   }
-  const [command, sub] = positionals;
+  const [command, ...rest] = positionals;
   if (values.help || command === undefined || command === 'help') {
     process.stdout.write(HELP);
     return 0;
   }
-  switch (command) {
-    case 'passphrase':
-      if (sub !== 'generate') throw new UsageError(`unknown subcommand "passphrase ${sub ?? ''}"; try "passphrase generate"`);
-      return passphraseGenerate(values.json ?? false);
-    case 'demo':
-      return demo(resolve(values.source ?? '.'), values.json ?? false);
-    default:
-      throw new UsageError(`unknown command "${command}"`);
-  }
+  const run = COMMANDS[command];
+  if (!run) throw new UsageError(`unknown command "${command}"`);
+  return run({
+    positionals: rest,
+    options: values,
+    json: values.json ?? false,
+    out: (line) => console.log(line),
+    err: (line) => console.error(line),
+    signal,
+  });
 }
 
-function passphraseGenerate(json: boolean): number {
-  const passphrase = generatePassphrase();
-  if (json) {
-    console.log(JSON.stringify({ passphrase, bits: GENERATED_PASSPHRASE_BITS }));
-  } else {
-    console.log(passphrase);
-    console.error('Keep this passphrase safe: without it, nothing in the vault can be read back. Nobody can recover it.');
-  }
-  return 0;
-}
+const controller = new AbortController();
+process.once('SIGINT', () => controller.abort(new Error('interrupted (Ctrl-C)')));
 
-/** Regular files below `root`, depth first, without following symbolic links; one directory handle open at a time. */
-async function* regularFiles(root: string): AsyncGenerator<string> {
-  const dir = await opendir(root);
-  for await (const entry of dir) {
-    const path = join(root, entry.name);
-    if (entry.isDirectory()) yield* regularFiles(path);
-    else if (entry.isFile()) yield path;
-  }
-}
-
-/**
- * Runs the core data path over every regular file below `source` with a fresh random key: chunk (keyed FastCDC),
- * chunk id, dedup within the run, seal, then open every sealed chunk again and compare it with the original.
- */
-async function demo(source: string, json: boolean): Promise<number> {
-  const keys = VaultKeys.fromMasterKey(generateMasterKey());
-  const ids = new ChunkIdentifier(keys);
-  const seen = new Set<string>();
-  const totals = { files: 0, bytes: 0, chunks: 0, uniqueChunks: 0, uniqueBytes: 0, sealedBytes: 0, verified: 0 };
-  const started = performance.now();
-  for await (const path of regularFiles(source)) {
-    totals.files++;
-    for await (const chunk of chunkStream(createReadStream(path, { highWaterMark: 1024 * 1024 }), keys.gearTable, DEFAULT_CHUNKER_PARAMS)) {
-      totals.chunks++;
-      totals.bytes += chunk.length;
-      const id = ids.id(chunk.parts);
-      const key = id.toString('hex');
-      if (seen.has(key)) continue;
-      seen.add(key);
-      totals.uniqueChunks++;
-      totals.uniqueBytes += chunk.length;
-      const sealed = joinSealed(sealBlob(keys, ObjectType.data, id, chunk.parts));
-      totals.sealedBytes += sealed.length;
-      const opened = openBlob(keys, ObjectType.data, id, sealed);
-      if (!opened.equals(concatParts(chunk.parts)) || !ids.matches(id, opened)) {
-        throw new VaultpathError('VP_ID_MISMATCH', `A chunk of ${relative(source, path)} did not open to its original bytes.`);
-      }
-      totals.verified++;
-    }
-  }
-  const seconds = (performance.now() - started) / 1000;
-  const mbPerSecond = totals.bytes / 1e6 / Math.max(seconds, 1e-9);
-  if (json) {
-    console.log(JSON.stringify({ source, ...totals, seconds, mbPerSecond }));
-  } else {
-    console.log(`Source:   ${source}`);
-    console.log(`Files:    ${totals.files}, ${(totals.bytes / 1e6).toFixed(1)} MB in ${totals.chunks} chunks`);
-    console.log(`Unique:   ${totals.uniqueChunks} chunks, ${(totals.uniqueBytes / 1e6).toFixed(1)} MB (sealed ${(totals.sealedBytes / 1e6).toFixed(1)} MB)`);
-    console.log(`Verified: ${totals.verified} of ${totals.uniqueChunks} sealed chunks opened to their original bytes`);
-    console.log(`Time:     ${seconds.toFixed(2)} s, ${mbPerSecond.toFixed(0)} MB/s`);
-  }
-  return 0;
-}
-
-main(process.argv.slice(2)).then(
+main(process.argv.slice(2), controller.signal).then(
   (code) => {
     process.exitCode = code;
   },
@@ -144,7 +95,7 @@ main(process.argv.slice(2)).then(
       process.exitCode = 2;
     } else if (isVaultpathError(e)) {
       console.error(`vaultpath: ${e.message} [${e.code}]`);
-      process.exitCode = 1;
+      process.exitCode = e.code === 'VP_ABORTED' ? 130 : 1;
     } else {
       console.error(e);
       process.exitCode = 1;

@@ -1,0 +1,256 @@
+/**
+ * The attribute probes that come with vaultpath.
+ *
+ * - {@link StatxProbe} (Linux, the default there): one `statx(2)` per entry through a small native addon
+ *   (native/statx.c), batched. It reads what the platform really tells: the inode flags COMPRESSED (`chattr +c`,
+ *   lsattr's `c`) and ENCRYPTED (fscrypt, lsattr's `E`) and the MOUNT_ROOT flag, each only where the file system's
+ *   `attributes_mask` says it can report it; otherwise the attribute is unknown.
+ * - {@link LstatProbe} (every platform; the fallback when the addon did not build): Node's `lstat`. Link counts,
+ *   allocated blocks and devices are real; compressed and encrypted are unknown.
+ * - {@link TableProbe}: attributes from a table supplied by the caller (tests, or an agent that reads Windows
+ *   attributes itself), over the stats of another probe.
+ *
+ * Derivations shared by all: a symbolic link, or a folder on another device than the scan root or flagged as a
+ * mount root, is a reparse point; a regular file with more than one link is a hard link; a regular file with fewer
+ * bytes allocated than its size is sparse. POSIX file systems have no named streams, so on Linux the two stream
+ * attributes are false; elsewhere they are unknown.
+ *
+ * @module
+ */
+import { lstatSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import {
+  type AttributeProbe,
+  type EntryAttributes,
+  type ProbeContext,
+  type ProbeResult,
+  type ProbedEntry,
+  kindOfMode,
+} from './attributes.js';
+
+// statx attribute bits (linux/stat.h).
+const STATX_ATTR_COMPRESSED = 0x4;
+const STATX_ATTR_ENCRYPTED = 0x800;
+const STATX_ATTR_MOUNT_ROOT = 0x2000;
+
+// Field offsets written by native/statx.c for each path.
+const F = {
+  errno: 0, mode: 1, nlink: 2, size: 3, blocks: 4, inoHi: 5, inoLo: 6, devMajor: 7, devMinor: 8,
+  mtimeSec: 9, mtimeNsec: 10, ctimeSec: 11, ctimeNsec: 12, attributes: 13, attributesMask: 14, uid: 15, gid: 16,
+} as const;
+
+interface StatxAddon {
+  readonly FIELDS: number;
+  statxBatch(paths: readonly string[], out: Float64Array): void;
+}
+
+let addon: StatxAddon | null | undefined;
+
+/** The statx addon, or `null` when it is not built or not on Linux. Loaded once. */
+function loadAddon(): StatxAddon | null {
+  if (addon !== undefined) return addon;
+  addon = null;
+  if (process.platform === 'linux') {
+    const require = createRequire(import.meta.url);
+    // From src/scan or dist/scan the package root is two levels up; from a nested build output, three.
+    for (const candidate of ['../../build/Release/vaultpath_statx.node', '../../../build/Release/vaultpath_statx.node']) {
+      try {
+        addon = require(candidate) as StatxAddon;
+        break;
+      } catch {
+        addon = null;
+      }
+    }
+  }
+  return addon;
+}
+
+/** True when the statx addon is built and loads on this machine. */
+export function statxAvailable(): boolean {
+  return loadAddon() !== null;
+}
+
+/** Linux device number as `fs.Stats.dev` reports it: glibc's makedev(), in arithmetic that stays exact above 2^32. */
+function makedev(major: number, minor: number): number {
+  return (minor & 0xff) + (major & 0xfff) * 2 ** 8 + Math.floor(minor / 2 ** 8) * 2 ** 20 + Math.floor(major / 2 ** 12) * 2 ** 44;
+}
+
+const ERRNO_NAMES: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 5: 'EIO', 13: 'EACCES', 20: 'ENOTDIR', 36: 'ENAMETOOLONG', 40: 'ELOOP' };
+
+// Attribute sets repeat (most files: all false); share one frozen object per combination instead of allocating.
+const interned = new Map<number, EntryAttributes>();
+function intern(a: EntryAttributes): EntryAttributes {
+  let key = 0;
+  for (const v of [a.encrypted, a.compressed, a.sparse, a.hardLink, a.reparsePoint, a.compressedStream, a.sparseStream]) {
+    key = key * 3 + (v === undefined ? 2 : v ? 1 : 0);
+  }
+  let shared = interned.get(key);
+  if (!shared) interned.set(key, (shared = Object.freeze({ ...a })));
+  return shared;
+}
+
+function derived(kind: ProbedEntry['kind'], nlink: number, size: number, allocated: number | undefined, foreignMount: boolean) {
+  return {
+    sparse: kind === 'file' ? (allocated === undefined ? undefined : allocated < size) : false,
+    hardLink: kind === 'file' ? nlink > 1 : false,
+    reparsePoint: kind === 'symlink' || (kind === 'dir' && foreignMount),
+  };
+}
+
+/** One `statx(2)` per entry, in batches, through the native addon. Linux only; see {@link statxAvailable}. */
+export class StatxProbe implements AttributeProbe {
+  readonly name = 'statx';
+  readonly #addon: StatxAddon;
+  #out = new Float64Array(0);
+
+  constructor() {
+    const a = loadAddon();
+    if (!a) throw new Error('the statx addon is not available on this machine');
+    this.#addon = a;
+  }
+
+  probe(paths: readonly string[], context: ProbeContext): ProbeResult[] {
+    const n = this.#addon.FIELDS;
+    if (this.#out.length < paths.length * n) this.#out = new Float64Array(paths.length * n);
+    const out = this.#out;
+    this.#addon.statxBatch(paths, out);
+    const results: ProbeResult[] = [];
+    for (let i = 0; i < paths.length; i++) {
+      const o = i * n;
+      const errno = out[o + F.errno]!;
+      if (errno !== 0) {
+        results.push({ ok: false, code: ERRNO_NAMES[errno] ?? `errno ${errno}` });
+        continue;
+      }
+      const mode = out[o + F.mode]!;
+      const kind = kindOfMode(mode);
+      const size = out[o + F.size]!;
+      const allocated = out[o + F.blocks]! * 512;
+      const nlink = out[o + F.nlink]!;
+      const dev = makedev(out[o + F.devMajor]!, out[o + F.devMinor]!);
+      const attrs = out[o + F.attributes]!;
+      const mask = out[o + F.attributesMask]!;
+      const known = (bit: number): boolean | undefined => ((mask & bit) !== 0 ? (attrs & bit) !== 0 : undefined);
+      const mountRoot = (mask & STATX_ATTR_MOUNT_ROOT) !== 0 && (attrs & STATX_ATTR_MOUNT_ROOT) !== 0;
+      const attributes = intern({
+        encrypted: known(STATX_ATTR_ENCRYPTED),
+        compressed: known(STATX_ATTR_COMPRESSED),
+        ...derived(kind, nlink, size, allocated, dev !== context.rootDev || mountRoot),
+        compressedStream: false,
+        sparseStream: false,
+      });
+      results.push({
+        ok: true,
+        entry: {
+          kind,
+          mode,
+          size,
+          allocated,
+          nlink,
+          dev,
+          ino: (BigInt(out[o + F.inoHi]!) << 32n) | BigInt(out[o + F.inoLo]!),
+          mtimeNs: BigInt(out[o + F.mtimeSec]!) * 1_000_000_000n + BigInt(out[o + F.mtimeNsec]!),
+          ctimeNs: BigInt(out[o + F.ctimeSec]!) * 1_000_000_000n + BigInt(out[o + F.ctimeNsec]!),
+          uid: out[o + F.uid]!,
+          gid: out[o + F.gid]!,
+          attributes,
+        },
+      });
+    }
+    return results;
+  }
+
+  deviceOf(path: string): number {
+    return lstatSync(path).dev;
+  }
+}
+
+/** Node's `lstat`, on any platform: compressed and encrypted are unknown. */
+export class LstatProbe implements AttributeProbe {
+  readonly name = 'lstat';
+
+  probe(paths: readonly string[], context: ProbeContext): ProbeResult[] {
+    const streams = process.platform === 'linux' ? false : undefined;
+    return paths.map((path): ProbeResult => {
+      let st;
+      try {
+        st = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+      } catch (e) {
+        return { ok: false, code: (e as NodeJS.ErrnoException).code ?? 'EIO' };
+      }
+      if (!st) return { ok: false, code: 'ENOENT' };
+      const mode = Number(st.mode);
+      const kind = kindOfMode(mode);
+      const size = Number(st.size);
+      const nlink = Number(st.nlink);
+      const dev = Number(st.dev);
+      // Windows reports no blocks; there sparseness is unknown.
+      const allocated = process.platform === 'win32' ? undefined : Number(st.blocks) * 512;
+      return {
+        ok: true,
+        entry: {
+          kind,
+          mode,
+          size,
+          allocated,
+          nlink,
+          dev,
+          ino: st.ino,
+          mtimeNs: st.mtimeNs,
+          ctimeNs: st.ctimeNs,
+          uid: Number(st.uid),
+          gid: Number(st.gid),
+          attributes: intern({
+            encrypted: undefined,
+            compressed: undefined,
+            ...derived(kind, nlink, size, allocated, dev !== context.rootDev),
+            compressedStream: streams,
+            sparseStream: streams,
+          }),
+        },
+      };
+    });
+  }
+
+  deviceOf(path: string): number {
+    return lstatSync(path).dev;
+  }
+}
+
+/**
+ * Attributes from a table, keyed by absolute path, laid over another probe's stats. Entries absent from the table
+ * keep the base probe's attributes. For tests, and for agents that read platform attributes themselves.
+ *
+ * @example
+ * ```ts
+ * const probe = new TableProbe(new Map([['/data/a.pst', { encrypted: true }]]));
+ * ```
+ */
+export class TableProbe implements AttributeProbe {
+  readonly name = 'table';
+  readonly #table: ReadonlyMap<string, Partial<EntryAttributes>>;
+  readonly #base: AttributeProbe;
+
+  constructor(table: ReadonlyMap<string, Partial<EntryAttributes>>, base: AttributeProbe = defaultProbe()) {
+    this.#table = table;
+    this.#base = base;
+  }
+
+  async probe(paths: readonly string[], context: ProbeContext): Promise<ProbeResult[]> {
+    const results = await this.#base.probe(paths, context);
+    return results.map((r, i) => {
+      const override = this.#table.get(paths[i]!);
+      if (!r.ok || !override) return r;
+      return { ok: true, entry: { ...r.entry, attributes: { ...r.entry.attributes, ...override } } };
+    });
+  }
+
+  deviceOf(path: string): number {
+    return this.#base.deviceOf(path);
+  }
+}
+
+/** The best probe this machine offers: {@link StatxProbe} where the addon is built, else {@link LstatProbe}. */
+export function defaultProbe(): AttributeProbe {
+  return statxAvailable() ? new StatxProbe() : new LstatProbe();
+}
