@@ -10,6 +10,9 @@
  * - {@link TableProbe}: attributes from a table supplied by the caller (tests, or an agent that reads Windows
  *   attributes itself), over the stats of another probe.
  *
+ * Both also check that each regular file can be opened for reading, so a file the backup could not read is
+ * reported as `unreadable` before any data moves.
+ *
  * Derivations shared by all: a symbolic link, or a folder on another device than the scan root or flagged as a
  * mount root, is a reparse point; a regular file with more than one link is a hard link; a regular file with fewer
  * bytes allocated than its size is sparse. POSIX file systems have no named streams, so on Linux the two stream
@@ -17,7 +20,7 @@
  *
  * @module
  */
-import { lstatSync } from 'node:fs';
+import { accessSync, constants, lstatSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import {
   type AttributeProbe,
@@ -36,7 +39,7 @@ const STATX_ATTR_MOUNT_ROOT = 0x2000;
 // Field offsets written by native/statx.c for each path.
 const F = {
   errno: 0, mode: 1, nlink: 2, size: 3, blocks: 4, inoHi: 5, inoLo: 6, devMajor: 7, devMinor: 8,
-  mtimeSec: 9, mtimeNsec: 10, ctimeSec: 11, ctimeNsec: 12, attributes: 13, attributesMask: 14, uid: 15, gid: 16,
+  mtimeSec: 9, mtimeNsec: 10, ctimeSec: 11, ctimeNsec: 12, attributes: 13, attributesMask: 14, uid: 15, gid: 16, readErrno: 17,
 } as const;
 
 interface StatxAddon {
@@ -122,6 +125,11 @@ export class StatxProbe implements AttributeProbe {
         results.push({ ok: false, code: ERRNO_NAMES[errno] ?? `errno ${errno}` });
         continue;
       }
+      const readErrno = out[o + F.readErrno]!;
+      if (readErrno !== 0) {
+        results.push({ ok: false, code: ERRNO_NAMES[readErrno] ?? `errno ${readErrno}` });
+        continue;
+      }
       const mode = out[o + F.mode]!;
       const kind = kindOfMode(mode);
       const size = out[o + F.size]!;
@@ -181,6 +189,13 @@ export class LstatProbe implements AttributeProbe {
       if (!st) return { ok: false, code: 'ENOENT' };
       const mode = Number(st.mode);
       const kind = kindOfMode(mode);
+      if (kind === 'file') {
+        try {
+          accessSync(path, constants.R_OK);
+        } catch (e) {
+          return { ok: false, code: (e as NodeJS.ErrnoException).code ?? 'EACCES' };
+        }
+      }
       const size = Number(st.size);
       const nlink = Number(st.nlink);
       const dev = Number(st.dev);

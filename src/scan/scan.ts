@@ -138,7 +138,7 @@ export async function* scanBatches(roots: readonly string[], options: ScanOption
           const result = results[r++]!;
           if (!result.ok) {
             const reason: SkipReason = result.code === 'ENOENT' || result.code === 'ENOTDIR' ? 'vanished' : 'unreadable';
-            entry = { root, path, relativePath: item.relativePath, kind: item.kind, decision: skipped(reason), detail: `${result.code}: could not read its attributes` };
+            entry = { root, path, relativePath: item.relativePath, kind: item.kind, decision: skipped(reason), detail: `${result.code}: ${reason === 'vanished' ? 'it vanished during the scan' : 'it cannot be read'}` };
           } else {
             const stats = result.entry;
             entry = { root, path, relativePath: item.relativePath, kind: stats.kind, decision: decide(stats.kind, stats.attributes, rules), stats };

@@ -182,15 +182,16 @@ describe('entries that cannot be read', () => {
   let root: string;
   beforeAll(async () => {
     root = await tempDir();
-    await writeTree(root, { 'ok/a.txt': 'a', 'locked/secret.txt': 's', 'going/gone.txt': 'g', 'going/stays.txt': 's' });
+    await writeTree(root, { 'ok/a.txt': 'a', 'ok/private.txt': 'p', 'locked/secret.txt': 's', 'going/gone.txt': 'g', 'going/stays.txt': 's' });
     await chmod(join(root, 'locked'), 0o000);
+    await chmod(join(root, 'ok/private.txt'), 0o000);
   });
   afterAll(async () => {
     await chmod(join(root, 'locked'), 0o755);
     await rm(root, { recursive: true, force: true });
   });
 
-  it('reports an unreadable folder (EACCES) and goes on with the rest', async () => {
+  it('reports an unreadable folder and an unreadable file (EACCES) and goes on with the rest', async () => {
     const script = `
       import { scanSources } from ${JSON.stringify(new URL('../../dist/scan/report.js', import.meta.url).pathname)};
       import { readFileSync, unlinkSync } from 'node:fs';
@@ -208,10 +209,11 @@ describe('entries that cannot be read', () => {
           const r = await scanSources([root], { reportPath: join(root, 'r-self.jsonl') });
           return { summary: JSON.parse(JSON.stringify(r.summary)), report: readFileSync(r.reportPath, 'utf8') };
         })();
-    expect(out.summary.skippedByReason['unreadable']!.entries).toBe(1);
+    expect(out.summary.skippedByReason['unreadable']!.entries).toBe(2);
     expect(out.summary.files).toBeGreaterThanOrEqual(3); // ok/a.txt and going/* were still scanned
     const lines = out.report.trim().split('\n').map((l) => JSON.parse(l) as { path: string; reason: string; detail: string });
     expect(lines).toContainEqual(expect.objectContaining({ path: join(root, 'locked'), reason: 'unreadable', detail: expect.stringMatching(/EACCES/) }));
+    expect(lines).toContainEqual(expect.objectContaining({ path: join(root, 'ok/private.txt'), reason: 'unreadable', detail: expect.stringMatching(/EACCES/) }));
   });
 
   it('reports a file that vanished between listing and probing, and goes on', async () => {
