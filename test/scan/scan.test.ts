@@ -6,7 +6,8 @@ import { LstatProbe, StatxProbe, TableProbe, defaultProbe, statxAvailable } from
 import type { AttributeProbe } from '../../src/scan/attributes.js';
 import { walk } from '../../src/scan/walk.js';
 import {
-  chattrCompressed, chmod, isRoot, link, mkdir, mountTmpfs, runAsNobody, symlink, tempDir, truncate, unmount, writeTree,
+  chattrCompressed, chmod, encryptedFolder, isRoot, link, mkdir, mountTmpfs, runAsNobody, symlink, tempDir, truncate, unmount,
+  writeTree,
 } from '../support/trees.js';
 
 async function collect(roots: string[], options: ScanOptions = {}): Promise<Map<string, ScanEntry>> {
@@ -145,6 +146,28 @@ describe('scanning a real tree', () => {
         k, size: t.size, nlink: t.nlink, dev: t.dev, ino: t.ino, mtime: t.mtimeNs, ctime: t.ctimeNs, mode: t.mode,
       });
     }
+  });
+});
+
+describe('files encrypted by the file system (fscrypt, lsattr E)', () => {
+  let folder: Awaited<ReturnType<typeof encryptedFolder>>;
+  beforeAll(async () => {
+    folder = await encryptedFolder();
+    if (folder) {
+      await writeTree(folder.dir, { 'ledger.db': 40_000 });
+      await writeTree(folder.dir, { 'vm.img': '' });
+      await truncate(join(folder.dir, 'vm.img'), 10 * 1024 * 1024);
+    }
+  });
+  afterAll(() => folder?.cleanup());
+
+  it('back up with full backups only, and skip those that are also sparse', async (context) => {
+    // Needs root, a loop device and e2fsprogs to make a real fscrypt folder; and the statx probe to read the flag.
+    if (!folder || !statxAvailable()) context.skip();
+    const entries = await collect([folder!.dir]);
+    expect(entries.get('ledger.db')!.stats!.attributes.encrypted).toBe(true);
+    expect(decision(entries.get('ledger.db'))).toBe('backup-full');
+    expect(decision(entries.get('vm.img'))).toBe('skip:encrypted-sparse');
   });
 });
 

@@ -48,3 +48,35 @@ export function runAsNobody(script: string): unknown {
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { uid: 65534, gid: 65534, encoding: 'utf8' });
   return JSON.parse(out);
 }
+
+/**
+ * A folder encrypted with fscrypt (ext4 `encrypt` feature, policy set by e4crypt) on a loop-mounted image: files
+ * written inside carry the real `E` inode flag. Needs root, loop devices and e2fsprogs; `undefined` where the
+ * machine does not allow it.
+ */
+export async function encryptedFolder(): Promise<{ dir: string; cleanup: () => Promise<void> } | undefined> {
+  if (!isRoot()) return undefined;
+  const base = await tempDir('vaultpath-fscrypt-');
+  const image = join(base, 'fs.img');
+  const mnt = join(base, 'mnt');
+  await mkdir(mnt);
+  const cleanup = async (): Promise<void> => {
+    spawnSync('umount', [mnt]);
+    const { rm } = await import('node:fs/promises');
+    await rm(base, { recursive: true, force: true });
+  };
+  const steps: [string, string[], string?][] = [
+    ['truncate', ['-s', '32M', image]],
+    ['mkfs.ext4', ['-q', '-O', 'encrypt', image]],
+    ['mount', ['-o', 'loop', image, mnt]],
+    ['mkdir', [join(mnt, 'secret')]],
+    ['e4crypt', ['add_key', join(mnt, 'secret')], 'a passphrase for the test folder\n'],
+  ];
+  for (const [cmd, args, input] of steps) {
+    if (spawnSync(cmd, args, { input, stdio: ['pipe', 'ignore', 'ignore'] }).status !== 0) {
+      await cleanup();
+      return undefined;
+    }
+  }
+  return { dir: join(mnt, 'secret'), cleanup };
+}
