@@ -28,6 +28,11 @@ export const ERROR_CODES = {
   VP_SOURCE_NOT_FOUND: 'a source to scan does not exist, cannot be read, or is not a folder',
   VP_SOURCE_TOO_LARGE: 'a data source holds more bytes to back up than the per-source limit (54,400 GB by default)',
   VP_CASE_COLLISION: 'names in one folder differ only by case, and the policy says to fail the source',
+  VP_INVALID_NAME: 'an object name is not a valid vault name (it could lead outside the vault)',
+  VP_NOT_FOUND: 'an object or vault does not exist',
+  VP_ALREADY_EXISTS: 'a create-only write found the object already there',
+  VP_STORE_FULL: 'the vault is out of space; permanent, never retried',
+  VP_STORE_IO: 'the vault could not be read or written',
   VP_ABORTED: 'the operation was aborted through its AbortSignal',
 } as const;
 

@@ -117,3 +117,17 @@ export {
 export { SkippedFilesReport, scanSources, defaultReportDir, type ScanSourcesOptions } from './scan/report.js';
 export { type Clock, systemClock } from './throttle/clock.js';
 export { parseSize, formatBytes } from './units.js';
+
+// transfer: the Store port and its backends
+export {
+  checkName,
+  bodySize,
+  type Store,
+  type Body,
+  type ReplayableBody,
+  type StoreObjectInfo,
+  type CallOptions,
+  type PutOptions,
+  type GetOptions,
+} from './transfer/store.js';
+export { LocalStore, type LocalStoreOptions } from './transfer/local-store.js';

@@ -1,0 +1,245 @@
+/**
+ * The local-directory store: a vault in a folder, the embedded default for one machine (and for tests).
+ *
+ * Writes are atomic and durable: the body goes to a temporary file in `<root>/.tmp/` (same file system), is
+ * fsynced, then renamed into place (or hard-linked, for create-only writes, so an existing object is never
+ * replaced), and the destination folder is fsynced. A crash leaves at most a temporary file, never a partial object
+ * under its final name; temporary files older than an hour are removed when a store is opened.
+ *
+ * A full disk (ENOSPC, EDQUOT) is a permanent `VP_STORE_FULL` error that names the vault; it is never retried and
+ * never blamed on the source.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { type FileHandle, link, lstat, mkdir, open, opendir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
+import { VaultpathError, throwIfAborted } from '../errors.js';
+import { type Clock, systemClock } from '../throttle/clock.js';
+import {
+  type Body,
+  type CallOptions,
+  type GetOptions,
+  type PutOptions,
+  type Store,
+  type StoreObjectInfo,
+  bodySize,
+  bodyStream,
+  checkName,
+} from './store.js';
+
+const TMP = '.tmp';
+const STALE_TMP_MS = 60 * 60 * 1000;
+
+export interface LocalStoreOptions {
+  /** Create the folder if it does not exist. @default false */
+  readonly create?: boolean;
+  /** fsync files and folders (turn off only for throwaway tests). @default true */
+  readonly durable?: boolean;
+  /** Tells the age of leftover temporary files. @default systemClock */
+  readonly clock?: Clock;
+}
+
+export class LocalStore implements Store {
+  readonly location: string;
+  readonly #root: string;
+  readonly #durable: boolean;
+
+  private constructor(root: string, durable: boolean) {
+    this.#root = root;
+    this.location = root;
+    this.#durable = durable;
+  }
+
+  /**
+   * Opens the vault folder `root`.
+   * @throws {VaultpathError} `VP_NOT_FOUND` when it does not exist and `create` is false; `VP_STORE_IO`.
+   */
+  static async open(root: string, options: LocalStoreOptions = {}): Promise<LocalStore> {
+    const abs = resolve(root);
+    try {
+      if (options.create) await mkdir(abs, { recursive: true });
+      const st = await stat(abs);
+      if (!st.isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
+      await mkdir(join(abs, TMP), { recursive: true });
+    } catch (e) {
+      throw storeError(e, abs, 'open the vault folder');
+    }
+    const store = new LocalStore(abs, options.durable ?? true);
+    await store.#removeStaleTemporaries((options.clock ?? systemClock).now());
+    return store;
+  }
+
+  async put(name: string, body: Body, options: PutOptions = {}): Promise<void> {
+    checkName(name);
+    throwIfAborted(options.signal);
+    const final = this.#path(name);
+    const temp = join(this.#root, TMP, `${randomBytes(8).toString('hex')}-${name.replaceAll('/', '_')}`);
+    let file: FileHandle | undefined;
+    try {
+      file = await open(temp, 'wx', 0o644);
+      let written = 0;
+      for await (const chunk of bodyStream(body)) {
+        throwIfAborted(options.signal);
+        // A write may be short (a disk filling up writes what fits and reports no error): loop until all of it is
+        // written, so the next write raises ENOSPC instead of a truncated object being renamed into place.
+        for (let o = 0; o < chunk.length; ) {
+          const { bytesWritten } = await file.write(chunk, o, chunk.length - o);
+          o += bytesWritten;
+        }
+        written += chunk.length;
+      }
+      if (written !== bodySize(body)) {
+        throw new VaultpathError('VP_STORE_IO', `The body of ${name} was ${written} bytes, not the ${bodySize(body)} announced; nothing was stored.`);
+      }
+      if (this.#durable) await file.sync();
+      await file.close();
+      file = undefined;
+      const dir = join(final, '..');
+      await mkdir(dir, { recursive: true });
+      if (options.ifNotExists) {
+        // link() fails with EEXIST instead of replacing: an atomic create-only write.
+        await link(temp, final);
+        await unlink(temp);
+      } else {
+        await rename(temp, final);
+      }
+      if (this.#durable) await syncFolder(dir);
+    } catch (e) {
+      await file?.close().catch(() => undefined);
+      await unlink(temp).catch(() => undefined);
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST' && options.ifNotExists) {
+        throw new VaultpathError('VP_ALREADY_EXISTS', `${name} already exists in the vault at ${this.location}.`);
+      }
+      throw storeError(e, this.location, `write ${name}`);
+    }
+  }
+
+  async get(name: string, options: GetOptions = {}): Promise<Buffer> {
+    checkName(name);
+    throwIfAborted(options.signal);
+    let file: FileHandle | undefined;
+    try {
+      file = await open(this.#path(name), 'r');
+      const offset = options.offset ?? 0;
+      const size = (await file.stat()).size;
+      const length = Math.max(0, Math.min(options.length ?? size - offset, size - offset));
+      const out = Buffer.allocUnsafe(length);
+      let done = 0;
+      while (done < length) {
+        throwIfAborted(options.signal);
+        const { bytesRead } = await file.read(out, done, length - done, offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return done === length ? out : out.subarray(0, done);
+    } catch (e) {
+      throw storeError(e, this.location, `read ${name}`);
+    } finally {
+      await file?.close().catch(() => undefined);
+    }
+  }
+
+  async stat(name: string, options: CallOptions = {}): Promise<StoreObjectInfo | undefined> {
+    checkName(name);
+    throwIfAborted(options.signal);
+    try {
+      const st = await lstat(this.#path(name));
+      return st.isFile() ? { name, size: st.size } : undefined;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw storeError(e, this.location, `examine ${name}`);
+    }
+  }
+
+  async *list(prefix: string, options: CallOptions = {}): AsyncIterable<StoreObjectInfo> {
+    throwIfAborted(options.signal);
+    // The folder to walk is the prefix up to its last '/'; names are then filtered by the whole prefix.
+    const slash = prefix.lastIndexOf('/');
+    const folder = slash < 0 ? '' : prefix.slice(0, slash);
+    if (folder !== '') checkName(folder);
+    yield* this.#walk(folder, prefix, options.signal);
+  }
+
+  async delete(name: string, options: CallOptions = {}): Promise<void> {
+    checkName(name);
+    throwIfAborted(options.signal);
+    try {
+      await unlink(this.#path(name));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storeError(e, this.location, `delete ${name}`);
+    }
+  }
+
+  async *#walk(folder: string, prefix: string, signal: AbortSignal | undefined): AsyncIterable<StoreObjectInfo> {
+    let entries;
+    try {
+      entries = await readdir(folder === '' ? this.#root : this.#path(folder), { withFileTypes: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw storeError(e, this.location, `list ${folder || 'the vault'}`);
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      throwIfAborted(signal);
+      if (folder === '' && entry.name === TMP) continue;
+      const name = folder === '' ? entry.name : `${folder}/${entry.name}`;
+      if (entry.isDirectory()) {
+        if (prefix.startsWith(`${name}/`) || name.startsWith(prefix)) yield* this.#walk(name, prefix, signal);
+      } else if (entry.isFile() && name.startsWith(prefix)) {
+        try {
+          yield { name, size: (await lstat(this.#path(name))).size };
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw storeError(e, this.location, `list ${name}`);
+        }
+      }
+    }
+  }
+
+  #path(name: string): string {
+    return this.#root + sep + name.split('/').join(sep);
+  }
+
+  async #removeStaleTemporaries(now: number): Promise<void> {
+    const dir = join(this.#root, TMP);
+    try {
+      for await (const entry of await opendir(dir)) {
+        const path = join(dir, entry.name);
+        const st = await lstat(path).catch(() => undefined);
+        if (st && now - st.mtimeMs > STALE_TMP_MS) await rm(path, { force: true });
+      }
+    } catch {
+      // Best effort: a leftover temporary file is harmless, it is never read as an object.
+    }
+  }
+}
+
+async function syncFolder(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } catch (e) {
+    // Some file systems cannot fsync a folder (EINVAL); the rename is still atomic there.
+    if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+  } finally {
+    await handle.close();
+  }
+}
+
+function storeError(e: unknown, location: string, action: string): VaultpathError {
+  if (e instanceof VaultpathError) return e;
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new VaultpathError(
+      'VP_STORE_FULL',
+      `The vault at ${location} is out of space (${code}) while trying to ${action}. Free space on the vault's disk or ` +
+        'move the vault; earlier snapshots are intact.',
+      { cause: e },
+    );
+  }
+  if (code === 'ENOENT') {
+    return new VaultpathError('VP_NOT_FOUND', `Could not ${action}: it does not exist in the vault at ${location}.`, { cause: e });
+  }
+  const retryable = code === 'EAGAIN' || code === 'EBUSY' || code === 'EMFILE' || code === 'ENFILE';
+  return new VaultpathError('VP_STORE_IO', `Could not ${action} in the vault at ${location} (${code ?? String(e)}).`, { cause: e, retryable });
+}

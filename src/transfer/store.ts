@@ -1,0 +1,90 @@
+/**
+ * The `Store` port: the one narrow interface every vault backend implements (local folder, Azure Blob), and that
+ * every policy wraps (retry, throttle, concurrency) to return another Store.
+ *
+ * Names are vault names (FORMAT.md §1): `/`-separated, relative, made of `[A-Za-z0-9._-]` segments, never `.` or
+ * `..`; {@link checkName} enforces it, so no backend can be led outside its root.
+ *
+ * Contracts, for every implementation:
+ * - `put` MUST be atomic: a reader sees the whole object or nothing, never a prefix, including after a crash.
+ *   With `ifNotExists`, an existing object is not replaced (`VP_ALREADY_EXISTS`).
+ * - `put` bodies are replayable: a {@link ReplayableBody} can be streamed again for each attempt.
+ * - `get` of a missing object rejects with `VP_NOT_FOUND`; a range past the end returns what exists.
+ * - `list` MUST yield every object under the prefix that existed before the call began and still exists, once.
+ * - `delete` of a missing object succeeds (idempotent).
+ * - Every method MUST reject with `VP_ABORTED` once its signal aborts, and MUST NOT start work after.
+ * - Errors carry `retryable` as the backend knows it: a full disk is permanent, a timeout is not.
+ *
+ * @module
+ */
+import { VaultpathError } from '../errors.js';
+
+/** A body that can be streamed again for every attempt (from the scratch cache). */
+export interface ReplayableBody {
+  readonly size: number;
+  /** A fresh stream of the whole body. */
+  stream(): AsyncIterable<Uint8Array>;
+}
+
+export type Body = Uint8Array | ReplayableBody;
+
+export interface StoreObjectInfo {
+  readonly name: string;
+  readonly size: number;
+}
+
+export interface CallOptions {
+  readonly signal?: AbortSignal;
+}
+
+export interface PutOptions extends CallOptions {
+  /** Create only: fail with `VP_ALREADY_EXISTS` instead of replacing an existing object. */
+  readonly ifNotExists?: boolean;
+}
+
+export interface GetOptions extends CallOptions {
+  /** First byte to read. @default 0 */
+  readonly offset?: number;
+  /** Bytes to read from `offset`. @default to the end */
+  readonly length?: number;
+}
+
+export interface Store {
+  /** Where the store is, for messages; never contains secrets. */
+  readonly location: string;
+  put(name: string, body: Body, options?: PutOptions): Promise<void>;
+  get(name: string, options?: GetOptions): Promise<Buffer>;
+  /** The object's size, or `undefined` when it does not exist. */
+  stat(name: string, options?: CallOptions): Promise<StoreObjectInfo | undefined>;
+  /** Objects whose names start with `prefix` (e.g. `snapshots/`). */
+  list(prefix: string, options?: CallOptions): AsyncIterable<StoreObjectInfo>;
+  delete(name: string, options?: CallOptions): Promise<void>;
+}
+
+const SEGMENT = /^[A-Za-z0-9._-]+$/;
+
+/**
+ * Throws `VP_INVALID_NAME` unless `name` is a safe vault name.
+ * @example checkName('data/3f/3f…') // ok;  checkName('../etc/passwd') // throws
+ */
+export function checkName(name: string): void {
+  const ok =
+    typeof name === 'string' &&
+    name.length > 0 &&
+    name.length <= 1024 &&
+    name.split('/').every((s) => SEGMENT.test(s) && s !== '.' && s !== '..');
+  if (!ok) {
+    throw new VaultpathError('VP_INVALID_NAME', `"${String(name).slice(0, 200)}" is not a valid object name in a vault.`);
+  }
+}
+
+/** The size of a body. */
+export function bodySize(body: Body): number {
+  return body instanceof Uint8Array ? body.length : body.size;
+}
+
+/** A body as a stream of buffers. */
+export async function* bodyStream(body: Body): AsyncIterable<Uint8Array> {
+  if (body instanceof Uint8Array) yield body;
+  else yield* body.stream();
+}
