@@ -102,10 +102,87 @@ static napi_value statx_batch(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * dataExtents(path: string): Float64Array | null
+ *   The data regions of a file as [start, end, start, end, ...] from lseek(SEEK_DATA / SEEK_HOLE), so a sparse
+ *   file's holes are never read. null when the file system cannot say (the whole file is then data). At most
+ *   MAX_EXTENTS regions are listed; the rest of the file is reported as one data region.
+ */
+#define MAX_EXTENTS 65536
+
+static napi_value data_extents(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BYTES];
+  size_t written = 0;
+  if (argc != 1 || napi_get_value_string_utf8(env, argv[0], path, sizeof(path), &written) != napi_ok) return fail(env, "dataExtents(path)");
+  napi_value result;
+  napi_get_null(env, &result);
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return result;
+  struct stat st;
+  if (fstat(fd, &st) != 0) { close(fd); return result; }
+  static double ext[MAX_EXTENTS * 2];
+  size_t n = 0;
+  off_t pos = 0;
+  while (pos < st.st_size) {
+    off_t data = lseek(fd, pos, SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) break; /* only a hole remains */
+      close(fd);
+      return result; /* EINVAL: not supported here */
+    }
+    off_t hole = lseek(fd, data, SEEK_HOLE);
+    if (hole < 0) hole = st.st_size;
+    if (n == MAX_EXTENTS - 1) hole = st.st_size;
+    ext[n * 2] = (double)data;
+    ext[n * 2 + 1] = (double)hole;
+    n++;
+    pos = hole;
+  }
+  close(fd);
+  napi_value buffer;
+  void *out = NULL;
+  napi_create_arraybuffer(env, n * 2 * sizeof(double), &out, &buffer);
+  if (n > 0) memcpy(out, ext, n * 2 * sizeof(double));
+  napi_create_typedarray(env, napi_float64_array, n * 2, buffer, 0, &result);
+  return result;
+}
+
+/*
+ * setTimes(path: string, seconds: number, nanoseconds: number): number
+ *   Sets access and modification time with utimensat(2), to the nanosecond (Node's utimes goes through a double
+ *   and loses the last digits), without following a symbolic link. Returns 0 or the errno.
+ */
+static napi_value set_times(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BYTES];
+  size_t written = 0;
+  int64_t sec = 0, nsec = 0;
+  if (argc != 3 || napi_get_value_string_utf8(env, argv[0], path, sizeof(path), &written) != napi_ok ||
+      napi_get_value_int64(env, argv[1], &sec) != napi_ok || napi_get_value_int64(env, argv[2], &nsec) != napi_ok) {
+    return fail(env, "setTimes(path, seconds, nanoseconds)");
+  }
+  struct timespec times[2];
+  times[0].tv_sec = times[1].tv_sec = (time_t)sec;
+  times[0].tv_nsec = times[1].tv_nsec = (long)nsec;
+  int rc = utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
+  napi_value result;
+  napi_create_int32(env, rc, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn, fields;
   napi_create_function(env, "statxBatch", NAPI_AUTO_LENGTH, statx_batch, NULL, &fn);
   napi_set_named_property(env, exports, "statxBatch", fn);
+  napi_create_function(env, "dataExtents", NAPI_AUTO_LENGTH, data_extents, NULL, &fn);
+  napi_set_named_property(env, exports, "dataExtents", fn);
+  napi_create_function(env, "setTimes", NAPI_AUTO_LENGTH, set_times, NULL, &fn);
+  napi_set_named_property(env, exports, "setTimes", fn);
   napi_create_uint32(env, FIELDS, &fields);
   napi_set_named_property(env, exports, "FIELDS", fields);
   return exports;

@@ -33,6 +33,10 @@ export const ERROR_CODES = {
   VP_ALREADY_EXISTS: 'a create-only write found the object already there',
   VP_STORE_FULL: 'the vault is out of space; permanent, never retried',
   VP_STORE_IO: 'the vault could not be read or written',
+  VP_NOT_A_VAULT: 'the location holds no vault',
+  VP_VAULT_EXISTS: 'a vault already exists at the location',
+  VP_SCRATCH_SPACE: 'the scratch folder has less free space than the backup needs; nothing was read',
+  VP_TARGET: 'the restore target is not a folder',
   VP_ABORTED: 'the operation was aborted through its AbortSignal',
 } as const;
 

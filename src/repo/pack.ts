@@ -29,7 +29,7 @@
 import { createHash } from 'node:crypto';
 import { VaultpathError } from '../errors.js';
 import { type ByteParts, partsLength, toHex } from '../bytes.js';
-import { type SealKeys, Codec, openBlob, sealBlob } from '../crypto/envelope.js';
+import { type SealKeys, type SealedObject, Codec, openBlob, sealBlob } from '../crypto/envelope.js';
 import { ObjectType, describeType } from '../crypto/object-type.js';
 
 /** Bytes of the fixed trailer at the end of every pack. */
@@ -108,17 +108,14 @@ export class PackWriter {
 
   /** Seals `plaintext` as a blob of `type` under `id` and appends it. */
   async add(type: PackedType, id: Uint8Array, plaintext: ByteParts): Promise<PackEntry> {
+    return this.addSealed(type, id, sealBlob(this.#keys, type, id, plaintext), partsLength(plaintext));
+  }
+
+  /** Appends a blob already sealed with {@link sealBlob} under the same keys. */
+  async addSealed(type: PackedType, id: Uint8Array, sealed: SealedObject, plaintextLength: number): Promise<PackEntry> {
     if (this.#finished) throw new Error('PackWriter: add() after finish()');
     if (type !== ObjectType.data && type !== ObjectType.tree) throw new RangeError(`"type" cannot be packed: ${type}`);
-    const sealed = sealBlob(this.#keys, type, id, plaintext);
-    const entry: PackEntry = {
-      type,
-      codec: Codec.none,
-      id: Buffer.from(id),
-      offset: this.#size,
-      length: sealed.length,
-      plaintextLength: partsLength(plaintext),
-    };
+    const entry: PackEntry = { type, codec: Codec.none, id: Buffer.from(id), offset: this.#size, length: sealed.length, plaintextLength };
     if (this.#size + sealed.length > MAX_PACK_SIZE) throw new RangeError('pack would exceed 4 GiB');
     await this.#write(sealed.parts);
     this.#entries.push(entry);

@@ -45,6 +45,8 @@ const F = {
 interface StatxAddon {
   readonly FIELDS: number;
   statxBatch(paths: readonly string[], out: Float64Array): void;
+  dataExtents(path: string): Float64Array | null;
+  setTimes(path: string, seconds: number, nanoseconds: number): number;
 }
 
 let addon: StatxAddon | null | undefined;
@@ -66,6 +68,36 @@ function loadAddon(): StatxAddon | null {
     }
   }
   return addon;
+}
+
+/**
+ * The data regions of a file as `[start, end)` pairs (holes left out), or `undefined` when the platform cannot say
+ * (then the whole file is data). Linux with the addon: lseek SEEK_DATA / SEEK_HOLE.
+ */
+export function dataExtents(path: string): [number, number][] | undefined {
+  const a = loadAddon();
+  if (!a) return undefined;
+  const raw = a.dataExtents(path);
+  if (!raw) return undefined;
+  const out: [number, number][] = [];
+  for (let i = 0; i < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
+  return out;
+}
+
+/**
+ * Sets a path's access and modification times to `ns` nanoseconds since the epoch, without following a link: to
+ * the nanosecond with the addon (utimensat), else to the microsecond through Node's `lutimes`.
+ */
+export async function setTimesNs(path: string, ns: bigint): Promise<void> {
+  const a = loadAddon();
+  if (a) {
+    const rc = a.setTimes(path, Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n));
+    if (rc !== 0) throw Object.assign(new Error(`utimensat failed for ${path}`), { code: ERRNO_NAMES[rc] ?? `errno ${rc}` });
+    return;
+  }
+  const { lutimes } = await import('node:fs/promises');
+  const seconds = Number(ns / 1000n) / 1e6;
+  await lutimes(path, seconds, seconds);
 }
 
 /** True when the statx addon is built and loads on this machine. */

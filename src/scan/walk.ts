@@ -89,7 +89,32 @@ export function caseKey(name: string): string {
   return out;
 }
 
-function kindOfDirent(d: Dirent): EntryKind {
+/**
+ * The names of one folder that collide with another by case, each mapped to the name that is kept: in every group
+ * of names equal under {@link caseKey}, the first in sorted (code unit) order is kept.
+ */
+export function caseCollisions(names: readonly string[]): Map<string, string> {
+  const groups = new Map<string, string[]>();
+  let any = false;
+  for (const name of names) {
+    const key = caseKey(name);
+    const group = groups.get(key);
+    if (group) {
+      group.push(name);
+      any = true;
+    } else groups.set(key, [name]);
+  }
+  const collided = new Map<string, string>();
+  if (!any) return collided;
+  for (const group of groups.values()) {
+    if (group.length < 2) continue;
+    group.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const name of group.slice(1)) collided.set(name, group[0]!);
+  }
+  return collided;
+}
+
+export function kindOfDirent(d: Dirent): EntryKind {
   if (d.isFile()) return 'file';
   if (d.isDirectory()) return 'dir';
   if (d.isSymbolicLink()) return 'symlink';
@@ -139,31 +164,14 @@ export async function* walk(root: string, options: WalkOptions = {}): AsyncGener
   };
 
   const dropCaseCollisions = (dir: string, dirents: Dirent[]): Dirent[] => {
-    const groups = new Map<string, Dirent[]>();
-    let collided = false;
-    for (const d of dirents) {
-      const key = caseKey(d.name);
-      const group = groups.get(key);
-      if (group) {
-        group.push(d);
-        collided = true;
-      } else groups.set(key, [d]);
-    }
-    if (!collided) return dirents;
-    const kept: Dirent[] = [];
-    for (const group of groups.values()) {
-      if (group.length === 1) {
-        kept.push(group[0]!);
-        continue;
-      }
-      group.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      kept.push(group[0]!);
-      for (const d of group.slice(1)) {
-        const relativePath = rel(`${dir}/${d.name}`);
-        side.push({ type: 'skip', relativePath, kind: kindOfDirent(d), reason: 'case-collision', detail: `same name as "${group[0]!.name}" but for case` });
-      }
-    }
-    return kept;
+    const collided = caseCollisions(dirents.map((d) => d.name));
+    if (collided.size === 0) return dirents;
+    return dirents.filter((d) => {
+      const kept = collided.get(d.name);
+      if (kept === undefined) return true;
+      side.push({ type: 'skip', relativePath: rel(`${dir}/${d.name}`), kind: kindOfDirent(d), reason: 'case-collision', detail: `same name as "${kept}" but for case` });
+      return false;
+    });
   };
 
   const include = options.include && options.include.length > 0 ? [...options.include] : ['**'];

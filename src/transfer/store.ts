@@ -24,6 +24,11 @@ export interface ReplayableBody {
   readonly size: number;
   /** A fresh stream of the whole body. */
   stream(): AsyncIterable<Uint8Array>;
+  /**
+   * The local file that holds exactly the body, when there is one (a staged pack). A local store may take the
+   * file by hard link or kernel copy instead of streaming it. The file MUST NOT change until `put` settles.
+   */
+  readonly path?: string;
 }
 
 export type Body = Uint8Array | ReplayableBody;
@@ -59,6 +64,20 @@ export interface Store {
   /** Objects whose names start with `prefix` (e.g. `snapshots/`). */
   list(prefix: string, options?: CallOptions): AsyncIterable<StoreObjectInfo>;
   delete(name: string, options?: CallOptions): Promise<void>;
+  /**
+   * Optional: writes object `name` to the local file `path` (created or replaced) without holding it in memory.
+   * Callers use {@link downloadTo}, which falls back to `get`.
+   */
+  download?(name: string, path: string, options?: CallOptions): Promise<number>;
+}
+
+/** Writes object `name` of `store` to the local file `path`; returns its size. */
+export async function downloadTo(store: Store, name: string, path: string, options: CallOptions = {}): Promise<number> {
+  if (store.download) return store.download(name, path, options);
+  const { writeFile } = await import('node:fs/promises');
+  const bytes = await store.get(name, options);
+  await writeFile(path, bytes);
+  return bytes.length;
 }
 
 const SEGMENT = /^[A-Za-z0-9._-]+$/;

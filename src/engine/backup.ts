@@ -1,0 +1,482 @@
+/**
+ * `backup()`: the data path from folders to a snapshot.
+ *
+ *   scan (totals) → scratch sized and checked → index loaded (orphan packs adopted) → for each folder, depth first:
+ *   list → rules → [unchanged since the parent snapshot? reuse] → read (data regions only) → chunk → id →
+ *   dedup → seal → pack → scratch → store → index → trees → snapshot
+ *
+ * Write ordering (FORMAT.md §12): the snapshot is written only after every pack and index object it references has
+ * been acknowledged, so an interrupted backup never leaves a snapshot pointing at missing data, and earlier
+ * snapshots are never touched. Packs and index objects written before an interruption are found again by the next
+ * run (the index, and adoption of packs no index lists) and not uploaded again.
+ *
+ * Files that fail (unreadable, vanished, changed while read) are reported per file in the backup's report and
+ * counted as warnings; the snapshot is then marked `warnings` instead of `complete`.
+ *
+ * Memory stays bounded whatever the file sizes: a file is read in 1 MiB pieces, a chunk is at most 8 MiB, one pack
+ * (~16 MiB) is gathered at a time, and the walk holds one folder listing per level of depth.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { type FileHandle, lstat, open } from 'node:fs/promises';
+import { hostname as osHostname } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { VaultpathError, throwIfAborted } from '../errors.js';
+import { ObjectType } from '../crypto/object-type.js';
+import { sealBlob } from '../crypto/envelope.js';
+import { chunkStream } from '../chunk/fastcdc.js';
+import type { AttributeProbe } from '../scan/attributes.js';
+import { dataExtents, defaultProbe } from '../scan/probe.js';
+import { FolderLister } from '../scan/folder.js';
+import { type ScanEntry, ScanSummary, scanBatches } from '../scan/scan.js';
+import { SkippedFilesReport, defaultReportDir } from '../scan/report.js';
+import { ScratchCache, scratchCapacity } from '../stage/scratch-cache.js';
+import { type Clock, systemClock } from '../throttle/clock.js';
+import type { Vault, VaultIndex } from '../repo/vault.js';
+import { MAX_TREE_NODES, type Snapshot, type Tree, type TreeNode, encodeTree } from '../repo/tree.js';
+import { PackUploader } from './pack-uploader.js';
+
+const READ_SIZE = 1024 * 1024;
+const PROGRAM = 'vaultpath';
+
+export interface BackupOptions {
+  /** Globs to exclude (see `scan`). */
+  readonly exclude?: readonly string[];
+  /** Globs a file must match to be backed up (folders are always walked). */
+  readonly include?: readonly string[];
+  readonly excludeFilesIn?: readonly string[];
+  /**
+   * The snapshot to compare with: unchanged files (same size, mtime, ctime and inode) are not read again.
+   * `'latest'` takes the latest snapshot of the same paths; `null` reads everything. @default 'latest'
+   */
+  readonly parent?: string | null;
+  /** Where packs are staged. @default `<tmpdir>/vaultpath/scratch` */
+  readonly scratchDir?: string;
+  /** Where the backup's report (skipped and failed files) is written. @default a new file in the reports folder */
+  readonly reportPath?: string;
+  /** Only decide what would be read and uploaded; read and write nothing. @default false */
+  readonly dryRun?: boolean;
+  /** @default defaultProbe() */
+  readonly probe?: AttributeProbe;
+  readonly hostname?: string;
+  readonly clock?: Clock;
+  readonly signal?: AbortSignal;
+  /** Progress, called often; MUST NOT block. */
+  readonly onProgress?: (p: BackupProgress) => void;
+  /** Pack size target (tests use small packs). */
+  readonly targetPackSize?: number;
+}
+
+export interface BackupProgress {
+  readonly phase: 'scan' | 'backup' | 'finish';
+  readonly files: number;
+  readonly filesTotal: number;
+  readonly bytesRead: number;
+  /** Bytes of files processed (read or reused). */
+  readonly bytesDone: number;
+  readonly bytesTotal: number;
+  readonly bytesNew: number;
+  readonly bytesStored: number;
+}
+
+export interface BackupResult {
+  /** The snapshot written (absent for a dry run). */
+  readonly snapshot?: string;
+  readonly parent: string | null;
+  readonly status: 'complete' | 'warnings';
+  readonly files: number;
+  readonly dirs: number;
+  /** Bytes read from the sources. */
+  readonly bytesRead: number;
+  /** Bytes of data not already in the vault. */
+  readonly bytesNew: number;
+  /** Bytes written to the vault (packs). */
+  readonly bytesStored: number;
+  /** Files reused unchanged from the parent snapshot, without reading. */
+  readonly filesUnchanged: number;
+  /** Encrypted files uploaded whole again because they changed (full backups only). */
+  readonly filesFullOnly: number;
+  readonly skipped: number;
+  readonly warnings: number;
+  readonly reportPath: string;
+  readonly durationMs: number;
+  /** The scratch cache's capacity and the most it ever held. */
+  readonly scratch: { readonly capacity: number; readonly highWaterMark: number };
+}
+
+interface Counters {
+  files: number;
+  dirs: number;
+  bytesRead: number;
+  bytesDone: number;
+  bytesNew: number;
+  filesUnchanged: number;
+  filesFullOnly: number;
+  skipped: number;
+  warnings: number;
+}
+
+/**
+ * Backs up `paths` (folders) into `vault` and writes a snapshot.
+ *
+ * @throws {VaultpathError} `VP_SOURCE_NOT_FOUND`, `VP_SOURCE_TOO_LARGE`, `VP_SCRATCH_SPACE` (before any data is
+ *   read), store errors such as `VP_STORE_FULL` (no snapshot is written), `VP_ABORTED`.
+ * @example
+ * ```ts
+ * const vault = await Vault.open(await LocalStore.open('/backups/vault'), passphrase);
+ * const result = await backup(vault, ['/home/ann'], { exclude: ['*.tmp'], signal });
+ * console.log(result.snapshot, result.bytesNew);
+ * ```
+ */
+export async function backup(vault: Vault, paths: readonly string[], options: BackupOptions = {}): Promise<BackupResult> {
+  const clock = options.clock ?? systemClock;
+  const started = clock.now();
+  const { signal } = options;
+  const roots = paths.map((p) => resolve(p));
+  if (roots.length === 0) throw new TypeError('"paths" expected at least one folder');
+  const probe = options.probe ?? defaultProbe();
+  const progress = (phase: BackupProgress['phase'], c: Counters, totals: ScanSummary, stored: number): void =>
+    options.onProgress?.({
+      phase,
+      files: c.files,
+      filesTotal: totals.files,
+      bytesRead: c.bytesRead,
+      bytesDone: c.bytesDone,
+      bytesTotal: totals.bytesToRead,
+      bytesNew: c.bytesNew,
+      bytesStored: stored,
+    });
+
+  // 1. Totals first: they size the scratch cache and enforce the per-source limit before any data is read.
+  const totals = new ScanSummary();
+  for await (const batch of scanBatches(roots, { exclude: options.exclude, include: options.include, excludeFilesIn: options.excludeFilesIn, probe, signal })) {
+    for (const e of batch) totals.add(e);
+  }
+  const c: Counters = { files: 0, dirs: 0, bytesRead: 0, bytesDone: 0, bytesNew: 0, filesUnchanged: 0, filesFullOnly: 0, skipped: 0, warnings: 0 };
+  progress('scan', c, totals, 0);
+
+  const reportPath =
+    options.reportPath ?? join(defaultReportDir(), `backup-${new Date(started).toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}.jsonl`);
+  const report = await SkippedFilesReport.create(reportPath);
+  const note = async (e: ScanEntry): Promise<void> => {
+    c.skipped++;
+    await report.add(e);
+  };
+  const warn = async (path: string, root: string, relativePath: string, reason: 'unreadable' | 'vanished', detail: string): Promise<void> => {
+    c.warnings++;
+    await report.add({ root, path, relativePath, kind: 'file', decision: { kind: 'skip', reason, rule: reason }, detail });
+  };
+
+  const index = await vault.loadIndex({ signal });
+  const parentId = options.parent === undefined ? await latestFor(vault, roots, signal) : options.parent;
+  const parentSnapshot = parentId ? await vault.readSnapshot(parentId, { signal }) : undefined;
+
+  const scratch = options.dryRun
+    ? undefined
+    : await ScratchCache.open(options.scratchDir ?? join(defaultReportDir(), '..', 'scratch'), { capacity: scratchCapacity(totals.bytesToRead), signal });
+  let uploader: PackUploader | undefined;
+  let snapshotId: string | undefined;
+  try {
+    if (!options.dryRun) await vault.adoptOrphanPacks(index, { signal });
+    uploader = scratch
+      ? new PackUploader(vault, scratch, { signal, targetPackSize: options.targetPackSize, onPackStored: () => progress('backup', c, totals, uploader!.bytesStored) })
+      : undefined;
+    const ctx: WalkContext = { vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
+
+    // 2. Each root, depth first; its tree becomes one folder node of the snapshot's root tree.
+    const rootNodes: TreeNode[] = [];
+    const names = rootNodeNames(roots);
+    for (const [i, root] of roots.entries()) {
+      const lister = new FolderLister({ root, probe, exclude: options.exclude, include: options.include, excludeFilesIn: options.excludeFilesIn });
+      const parentRoot = parentSnapshot ? await parentRootTree(vault, index, parentSnapshot, root, signal) : undefined;
+      const subtree = await backupFolder(ctx, lister, '', parentRoot);
+      const st = await lstat(root, { bigint: true });
+      rootNodes.push({ name: names[i]!, type: 'dir', mode: Number(st.mode) & 0o7777, mtimeNs: st.mtimeNs.toString(), subtree });
+    }
+    rootNodes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const rootTree = await storeTree(ctx, rootNodes);
+
+    // 3. Everything the snapshot references is acknowledged before the snapshot is written.
+    progress('finish', c, totals, uploader?.bytesStored ?? 0);
+    if (uploader) await uploader.finish();
+    await report.close();
+    const status = c.warnings > 0 ? 'warnings' : 'complete';
+    if (!options.dryRun) {
+      const snapshot: Snapshot = {
+        version: 1,
+        time: new Date(started).toISOString(),
+        hostname: options.hostname ?? osHostname(),
+        paths: roots,
+        tree: rootTree,
+        parent: parentId ?? null,
+        status,
+        warnings: c.warnings,
+        stats: { files: c.files, dirs: c.dirs, bytesRead: c.bytesRead, bytesNew: c.bytesNew, bytesStored: uploader?.bytesStored ?? 0, skipped: c.skipped },
+        program: PROGRAM,
+      };
+      snapshotId = await vault.writeSnapshot(snapshot, { signal });
+    }
+    return {
+      snapshot: snapshotId,
+      parent: parentId ?? null,
+      status,
+      files: c.files,
+      dirs: c.dirs,
+      bytesRead: c.bytesRead,
+      bytesNew: c.bytesNew,
+      bytesStored: uploader?.bytesStored ?? 0,
+      filesUnchanged: c.filesUnchanged,
+      filesFullOnly: c.filesFullOnly,
+      skipped: c.skipped,
+      warnings: c.warnings,
+      reportPath,
+      durationMs: clock.now() - started,
+      scratch: { capacity: scratch?.capacity ?? 0, highWaterMark: scratch?.highWaterMark ?? 0 },
+    };
+  } catch (e) {
+    await uploader?.settle();
+    await report.close().catch(() => undefined);
+    throw e;
+  } finally {
+    await scratch?.close();
+  }
+}
+
+interface WalkContext {
+  readonly vault: Vault;
+  readonly index: VaultIndex;
+  readonly uploader: PackUploader | undefined;
+  readonly c: Counters;
+  readonly dryRun: boolean;
+  readonly signal: AbortSignal | undefined;
+  readonly note: (e: ScanEntry) => Promise<void>;
+  readonly warn: (path: string, root: string, relativePath: string, reason: 'unreadable' | 'vanished', detail: string) => Promise<void>;
+  readonly progress: () => void;
+}
+
+/** Backs up folder `relDir` and returns its tree id (hex). */
+async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: string, parent: Map<string, TreeNode> | undefined): Promise<string> {
+  throwIfAborted(ctx.signal);
+  const entries = await lister.list(relDir);
+  const nodes: TreeNode[] = [];
+  for (const e of entries) {
+    const name = e.relativePath.slice(e.relativePath.lastIndexOf('/') + 1);
+    if (e.decision.kind === 'skip') {
+      // The folder itself could not be listed: it is kept (empty), and the failure is a warning.
+      if (e.relativePath === relDir) {
+        await ctx.warn(e.path, e.root, e.relativePath, e.decision.reason === 'vanished' ? 'vanished' : 'unreadable', e.detail ?? '');
+        continue;
+      }
+      await ctx.note(e);
+      continue;
+    }
+    const stats = e.stats!;
+    if (e.kind === 'dir') {
+      const previous = parent?.get(name);
+      const parentChildren = previous?.type === 'dir' && previous.subtree ? await readTreeNodes(ctx, previous.subtree) : undefined;
+      const subtree = await backupFolder(ctx, lister, e.relativePath, parentChildren);
+      ctx.c.dirs++;
+      nodes.push({ name, type: 'dir', mode: stats.mode & 0o7777, mtimeNs: stats.mtimeNs.toString(), subtree });
+    } else if (e.kind === 'file') {
+      const node = await backupFile(ctx, e, name, parent?.get(name));
+      if (node) nodes.push(node);
+    }
+  }
+  return storeTree(ctx, nodes);
+}
+
+/** Backs up one file; returns its node, or undefined when it could not be read (reported as a warning). */
+async function backupFile(ctx: WalkContext, e: ScanEntry, name: string, previous: TreeNode | undefined): Promise<TreeNode | undefined> {
+  const stats = e.stats!;
+  const c = ctx.c;
+  const decision = e.decision.kind;
+  const base = {
+    name,
+    type: 'file' as const,
+    mode: stats.mode & 0o7777,
+    mtimeNs: stats.mtimeNs.toString(),
+    ctimeNs: stats.ctimeNs.toString(),
+    inode: stats.ino.toString(),
+    decision,
+  };
+  // Unchanged since the parent snapshot, and all its chunks still indexed: reuse the node without reading.
+  if (
+    previous?.type === 'file' &&
+    previous.size === stats.size &&
+    previous.mtimeNs === base.mtimeNs &&
+    previous.ctimeNs === base.ctimeNs &&
+    previous.inode === base.inode &&
+    previous.content!.every((id) => ctx.index.has(Buffer.from(id, 'hex')) || ctx.uploader?.has(Buffer.from(id, 'hex')))
+  ) {
+    c.files++;
+    c.filesUnchanged++;
+    c.bytesDone += stats.size;
+    ctx.progress();
+    return { ...base, size: stats.size, content: previous.content, ...(previous.holes ? { holes: previous.holes } : {}) };
+  }
+  const fullOnly = decision === 'backup-full';
+  if (fullOnly && previous?.type === 'file') c.filesFullOnly++;
+  if (ctx.dryRun) {
+    c.files++;
+    c.bytesRead += stats.size;
+    c.bytesDone += stats.size;
+    return { ...base, size: stats.size, content: [] };
+  }
+
+  let file: FileHandle;
+  try {
+    file = await open(e.path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    await ctx.warn(e.path, e.root, e.relativePath, code === 'ENOENT' ? 'vanished' : 'unreadable', `${code}: could not open the file`);
+    return undefined;
+  }
+  try {
+    const size = stats.size;
+    // Sparse files: read the data regions only; the holes are recorded, never stored.
+    const extents = decision === 'backup-sparse' ? dataExtents(e.path) : undefined;
+    const regions: [number, number][] = extents ?? [[0, size]];
+    const holes: [number, number][] = [];
+    if (extents) {
+      let pos = 0;
+      for (const [start, end] of extents) {
+        if (start > pos) holes.push([pos, start - pos]);
+        pos = end;
+      }
+      if (pos < size) holes.push([pos, size - pos]);
+    }
+    const content: string[] = [];
+    let dataBytes = 0;
+    const source = readRegions(file, regions, ctx.signal, (n) => {
+      c.bytesRead += n;
+      dataBytes += n;
+    });
+    for await (const chunk of chunkStream(source, ctx.vault.keys.gearTable, ctx.vault.config.chunker, { signal: ctx.signal })) {
+      const id = ctx.vault.ids.id(chunk.parts);
+      content.push(id.toString('hex'));
+      // Encrypted files get full backups only: their chunks are uploaded again, never taken from earlier ones.
+      if (fullOnly || (!ctx.index.has(id) && !ctx.uploader!.has(id))) {
+        c.bytesNew += chunk.length;
+        await ctx.uploader!.add(ObjectType.data, id, sealBlob(ctx.vault.keys, ObjectType.data, id, chunk.parts), chunk.length);
+      }
+      c.bytesDone += chunk.length;
+      ctx.progress();
+    }
+    const after = await file.stat({ bigint: true });
+    const holeBytes = holes.reduce((s, [, l]) => s + l, 0);
+    c.files++;
+    if (after.size !== BigInt(size) || after.mtimeNs !== stats.mtimeNs || after.ctimeNs !== stats.ctimeNs || dataBytes + holeBytes !== size) {
+      await ctx.warn(e.path, e.root, e.relativePath, 'unreadable', 'changed while it was read: the snapshot holds what was read, which may be inconsistent');
+    }
+    return { ...base, size: dataBytes + holeBytes, content, ...(holes.length > 0 ? { holes } : {}) };
+  } catch (err) {
+    if (err instanceof VaultpathError) throw err;
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    await ctx.warn(e.path, e.root, e.relativePath, 'unreadable', `${code}: reading failed`);
+    return undefined;
+  } finally {
+    await file.close().catch(() => undefined);
+  }
+}
+
+/** Reads the regions in 1 MiB pieces, one piece ahead, so the disk works while the last piece is chunked. */
+async function* readRegions(file: FileHandle, regions: readonly [number, number][], signal: AbortSignal | undefined, onRead: (n: number) => void): AsyncGenerator<Buffer> {
+  const pieces = function* (): Generator<[number, number]> {
+    for (const [start, end] of regions) for (let pos = start; pos < end; pos += READ_SIZE) yield [pos, Math.min(READ_SIZE, end - pos)];
+  };
+  const read = async ([pos, n]: [number, number]): Promise<Buffer> => {
+    const buf = Buffer.allocUnsafe(n);
+    let done = 0;
+    while (done < n) {
+      const { bytesRead } = await file.read(buf, done, n - done, pos + done);
+      if (bytesRead === 0) break; // the file shrank while being read; the caller notices and reports it
+      done += bytesRead;
+    }
+    return done === n ? buf : buf.subarray(0, done);
+  };
+  const it = pieces();
+  let next = it.next();
+  let pending = next.done ? undefined : read(next.value);
+  while (pending) {
+    throwIfAborted(signal);
+    const buf = await pending;
+    next = it.next();
+    pending = next.done || buf.length === 0 ? undefined : read(next.value);
+    if (buf.length === 0) return;
+    onRead(buf.length);
+    yield buf;
+  }
+}
+
+/** Stores a folder's nodes as one tree, or a chain of trees through `next`; returns the first tree's id (hex). */
+async function storeTree(ctx: WalkContext, nodes: readonly TreeNode[]): Promise<string> {
+  let next: string | undefined;
+  const pieces = Math.max(1, Math.ceil(nodes.length / MAX_TREE_NODES));
+  for (let p = pieces - 1; p >= 0; p--) {
+    const tree: Tree = { nodes: nodes.slice(p * MAX_TREE_NODES, (p + 1) * MAX_TREE_NODES), ...(next ? { next } : {}) };
+    const bytes = encodeTree(tree);
+    const id = ctx.vault.ids.id(bytes);
+    if (!ctx.dryRun && !ctx.index.has(id) && !ctx.uploader!.has(id)) {
+      await ctx.uploader!.add(ObjectType.tree, id, sealBlob(ctx.vault.keys, ObjectType.tree, id, bytes), bytes.length);
+    }
+    next = id.toString('hex');
+  }
+  return next!;
+}
+
+/** The nodes of tree `idHex` and its continuations, by name. */
+async function readTreeNodes(ctx: WalkContext, idHex: string): Promise<Map<string, TreeNode> | undefined> {
+  try {
+    return await treeNodes(ctx.vault, ctx.index, idHex, ctx.signal);
+  } catch (e) {
+    if ((e as VaultpathError).code === 'VP_ABORTED') throw e;
+    return undefined; // an unreadable parent tree only means the files are read again
+  }
+}
+
+async function treeNodes(vault: Vault, index: VaultIndex, idHex: string, signal: AbortSignal | undefined): Promise<Map<string, TreeNode>> {
+  const out = new Map<string, TreeNode>();
+  for (let id: string | undefined = idHex; id; ) {
+    const tree: Tree = await vault.readTree(index, id, { signal });
+    for (const n of tree.nodes) out.set(n.name, n);
+    id = tree.next;
+  }
+  return out;
+}
+
+/**
+ * The names of the root tree's folder nodes for `roots`, in order: each root's last path component, made unique
+ * with `-2`, `-3`, … when two roots share one.
+ */
+export function rootNodeNames(roots: readonly string[]): string[] {
+  const used = new Set<string>();
+  return roots.map((root) => {
+    const base = basename(root) || 'root';
+    let name = base;
+    for (let k = 2; used.has(name); k++) name = `${base}-${k}`;
+    used.add(name);
+    return name;
+  });
+}
+
+async function parentRootTree(vault: Vault, index: VaultIndex, parent: Snapshot, root: string, signal: AbortSignal | undefined): Promise<Map<string, TreeNode> | undefined> {
+  const i = parent.paths.indexOf(root);
+  if (i < 0) return undefined;
+  try {
+    const node = (await treeNodes(vault, index, parent.tree, signal)).get(rootNodeNames(parent.paths)[i]!);
+    return node?.type === 'dir' && node.subtree ? await treeNodes(vault, index, node.subtree, signal) : undefined;
+  } catch (e) {
+    if ((e as VaultpathError).code === 'VP_ABORTED') throw e;
+    return undefined;
+  }
+}
+
+async function latestFor(vault: Vault, roots: readonly string[], signal: AbortSignal | undefined): Promise<string | null> {
+  try {
+    return await vault.resolveSnapshot('latest', { signal, paths: roots });
+  } catch (e) {
+    if ((e as VaultpathError).code === 'VP_NOT_FOUND') return null;
+    throw e;
+  }
+}

@@ -1,0 +1,331 @@
+/**
+ * `restore()`: a snapshot (or part of it) back to a target folder, verified.
+ *
+ *   snapshot → trees → index → packs downloaded into the recovery folder → blobs opened (authenticated, id checked)
+ *   → written under a temporary name → renamed into place once complete
+ *
+ * Safety: a node whose name is empty, `.`, `..`, or holds `/`, `\` or NUL is refused (reported, nothing created);
+ * every folder on the way is created by the restore or checked to be a real folder (never a symbolic link); files are
+ * created exclusively with O_NOFOLLOW under a fresh temporary name and renamed over whatever was there (a rename
+ * replaces a link, it never follows it). Nothing is written outside the target.
+ *
+ * A file whose data cannot be read (a missing or damaged pack) fails alone: it is named in the result's errors, its
+ * temporary file is removed, and the rest is restored. Content is written as it is verified: each chunk is opened
+ * under its id and re-hashed, and the file's length must match the snapshot before it is renamed into place.
+ * Sparse holes are left as holes. Folder modes and times are set after their contents.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { type FileHandle, lstat, mkdir, open, rename, rm, symlink, unlink, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import picomatch from 'picomatch';
+import { VaultpathError, throwIfAborted } from '../errors.js';
+import { toHex } from '../bytes.js';
+import { ObjectType } from '../crypto/object-type.js';
+import type { BlobLocation, Vault, VaultIndex } from '../repo/vault.js';
+import { Folder, objectName } from '../repo/layout.js';
+import { type Tree, type TreeNode, checkNodeName } from '../repo/tree.js';
+import { type Clock, systemClock } from '../throttle/clock.js';
+import { downloadTo } from '../transfer/store.js';
+import { setTimesNs } from '../scan/probe.js';
+
+export interface RestoreOptions {
+  /** Globs (relative to the snapshot's root, e.g. `data/photos/**`) of files to restore. @default everything */
+  readonly include?: readonly string[];
+  /** Where packs are downloaded; a subfolder is made for this run and removed at the end. @default `<tmpdir>/vaultpath/recovery` */
+  readonly recoveryFolder?: string;
+  /** The most bytes of packs the recovery folder holds at once. @default 256 MiB */
+  readonly recoveryBytes?: number;
+  readonly clock?: Clock;
+  readonly signal?: AbortSignal;
+  /** Progress, called often; MUST NOT block. */
+  readonly onProgress?: (p: { files: number; bytes: number }) => void;
+}
+
+export interface RestoreError {
+  /** The path (relative to the target) that failed. */
+  readonly path: string;
+  readonly reason: string;
+}
+
+export interface RestoreResult {
+  readonly snapshot: string;
+  readonly files: number;
+  readonly dirs: number;
+  readonly bytes: number;
+  readonly errors: readonly RestoreError[];
+  readonly durationMs: number;
+}
+
+/**
+ * Restores snapshot `ref` (`latest`, an id, or an id prefix) into `target`.
+ *
+ * @throws {VaultpathError} `VP_NOT_FOUND` (no such snapshot), `VP_TARGET` (the target is not a folder), store
+ *   errors while reading the snapshot's trees, `VP_ABORTED`. Failures of single files are returned in `errors`.
+ * @example
+ * ```ts
+ * const r = await restore(vault, 'latest', '/tmp/restored', { include: ['home/ann/**'] });
+ * if (r.errors.length > 0) process.exitCode = 1;
+ * ```
+ */
+export async function restore(vault: Vault, ref: string, target: string, options: RestoreOptions = {}): Promise<RestoreResult> {
+  const clock = options.clock ?? systemClock;
+  const started = clock.now();
+  const { signal } = options;
+  const snapshotId = await vault.resolveSnapshot(ref, { signal });
+  const snapshot = await vault.readSnapshot(snapshotId, { signal });
+  const index = await vault.loadIndex({ signal });
+  const targetDir = resolve(target);
+  await mkdir(targetDir, { recursive: true });
+  const st = await lstat(targetDir);
+  if (!st.isDirectory()) throw new VaultpathError('VP_TARGET', `The restore target ${targetDir} is not a folder.`);
+
+  const cache = await PackCache.open(options.recoveryFolder ?? join(tmpdir(), 'vaultpath', 'recovery'), options.recoveryBytes ?? 256 * 1024 * 1024, vault, signal);
+  const include = options.include && options.include.length > 0 ? picomatch([...options.include], { dot: true }) : undefined;
+  const ctx: RestoreContext = { vault, index, cache, include, signal, files: 0, dirs: 0, bytes: 0, errors: [], progress: options.onProgress };
+  try {
+    await restoreTree(ctx, snapshot.tree, targetDir, '', () => Promise.resolve(true));
+  } finally {
+    await cache.close();
+  }
+  return { snapshot: snapshotId, files: ctx.files, dirs: ctx.dirs, bytes: ctx.bytes, errors: ctx.errors, durationMs: clock.now() - started };
+}
+
+interface RestoreContext {
+  readonly vault: Vault;
+  readonly index: VaultIndex;
+  readonly cache: PackCache;
+  readonly include: ((path: string) => boolean) | undefined;
+  readonly signal: AbortSignal | undefined;
+  files: number;
+  dirs: number;
+  bytes: number;
+  readonly errors: RestoreError[];
+  readonly progress: ((p: { files: number; bytes: number }) => void) | undefined;
+}
+
+/**
+ * Restores the nodes of tree `treeId` into `dir` (relative path `rel`). `ensureDir` creates `dir` on first need
+ * (so a filtered restore creates only the folders it fills) and says whether it exists as a real folder.
+ */
+async function restoreTree(ctx: RestoreContext, treeId: string, dir: string, rel: string, ensureDir: () => Promise<boolean>): Promise<void> {
+  const folders: { node: TreeNode; path: string; made: () => boolean }[] = [];
+  for (let id: string | undefined = treeId; id; ) {
+    throwIfAborted(ctx.signal);
+    const tree: Tree = await ctx.vault.readTree(ctx.index, id, { signal: ctx.signal });
+    for (const node of tree.nodes) {
+      const nodeRel = rel === '' ? node.name : `${rel}/${node.name}`;
+      const unsafe = checkNodeName(node.name);
+      if (unsafe) {
+        ctx.errors.push({ path: `${rel === '' ? '' : `${rel}/`}${JSON.stringify(node.name)}`, reason: `refused: ${unsafe} could lead outside the target` });
+        continue;
+      }
+      const path = join(dir, node.name);
+      if (node.type === 'dir') {
+        let made = false;
+        const ensure = async (): Promise<boolean> => {
+          if (made) return true;
+          if (!(await ensureDir())) return false;
+          made = await makeFolder(ctx, path, nodeRel);
+          return made;
+        };
+        if (!ctx.include) await ensure();
+        await restoreTree(ctx, node.subtree!, path, nodeRel, ensure);
+        folders.push({ node, path, made: () => made });
+      } else if (node.type === 'file') {
+        if (ctx.include && !ctx.include(nodeRel)) continue;
+        if (!(await ensureDir())) continue;
+        await restoreFile(ctx, node, path, nodeRel);
+      } else if (node.type === 'symlink') {
+        if (ctx.include && !ctx.include(nodeRel)) continue;
+        if (!(await ensureDir())) continue;
+        await restoreLink(ctx, node, path, nodeRel);
+      }
+    }
+    id = tree.next;
+  }
+  // Folders last: their times and modes are set once nothing more is written inside them.
+  for (const f of folders) {
+    if (!f.made()) continue;
+    ctx.dirs++;
+    await setMeta(f.path, f.node).catch((e: NodeJS.ErrnoException) => ctx.errors.push({ path: f.path, reason: `could not set mode and times (${e.code})` }));
+  }
+}
+
+/** Makes folder `path`, or accepts one that exists as a real folder; refuses a link or a file in the way. */
+async function makeFolder(ctx: RestoreContext, path: string, rel: string): Promise<boolean> {
+  try {
+    await mkdir(path);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+      ctx.errors.push({ path: rel, reason: `could not create the folder (${(e as NodeJS.ErrnoException).code})` });
+      return false;
+    }
+  }
+  const st = await lstat(path);
+  if (st.isDirectory()) return true;
+  ctx.errors.push({ path: rel, reason: st.isSymbolicLink() ? 'a symbolic link is in the way; it is not followed' : 'a file is in the way of a folder' });
+  return false;
+}
+
+async function restoreFile(ctx: RestoreContext, node: TreeNode, path: string, rel: string): Promise<void> {
+  const existing = await lstat(path).catch(() => undefined);
+  if (existing?.isDirectory()) {
+    ctx.errors.push({ path: rel, reason: 'a folder is in the way of a file' });
+    return;
+  }
+  const temp = join(path, '..', `.vaultpath-restore-${randomBytes(6).toString('hex')}`);
+  let file: FileHandle | undefined;
+  try {
+    file = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    const size = node.size!;
+    // Data regions are [0, size) minus the holes, in order; the chunks fill them one after another.
+    const regions: [number, number][] = [];
+    let pos = 0;
+    for (const [offset, length] of node.holes ?? []) {
+      if (offset > pos) regions.push([pos, offset]);
+      pos = offset + length;
+    }
+    if (pos < size) regions.push([pos, size]);
+    let r = 0;
+    let at = regions[0]?.[0] ?? 0;
+    let written = 0;
+    for (const idHex of node.content!) {
+      throwIfAborted(ctx.signal);
+      const id = Buffer.from(idHex, 'hex');
+      const location = ctx.index.get(id);
+      if (!location || location.type !== ObjectType.data) throw new RestoreFileError(`chunk ${idHex} is not in the vault's index`);
+      let data = ctx.vault.openBlobAt(location, id, await ctx.cache.read(location));
+      while (data.length > 0) {
+        const region = regions[r];
+        if (!region) throw new RestoreFileError('the snapshot lists more data than the file size allows');
+        const n = Math.min(data.length, region[1] - at);
+        await writeFully(file, data.subarray(0, n), at);
+        written += n;
+        at += n;
+        data = data.subarray(n);
+        if (at === region[1]) {
+          r++;
+          at = regions[r]?.[0] ?? at;
+        }
+      }
+    }
+    const expected = regions.reduce((s, [a, b]) => s + (b - a), 0);
+    if (written !== expected) throw new RestoreFileError(`the snapshot's chunks hold ${written} bytes, the file needs ${expected}`);
+    await file.truncate(size); // trailing holes stay holes
+    await file.close();
+    file = undefined;
+    await setMeta(temp, node);
+    await rename(temp, path);
+    ctx.files++;
+    ctx.bytes += size;
+    ctx.progress?.({ files: ctx.files, bytes: ctx.bytes });
+  } catch (e) {
+    await file?.close().catch(() => undefined);
+    await unlink(temp).catch(() => undefined);
+    if ((e as VaultpathError).code === 'VP_ABORTED') throw e;
+    ctx.errors.push({ path: rel, reason: e instanceof RestoreFileError || e instanceof VaultpathError ? e.message : `${(e as NodeJS.ErrnoException).code ?? String(e)}` });
+  }
+}
+
+async function restoreLink(ctx: RestoreContext, node: TreeNode, path: string, rel: string): Promise<void> {
+  const temp = join(path, '..', `.vaultpath-restore-${randomBytes(6).toString('hex')}`);
+  try {
+    await symlink(node.linkTarget!, temp);
+    await rename(temp, path);
+    ctx.files++;
+  } catch (e) {
+    await unlink(temp).catch(() => undefined);
+    ctx.errors.push({ path: rel, reason: `could not create the link (${(e as NodeJS.ErrnoException).code})` });
+  }
+}
+
+async function setMeta(path: string, node: TreeNode): Promise<void> {
+  await chmod(path, node.mode);
+  await setTimesNs(path, BigInt(node.mtimeNs));
+}
+
+async function writeFully(file: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  for (let o = 0; o < data.length; ) {
+    const { bytesWritten } = await file.write(data, o, data.length - o, position + o);
+    o += bytesWritten;
+  }
+}
+
+class RestoreFileError extends Error {}
+
+/**
+ * The recovery folder: packs downloaded whole, kept while they are needed, least recently used dropped first once
+ * more than `capacity` bytes are held. One download per pack at a time.
+ */
+class PackCache {
+  readonly #dir: string;
+  readonly #capacity: number;
+  readonly #vault: Vault;
+  readonly #signal: AbortSignal | undefined;
+  readonly #packs = new Map<string, Promise<{ path: string; size: number }>>();
+  #held = 0;
+
+  private constructor(dir: string, capacity: number, vault: Vault, signal: AbortSignal | undefined) {
+    this.#dir = dir;
+    this.#capacity = capacity;
+    this.#vault = vault;
+    this.#signal = signal;
+  }
+
+  static async open(root: string, capacity: number, vault: Vault, signal: AbortSignal | undefined): Promise<PackCache> {
+    const dir = join(resolve(root), `run-${process.pid}-${randomBytes(4).toString('hex')}`);
+    await mkdir(dir, { recursive: true });
+    return new PackCache(dir, capacity, vault, signal);
+  }
+
+  /** The sealed bytes of a blob, from its pack in the recovery folder. */
+  async read(at: BlobLocation): Promise<Buffer> {
+    const key = toHex(at.packId);
+    let entry = this.#packs.get(key);
+    if (entry) {
+      this.#packs.delete(key); // re-insert: most recently used last
+      this.#packs.set(key, entry);
+    } else {
+      entry = this.#download(at.packId, key);
+      this.#packs.set(key, entry);
+      entry.catch(() => this.#packs.delete(key));
+    }
+    const { path } = await entry;
+    const file = await open(path, 'r');
+    try {
+      const out = Buffer.allocUnsafe(at.length);
+      const { bytesRead } = await file.read(out, 0, at.length, at.offset);
+      return out.subarray(0, bytesRead);
+    } finally {
+      await file.close();
+    }
+  }
+
+  async #download(packId: Buffer, key: string): Promise<{ path: string; size: number }> {
+    const path = join(this.#dir, key);
+    const size = await downloadTo(this.#vault.store, objectName(Folder.data, packId), path, { signal: this.#signal });
+    this.#held += size;
+    await this.#evict(key);
+    return { path, size };
+  }
+
+  async #evict(keep: string): Promise<void> {
+    for (const [key, entry] of this.#packs) {
+      if (this.#held <= this.#capacity) break;
+      if (key === keep) continue;
+      this.#packs.delete(key);
+      const { path, size } = await entry.catch(() => ({ path: '', size: 0 }));
+      if (path) await rm(path, { force: true });
+      this.#held -= size;
+    }
+  }
+
+  async close(): Promise<void> {
+    await rm(this.#dir, { recursive: true, force: true });
+  }
+}

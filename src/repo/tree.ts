@@ -1,0 +1,165 @@
+/**
+ * Trees and snapshots: the JSON documents of FORMAT.md §10.
+ *
+ * A tree lists one folder: its nodes sorted by name, each a file (with its chunk ids), a folder (with the id of
+ * its own tree) or a symbolic link. Large folders continue in further trees through `next`, so no tree blob grows
+ * beyond {@link MAX_TREE_NODES} nodes. Decoding checks the shape of every field before anything uses it; whether a
+ * name is safe to create on disk is checked by the restorer, per node, with {@link checkNodeName}.
+ *
+ * @module
+ */
+import { VaultpathError } from '../errors.js';
+
+/** Nodes per tree blob; a longer listing continues through `next`. */
+export const MAX_TREE_NODES = 10_000;
+
+export type NodeType = 'file' | 'dir' | 'symlink';
+
+export interface TreeNode {
+  /** The name, when it is valid UTF-8. */
+  readonly name: string;
+  readonly type: NodeType;
+  /** Permission bits (`mode & 0o7777`). */
+  readonly mode: number;
+  /** Modification time, ns since the epoch, decimal. */
+  readonly mtimeNs: string;
+  /** Change time and inode as seen at backup, decimal: with size and mtime they decide "unchanged". */
+  readonly ctimeNs?: string;
+  readonly inode?: string;
+  /** Files: length in bytes. */
+  readonly size?: number;
+  /** Files: data chunk ids, hex, in order. The bytes of all data regions, holes left out. */
+  readonly content?: readonly string[];
+  /** Files: sparse holes as [offset, length], in order; never stored as data. */
+  readonly holes?: readonly (readonly [number, number])[];
+  /** Files: the support-rule decision that applied (`backup`, `backup-full`, `backup-sparse`). */
+  readonly decision?: string;
+  /** Folders: tree id, hex. */
+  readonly subtree?: string;
+  /** Symbolic links: the target, as is. */
+  readonly linkTarget?: string;
+}
+
+export interface Tree {
+  readonly nodes: readonly TreeNode[];
+  /** The tree that continues this listing, hex. */
+  readonly next?: string;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const DECIMAL = /^\d{1,30}$/;
+
+/** Encodes a tree (nodes must already be sorted by name). */
+export function encodeTree(tree: Tree): Buffer {
+  return Buffer.from(JSON.stringify(tree.next ? { nodes: tree.nodes, next: tree.next } : { nodes: tree.nodes }), 'utf8');
+}
+
+/**
+ * Decodes and checks a tree's shape: types, ids, sizes and times. Names are checked for safety by the restorer.
+ * @throws {VaultpathError} `VP_MALFORMED_OBJECT`.
+ */
+export function decodeTree(bytes: Uint8Array, where: string): Tree {
+  const bad = (what: string): VaultpathError =>
+    new VaultpathError('VP_MALFORMED_OBJECT', `${where} ${what}; the snapshot is damaged or was written by another program.`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+  } catch {
+    throw bad('is not valid JSON');
+  }
+  const o = parsed as { nodes?: unknown; next?: unknown };
+  if (typeof o !== 'object' || o === null || !Array.isArray(o.nodes)) throw bad('has no "nodes" list');
+  if (o.next !== undefined && (typeof o.next !== 'string' || !HEX64.test(o.next))) throw bad('has an invalid "next"');
+  for (const [i, raw] of o.nodes.entries()) {
+    const n = raw as Record<string, unknown>;
+    const at = `node ${i}`;
+    if (typeof n !== 'object' || n === null) throw bad(`${at} is not an object`);
+    if (typeof n['name'] !== 'string') throw bad(`${at} has no name`);
+    if (n['type'] !== 'file' && n['type'] !== 'dir' && n['type'] !== 'symlink') throw bad(`${at} has an unknown type`);
+    if (!Number.isInteger(n['mode']) || (n['mode'] as number) < 0 || (n['mode'] as number) > 0o7777) throw bad(`${at} has an invalid mode`);
+    if (typeof n['mtimeNs'] !== 'string' || !DECIMAL.test(n['mtimeNs'])) throw bad(`${at} has an invalid mtimeNs`);
+    if (n['type'] === 'file') {
+      if (!Number.isSafeInteger(n['size']) || (n['size'] as number) < 0) throw bad(`${at} has an invalid size`);
+      if (!Array.isArray(n['content']) || !n['content'].every((id) => typeof id === 'string' && HEX64.test(id))) {
+        throw bad(`${at} has an invalid content list`);
+      }
+      if (n['holes'] !== undefined) {
+        if (!Array.isArray(n['holes'])) throw bad(`${at} has invalid holes`);
+        let end = 0;
+        for (const h of n['holes'] as unknown[]) {
+          const [offset, length] = h as [unknown, unknown];
+          if (!Array.isArray(h) || h.length !== 2 || !Number.isSafeInteger(offset) || !Number.isSafeInteger(length)) throw bad(`${at} has invalid holes`);
+          if ((offset as number) < end || (length as number) <= 0 || (offset as number) + (length as number) > (n['size'] as number)) {
+            throw bad(`${at} has holes out of order or beyond its size`);
+          }
+          end = (offset as number) + (length as number);
+        }
+      }
+    }
+    if (n['type'] === 'dir' && (typeof n['subtree'] !== 'string' || !HEX64.test(n['subtree']))) throw bad(`${at} has no valid subtree`);
+    if (n['type'] === 'symlink' && typeof n['linkTarget'] !== 'string') throw bad(`${at} has no link target`);
+  }
+  return o as Tree;
+}
+
+/**
+ * Why a node's name cannot be created safely inside a target folder, or `undefined` when it can: a name must be
+ * non-empty, not `.` or `..`, and free of `/`, `\` and NUL, so it can never lead outside the folder it is in.
+ */
+export function checkNodeName(name: string): string | undefined {
+  if (name === '') return 'an empty name';
+  if (name === '.' || name === '..') return `the name "${name}"`;
+  if (name.includes('/') || name.includes('\\')) return 'a path separator in the name';
+  if (name.includes('\0')) return 'a NUL character in the name';
+  return undefined;
+}
+
+/** A snapshot document (FORMAT.md §10). */
+export interface Snapshot {
+  readonly version: 1;
+  /** When the backup started, ISO 8601 UTC. */
+  readonly time: string;
+  readonly hostname: string;
+  /** The source roots, absolute. */
+  readonly paths: readonly string[];
+  /** Root tree id, hex: one folder node per source root. */
+  readonly tree: string;
+  /** The snapshot this one was incremental to, hex, or null. */
+  readonly parent: string | null;
+  /** `complete`, or `warnings` when some files could not be backed up (listed in the backup's report). */
+  readonly status: 'complete' | 'warnings';
+  readonly warnings: number;
+  readonly stats: {
+    readonly files: number;
+    readonly dirs: number;
+    readonly bytesRead: number;
+    readonly bytesNew: number;
+    readonly bytesStored: number;
+    readonly skipped: number;
+  };
+  readonly program: string;
+}
+
+export function encodeSnapshot(s: Snapshot): Buffer {
+  return Buffer.from(JSON.stringify(s), 'utf8');
+}
+
+/** @throws {VaultpathError} `VP_MALFORMED_OBJECT`, `VP_UNSUPPORTED_VERSION`. */
+export function decodeSnapshot(bytes: Uint8Array, where: string): Snapshot {
+  const bad = (what: string): VaultpathError => new VaultpathError('VP_MALFORMED_OBJECT', `${where} ${what}.`);
+  let s: Record<string, unknown>;
+  try {
+    s = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as Record<string, unknown>;
+  } catch {
+    throw bad('is not valid JSON');
+  }
+  if (typeof s !== 'object' || s === null) throw bad('is not a JSON object');
+  if (s['version'] !== 1) {
+    throw new VaultpathError('VP_UNSUPPORTED_VERSION', `${where} has version ${String(s['version'])}; this vaultpath reads version 1. Upgrade vaultpath.`);
+  }
+  if (typeof s['tree'] !== 'string' || !HEX64.test(s['tree'])) throw bad('has no valid tree id');
+  if (typeof s['time'] !== 'string' || Number.isNaN(Date.parse(s['time']))) throw bad('has no valid time');
+  if (!Array.isArray(s['paths'])) throw bad('has no paths');
+  if (s['parent'] !== null && (typeof s['parent'] !== 'string' || !HEX64.test(s['parent']))) throw bad('has an invalid parent');
+  return s as unknown as Snapshot;
+}

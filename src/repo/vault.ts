@@ -1,0 +1,352 @@
+/**
+ * A vault: a Store holding the objects of format v1, opened with a passphrase.
+ *
+ * `Vault.create` writes a key slot and then the config (create-only, so two `init`s cannot both succeed);
+ * `Vault.open` unlocks a key slot and reads the config. An open vault reads and writes the objects the engine needs:
+ * the index (all index objects, merged into a {@link VaultIndex}), blobs (ranged reads from packs, authenticated and
+ * checked against their id), trees, and snapshots; and it manages key slots (passphrase change).
+ *
+ * Write ordering is the engine's duty (packs, then index, then snapshot); the vault only writes what it is given.
+ * Nothing here ever rewrites or deletes a snapshot, an index or a pack, so a backup can never damage an earlier
+ * snapshot. Concurrent backups into one vault need no lock: every object they write has a fresh name.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { VaultpathError, throwIfAborted } from '../errors.js';
+import { toHex } from '../bytes.js';
+import { VaultKeys, generateMasterKey } from '../crypto/keys.js';
+import { type KdfBounds, type KdfParams } from '../crypto/kdf.js';
+import { createKeySlot, unlockKeySlots } from '../crypto/key-slot.js';
+import { ChunkIdentifier } from '../crypto/chunk-id.js';
+import { joinSealed, openBlob, openObject, sealObject } from '../crypto/envelope.js';
+import { ObjectType } from '../crypto/object-type.js';
+import { type ChunkerParams, DEFAULT_CHUNKER_PARAMS } from '../chunk/fastcdc.js';
+import type { Store } from '../transfer/store.js';
+import { type Clock, systemClock } from '../throttle/clock.js';
+import { CONFIG_NAME, Folder, idFromName, objectName } from './layout.js';
+import { type VaultConfig, VAULT_FORMAT_VERSION, openConfig, sealConfig } from './config.js';
+import { type IndexEntry, openIndex, sealIndex } from './index-file.js';
+import { PACK_TRAILER_LENGTH, type PackedType, openPackHeader, readPackTrailer } from './pack.js';
+import { type Snapshot, type Tree, decodeSnapshot, decodeTree, encodeSnapshot } from './tree.js';
+
+/** Where a blob lives. */
+export interface BlobLocation {
+  readonly packId: Buffer;
+  readonly type: PackedType;
+  readonly codec: number;
+  readonly offset: number;
+  readonly length: number;
+  readonly plaintextLength: number;
+}
+
+/**
+ * Every blob the vault holds, by id. Keys are the 32 id bytes as a latin1 string (half the memory of hex, and
+ * Map-hashable). When two packs hold the same blob, either location serves.
+ */
+export class VaultIndex {
+  readonly #blobs = new Map<string, BlobLocation>();
+  readonly #packs = new Set<string>();
+
+  get size(): number {
+    return this.#blobs.size;
+  }
+
+  add(e: IndexEntry): void {
+    const key = e.id.toString('latin1');
+    if (!this.#blobs.has(key)) {
+      this.#blobs.set(key, { packId: e.packId, type: e.type, codec: e.codec, offset: e.offset, length: e.length, plaintextLength: e.plaintextLength });
+    }
+    this.#packs.add(e.packId.toString('latin1'));
+  }
+
+  get(id: Uint8Array): BlobLocation | undefined {
+    return this.#blobs.get(Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1'));
+  }
+
+  has(id: Uint8Array): boolean {
+    return this.get(id) !== undefined;
+  }
+
+  hasPack(packId: Uint8Array): boolean {
+    return this.#packs.has(Buffer.from(packId.buffer, packId.byteOffset, packId.byteLength).toString('latin1'));
+  }
+
+  /** Every blob id with its location. */
+  *entries(): IterableIterator<[Buffer, BlobLocation]> {
+    for (const [k, v] of this.#blobs) yield [Buffer.from(k, 'latin1'), v];
+  }
+}
+
+export interface CreateVaultOptions {
+  /** Argon2id cost of the first key slot. @default DEFAULT_KDF_PARAMS */
+  readonly kdf?: KdfParams;
+  /** Chunker sizes, fixed for the life of the vault. @default DEFAULT_CHUNKER_PARAMS */
+  readonly chunker?: ChunkerParams;
+  readonly clock?: Clock;
+  readonly signal?: AbortSignal;
+}
+
+export interface OpenVaultOptions {
+  /** Bounds on key-slot KDF parameters. @default KDF_BOUNDS */
+  readonly kdfBounds?: KdfBounds;
+  readonly signal?: AbortSignal;
+}
+
+export class Vault {
+  readonly store: Store;
+  readonly keys: VaultKeys;
+  readonly config: VaultConfig;
+  /** The key slot this vault was opened with. */
+  readonly slotId: Buffer;
+  readonly ids: ChunkIdentifier;
+
+  private constructor(store: Store, keys: VaultKeys, config: VaultConfig, slotId: Buffer) {
+    this.store = store;
+    this.keys = keys;
+    this.config = config;
+    this.slotId = slotId;
+    this.ids = new ChunkIdentifier(keys);
+  }
+
+  /**
+   * Creates a new vault in an empty store.
+   * @throws {VaultpathError} `VP_VAULT_EXISTS` when the store already holds a vault; `VP_PASSPHRASE_POLICY`;
+   *   store errors.
+   */
+  static async create(store: Store, passphrase: string, options: CreateVaultOptions = {}): Promise<Vault> {
+    const { signal } = options;
+    if (await store.stat(CONFIG_NAME, { signal })) {
+      throw new VaultpathError('VP_VAULT_EXISTS', `There is already a vault at ${store.location}; open it instead of creating one.`);
+    }
+    const masterKey = generateMasterKey();
+    const slot = await createKeySlot(masterKey, passphrase, { kdf: options.kdf, signal });
+    const keys = VaultKeys.fromMasterKey(masterKey);
+    masterKey.fill(0);
+    const config: VaultConfig = {
+      version: VAULT_FORMAT_VERSION,
+      id: randomBytes(32).toString('hex'),
+      createdAt: new Date((options.clock ?? systemClock).now()).toISOString(),
+      chunker: options.chunker ?? DEFAULT_CHUNKER_PARAMS,
+    };
+    await store.put(objectName(Folder.keys, slot.id), slot.bytes, { signal, ifNotExists: true });
+    try {
+      await store.put(CONFIG_NAME, sealConfig(keys, config), { signal, ifNotExists: true });
+    } catch (e) {
+      if ((e as VaultpathError).code === 'VP_ALREADY_EXISTS') {
+        await store.delete(objectName(Folder.keys, slot.id)).catch(() => undefined);
+        throw new VaultpathError('VP_VAULT_EXISTS', `Another process created a vault at ${store.location} at the same time.`);
+      }
+      throw e;
+    }
+    return new Vault(store, keys, config, slot.id);
+  }
+
+  /**
+   * Opens the vault in `store` with `passphrase`.
+   * @throws {VaultpathError} `VP_NOT_A_VAULT`, `VP_WRONG_PASSPHRASE`, `VP_KEY_SLOT_DAMAGED`, `VP_KDF_PARAMS`,
+   *   `VP_AUTH_FAILED` (config of another vault), store errors.
+   */
+  static async open(store: Store, passphrase: string, options: OpenVaultOptions = {}): Promise<Vault> {
+    const { signal } = options;
+    const sealedConfig = await store.get(CONFIG_NAME, { signal }).catch((e: VaultpathError) => {
+      if (e.code === 'VP_NOT_FOUND') {
+        throw new VaultpathError('VP_NOT_A_VAULT', `There is no vault at ${store.location}. Create one with "vaultpath init".`);
+      }
+      throw e;
+    });
+    const slots: { id: Buffer; bytes: Buffer }[] = [];
+    for await (const o of store.list(`${Folder.keys}/`, { signal })) {
+      const id = idFromName(Folder.keys, o.name);
+      if (id) slots.push({ id, bytes: await store.get(o.name, { signal }) });
+    }
+    const { masterKey, slot } = await unlockKeySlots(slots, passphrase, { signal, bounds: options.kdfBounds });
+    const keys = VaultKeys.fromMasterKey(masterKey);
+    masterKey.fill(0);
+    return new Vault(store, keys, openConfig(keys, sealedConfig), slot.id);
+  }
+
+  // ---- key slots -------------------------------------------------------------------------------------------
+
+  /** Adds a key slot for `passphrase`; the vault then opens with either. Returns the new slot's id. */
+  async addKeySlot(passphrase: string, options: { kdf?: KdfParams; signal?: AbortSignal } = {}): Promise<Buffer> {
+    const masterKey = this.keys.masterKey();
+    try {
+      const slot = await createKeySlot(masterKey, passphrase, options);
+      await this.store.put(objectName(Folder.keys, slot.id), slot.bytes, { signal: options.signal, ifNotExists: true });
+      return slot.id;
+    } finally {
+      masterKey.fill(0);
+    }
+  }
+
+  /**
+   * Changes the passphrase: writes a slot for the new passphrase, then removes the slot this vault was opened
+   * with. No data is re-encrypted. Other slots (other passphrases) stay.
+   */
+  async changePassphrase(newPassphrase: string, options: { kdf?: KdfParams; signal?: AbortSignal } = {}): Promise<Buffer> {
+    const id = await this.addKeySlot(newPassphrase, options);
+    await this.store.delete(objectName(Folder.keys, this.slotId), { signal: options.signal });
+    return id;
+  }
+
+  // ---- index -----------------------------------------------------------------------------------------------
+
+  /** Reads every index object into one {@link VaultIndex}. */
+  async loadIndex(options: { signal?: AbortSignal } = {}): Promise<VaultIndex> {
+    const index = new VaultIndex();
+    const superseded = new Set<string>();
+    const contents: { id: Buffer; entries: readonly IndexEntry[] }[] = [];
+    for await (const o of this.store.list(`${Folder.index}/`, options)) {
+      const id = idFromName(Folder.index, o.name);
+      if (!id) continue;
+      const content = openIndex(this.keys, id, await this.store.get(o.name, options));
+      for (const s of content.supersedes) superseded.add(s.toString('hex'));
+      contents.push({ id, entries: content.entries });
+    }
+    for (const c of contents) {
+      if (superseded.has(c.id.toString('hex'))) continue;
+      for (const e of c.entries) index.add(e);
+    }
+    return index;
+  }
+
+  /** Writes an index object listing `entries` (all in packs the store has acknowledged). Returns its id. */
+  async writeIndex(entries: readonly IndexEntry[], options: { signal?: AbortSignal } = {}): Promise<Buffer> {
+    const id = randomBytes(32);
+    await this.store.put(objectName(Folder.index, id), sealIndex(this.keys, id, { entries, supersedes: [] }), { ...options, ifNotExists: true });
+    return id;
+  }
+
+  /**
+   * Finds packs that no index lists (left by an interrupted backup after its packs were stored but before its
+   * index was), reads their headers, and writes an index object for them, so their blobs are reused rather than
+   * uploaded again. Returns the entries added (also added to `index`).
+   */
+  async adoptOrphanPacks(index: VaultIndex, options: { signal?: AbortSignal } = {}): Promise<IndexEntry[]> {
+    const adopted: IndexEntry[] = [];
+    for await (const o of this.store.list(`${Folder.data}/`, options)) {
+      const packId = idFromName(Folder.data, o.name);
+      if (!packId || index.hasPack(packId) || o.size < PACK_TRAILER_LENGTH) continue;
+      try {
+        const where = `pack ${toHex(packId)}`;
+        const trailer = await this.store.get(o.name, { ...options, offset: o.size - PACK_TRAILER_LENGTH, length: PACK_TRAILER_LENGTH });
+        const headerLength = readPackTrailer(trailer, o.size, where);
+        const header = await this.store.get(o.name, { ...options, offset: o.size - PACK_TRAILER_LENGTH - headerLength, length: headerLength });
+        for (const e of openPackHeader(this.keys, header, o.size, where)) {
+          adopted.push({ id: e.id, type: e.type, codec: e.codec, packId, offset: e.offset, length: e.length, plaintextLength: e.plaintextLength });
+        }
+      } catch (e) {
+        if ((e as VaultpathError).code === 'VP_ABORTED') throw e;
+        // A damaged or foreign pack is not adopted; `verify` reports it.
+      }
+    }
+    if (adopted.length > 0) {
+      await this.writeIndex(adopted, options);
+      for (const e of adopted) index.add(e);
+    }
+    return adopted;
+  }
+
+  // ---- blobs and trees -------------------------------------------------------------------------------------
+
+  /**
+   * Reads blob `id` of `type` through `index`: a ranged read of its pack, authenticated under its id, and checked
+   * to hash to that id.
+   * @throws {VaultpathError} `VP_NOT_FOUND` (not in the index, or its pack is missing), `VP_AUTH_FAILED`,
+   *   `VP_ID_MISMATCH`, store errors.
+   */
+  async readBlob(index: VaultIndex, id: Uint8Array, type: PackedType, options: { signal?: AbortSignal } = {}): Promise<Buffer> {
+    const at = index.get(id);
+    if (!at || at.type !== type) {
+      throw new VaultpathError('VP_NOT_FOUND', `The vault's index has no ${type === ObjectType.tree ? 'tree' : 'data chunk'} ${toHex(id)}. Run "vaultpath verify".`);
+    }
+    const sealed = await this.store.get(objectName(Folder.data, at.packId), { ...options, offset: at.offset, length: at.length });
+    return this.openBlobAt(at, id, sealed);
+  }
+
+  /** Opens a blob's sealed bytes (already read from its pack) and checks its id. */
+  openBlobAt(at: BlobLocation, id: Uint8Array, sealed: Uint8Array): Buffer {
+    const where = `${at.type === ObjectType.tree ? 'tree' : 'data chunk'} ${toHex(id)} in pack ${toHex(at.packId)}`;
+    if (sealed.length !== at.length) {
+      throw new VaultpathError('VP_MALFORMED_OBJECT', `${where} is cut short: ${sealed.length} of ${at.length} bytes. Run "vaultpath verify".`);
+    }
+    const plain = openBlob(this.keys, at.type, id, sealed, { where, codec: at.codec });
+    if (!this.ids.matches(id, plain)) {
+      throw new VaultpathError('VP_ID_MISMATCH', `${where} opened but does not hash to its id. Run "vaultpath verify".`);
+    }
+    return plain;
+  }
+
+  /** Reads and decodes tree `id` (hex). */
+  async readTree(index: VaultIndex, idHex: string, options: { signal?: AbortSignal } = {}): Promise<Tree> {
+    const id = Buffer.from(idHex, 'hex');
+    return decodeTree(await this.readBlob(index, id, ObjectType.tree, options), `tree ${idHex}`);
+  }
+
+  // ---- snapshots -------------------------------------------------------------------------------------------
+
+  /** Writes a snapshot (create-only, under a fresh random id). Returns its id, hex. */
+  async writeSnapshot(snapshot: Snapshot, options: { signal?: AbortSignal } = {}): Promise<string> {
+    const id = randomBytes(32);
+    const sealed = joinSealed(sealObject(this.keys, ObjectType.snapshot, id, encodeSnapshot(snapshot)));
+    await this.store.put(objectName(Folder.snapshots, id), sealed, { ...options, ifNotExists: true });
+    return id.toString('hex');
+  }
+
+  /** Reads snapshot `idHex`. */
+  async readSnapshot(idHex: string, options: { signal?: AbortSignal } = {}): Promise<Snapshot> {
+    const id = Buffer.from(idHex, 'hex');
+    const where = `snapshot ${idHex}`;
+    const plain = openObject(this.keys, ObjectType.snapshot, id, await this.store.get(objectName(Folder.snapshots, id), options), { where });
+    return decodeSnapshot(plain, where);
+  }
+
+  /** Every snapshot, oldest first. Snapshots that fail to open are reported through `onError` and left out. */
+  async listSnapshots(
+    options: { signal?: AbortSignal; onError?: (id: string, e: unknown) => void } = {},
+  ): Promise<{ id: string; snapshot: Snapshot }[]> {
+    const out: { id: string; snapshot: Snapshot }[] = [];
+    for await (const o of this.store.list(`${Folder.snapshots}/`, options)) {
+      const id = idFromName(Folder.snapshots, o.name);
+      if (!id) continue;
+      try {
+        out.push({ id: id.toString('hex'), snapshot: await this.readSnapshot(id.toString('hex'), options) });
+      } catch (e) {
+        if ((e as VaultpathError).code === 'VP_ABORTED') throw e;
+        options.onError?.(id.toString('hex'), e);
+      }
+    }
+    return out.sort((a, b) => (a.snapshot.time < b.snapshot.time ? -1 : a.snapshot.time > b.snapshot.time ? 1 : 0));
+  }
+
+  /**
+   * Resolves `latest`, a full id, or a unique prefix of at least 4 hex characters to a snapshot id.
+   * @throws {VaultpathError} `VP_NOT_FOUND` (none, or ambiguous).
+   */
+  async resolveSnapshot(ref: string, options: { signal?: AbortSignal; paths?: readonly string[] } = {}): Promise<string> {
+    throwIfAborted(options.signal);
+    const all = await this.listSnapshots(options);
+    if (ref === 'latest') {
+      const matching = options.paths ? all.filter((s) => samePaths(s.snapshot.paths, options.paths!)) : all;
+      const last = matching.at(-1);
+      if (!last) throw new VaultpathError('VP_NOT_FOUND', `The vault at ${this.store.location} has no snapshots yet.`);
+      return last.id;
+    }
+    if (!/^[0-9a-f]{4,64}$/.test(ref)) {
+      throw new VaultpathError('VP_NOT_FOUND', `"${ref}" is not a snapshot id: give "latest" or at least 4 hex characters of an id.`);
+    }
+    const found = all.filter((s) => s.id.startsWith(ref));
+    if (found.length !== 1) {
+      throw new VaultpathError(
+        'VP_NOT_FOUND',
+        found.length === 0 ? `No snapshot id starts with ${ref}.` : `${found.length} snapshots start with ${ref}; give more characters.`,
+      );
+    }
+    return found[0]!.id;
+  }
+}
+
+function samePaths(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((p, i) => p === b[i]);
+}
