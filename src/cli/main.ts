@@ -14,10 +14,22 @@ import { type CommandContext, UsageError } from './context.js';
 import { demoCommand } from './commands/demo.js';
 import { passphraseCommand } from './commands/passphrase.js';
 import { scanCommand } from './commands/scan.js';
+import { backupCommand, initCommand, restoreCommand, snapshotsCommand, verifyCommand } from './commands/vault.js';
 
 const HELP = `vaultpath — the data path of a backup agent
 
 Usage:
+  vaultpath init --vault DIR [--generate-passphrase]     create a vault (a local folder)
+  vaultpath backup PATH... --vault DIR [options]         back up folders into a snapshot
+      --exclude GLOB / --include GLOB / --exclude-files-in DIR   as for scan (repeatable)
+      --scratch DIR           staging folder for packs (default: the temp folder)
+      --parent ID|none        compare with this snapshot (default: the latest of the same paths)
+      --dry-run               show what would be read, read and write nothing
+  vaultpath snapshots --vault DIR                        list snapshots
+  vaultpath restore SNAPSHOT|latest --vault DIR --target DIR [--include GLOB]... [--recovery-folder DIR]
+  vaultpath verify --vault DIR [--read-data]             check every snapshot can be restored
+  vaultpath passphrase change --vault DIR                add a key slot for a new passphrase, remove the old one
+
   vaultpath scan <path>... [options]       show what a backup would do with each entry, before any data moves
       --exclude GLOB          exclude matching entries and all below them (repeatable; *.mp3 matches at any depth)
       --include GLOB          scan only matching entries (repeatable)
@@ -25,18 +37,25 @@ Usage:
       --report FILE           where to write the skipped-files report (JSON lines)
       --case-collision skip|fail   names differing only by case: skip later ones (default) or fail
       --max-source-size SIZE  largest data source (default 54400GB)
-  vaultpath demo [--source DIR]            run the core data path over a folder: chunk, id, seal, open, verify
+  vaultpath demo [--source DIR] [--keep]   back up a folder into a new local vault, restore it, verify, compare
   vaultpath passphrase generate            print a new passphrase (about 136 bits, easy to read back)
   vaultpath --help | --version
 
 Common options:
-  --json       machine-readable output on stdout
-  -h, --help   this text
+  --json                  machine-readable output on stdout
+  --passphrase-file FILE  read the passphrase from a file (else VAULTPATH_PASSPHRASE, else a prompt)
+  -h, --help              this text
 
-Exit codes: 0 success, 1 failure (the error code is printed), 2 usage error, 130 interrupted.
+Exit codes: 0 success, 3 backup completed with warnings, 1 failure (the error code is printed),
+2 usage error, 130 interrupted.
 `;
 
 const COMMANDS: Record<string, (ctx: CommandContext) => number | Promise<number>> = {
+  init: initCommand,
+  backup: backupCommand,
+  snapshots: snapshotsCommand,
+  restore: restoreCommand,
+  verify: verifyCommand,
   scan: scanCommand,
   demo: demoCommand,
   passphrase: passphraseCommand,
@@ -58,6 +77,18 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
       report: { type: 'string' },
       'case-collision': { type: 'string' },
       'max-source-size': { type: 'string' },
+      vault: { type: 'string' },
+      'generate-passphrase': { type: 'boolean' },
+      'passphrase-file': { type: 'string' },
+      'kdf-memory': { type: 'string' },
+      'kdf-iterations': { type: 'string' },
+      scratch: { type: 'string' },
+      parent: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      target: { type: 'string' },
+      'recovery-folder': { type: 'string' },
+      'read-data': { type: 'boolean' },
+      keep: { type: 'boolean' },
     },
   });
   if (values.version) {

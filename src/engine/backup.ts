@@ -64,8 +64,10 @@ export interface BackupOptions {
   readonly signal?: AbortSignal;
   /** Progress, called often; MUST NOT block. */
   readonly onProgress?: (p: BackupProgress) => void;
-  /** Pack size target (tests use small packs). */
+  /** Pack size target. @default 16 MiB */
   readonly targetPackSize?: number;
+  /** Scratch cache capacity in bytes. @default 5% of the bytes to read, at least 64 MiB */
+  readonly scratchCapacity?: number;
 }
 
 export interface BackupProgress {
@@ -174,7 +176,7 @@ export async function backup(vault: Vault, paths: readonly string[], options: Ba
 
   const scratch = options.dryRun
     ? undefined
-    : await ScratchCache.open(options.scratchDir ?? join(defaultReportDir(), '..', 'scratch'), { capacity: scratchCapacity(totals.bytesToRead), signal });
+    : await ScratchCache.open(options.scratchDir ?? join(defaultReportDir(), '..', 'scratch'), { capacity: options.scratchCapacity ?? scratchCapacity(totals.bytesToRead), signal });
   let uploader: PackUploader | undefined;
   let snapshotId: string | undefined;
   try {

@@ -1,10 +1,12 @@
 /** `vaultpath passphrase generate`: print a new passphrase. */
 import { GENERATED_PASSPHRASE_BITS, generatePassphrase } from '../../crypto/passphrase.js';
 import { UsageError, type CommandContext } from '../context.js';
+import { passphraseChangeCommand } from './vault.js';
 
-export function passphraseCommand(ctx: CommandContext): number {
+export function passphraseCommand(ctx: CommandContext): number | Promise<number> {
   const [sub] = ctx.positionals;
-  if (sub !== 'generate') throw new UsageError(`unknown subcommand "passphrase ${sub ?? ''}"; try "passphrase generate"`);
+  if (sub === 'change') return passphraseChangeCommand({ ...ctx, positionals: ctx.positionals.slice(1) });
+  if (sub !== 'generate') throw new UsageError(`unknown subcommand "passphrase ${sub ?? ''}"; use "passphrase generate" or "passphrase change"`);
   const passphrase = generatePassphrase();
   if (ctx.json) {
     ctx.out(JSON.stringify({ passphrase, bits: GENERATED_PASSPHRASE_BITS }));

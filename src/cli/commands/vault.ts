@@ -1,0 +1,165 @@
+/**
+ * The vault commands: `init`, `backup`, `snapshots`, `restore`, `verify`, `passphrase change`.
+ *
+ * Exit codes: 0 success, 3 backup completed with warnings, 1 failure (including a restore or verify that found
+ * damage), 2 usage error.
+ */
+import { generatePassphrase } from '../../crypto/passphrase.js';
+import { DEFAULT_KDF_PARAMS, type KdfParams } from '../../crypto/kdf.js';
+import { LocalStore } from '../../transfer/local-store.js';
+import { Vault } from '../../repo/vault.js';
+import { backup } from '../../engine/backup.js';
+import { restore } from '../../engine/restore.js';
+import { verify } from '../../engine/verify.js';
+import { formatBytes, parseSize } from '../../units.js';
+import { type CommandContext, UsageError, list, text } from '../context.js';
+import { readNewPassphrase, readPassphrase } from '../secrets.js';
+import { ProgressBar } from '../progress.js';
+
+function vaultPath(ctx: CommandContext): string {
+  const v = text(ctx, 'vault');
+  if (!v) throw new UsageError('--vault DIR is required');
+  return v;
+}
+
+async function openVault(ctx: CommandContext): Promise<Vault> {
+  const store = await LocalStore.open(vaultPath(ctx));
+  return Vault.open(store, await readPassphrase(ctx), { signal: ctx.signal });
+}
+
+function kdfFrom(ctx: CommandContext): KdfParams {
+  const memory = text(ctx, 'kdf-memory');
+  const iterations = text(ctx, 'kdf-iterations');
+  let memoryKiB = DEFAULT_KDF_PARAMS.memoryKiB;
+  if (memory !== undefined) {
+    try {
+      memoryKiB = Math.round(parseSize(memory) / 1024);
+    } catch (e) {
+      throw new UsageError(`--kdf-memory: ${(e as Error).message}`);
+    }
+  }
+  const t = iterations === undefined ? DEFAULT_KDF_PARAMS.iterations : Number(iterations);
+  if (!Number.isInteger(t) || t < 1) throw new UsageError('--kdf-iterations takes a whole number of at least 1');
+  return { memoryKiB, iterations: t, parallelism: 1 };
+}
+
+export async function initCommand(ctx: CommandContext): Promise<number> {
+  const path = vaultPath(ctx);
+  const generated = ctx.options['generate-passphrase'] === true;
+  const passphrase = generated ? generatePassphrase() : await readPassphrase(ctx, 'New vault passphrase (at least 16 characters)');
+  const store = await LocalStore.open(path, { create: true });
+  const vault = await Vault.create(store, passphrase, { kdf: kdfFrom(ctx), signal: ctx.signal });
+  if (ctx.json) {
+    ctx.out(JSON.stringify({ vault: store.location, id: vault.config.id, ...(generated ? { passphrase } : {}) }));
+  } else {
+    ctx.out(`Created vault ${vault.config.id.slice(0, 16)} at ${store.location}`);
+    if (generated) {
+      ctx.out(`Passphrase: ${passphrase}`);
+      ctx.err('Write the passphrase down and keep it safe: it is shown only this once, and without it nothing in the vault can be read back.');
+    }
+  }
+  return 0;
+}
+
+export async function backupCommand(ctx: CommandContext): Promise<number> {
+  const paths = [...ctx.positionals];
+  if (paths.length === 0) throw new UsageError('backup needs at least one folder: vaultpath backup PATH... --vault DIR');
+  const vault = await openVault(ctx);
+  const bar = new ProgressBar(!ctx.json);
+  const parentOption = text(ctx, 'parent');
+  const result = await backup(vault, paths, {
+    exclude: list(ctx, 'exclude'),
+    include: list(ctx, 'include'),
+    excludeFilesIn: list(ctx, 'exclude-files-in'),
+    scratchDir: text(ctx, 'scratch'),
+    dryRun: ctx.options['dry-run'] === true,
+    parent: parentOption === undefined ? undefined : parentOption === 'none' ? null : await vault.resolveSnapshot(parentOption, { signal: ctx.signal }),
+    signal: ctx.signal,
+    onProgress: (p) => bar.update(p.phase === 'scan' ? 'scanning' : 'backing up', p.bytesDone, p.bytesTotal, p.files, p.filesTotal),
+  });
+  bar.done();
+  if (ctx.json) {
+    ctx.out(JSON.stringify({ ...result, scratch: undefined, scratchCapacity: result.scratch.capacity, scratchHighWaterMark: result.scratch.highWaterMark }));
+  } else {
+    const seconds = result.durationMs / 1000;
+    ctx.out(ctx.options['dry-run'] === true ? 'Dry run: nothing was read or written.' : `Snapshot ${result.snapshot!.slice(0, 8)} saved (${result.status === 'complete' ? 'complete' : 'completed with warnings'})`);
+    ctx.out(`  ${result.files} files (${result.filesUnchanged} unchanged, not read), ${result.dirs} folders`);
+    ctx.out(`  read ${formatBytes(result.bytesRead)}, new ${formatBytes(result.bytesNew)}, stored ${formatBytes(result.bytesStored)} in ${seconds.toFixed(2)} s` +
+      (seconds > 0 ? ` (${(result.bytesRead / 1e6 / seconds).toFixed(0)} MB/s)` : ''));
+    if (result.filesFullOnly > 0) ctx.out(`  ${result.filesFullOnly} changed encrypted files uploaded whole again (full backups only)`);
+    if (result.skipped > 0 || result.warnings > 0) {
+      ctx.out(`  ${result.skipped} skipped, ${result.warnings} failed: see ${result.reportPath}`);
+    }
+  }
+  return result.status === 'complete' ? 0 : 3;
+}
+
+export async function snapshotsCommand(ctx: CommandContext): Promise<number> {
+  const vault = await openVault(ctx);
+  const problems: string[] = [];
+  const all = await vault.listSnapshots({ signal: ctx.signal, onError: (id, e) => problems.push(`${id.slice(0, 8)}: ${(e as Error).message}`) });
+  if (ctx.json) {
+    ctx.out(JSON.stringify(all.map(({ id, snapshot }) => ({ id, ...snapshot }))));
+  } else {
+    if (all.length === 0) ctx.out('No snapshots yet.');
+    else ctx.out(`${'ID'.padEnd(10)}${'TIME'.padEnd(26)}${'HOST'.padEnd(16)}${'FILES'.padStart(9)}${'SIZE'.padStart(11)}  PATHS`);
+    for (const { id, snapshot: s } of all) {
+      const mark = s.status === 'complete' ? '' : ' (warnings)';
+      ctx.out(`${id.slice(0, 8).padEnd(10)}${s.time.padEnd(26)}${s.hostname.slice(0, 15).padEnd(16)}${String(s.stats.files).padStart(9)}${formatBytes(s.stats.bytesRead).padStart(11)}  ${s.paths.join(', ')}${mark}`);
+    }
+  }
+  for (const p of problems) ctx.err(`snapshot ${p}`);
+  return problems.length > 0 ? 1 : 0;
+}
+
+export async function restoreCommand(ctx: CommandContext): Promise<number> {
+  const [ref] = ctx.positionals;
+  if (!ref) throw new UsageError('restore needs a snapshot: vaultpath restore SNAPSHOT|latest --vault DIR --target DIR');
+  const target = text(ctx, 'target');
+  if (!target) throw new UsageError('--target DIR is required');
+  const vault = await openVault(ctx);
+  const bar = new ProgressBar(!ctx.json);
+  const result = await restore(vault, ref, target, {
+    include: list(ctx, 'include'),
+    recoveryFolder: text(ctx, 'recovery-folder'),
+    signal: ctx.signal,
+    onProgress: (p) => bar.update('restoring', p.bytes, p.bytes, p.files),
+  });
+  bar.done();
+  if (ctx.json) {
+    ctx.out(JSON.stringify({ snapshot: result.snapshot, files: result.files, dirs: result.dirs, bytes: result.bytes, errors: result.errors, durationMs: result.durationMs }));
+  } else {
+    const seconds = result.durationMs / 1000;
+    ctx.out(`Restored snapshot ${result.snapshot.slice(0, 8)} to ${target}: ${result.files} files, ${result.dirs} folders, ${formatBytes(result.bytes)} in ${seconds.toFixed(2)} s`);
+    for (const e of result.errors.slice(0, 20)) ctx.err(`  failed: ${e.path}: ${e.reason}`);
+    if (result.errors.length > 20) ctx.err(`  … and ${result.errors.length - 20} more (use --json for all)`);
+  }
+  return result.errors.length > 0 ? 1 : 0;
+}
+
+export async function verifyCommand(ctx: CommandContext): Promise<number> {
+  const vault = await openVault(ctx);
+  const result = await verify(vault, { readData: ctx.options['read-data'] === true, signal: ctx.signal });
+  if (ctx.json) {
+    ctx.out(JSON.stringify(result));
+  } else {
+    ctx.out(`Checked ${result.snapshots} snapshots, ${result.trees} trees, ${result.blobs} chunks in ${result.packs} packs` +
+      (ctx.options['read-data'] === true ? ` (${result.packsRead} packs read and every chunk opened)` : ' (structure only; --read-data opens every chunk)'));
+    if (result.damage.length === 0) ctx.out('No damage found.');
+    for (const d of result.damage) {
+      ctx.out(`DAMAGED ${d.object}: ${d.problem}`);
+      if (d.snapshots.length > 0) ctx.out(`  affects snapshots ${d.snapshots.map((s) => s.slice(0, 8)).join(', ')}`);
+      for (const f of d.files.slice(0, 10)) ctx.out(`  affects ${f}`);
+    }
+  }
+  return result.damage.length > 0 ? 1 : 0;
+}
+
+export async function passphraseChangeCommand(ctx: CommandContext): Promise<number> {
+  const vault = await openVault(ctx);
+  const next = await readNewPassphrase();
+  const id = await vault.changePassphrase(next, { kdf: kdfFrom(ctx), signal: ctx.signal });
+  if (ctx.json) ctx.out(JSON.stringify({ keySlot: id.toString('hex'), removed: vault.slotId.toString('hex') }));
+  else ctx.out('Passphrase changed: a new key slot was written and the old one removed; no data was re-encrypted.');
+  return 0;
+}

@@ -1,0 +1,48 @@
+/** Vaults on the real file system for engine tests, with a cheap KDF (the KDF's cost is not what these test). */
+import { createHash } from 'node:crypto';
+import { lstat, opendir, readFile, readlink, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LocalStore } from '../../src/transfer/local-store.js';
+import { Vault } from '../../src/repo/vault.js';
+import { TEST_KDF } from './seeded.js';
+import { tempDir } from './trees.js';
+
+export const PASSPHRASE = 'correct horse battery staple';
+
+export interface VaultFixture {
+  readonly dir: string;
+  readonly vault: Vault;
+  readonly store: LocalStore;
+  /** Folders for sources, scratch, recovery and targets under `dir`. */
+  path(...parts: string[]): string;
+  cleanup(): Promise<void>;
+}
+
+export async function makeVault(): Promise<VaultFixture> {
+  const dir = await tempDir('vaultpath-engine-');
+  const store = await LocalStore.open(join(dir, 'vault'), { create: true, durable: false });
+  const vault = await Vault.create(store, PASSPHRASE, { kdf: TEST_KDF });
+  return { dir, vault, store, path: (...parts) => join(dir, ...parts), cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Every entry below `root`: type, mode, size, mtime (ns), content hash or link target. */
+export async function describeTree(root: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (rel: string): Promise<void> => {
+    for await (const entry of await opendir(rel === '' ? root : join(root, rel))) {
+      const r = rel === '' ? entry.name : `${rel}/${entry.name}`;
+      const st = await lstat(join(root, r), { bigint: true });
+      const mode = (Number(st.mode) & 0o7777).toString(8);
+      if (entry.isDirectory()) {
+        out[r] = `dir ${mode} ${st.mtimeNs}`;
+        await walk(r);
+      } else if (entry.isSymbolicLink()) out[r] = `link -> ${await readlink(join(root, r))}`;
+      else {
+        const hash = createHash('sha256').update(await readFile(join(root, r))).digest('hex').slice(0, 16);
+        out[r] = `file ${mode} ${st.size} ${st.mtimeNs} ${hash}`;
+      }
+    }
+  };
+  await walk('');
+  return out;
+}
