@@ -54,14 +54,23 @@ describe('the vaultpath command', () => {
     expect(out.bits).toBeGreaterThanOrEqual(128);
   });
 
-  it('runs the demo over a folder: every chunk verified, duplicates counted once', async () => {
+  it('runs the demo: backs a folder up into a new vault, restores it, verifies it, and finds every file identical', async () => {
     const r = await vaultpath('demo', '--source', dir, '--json');
     expect(r.code).toBe(0);
-    const out = JSON.parse(r.stdout) as Record<string, number>;
-    expect(out['files']).toBe(4);
-    expect(out['bytes']).toBe(2 * 3 * 1024 * 1024 + 5);
-    expect(out['uniqueBytes']).toBe(3 * 1024 * 1024 + 5);
-    expect(out['verified']).toBe(out['uniqueChunks']);
+    const out = JSON.parse(r.stdout) as {
+      first: { files: number; bytesRead: number; bytesNew: number };
+      second: { filesUnchanged: number };
+      restore: { errors: unknown[] };
+      verify: { damage: unknown[] };
+      compare: { identical: number; different: string[] };
+    };
+    expect(out.first.files).toBe(4);
+    expect(out.first.bytesRead).toBe(2 * 3 * 1024 * 1024 + 5);
+    expect(out.first.bytesNew).toBe(3 * 1024 * 1024 + 5); // the copy deduplicates
+    expect(out.second.filesUnchanged).toBe(4);
+    expect(out.restore.errors).toEqual([]);
+    expect(out.verify.damage).toEqual([]);
+    expect(out.compare).toEqual({ identical: 4, different: [] });
   });
 
   it('scans with --json: one object with files, bytes, per-decision counts and the skipped entries', async () => {

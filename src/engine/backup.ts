@@ -35,7 +35,8 @@ import { ScratchCache, scratchCapacity } from '../stage/scratch-cache.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
 import type { Vault, VaultIndex } from '../repo/vault.js';
 import { MAX_TREE_NODES, type Snapshot, type Tree, type TreeNode, encodeTree } from '../repo/tree.js';
-import { PackUploader } from './pack-uploader.js';
+import { PackUploader, TARGET_PACK_SIZE } from './pack-uploader.js';
+import { formatBytes } from '../units.js';
 
 const READ_SIZE = 1024 * 1024;
 const PROGRAM = 'vaultpath';
@@ -174,9 +175,18 @@ export async function backup(vault: Vault, paths: readonly string[], options: Ba
   const parentId = options.parent === undefined ? await latestFor(vault, roots, signal) : options.parent;
   const parentSnapshot = parentId ? await vault.readSnapshot(parentId, { signal }) : undefined;
 
+  const capacity = options.scratchCapacity ?? scratchCapacity(totals.bytesToRead);
+  // A pack holds at most the target size plus one blob; the cache must hold at least one such pack.
+  const largestPack = (options.targetPackSize ?? TARGET_PACK_SIZE) + vault.config.chunker.maxSize + 64 * 1024;
+  if (!options.dryRun && capacity < largestPack) {
+    throw new VaultpathError(
+      'VP_SCRATCH_SPACE',
+      `A scratch cache of ${formatBytes(capacity)} cannot hold one pack of up to ${formatBytes(largestPack)}; give at least that much.`,
+    );
+  }
   const scratch = options.dryRun
     ? undefined
-    : await ScratchCache.open(options.scratchDir ?? join(defaultReportDir(), '..', 'scratch'), { capacity: options.scratchCapacity ?? scratchCapacity(totals.bytesToRead), signal });
+    : await ScratchCache.open(options.scratchDir ?? join(defaultReportDir(), '..', 'scratch'), { capacity, signal });
   let uploader: PackUploader | undefined;
   let snapshotId: string | undefined;
   try {
@@ -373,12 +383,21 @@ async function backupFile(ctx: WalkContext, e: ScanEntry, name: string, previous
     }
     return { ...base, size: dataBytes + holeBytes, content, ...(holes.length > 0 ? { holes } : {}) };
   } catch (err) {
-    if (err instanceof VaultpathError) throw err;
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    // Only a failure to read the source is the file's problem; anything else (the vault, the scratch cache, an
+    // abort) fails the backup and is never reported as an unreadable source file.
+    if (!(err instanceof SourceReadError)) throw err;
+    const code = (err.cause as NodeJS.ErrnoException).code ?? 'error';
     await ctx.warn(e.path, e.root, e.relativePath, 'unreadable', `${code}: reading failed`);
     return undefined;
   } finally {
     await file.close().catch(() => undefined);
+  }
+}
+
+/** A read of a source file failed: the file's problem, reported per file, never the backup's. */
+class SourceReadError extends Error {
+  constructor(cause: unknown) {
+    super(`reading the source failed: ${String((cause as Error).message ?? cause)}`, { cause });
   }
 }
 
@@ -391,7 +410,9 @@ async function* readRegions(file: FileHandle, regions: readonly [number, number]
     const buf = Buffer.allocUnsafe(n);
     let done = 0;
     while (done < n) {
-      const { bytesRead } = await file.read(buf, done, n - done, pos + done);
+      const { bytesRead } = await file.read(buf, done, n - done, pos + done).catch((e: unknown) => {
+        throw new SourceReadError(e);
+      });
       if (bytesRead === 0) break; // the file shrank while being read; the caller notices and reports it
       done += bytesRead;
     }

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backup } from '../../src/engine/backup.js';
 import { restore } from '../../src/engine/restore.js';
-import { verify } from '../../src/engine/verify.js';
 import { TableProbe } from '../../src/scan/probe.js';
 import { seededBytes } from '../support/seeded.js';
 import { type VaultFixture, describeTree, makeVault } from '../support/vaults.js';
@@ -141,13 +140,29 @@ describe('backup and restore', () => {
 
 describe('the scratch cache during a backup', () => {
   it('never holds more than its capacity, even when the store is slower than the reader', async () => {
+    // Small chunks and packs, so a 1.2 MiB cache sees dozens of packs come and go.
+    const small = await makeVault({ chunker: { minSize: 16 * KiB, avgSize: 64 * KiB, maxSize: 256 * KiB } });
+    try {
+      const src = small.path('src');
+      await mkdir(src);
+      for (let i = 0; i < 12; i++) await writeFile(join(src, `f${i}`), seededBytes(MiB, 100 + i));
+      const result = await backup(small.vault, [src], { scratchDir: small.path('scratch'), scratchCapacity: 1200 * KiB, targetPackSize: 256 * KiB });
+      expect(result.status).toBe('complete');
+      expect(result.bytesStored).toBeGreaterThan(12 * MiB);
+      expect(result.scratch.highWaterMark).toBeGreaterThan(256 * KiB);
+      expect(result.scratch.highWaterMark).toBeLessThanOrEqual(1200 * KiB);
+    } finally {
+      await small.cleanup();
+    }
+  });
+
+  it('refuses a capacity too small for one pack, before reading anything', async () => {
     const src = f.path('src');
-    await mkdir(src);
-    for (let i = 0; i < 12; i++) await writeFile(join(src, `f${i}`), seededBytes(MiB, 100 + i));
-    const result = await backup(f.vault, [src], { scratchDir: f.path('scratch'), scratchCapacity: 1200 * KiB, targetPackSize: 256 * KiB });
-    expect(result.bytesStored).toBeGreaterThan(12 * MiB);
-    expect(result.scratch.highWaterMark).toBeGreaterThan(256 * KiB);
-    expect(result.scratch.highWaterMark).toBeLessThanOrEqual(1200 * KiB);
+    await makeSource(src);
+    await expect(backup(f.vault, [src], { scratchDir: f.path('scratch'), scratchCapacity: 1024 * KiB })).rejects.toMatchObject({
+      code: 'VP_SCRATCH_SPACE',
+      message: expect.stringMatching(/cannot hold one pack/),
+    });
   });
 
   it('fails before reading anything when its volume has less free space than the capacity, giving both sizes', async () => {

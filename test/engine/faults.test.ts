@@ -82,6 +82,23 @@ describe('write ordering', () => {
   });
 });
 
+describe('a destination that fails', () => {
+  it('fails the backup with its own error, and never blames the source files', async () => {
+    const src = await sourceOf(6, MiB, 800);
+    class FailingPacks extends RecordingStore {
+      override async put(name: string, body: Body, options?: PutOptions): Promise<void> {
+        if (name.startsWith('data/')) throw new Error('the vault disk is on fire');
+        return super.put(name, body, options);
+      }
+    }
+    const vault = await Vault.open(new FailingPacks(f.store), PASSPHRASE);
+    const reportPath = f.path('report.jsonl');
+    await expect(backup(vault, [src], { scratchDir: f.path('scratch'), targetPackSize: 512 * 1024, reportPath })).rejects.toThrow('the vault disk is on fire');
+    expect((await f.vault.listSnapshots()).length).toBe(0);
+    expect(await readFile(reportPath, 'utf8')).toBe(''); // no source file was reported unreadable
+  });
+});
+
 describe('an interrupted backup', () => {
   it('writes no snapshot, leaves earlier snapshots intact, and the next backup does not upload again what was stored', async () => {
     const src = await sourceOf(4, MiB, 50);

@@ -4,6 +4,7 @@ import { lstat, opendir, readFile, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalStore } from '../../src/transfer/local-store.js';
 import { Vault } from '../../src/repo/vault.js';
+import type { ChunkerParams } from '../../src/chunk/fastcdc.js';
 import { TEST_KDF } from './seeded.js';
 import { tempDir } from './trees.js';
 
@@ -18,10 +19,10 @@ export interface VaultFixture {
   cleanup(): Promise<void>;
 }
 
-export async function makeVault(): Promise<VaultFixture> {
+export async function makeVault(options: { chunker?: ChunkerParams } = {}): Promise<VaultFixture> {
   const dir = await tempDir('vaultpath-engine-');
   const store = await LocalStore.open(join(dir, 'vault'), { create: true, durable: false });
-  const vault = await Vault.create(store, PASSPHRASE, { kdf: TEST_KDF });
+  const vault = await Vault.create(store, PASSPHRASE, { kdf: TEST_KDF, chunker: options.chunker });
   return { dir, vault, store, path: (...parts) => join(dir, ...parts), cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
