@@ -275,12 +275,13 @@ async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: stri
   for (const e of entries) {
     const name = e.relativePath.slice(e.relativePath.lastIndexOf('/') + 1);
     if (e.decision.kind === 'skip') {
-      // The folder itself could not be listed: it is kept (empty), and the failure is a warning.
-      if (e.relativePath === relDir) {
-        await ctx.warn(e.path, e.root, e.relativePath, e.decision.reason === 'vanished' ? 'vanished' : 'unreadable', e.detail ?? '');
-        continue;
+      // Entries that could not be read or vanished are failures (warnings); the others were skipped by the rules.
+      // A folder that could not be listed is kept, empty.
+      if (e.decision.reason === 'unreadable' || e.decision.reason === 'vanished') {
+        await ctx.warn(e.path, e.root, e.relativePath, e.decision.reason, e.detail ?? '');
+      } else {
+        await ctx.note(e);
       }
-      await ctx.note(e);
       continue;
     }
     const stats = e.stats!;
