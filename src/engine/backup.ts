@@ -36,6 +36,7 @@ import { type Clock, systemClock } from '../throttle/clock.js';
 import type { Vault, VaultIndex } from '../repo/vault.js';
 import { MAX_TREE_NODES, type Snapshot, type Tree, type TreeNode, encodeTree } from '../repo/tree.js';
 import { PackUploader, TARGET_PACK_SIZE } from './pack-uploader.js';
+import { Limiter } from './limit.js';
 import { formatBytes } from '../units.js';
 
 const READ_SIZE = 1024 * 1024;
@@ -194,7 +195,7 @@ export async function backup(vault: Vault, paths: readonly string[], options: Ba
     uploader = scratch
       ? new PackUploader(vault, scratch, { signal, targetPackSize: options.targetPackSize, onPackStored: () => progress('backup', c, totals, uploader!.bytesStored) })
       : undefined;
-    const ctx: WalkContext = { vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
+    const ctx: WalkContext = { files: new Limiter(FILES_IN_FLIGHT), vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
 
     // 2. Each root, depth first; its tree becomes one folder node of the snapshot's root tree.
     const rootNodes: TreeNode[] = [];
@@ -255,7 +256,11 @@ export async function backup(vault: Vault, paths: readonly string[], options: Ba
   }
 }
 
+/** Files backed up at once: enough to overlap one file's open/read/close with another's hashing. */
+const FILES_IN_FLIGHT = 6;
+
 interface WalkContext {
+  readonly files: Limiter;
   readonly vault: Vault;
   readonly index: VaultIndex;
   readonly uploader: PackUploader | undefined;
@@ -271,7 +276,8 @@ interface WalkContext {
 async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: string, parent: Map<string, TreeNode> | undefined): Promise<string> {
   throwIfAborted(ctx.signal);
   const entries = await lister.list(relDir);
-  const nodes: TreeNode[] = [];
+  // Files of this folder are backed up several at a time; their nodes come back in name order for the tree.
+  const slots: (TreeNode | Promise<TreeNode | undefined>)[] = [];
   for (const e of entries) {
     const name = e.relativePath.slice(e.relativePath.lastIndexOf('/') + 1);
     if (e.decision.kind === 'skip') {
@@ -290,12 +296,14 @@ async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: stri
       const parentChildren = previous?.type === 'dir' && previous.subtree ? await readTreeNodes(ctx, previous.subtree) : undefined;
       const subtree = await backupFolder(ctx, lister, e.relativePath, parentChildren);
       ctx.c.dirs++;
-      nodes.push({ name, type: 'dir', mode: stats.mode & 0o7777, mtimeNs: stats.mtimeNs.toString(), subtree });
+      slots.push({ name, type: 'dir', mode: stats.mode & 0o7777, mtimeNs: stats.mtimeNs.toString(), subtree });
     } else if (e.kind === 'file') {
-      const node = await backupFile(ctx, e, name, parent?.get(name));
-      if (node) nodes.push(node);
+      const task = ctx.files.run(() => backupFile(ctx, e, name, parent?.get(name)));
+      task.catch(() => undefined); // observed below; a failure must not surface as an unhandled rejection first
+      slots.push(task);
     }
   }
+  const nodes = (await Promise.all(slots)).filter((n): n is TreeNode => n !== undefined);
   return storeTree(ctx, nodes);
 }
 

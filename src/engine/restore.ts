@@ -31,6 +31,7 @@ import { type Tree, type TreeNode, checkNodeName } from '../repo/tree.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
 import { downloadTo } from '../transfer/store.js';
 import { setTimesNs } from '../scan/probe.js';
+import { Limiter } from './limit.js';
 
 export interface RestoreOptions {
   /** Globs (relative to the snapshot's root, e.g. `data/photos/**`) of files to restore. @default everything */
@@ -85,10 +86,21 @@ export async function restore(vault: Vault, ref: string, target: string, options
 
   const cache = await PackCache.open(options.recoveryFolder ?? join(tmpdir(), 'vaultpath', 'recovery'), options.recoveryBytes ?? 256 * 1024 * 1024, vault, signal);
   const include = options.include && options.include.length > 0 ? picomatch([...options.include], { dot: true }) : undefined;
-  const ctx: RestoreContext = { vault, index, cache, include, signal, files: 0, dirs: 0, bytes: 0, errors: [], progress: options.onProgress };
+  const ctx: RestoreContext = {
+    vault, index, cache, include, signal, files: 0, dirs: 0, bytes: 0, errors: [], progress: options.onProgress,
+    limiter: new Limiter(FILES_IN_FLIGHT), pending: new Set(), folders: [],
+  };
   try {
     await restoreTree(ctx, snapshot.tree, targetDir, '', () => Promise.resolve(true));
+    await Promise.all(ctx.pending);
+    // Folders last, children before parents: their times and modes are set once nothing more is written inside.
+    for (const f of ctx.folders) {
+      if (!f.made()) continue;
+      ctx.dirs++;
+      await setMeta(f.path, f.node).catch((e: NodeJS.ErrnoException) => ctx.errors.push({ path: f.rel, reason: `could not set mode and times (${e.code})` }));
+    }
   } finally {
+    await Promise.allSettled(ctx.pending);
     await cache.close();
   }
   return { snapshot: snapshotId, files: ctx.files, dirs: ctx.dirs, bytes: ctx.bytes, errors: ctx.errors, durationMs: clock.now() - started };
@@ -105,6 +117,22 @@ interface RestoreContext {
   bytes: number;
   readonly errors: RestoreError[];
   readonly progress: ((p: { files: number; bytes: number }) => void) | undefined;
+  readonly limiter: Limiter;
+  /** File restores under way. */
+  readonly pending: Set<Promise<void>>;
+  /** Folders in post-order (children first), for their metadata at the end. */
+  readonly folders: { node: TreeNode; path: string; rel: string; made: () => boolean }[];
+}
+
+/** Files restored at once: their opens, writes and renames overlap on the thread pool. */
+const FILES_IN_FLIGHT = 8;
+
+/** Starts `task` under the limiter, holding the walk back while too many are queued. */
+async function launch(ctx: RestoreContext, task: () => Promise<void>): Promise<void> {
+  while (ctx.pending.size >= FILES_IN_FLIGHT * 4) await Promise.race(ctx.pending);
+  const p = ctx.limiter.run(task);
+  ctx.pending.add(p);
+  void p.finally(() => ctx.pending.delete(p)).catch(() => undefined);
 }
 
 /**
@@ -112,7 +140,6 @@ interface RestoreContext {
  * (so a filtered restore creates only the folders it fills) and says whether it exists as a real folder.
  */
 async function restoreTree(ctx: RestoreContext, treeId: string, dir: string, rel: string, ensureDir: () => Promise<boolean>): Promise<void> {
-  const folders: { node: TreeNode; path: string; made: () => boolean }[] = [];
   for (let id: string | undefined = treeId; id; ) {
     throwIfAborted(ctx.signal);
     const tree: Tree = await ctx.vault.readTree(ctx.index, id, { signal: ctx.signal });
@@ -126,32 +153,27 @@ async function restoreTree(ctx: RestoreContext, treeId: string, dir: string, rel
       const path = join(dir, node.name);
       if (node.type === 'dir') {
         let made = false;
-        const ensure = async (): Promise<boolean> => {
-          if (made) return true;
-          if (!(await ensureDir())) return false;
-          made = await makeFolder(ctx, path, nodeRel);
-          return made;
-        };
+        let making: Promise<boolean> | undefined;
+        // Concurrent files in one new folder share one attempt to make it.
+        const ensure = (): Promise<boolean> =>
+          (making ??= (async () => {
+            if (!(await ensureDir())) return false;
+            made = await makeFolder(ctx, path, nodeRel);
+            return made;
+          })());
         if (!ctx.include) await ensure();
         await restoreTree(ctx, node.subtree!, path, nodeRel, ensure);
-        folders.push({ node, path, made: () => made });
-      } else if (node.type === 'file') {
+        ctx.folders.push({ node, path, rel: nodeRel, made: () => made });
+      } else if (node.type === 'file' || node.type === 'symlink') {
         if (ctx.include && !ctx.include(nodeRel)) continue;
-        if (!(await ensureDir())) continue;
-        await restoreFile(ctx, node, path, nodeRel);
-      } else if (node.type === 'symlink') {
-        if (ctx.include && !ctx.include(nodeRel)) continue;
-        if (!(await ensureDir())) continue;
-        await restoreLink(ctx, node, path, nodeRel);
+        await launch(ctx, async () => {
+          if (!(await ensureDir())) return;
+          if (node.type === 'file') await restoreFile(ctx, node, path, nodeRel);
+          else await restoreLink(ctx, node, path, nodeRel);
+        });
       }
     }
     id = tree.next;
-  }
-  // Folders last: their times and modes are set once nothing more is written inside them.
-  for (const f of folders) {
-    if (!f.made()) continue;
-    ctx.dirs++;
-    await setMeta(f.path, f.node).catch((e: NodeJS.ErrnoException) => ctx.errors.push({ path: f.path, reason: `could not set mode and times (${e.code})` }));
   }
 }
 
@@ -259,15 +281,15 @@ async function writeFully(file: FileHandle, data: Uint8Array, position: number):
 class RestoreFileError extends Error {}
 
 /**
- * The recovery folder: packs downloaded whole, kept while they are needed, least recently used dropped first once
- * more than `capacity` bytes are held. One download per pack at a time.
+ * The recovery folder: packs downloaded whole, each opened once and read at positions by every file that needs it.
+ * Past `capacity` bytes, packs no reader is using are dropped, least recently used first. One download per pack.
  */
 class PackCache {
   readonly #dir: string;
   readonly #capacity: number;
   readonly #vault: Vault;
   readonly #signal: AbortSignal | undefined;
-  readonly #packs = new Map<string, Promise<{ path: string; size: number }>>();
+  readonly #packs = new Map<string, { ready: Promise<{ file: FileHandle; size: number }>; users: number }>();
   #held = 0;
 
   private constructor(dir: string, capacity: number, vault: Vault, signal: AbortSignal | undefined) {
@@ -291,41 +313,50 @@ class PackCache {
       this.#packs.delete(key); // re-insert: most recently used last
       this.#packs.set(key, entry);
     } else {
-      entry = this.#download(at.packId, key);
+      entry = { ready: this.#download(at.packId, key), users: 0 };
       this.#packs.set(key, entry);
-      entry.catch(() => this.#packs.delete(key));
+      const failed = entry;
+      entry.ready.catch(() => this.#packs.get(key) === failed && this.#packs.delete(key));
     }
-    const { path } = await entry;
-    const file = await open(path, 'r');
+    entry.users++;
     try {
+      const { file } = await entry.ready;
       const out = Buffer.allocUnsafe(at.length);
       const { bytesRead } = await file.read(out, 0, at.length, at.offset);
       return out.subarray(0, bytesRead);
     } finally {
-      await file.close();
+      entry.users--;
     }
   }
 
-  async #download(packId: Buffer, key: string): Promise<{ path: string; size: number }> {
+  async #download(packId: Buffer, key: string): Promise<{ file: FileHandle; size: number }> {
     const path = join(this.#dir, key);
     const size = await downloadTo(this.#vault.store, objectName(Folder.data, packId), path, { signal: this.#signal });
+    const file = await open(path, 'r');
     this.#held += size;
-    await this.#evict(key);
-    return { path, size };
+    await this.#evict();
+    return { file, size };
   }
 
-  async #evict(keep: string): Promise<void> {
+  async #evict(): Promise<void> {
     for (const [key, entry] of this.#packs) {
       if (this.#held <= this.#capacity) break;
-      if (key === keep) continue;
+      if (entry.users > 0) continue;
       this.#packs.delete(key);
-      const { path, size } = await entry.catch(() => ({ path: '', size: 0 }));
-      if (path) await rm(path, { force: true });
-      this.#held -= size;
+      const got = await entry.ready.catch(() => undefined);
+      if (!got) continue;
+      await got.file.close().catch(() => undefined);
+      await rm(join(this.#dir, key), { force: true });
+      this.#held -= got.size;
     }
   }
 
   async close(): Promise<void> {
+    for (const entry of this.#packs.values()) {
+      const got = await entry.ready.catch(() => undefined);
+      await got?.file.close().catch(() => undefined);
+    }
+    this.#packs.clear();
     await rm(this.#dir, { recursive: true, force: true });
   }
 }
