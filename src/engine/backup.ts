@@ -19,12 +19,13 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import { type BigIntStats, closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { type FileHandle, lstat, open } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { VaultpathError, throwIfAborted } from '../errors.js';
 import { ObjectType } from '../crypto/object-type.js';
-import { sealBlob } from '../crypto/envelope.js';
+import { type SealedObject, sealBlob } from '../crypto/envelope.js';
 import { chunkStream } from '../chunk/fastcdc.js';
 import type { AttributeProbe } from '../scan/attributes.js';
 import { dataExtents, defaultProbe } from '../scan/probe.js';
@@ -37,6 +38,7 @@ import type { Vault, VaultIndex } from '../repo/vault.js';
 import { MAX_TREE_NODES, type Snapshot, type Tree, type TreeNode, encodeTree } from '../repo/tree.js';
 import { PackUploader, TARGET_PACK_SIZE } from './pack-uploader.js';
 import { Limiter } from './limit.js';
+import { SealPool } from './seal-pool.js';
 import { formatBytes } from '../units.js';
 
 const READ_SIZE = 1024 * 1024;
@@ -70,6 +72,8 @@ export interface BackupOptions {
   readonly targetPackSize?: number;
   /** Scratch cache capacity in bytes. @default 5% of the bytes to read, at least 64 MiB */
   readonly scratchCapacity?: number;
+  /** Worker threads that hash and seal large chunks; 0 does everything on the calling thread. @default cores − 1 */
+  readonly sealWorkers?: number;
 }
 
 export interface BackupProgress {
@@ -189,13 +193,15 @@ export async function backup(vault: Vault, paths: readonly string[], options: Ba
     ? undefined
     : await ScratchCache.open(options.scratchDir ?? join(defaultReportDir(), '..', 'scratch'), { capacity, signal });
   let uploader: PackUploader | undefined;
+  let pool: SealPool | undefined;
   let snapshotId: string | undefined;
   try {
     if (!options.dryRun) await vault.adoptOrphanPacks(index, { signal });
     uploader = scratch
       ? new PackUploader(vault, scratch, { signal, targetPackSize: options.targetPackSize, onPackStored: () => progress('backup', c, totals, uploader!.bytesStored) })
       : undefined;
-    const ctx: WalkContext = { files: new Limiter(FILES_IN_FLIGHT), vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
+    pool = options.dryRun || options.sealWorkers === 0 ? undefined : new SealPool(vault.keys, options.sealWorkers);
+    const ctx: WalkContext = { files: new Limiter(FILES_IN_FLIGHT), pool, vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
 
     // 2. Each root, depth first; its tree becomes one folder node of the snapshot's root tree.
     const rootNodes: TreeNode[] = [];
@@ -252,15 +258,21 @@ export async function backup(vault: Vault, paths: readonly string[], options: Ba
     await report.close().catch(() => undefined);
     throw e;
   } finally {
+    await pool?.close();
     await scratch?.close();
   }
 }
 
 /** Files backed up at once: enough to overlap one file's open/read/close with another's hashing. */
 const FILES_IN_FLIGHT = 6;
+/** Chunks at least this long are hashed and sealed on a worker thread. */
+const OFFLOAD_MIN = 256 * 1024;
+/** Files up to this size are read with synchronous calls (see backupSmallFile). */
+const SMALL_FILE = 1024 * 1024;
 
 interface WalkContext {
   readonly files: Limiter;
+  readonly pool: SealPool | undefined;
   readonly vault: Vault;
   readonly index: VaultIndex;
   readonly uploader: PackUploader | undefined;
@@ -345,6 +357,7 @@ async function backupFile(ctx: WalkContext, e: ScanEntry, name: string, previous
     return { ...base, size: stats.size, content: [] };
   }
 
+  if (stats.size <= SMALL_FILE && decision !== 'backup-sparse') return backupSmallFile(ctx, e, base, fullOnly);
   let file: FileHandle;
   try {
     file = await open(e.path, 'r');
@@ -373,17 +386,37 @@ async function backupFile(ctx: WalkContext, e: ScanEntry, name: string, previous
       c.bytesRead += n;
       dataBytes += n;
     });
-    for await (const chunk of chunkStream(source, ctx.vault.keys.gearTable, ctx.vault.config.chunker, { signal: ctx.signal })) {
-      const id = ctx.vault.ids.id(chunk.parts);
+    // Large chunks are hashed and sealed on the worker (speculatively: a duplicate's seal is dropped), small ones
+    // here, where a message would cost more than the work. At most two chunks per file are in flight, in order.
+    const inFlight: { length: number; result: Promise<{ id: Buffer; sealed?: SealedObject }> }[] = [];
+    const settle = async (): Promise<void> => {
+      const { length, result } = inFlight.shift()!;
+      const { id, sealed } = await result;
       content.push(id.toString('hex'));
       // Encrypted files get full backups only: their chunks are uploaded again, never taken from earlier ones.
       if (fullOnly || (!ctx.index.has(id) && !ctx.uploader!.has(id))) {
-        c.bytesNew += chunk.length;
-        await ctx.uploader!.add(ObjectType.data, id, sealBlob(ctx.vault.keys, ObjectType.data, id, chunk.parts), chunk.length);
+        // A chunk known at dispatch stays known (ids are only ever added), so a new chunk always arrives sealed.
+        if (!sealed) throw new Error(`internal: new chunk ${id.toString('hex')} was not sealed`);
+        c.bytesNew += length;
+        await ctx.uploader!.add(ObjectType.data, id, sealed, length);
       }
-      c.bytesDone += chunk.length;
+      c.bytesDone += length;
       ctx.progress();
+    };
+    for await (const chunk of chunkStream(source, ctx.vault.keys.gearTable, ctx.vault.config.chunker, { signal: ctx.signal })) {
+      let result: Promise<{ id: Buffer; sealed?: SealedObject }>;
+      if (ctx.pool && chunk.length >= OFFLOAD_MIN) {
+        result = ctx.pool.process(ObjectType.data, chunk.parts);
+      } else {
+        const id = ctx.vault.ids.id(chunk.parts);
+        const isNew = fullOnly || (!ctx.index.has(id) && !ctx.uploader!.has(id));
+        result = Promise.resolve({ id, sealed: isNew ? sealBlob(ctx.vault.keys, ObjectType.data, id, chunk.parts) : undefined });
+      }
+      result.catch(() => undefined); // awaited in order by settle()
+      inFlight.push({ length: chunk.length, result });
+      if (inFlight.length >= 2) await settle();
     }
+    while (inFlight.length > 0) await settle();
     const after = await file.stat({ bigint: true });
     const holeBytes = holes.reduce((s, [, l]) => s + l, 0);
     c.files++;
@@ -403,6 +436,64 @@ async function backupFile(ctx: WalkContext, e: ScanEntry, name: string, previous
   }
 }
 
+/**
+ * Backs up a file of at most {@link SMALL_FILE} bytes with synchronous reads: for small files the promise-based
+ * file API costs far more than the reads (measured here: 4 to 9 s of overhead per 10,000 files, against 0.2 s for
+ * open/read/fstat/close done synchronously, about 20 µs per file on the calling thread).
+ */
+async function backupSmallFile(ctx: WalkContext, e: ScanEntry, base: Omit<TreeNode, 'size' | 'content'>, fullOnly: boolean): Promise<TreeNode | undefined> {
+  const stats = e.stats!;
+  const c = ctx.c;
+  let buf: Buffer;
+  let after: BigIntStats;
+  let fd: number;
+  try {
+    fd = openSync(e.path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    await ctx.warn(e.path, e.root, e.relativePath, code === 'ENOENT' ? 'vanished' : 'unreadable', `${code}: could not open the file`);
+    return undefined;
+  }
+  try {
+    // Shared memory when a chunk may be large enough for the sealing worker.
+    buf = stats.size >= OFFLOAD_MIN ? Buffer.from(new SharedArrayBuffer(stats.size)) : Buffer.allocUnsafe(stats.size);
+    let done = 0;
+    while (done < stats.size) {
+      const n = readSync(fd, buf, done, stats.size - done, done);
+      if (n === 0) break;
+      done += n;
+    }
+    buf = buf.subarray(0, done);
+    after = fstatSync(fd, { bigint: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    await ctx.warn(e.path, e.root, e.relativePath, 'unreadable', `${code}: reading failed`);
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+  c.bytesRead += buf.length;
+  const content: string[] = [];
+  for await (const chunk of chunkStream([buf], ctx.vault.keys.gearTable, ctx.vault.config.chunker, { signal: ctx.signal })) {
+    let id: Buffer;
+    let sealed: SealedObject | undefined;
+    if (ctx.pool && chunk.length >= OFFLOAD_MIN) ({ id, sealed } = await ctx.pool.process(ObjectType.data, chunk.parts));
+    else id = ctx.vault.ids.id(chunk.parts);
+    content.push(id.toString('hex'));
+    if (fullOnly || (!ctx.index.has(id) && !ctx.uploader!.has(id))) {
+      c.bytesNew += chunk.length;
+      await ctx.uploader!.add(ObjectType.data, id, sealed ?? sealBlob(ctx.vault.keys, ObjectType.data, id, chunk.parts), chunk.length);
+    }
+    c.bytesDone += chunk.length;
+  }
+  c.files++;
+  ctx.progress();
+  if (after.size !== BigInt(stats.size) || after.mtimeNs !== stats.mtimeNs || after.ctimeNs !== stats.ctimeNs || buf.length !== stats.size) {
+    await ctx.warn(e.path, e.root, e.relativePath, 'unreadable', 'changed while it was read: the snapshot holds what was read, which may be inconsistent');
+  }
+  return { ...base, size: buf.length, content };
+}
+
 /** A read of a source file failed: the file's problem, reported per file, never the backup's. */
 class SourceReadError extends Error {
   constructor(cause: unknown) {
@@ -416,7 +507,8 @@ async function* readRegions(file: FileHandle, regions: readonly [number, number]
     for (const [start, end] of regions) for (let pos = start; pos < end; pos += READ_SIZE) yield [pos, Math.min(READ_SIZE, end - pos)];
   };
   const read = async ([pos, n]: [number, number]): Promise<Buffer> => {
-    const buf = Buffer.allocUnsafe(n);
+    // Shared memory: a chunk's slices reach the sealing worker by reference, not by copy.
+    const buf = Buffer.from(new SharedArrayBuffer(n));
     let done = 0;
     while (done < n) {
       const { bytesRead } = await file.read(buf, done, n - done, pos + done).catch((e: unknown) => {

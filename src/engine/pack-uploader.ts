@@ -24,6 +24,9 @@ import { Folder, objectName } from '../repo/layout.js';
 import { PACK_ENTRY_LENGTH, PACK_TRAILER_LENGTH, type PackInfo, type PackedType, PackWriter } from '../repo/pack.js';
 import type { IndexEntry } from '../repo/index-file.js';
 
+/** Slices per writev call (the POSIX minimum of IOV_MAX). */
+const IOV_MAX = 1024;
+
 /** Writers aim at packs of this size. */
 export const TARGET_PACK_SIZE = 16 * 1024 * 1024;
 
@@ -159,10 +162,16 @@ export class PackUploader {
   async #writePack(path: string, blobs: readonly PendingBlob[], size: number): Promise<PackInfo> {
     const file = await open(path, 'wx');
     try {
-      const writer = new PackWriter(this.#vault.keys, (parts) => writeAll(file, parts));
+      // The pack is in memory already: gather its slices and write them in a few large writev calls, not one call
+      // per blob (thousands of small files make thousands of blobs).
+      const slices: Buffer[] = [];
+      const writer = new PackWriter(this.#vault.keys, (parts) => {
+        slices.push(...parts);
+      });
       for (const b of blobs) await writer.addSealed(b.type, b.id, b.sealed, b.plaintextLength);
       const info = await writer.finish();
       if (info.size !== size) throw new Error(`pack size ${info.size} differs from the reserved ${size}`);
+      for (let i = 0; i < slices.length; i += IOV_MAX) await writeAll(file, slices.slice(i, i + IOV_MAX));
       return info;
     } catch (e) {
       throw scratchError(e, this.#scratch.dir);

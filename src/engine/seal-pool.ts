@@ -1,0 +1,77 @@
+/**
+ * A pool of sealing workers (seal-worker.ts): one per core beyond the main thread's, at least one.
+ *
+ * `process(type, parts)` resolves to the chunk's id and its sealed blob. Parts backed by a SharedArrayBuffer are
+ * passed by reference; others are copied. Each worker handles its messages in order; the pool sends each job to the
+ * worker with the fewest jobs waiting. Workers are unref'd: they never keep the process alive.
+ *
+ * @module
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { VaultpathError } from '../errors.js';
+import type { ObjectTypeCode } from '../crypto/object-type.js';
+import type { SealedObject } from '../crypto/envelope.js';
+
+interface Job {
+  resolve: (r: { id: Buffer; sealed: SealedObject }) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Where the compiled worker is: beside this module, or in dist/ when this module runs from source (tests). */
+function workerUrl(): URL {
+  return import.meta.url.endsWith('.ts') ? new URL('../../dist/engine/seal-worker.js', import.meta.url) : new URL('./seal-worker.js', import.meta.url);
+}
+
+export class SealPool {
+  readonly #workers: { worker: Worker; jobs: Map<number, Job> }[] = [];
+  #seq = 0;
+  #failure: unknown;
+
+  constructor(keys: { sealKey: Uint8Array; chunkIdKey: Uint8Array }, size = Math.max(1, availableParallelism() - 1)) {
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(workerUrl());
+      worker.unref();
+      const slot = { worker, jobs: new Map<number, Job>() };
+      worker.on('message', (m: { seq: number; id?: Uint8Array; sealed?: Uint8Array; error?: string }) => {
+        const job = slot.jobs.get(m.seq);
+        if (!job) return;
+        slot.jobs.delete(m.seq);
+        if (m.error !== undefined) job.reject(new Error(`sealing failed: ${m.error}`));
+        else {
+          const sealed = Buffer.from(m.sealed!.buffer, m.sealed!.byteOffset, m.sealed!.byteLength);
+          job.resolve({ id: Buffer.from(m.id!.buffer, m.id!.byteOffset, m.id!.byteLength), sealed: { parts: [sealed], length: sealed.length } });
+        }
+      });
+      worker.on('error', (e) => this.#fail(slot, e));
+      worker.on('exit', (code) => {
+        if (slot.jobs.size > 0) this.#fail(slot, new Error(`a sealing worker exited (code ${code})`));
+      });
+      worker.postMessage({ keys: { sealKey: keys.sealKey, chunkIdKey: keys.chunkIdKey } });
+      this.#workers.push(slot);
+    }
+  }
+
+  /** The id of `parts` and `parts` sealed as a blob of `type` under it. */
+  process(type: ObjectTypeCode, parts: readonly Uint8Array[]): Promise<{ id: Buffer; sealed: SealedObject }> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    const slot = this.#workers.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+    const seq = this.#seq++;
+    // Views of shared memory travel by reference; anything else is copied into the message.
+    const message = parts.map((p) => (p.buffer instanceof SharedArrayBuffer ? p : Uint8Array.from(p)));
+    return new Promise((resolve, reject) => {
+      slot.jobs.set(seq, { resolve, reject });
+      slot.worker.postMessage({ seq, type, parts: message });
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.worker.terminate()));
+  }
+
+  #fail(slot: { jobs: Map<number, Job> }, e: unknown): void {
+    this.#failure ??= new VaultpathError('VP_WORKER', `A sealing worker failed: ${(e as Error).message ?? String(e)}`, { cause: e });
+    for (const job of slot.jobs.values()) job.reject(this.#failure);
+    slot.jobs.clear();
+  }
+}
