@@ -264,7 +264,7 @@ export async function backup(vault: Vault, paths: readonly string[], options: Ba
 }
 
 /** Files backed up at once: enough to overlap one file's open/read/close with another's hashing. */
-const FILES_IN_FLIGHT = 6;
+const FILES_IN_FLIGHT = 4;
 /** Chunks at least this long are hashed and sealed on a worker thread. */
 const OFFLOAD_MIN = 256 * 1024;
 /** Files up to this size are read with synchronous calls (see backupSmallFile). */

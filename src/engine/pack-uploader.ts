@@ -74,7 +74,7 @@ export class PackUploader {
     this.#vault = vault;
     this.#scratch = scratch;
     this.#target = options.targetPackSize ?? TARGET_PACK_SIZE;
-    this.#maxInFlight = options.maxInFlight ?? 3;
+    this.#maxInFlight = options.maxInFlight ?? 2;
     this.#indexEvery = options.indexEvery ?? 16;
     this.#signal = options.signal;
     this.#onPackStored = options.onPackStored;
