@@ -1,25 +1,13 @@
-import { execFile } from 'node:child_process';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededBytes } from './support/seeded.js';
 import { tempDir } from './support/trees.js';
 import { describeTree } from './support/vaults.js';
+import { runCli } from './support/cli.js';
 
-const run = promisify(execFile);
-const bin = new URL('../dist/cli/main.js', import.meta.url).pathname;
 const PASSPHRASE = 'correct horse battery staple';
-
-async function vaultpath(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { env: { ...process.env, VAULTPATH_PASSPHRASE: PASSPHRASE, ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const vaultpath = (args: string[], env: Record<string, string> = {}) => runCli(args, { VAULTPATH_PASSPHRASE: PASSPHRASE, ...env });
 
 describe('the vault commands, end to end', () => {
   let dir: string;
@@ -88,14 +76,7 @@ describe('the vault commands, end to end', () => {
     // Root reads every file, so as root the backup runs as the unprivileged user nobody, in folders it may write.
     for (const d of [own, source]) await chmod(d, 0o777);
     const options = asRoot ? { uid: 65534, gid: 65534 } : {};
-    const runAs = async (args: string[]): Promise<{ code: number; stdout: string }> => {
-      try {
-        const { stdout } = await run(process.execPath, [bin, ...args], { ...options, env: { ...process.env, VAULTPATH_PASSPHRASE: PASSPHRASE, TMPDIR: own } });
-        return { code: 0, stdout };
-      } catch (e) {
-        return e as { code: number; stdout: string };
-      }
-    };
+    const runAs = (args: string[]) => runCli(args, { VAULTPATH_PASSPHRASE: PASSPHRASE, TMPDIR: own }, options);
     expect((await runAs(['init', '--vault', join(own, 'vault'), '--kdf-memory', '64KiB'])).code).toBe(0);
     const r = await runAs(['backup', source, '--vault', join(own, 'vault'), '--scratch', join(own, 'scratch'), '--json']);
     expect(r.code).toBe(3);

@@ -1,23 +1,11 @@
-import { execFile } from 'node:child_process';
 import { link, mkdtemp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededBytes } from './support/seeded.js';
+import { runCli } from './support/cli.js';
 
-const run = promisify(execFile);
-const bin = new URL('../dist/cli/main.js', import.meta.url).pathname;
-
-async function vaultpath(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const vaultpath = (...args: string[]) => runCli(args);
 
 describe('the vaultpath command', () => {
   let dir: string;
