@@ -130,4 +130,37 @@ export {
   type PutOptions,
   type GetOptions,
 } from './transfer/store.js';
+export { downloadTo } from './transfer/store.js';
 export { LocalStore, type LocalStoreOptions } from './transfer/local-store.js';
+
+// repo: the vault
+export {
+  Vault,
+  VaultIndex,
+  type BlobLocation,
+  type CreateVaultOptions,
+  type OpenVaultOptions,
+} from './repo/vault.js';
+export {
+  MAX_TREE_NODES,
+  checkNodeName,
+  encodeTree,
+  decodeTree,
+  encodeSnapshot,
+  decodeSnapshot,
+  type Tree,
+  type TreeNode,
+  type NodeType,
+  type Snapshot,
+} from './repo/tree.js';
+
+// stage: the scratch cache
+export { ScratchCache, scratchCapacity, SCRATCH_FLOOR, SCRATCH_SHARE, type OpenScratchOptions } from './stage/scratch-cache.js';
+
+// engine: backup, restore, verify
+export { backup, rootNodeNames, type BackupOptions, type BackupProgress, type BackupResult } from './engine/backup.js';
+export { restore, type RestoreOptions, type RestoreResult, type RestoreError } from './engine/restore.js';
+export { verify, type VerifyOptions, type VerifyResult, type Damage } from './engine/verify.js';
+export { PackUploader, TARGET_PACK_SIZE, type PackUploaderOptions } from './engine/pack-uploader.js';
+export { FolderLister, type FolderListerOptions } from './scan/folder.js';
+export { dataExtents, setTimesNs } from './scan/probe.js';

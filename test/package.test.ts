@@ -41,3 +41,15 @@ describe('the README', () => {
     for (const code of Object.keys(ERROR_CODES)) expect(readme).toContain(`| \`${code}\` |`);
   });
 });
+
+describe('the public entry', () => {
+  it('exports every name the README imports from vaultpath', async () => {
+    const api = (await import('../src/index.js')) as Record<string, unknown>;
+    const imported = new Set<string>();
+    for (const m of readme.matchAll(/import \{([^}]+)\} from 'vaultpath'/g)) {
+      for (const name of m[1]!.split(',')) if (name.trim()) imported.add(name.trim());
+    }
+    expect(imported.size).toBeGreaterThan(10);
+    for (const name of imported) expect(api[name], name).toBeDefined();
+  });
+});

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { appendFile, chmod, mkdir, rm, stat, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, readdir, rm, stat, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backup } from '../../src/engine/backup.js';
@@ -52,6 +52,8 @@ describe('backup and restore', () => {
     const restored = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
     expect(restored.errors).toEqual([]);
     expect(await describeTree(join(f.path('target'), 'src'))).toEqual(before);
+    expect(await readdir(f.path('recovery'))).toEqual([]); // packs were downloaded there, and cleaned up
+    expect(await readdir(f.path('scratch'))).toEqual([]);
   });
 
   it('store identical content once, and zero runs as one chunk', async () => {

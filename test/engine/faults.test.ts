@@ -148,7 +148,10 @@ describe('an interrupted backup', () => {
     expect(stored).toBeGreaterThan(0);
     expect((await f.vault.listSnapshots()).length).toBe(0);
     expect((await verify(f.vault, { readData: true })).damage).toEqual([]);
+    expect(await readdir(f.path('scratch'))).toContainEqual(expect.stringMatching(new RegExp(`^run-${child.pid}-`)));
     const next = await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+    // The killed run's staging folder was cleaned up when the next run started.
+    expect(await readdir(f.path('scratch'))).toEqual([]);
     expect(next.bytesNew).toBeLessThan(48 * MiB - 8 * MiB); // at least a pack's worth was adopted, not uploaded again
     expect((await verify(f.vault, { readData: true })).damage).toEqual([]);
   });
