@@ -157,6 +157,32 @@ describe('an interrupted backup', () => {
   });
 });
 
+describe('Ctrl-C during a backup', () => {
+  it('stops the CLI with exit code 130, writes no snapshot, and leaves a vault that verifies', async () => {
+    const src = await sourceOf(6, 8 * MiB, 900);
+    const cli = new URL('../../dist/cli/main.js', import.meta.url).pathname;
+    const child = spawn(process.execPath, [cli, 'backup', src, '--vault', f.path('vault'), '--scratch', f.path('scratch')], {
+      env: { ...process.env, VAULTPATH_PASSPHRASE: PASSPHRASE },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const packs = async (): Promise<number> => {
+      let n = 0;
+      for await (const _ of f.store.list('data/')) n++;
+      return n;
+    };
+    for (let i = 0; i < 500 && (await packs()) < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/VP_ABORTED/);
+    expect((await f.vault.listSnapshots()).length).toBe(0);
+    expect((await verify(f.vault, { readData: true })).damage).toEqual([]);
+    expect(await readdir(f.path('scratch'))).toEqual([]); // an interrupted run still removes its staging folder
+  });
+});
+
 describe('two backups into one vault at the same time', () => {
   it('both end with valid snapshots that restore', async () => {
     const a = f.path('a');
