@@ -201,7 +201,7 @@ export async function backup(vault: Vault, paths: readonly string[], options: Ba
       ? new PackUploader(vault, scratch, { signal, targetPackSize: options.targetPackSize, onPackStored: () => progress('backup', c, totals, uploader!.bytesStored) })
       : undefined;
     pool = options.dryRun || options.sealWorkers === 0 ? undefined : new SealPool(vault.keys, options.sealWorkers);
-    const ctx: WalkContext = { files: new Limiter(FILES_IN_FLIGHT), pool, vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
+    const ctx: WalkContext = { files: new Limiter(FILES_IN_FLIGHT), largeFiles: new Limiter(1), pool, vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
 
     // 2. Each root, depth first; its tree becomes one folder node of the snapshot's root tree.
     const rootNodes: TreeNode[] = [];
@@ -269,9 +269,12 @@ const FILES_IN_FLIGHT = 4;
 const OFFLOAD_MIN = 256 * 1024;
 /** Files up to this size are read with synchronous calls (see backupSmallFile). */
 const SMALL_FILE = 1024 * 1024;
+/** Files larger than this are backed up one at a time (memory), the others up to FILES_IN_FLIGHT at once. */
+const LARGE_FILE = 8 * 1024 * 1024;
 
 interface WalkContext {
   readonly files: Limiter;
+  readonly largeFiles: Limiter;
   readonly pool: SealPool | undefined;
   readonly vault: Vault;
   readonly index: VaultIndex;
@@ -310,7 +313,9 @@ async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: stri
       ctx.c.dirs++;
       slots.push({ name, type: 'dir', mode: stats.mode & 0o7777, mtimeNs: stats.mtimeNs.toString(), subtree });
     } else if (e.kind === 'file') {
-      const task = ctx.files.run(() => backupFile(ctx, e, name, parent?.get(name)));
+      // A large file holds up to a few chunks of 8 MiB in flight: one at a time, beside the small ones.
+      const run = (): Promise<TreeNode | undefined> => backupFile(ctx, e, name, parent?.get(name));
+      const task = ctx.files.run(stats.size > LARGE_FILE ? () => ctx.largeFiles.run(run) : run);
       task.catch(() => undefined); // observed below; a failure must not surface as an unhandled rejection first
       slots.push(task);
     }
