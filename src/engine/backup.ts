@@ -27,7 +27,7 @@ import { VaultpathError, throwIfAborted } from '../errors.js';
 import { ObjectType } from '../crypto/object-type.js';
 import { type SealedObject, sealBlob } from '../crypto/envelope.js';
 import { chunkStream } from '../chunk/fastcdc.js';
-import type { AttributeProbe } from '../scan/attributes.js';
+import type { AttributeProbe, ProbedEntry } from '../scan/attributes.js';
 import { dataExtents, defaultProbe } from '../scan/probe.js';
 import { FolderLister } from '../scan/folder.js';
 import { type ScanEntry, ScanSummary, scanBatches } from '../scan/scan.js';
@@ -398,14 +398,11 @@ async function backupFile(ctx: WalkContext, e: ScanEntry, name: string, previous
       const { length, result } = inFlight.shift()!;
       const { id, sealed } = await result;
       content.push(id.toString('hex'));
-      // Encrypted files get full backups only: their chunks are uploaded again, never taken from earlier ones.
-      if (fullOnly || (!ctx.index.has(id) && !ctx.uploader!.has(id))) {
+      await storeChunk(ctx, id, length, fullOnly, () => {
         // A chunk known at dispatch stays known (ids are only ever added), so a new chunk always arrives sealed.
         if (!sealed) throw new Error(`internal: new chunk ${id.toString('hex')} was not sealed`);
-        c.bytesNew += length;
-        await ctx.uploader!.add(ObjectType.data, id, sealed, length);
-      }
-      c.bytesDone += length;
+        return sealed;
+      });
       ctx.progress();
     };
     for await (const chunk of chunkStream(source, ctx.vault.keys.gearTable, ctx.vault.config.chunker, { signal: ctx.signal })) {
@@ -425,9 +422,7 @@ async function backupFile(ctx: WalkContext, e: ScanEntry, name: string, previous
     const after = await file.stat({ bigint: true });
     const holeBytes = holes.reduce((s, [, l]) => s + l, 0);
     c.files++;
-    if (after.size !== BigInt(size) || after.mtimeNs !== stats.mtimeNs || after.ctimeNs !== stats.ctimeNs || dataBytes + holeBytes !== size) {
-      await ctx.warn(e.path, e.root, e.relativePath, 'unreadable', 'changed while it was read: the snapshot holds what was read, which may be inconsistent');
-    }
+    if (changedWhileRead(stats, after, dataBytes + holeBytes)) await ctx.warn(e.path, e.root, e.relativePath, 'unreadable', CHANGED_WHILE_READ);
     return { ...base, size: dataBytes + holeBytes, content, ...(holes.length > 0 ? { holes } : {}) };
   } catch (err) {
     // Only a failure to read the source is the file's problem; anything else (the vault, the scratch cache, an
@@ -485,18 +480,31 @@ async function backupSmallFile(ctx: WalkContext, e: ScanEntry, base: Omit<TreeNo
     if (ctx.pool && chunk.length >= OFFLOAD_MIN) ({ id, sealed } = await ctx.pool.process(ObjectType.data, chunk.parts));
     else id = ctx.vault.ids.id(chunk.parts);
     content.push(id.toString('hex'));
-    if (fullOnly || (!ctx.index.has(id) && !ctx.uploader!.has(id))) {
-      c.bytesNew += chunk.length;
-      await ctx.uploader!.add(ObjectType.data, id, sealed ?? sealBlob(ctx.vault.keys, ObjectType.data, id, chunk.parts), chunk.length);
-    }
-    c.bytesDone += chunk.length;
+    await storeChunk(ctx, id, chunk.length, fullOnly, () => sealed ?? sealBlob(ctx.vault.keys, ObjectType.data, id, chunk.parts));
   }
   c.files++;
   ctx.progress();
-  if (after.size !== BigInt(stats.size) || after.mtimeNs !== stats.mtimeNs || after.ctimeNs !== stats.ctimeNs || buf.length !== stats.size) {
-    await ctx.warn(e.path, e.root, e.relativePath, 'unreadable', 'changed while it was read: the snapshot holds what was read, which may be inconsistent');
-  }
+  if (changedWhileRead(stats, after, buf.length)) await ctx.warn(e.path, e.root, e.relativePath, 'unreadable', CHANGED_WHILE_READ);
   return { ...base, size: buf.length, content };
+}
+
+/**
+ * Records a chunk of a file: uploads it when the vault does not have it yet, or always for a file backed up in full
+ * (encrypted files: full backups only, their chunks never taken from earlier ones). `seal` is called only then.
+ */
+async function storeChunk(ctx: WalkContext, id: Buffer, length: number, fullOnly: boolean, seal: () => SealedObject): Promise<void> {
+  if (fullOnly || (!ctx.index.has(id) && !ctx.uploader!.has(id))) {
+    ctx.c.bytesNew += length;
+    await ctx.uploader!.add(ObjectType.data, id, seal(), length);
+  }
+  ctx.c.bytesDone += length;
+}
+
+const CHANGED_WHILE_READ = 'changed while it was read: the snapshot holds what was read, which may be inconsistent';
+
+/** True when a file's size or times after reading differ from the scan's, or the bytes read fall short of its size. */
+function changedWhileRead(before: ProbedEntry, after: BigIntStats, bytesAccounted: number): boolean {
+  return after.size !== BigInt(before.size) || after.mtimeNs !== before.mtimeNs || after.ctimeNs !== before.ctimeNs || bytesAccounted !== before.size;
 }
 
 /** A read of a source file failed: the file's problem, reported per file, never the backup's. */

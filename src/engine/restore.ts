@@ -142,7 +142,15 @@ async function launch(ctx: RestoreContext, task: () => Promise<void>): Promise<v
 async function restoreTree(ctx: RestoreContext, treeId: string, dir: string, rel: string, ensureDir: () => Promise<boolean>): Promise<void> {
   for (let id: string | undefined = treeId; id; ) {
     throwIfAborted(ctx.signal);
-    const tree: Tree = await ctx.vault.readTree(ctx.index, id, { signal: ctx.signal });
+    let tree: Tree;
+    try {
+      tree = await ctx.vault.readTree(ctx.index, id, { signal: ctx.signal });
+    } catch (e) {
+      if ((e as VaultpathError).code === 'VP_ABORTED') throw e;
+      // A damaged or missing tree fails the folder it lists (and what is below it), not the whole restore.
+      ctx.errors.push({ path: rel === '' ? '/' : rel, reason: `the folder's listing cannot be read: ${(e as Error).message}` });
+      return;
+    }
     for (const node of tree.nodes) {
       const nodeRel = rel === '' ? node.name : `${rel}/${node.name}`;
       const unsafe = checkNodeName(node.name);

@@ -207,17 +207,36 @@ describe('two backups into one vault at the same time', () => {
 });
 
 describe('damage in the vault', () => {
-  async function backedUp(): Promise<{ src: string; packs: string[] }> {
+  /** Backs up 8 files; returns the packs that hold only file data, and those that hold trees. */
+  async function backedUp(): Promise<{ src: string; dataPacks: string[]; treePacks: string[] }> {
     const src = await sourceOf(8, MiB, 600);
     await backup(f.vault, [src], { scratchDir: f.path('scratch'), targetPackSize: 512 * 1024 });
-    const packs: string[] = [];
-    for await (const o of f.store.list('data/')) packs.push(o.name);
-    return { src, packs };
+    const index = await f.vault.loadIndex();
+    const withTrees = new Set<string>();
+    for (const [, at] of index.entries()) if (at.type === ObjectType.tree) withTrees.add(at.packId.toString('hex'));
+    const dataPacks: string[] = [];
+    const treePacks: string[] = [];
+    for await (const o of f.store.list('data/')) (withTrees.has(o.name.slice(-64)) ? treePacks : dataPacks).push(o.name);
+    return { src, dataPacks, treePacks };
   }
 
+  it('a damaged tree fails the folder it lists, names it, and the restore still returns', async () => {
+    await backedUp();
+    const index = await f.vault.loadIndex();
+    const [, tree] = [...index.entries()].find(([, at]) => at.type === ObjectType.tree)!;
+    const hex = tree.packId.toString('hex');
+    const victim = f.path('vault', 'data', hex.slice(0, 2), hex);
+    const bytes = await readFile(victim);
+    bytes[tree.offset + 40]! ^= 0xff; // inside the tree blob's ciphertext
+    await writeFile(victim, bytes);
+    const r = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
+    expect(r.errors.length).toBeGreaterThan(0);
+    expect(r.errors[0]!.reason).toMatch(/listing cannot be read: tree [0-9a-f]{64} in pack .* failed authentication/);
+  });
+
   it('a damaged pack fails only the files that need it, names them, and verify --read-data reports it with those files', async () => {
-    const { packs } = await backedUp();
-    const victim = f.path('vault', ...packs[0]!.split('/'));
+    const { dataPacks } = await backedUp();
+    const victim = f.path('vault', ...dataPacks[0]!.split('/'));
     const bytes = await readFile(victim);
     bytes[100]! ^= 0xff;
     await writeFile(victim, bytes);
@@ -233,8 +252,8 @@ describe('damage in the vault', () => {
   });
 
   it('a missing pack is found by the structure check alone', async () => {
-    const { packs } = await backedUp();
-    await unlink(f.path('vault', ...packs[1]!.split('/')));
+    const { dataPacks } = await backedUp();
+    await unlink(f.path('vault', ...dataPacks[1]!.split('/')));
     const v = await verify(f.vault);
     expect(v.damage.some((d) => /is missing/.test(d.problem))).toBe(true);
   });
