@@ -116,6 +116,9 @@ export {
 } from './scan/scan.js';
 export { SkippedFilesReport, scanSources, defaultReportDir, type ScanSourcesOptions } from './scan/report.js';
 export { type Clock, systemClock } from './throttle/clock.js';
+export { parseRate, formatRate, type RateLimit } from './throttle/rate.js';
+export { TokenBucket, BURST_SECONDS, MIN_BURST, MAX_WAIT_MS } from './throttle/token-bucket.js';
+export { ThrottledStore, withThrottle, type ThrottleBuckets } from './transfer/throttled-store.js';
 export { parseSize, formatBytes } from './units.js';
 
 // transfer: the Store port and its backends

@@ -1,0 +1,89 @@
+/**
+ * The throttle as a Store decorator: request bodies (uploads) and response bodies (downloads) pay their bytes to
+ * token buckets shared by every transfer of the process.
+ *
+ * It is meant to be the innermost decorator, right around the backend (`withRetry(withConcurrency(withThrottle(
+ * backend)))`), so a body sent again on a retry streams through the bucket again and is paid again. A body that
+ * offers a local file path has the path withheld, so a local store must stream it (and pay for it) rather than take
+ * it by hard link.
+ *
+ * @module
+ */
+import type { TokenBucket } from '../throttle/token-bucket.js';
+import {
+  type Body,
+  type CallOptions,
+  type GetOptions,
+  type PutOptions,
+  type Store,
+  type StoreObjectInfo,
+  bodySize,
+  bodyStream,
+} from './store.js';
+
+/** Bytes paid per step while streaming: small enough that a transfer follows the rate smoothly. */
+const STEP = 64 * 1024;
+
+export interface ThrottleBuckets {
+  /** Pays for request bodies (uploads). */
+  readonly upload?: TokenBucket;
+  /** Pays for response bodies (downloads). */
+  readonly download?: TokenBucket;
+}
+
+export class ThrottledStore implements Store {
+  readonly #inner: Store;
+  readonly #buckets: ThrottleBuckets;
+
+  constructor(inner: Store, buckets: ThrottleBuckets) {
+    this.#inner = inner;
+    this.#buckets = buckets;
+  }
+
+  get location(): string {
+    return this.#inner.location;
+  }
+
+  put(name: string, body: Body, options: PutOptions = {}): Promise<void> {
+    const bucket = this.#buckets.upload;
+    if (!bucket) return this.#inner.put(name, body, options);
+    const { signal } = options;
+    const paid = {
+      size: bodySize(body),
+      async *stream(): AsyncIterable<Uint8Array> {
+        for await (const chunk of bodyStream(body)) {
+          for (let o = 0; o < chunk.length; o += STEP) {
+            const piece = chunk.subarray(o, Math.min(chunk.length, o + STEP));
+            await bucket.take(piece.length, signal);
+            yield piece;
+          }
+        }
+      },
+    };
+    return this.#inner.put(name, paid, options);
+  }
+
+  async get(name: string, options: GetOptions = {}): Promise<Buffer> {
+    const data = await this.#inner.get(name, options);
+    const bucket = this.#buckets.download;
+    if (bucket) for (let o = 0; o < data.length; o += STEP) await bucket.take(Math.min(STEP, data.length - o), options.signal);
+    return data;
+  }
+
+  stat(name: string, options?: CallOptions): Promise<StoreObjectInfo | undefined> {
+    return this.#inner.stat(name, options);
+  }
+
+  list(prefix: string, options?: CallOptions): AsyncIterable<StoreObjectInfo> {
+    return this.#inner.list(prefix, options);
+  }
+
+  delete(name: string, options?: CallOptions): Promise<void> {
+    return this.#inner.delete(name, options);
+  }
+}
+
+/** Wraps `store` so its bodies pay `buckets`. */
+export function withThrottle(store: Store, buckets: ThrottleBuckets): Store {
+  return buckets.upload || buckets.download ? new ThrottledStore(store, buckets) : store;
+}
