@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   VP_VAULT_EXISTS: 'a vault already exists at the location',
   VP_SCRATCH_SPACE: 'the scratch folder has less free space than the backup needs; nothing was read',
   VP_TARGET: 'the restore target is not a folder',
+  VP_SCHEDULE: 'a bandwidth schedule is not usable (unknown time zone, bad hours, or a rate outside the agent profile)',
   VP_WORKER: 'a worker thread (sealing on another core) failed; the backup stops',
   VP_ABORTED: 'the operation was aborted through its AbortSignal',
 } as const;

@@ -119,6 +119,22 @@ export { type Clock, systemClock } from './throttle/clock.js';
 export { parseRate, formatRate, type RateLimit } from './throttle/rate.js';
 export { TokenBucket, BURST_SECONDS, MIN_BURST, MAX_WAIT_MS } from './throttle/token-bucket.js';
 export { ThrottledStore, withThrottle, type ThrottleBuckets } from './transfer/throttled-store.js';
+export {
+  Schedule,
+  AGENT_RATE_RANGE,
+  workHours,
+  parseWeekdays,
+  parseHours,
+  checkTimetable,
+  rateAt,
+  nextChange,
+  estimateCompletion,
+  systemTimeZone,
+  type Timetable,
+  type TimeWindow,
+  type Weekday,
+  type RateTarget,
+} from './throttle/schedule.js';
 export { parseSize, formatBytes } from './units.js';
 
 // transfer: the Store port and its backends
