@@ -1,0 +1,89 @@
+/**
+ * Store decorators for how many requests run, and how often they start.
+ *
+ * - {@link withConcurrency} (p-queue): at most N requests to the store at once; each waiting request leaves the
+ *   queue if its signal aborts. This bounds sockets and memory.
+ * - {@link withRequestRate} (bottleneck): at most N requests started per second toward the store (an API's request
+ *   quota, e.g. a storage account's operations per second). It spaces starts; it says nothing about bytes.
+ * - Bytes per second are the token bucket's job ({@link withThrottle}), innermost, on the bodies.
+ *
+ * The order is chosen in one place, {@link storeChain}: retry (outermost, when it lands) → concurrency → request
+ * rate → throttle → backend.
+ *
+ * @module
+ */
+import PQueue from 'p-queue';
+import Bottleneck from 'bottleneck';
+import { VaultpathError, throwIfAborted } from '../errors.js';
+import type { Body, CallOptions, GetOptions, PutOptions, Store, StoreObjectInfo } from './store.js';
+import { type ThrottleBuckets, withThrottle } from './throttled-store.js';
+
+/** Runs each request of `store` through `run`, which decides when it may start. */
+class GatedStore implements Store {
+  constructor(
+    private readonly inner: Store,
+    private readonly run: <T>(task: () => Promise<T>, signal: AbortSignal | undefined) => Promise<T>,
+  ) {}
+
+  get location(): string {
+    return this.inner.location;
+  }
+  put(name: string, body: Body, options: PutOptions = {}): Promise<void> {
+    return this.run(() => this.inner.put(name, body, options), options.signal);
+  }
+  get(name: string, options: GetOptions = {}): Promise<Buffer> {
+    return this.run(() => this.inner.get(name, options), options.signal);
+  }
+  stat(name: string, options: CallOptions = {}): Promise<StoreObjectInfo | undefined> {
+    return this.run(() => this.inner.stat(name, options), options.signal);
+  }
+  list(prefix: string, options?: CallOptions): AsyncIterable<StoreObjectInfo> {
+    return this.inner.list(prefix, options);
+  }
+  delete(name: string, options: CallOptions = {}): Promise<void> {
+    return this.run(() => this.inner.delete(name, options), options.signal);
+  }
+}
+
+/** At most `concurrency` requests of `store` in flight at once (p-queue). */
+export function withConcurrency(store: Store, concurrency: number): Store {
+  const queue = new PQueue({ concurrency });
+  return new GatedStore(store, async (task, signal) => {
+    try {
+      return (await queue.add(() => task(), { signal })) as Awaited<ReturnType<typeof task>>;
+    } catch (e) {
+      throwIfAborted(signal); // a request that left the queue on abort reports VP_ABORTED, as every Store call does
+      throw e;
+    }
+  });
+}
+
+/** At most `perSecond` requests of `store` started per second (bottleneck). */
+export function withRequestRate(store: Store, perSecond: number): Store {
+  const limiter = new Bottleneck({ minTime: Math.ceil(1000 / perSecond) });
+  return new GatedStore(store, (task, signal) => {
+    throwIfAborted(signal);
+    const job = limiter.schedule(() => task());
+    if (!signal) return job;
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => reject(new VaultpathError('VP_ABORTED', 'The request was aborted while waiting for its turn.', { cause: signal.reason }));
+      signal.addEventListener('abort', onAbort, { once: true });
+      job.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+  });
+}
+
+export interface StoreChainOptions extends ThrottleBuckets {
+  /** Requests in flight at once. @default unlimited */
+  readonly concurrency?: number;
+  /** Requests started per second. @default unlimited */
+  readonly requestsPerSecond?: number;
+}
+
+/** The one place the store chain is composed: concurrency → request rate → throttle → backend. */
+export function storeChain(backend: Store, options: StoreChainOptions = {}): Store {
+  let store = withThrottle(backend, options);
+  if (options.requestsPerSecond) store = withRequestRate(store, options.requestsPerSecond);
+  if (options.concurrency) store = withConcurrency(store, options.concurrency);
+  return store;
+}

@@ -1,0 +1,71 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LocalStore } from '../../src/transfer/local-store.js';
+import { storeChain, withConcurrency, withRequestRate } from '../../src/transfer/limits.js';
+import type { Store } from '../../src/transfer/store.js';
+import { TokenBucket } from '../../src/throttle/token-bucket.js';
+import { systemClock } from '../../src/throttle/clock.js';
+import { storeConformance } from '../support/store-conformance.js';
+import { tempDir } from '../support/trees.js';
+
+storeConformance('local store behind the whole chain (concurrency, request rate, throttle)', async () => {
+  const dir = await tempDir('vaultpath-chain-');
+  const bucket = new TokenBucket(systemClock, 'unlimited');
+  const store = storeChain(await LocalStore.open(join(dir, 'vault'), { create: true }), {
+    upload: bucket, download: bucket, concurrency: 2, requestsPerSecond: 10_000,
+  });
+  return { store, cleanup: () => rm(dir, { recursive: true, force: true }) };
+});
+
+/** A backend whose stat takes `ms` and counts how many run at once. */
+function slowBackend(ms: number): Store & { peak: number; starts: number[] } {
+  let running = 0;
+  const s = {
+    location: 'slow',
+    peak: 0,
+    starts: [] as number[],
+    async stat() {
+      s.starts.push(performance.now());
+      running++;
+      s.peak = Math.max(s.peak, running);
+      await new Promise((r) => setTimeout(r, ms));
+      running--;
+      return undefined;
+    },
+    put: async () => undefined,
+    get: async () => Buffer.alloc(0),
+    delete: async () => undefined,
+    list: async function* () {},
+  };
+  return s;
+}
+
+describe('request limits', () => {
+  it('hold requests in flight to the concurrency', async () => {
+    const backend = slowBackend(20);
+    const store = withConcurrency(backend, 3);
+    await Promise.all(Array.from({ length: 12 }, () => store.stat('config')));
+    expect(backend.peak).toBe(3);
+  });
+
+  it('space request starts to the rate per second', async () => {
+    const backend = slowBackend(0);
+    const store = withRequestRate(backend, 50);
+    await Promise.all(Array.from({ length: 10 }, () => store.stat('config')));
+    const gaps = backend.starts.slice(1).map((t, i) => t - backend.starts[i]!);
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(18); // 20 ms apart, a little timer slack
+  });
+
+  it('take a waiting request out of the queue when its signal aborts, with VP_ABORTED', async () => {
+    const backend = slowBackend(200);
+    const store = withConcurrency(backend, 1);
+    const first = store.stat('config');
+    const controller = new AbortController();
+    const second = store.stat('config', { signal: controller.signal });
+    controller.abort();
+    await expect(second).rejects.toMatchObject({ code: 'VP_ABORTED' });
+    await first;
+    expect(backend.starts.length).toBe(1);
+  });
+});
