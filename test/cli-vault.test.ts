@@ -114,4 +114,25 @@ describe('the vault commands, end to end', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ bytesStored: 0 });
     expect(await readdir(join(dry, 'snapshots')).catch(() => [])).toEqual([]);
   });
+
+  it('paces a backup with --bwlimit, and refuses a rate without a unit or a schedule outside the agent range', async () => {
+    const paced = join(dir, 'paced');
+    const pacedVault = join(dir, 'paced-vault'); // its own vault: an earlier test changed the shared one's passphrase
+    await mkdir(paced);
+    await writeFile(join(paced, 'data.bin'), seededBytes(768 * 1024, 42));
+    expect((await vaultpath(['init', '--vault', pacedVault, '--kdf-memory', '64KiB'])).code).toBe(0);
+    const started = performance.now();
+    const r = await vaultpath(['backup', paced, '--vault', pacedVault, '--scratch', join(dir, 'scratch'), '--bwlimit', '512KiB/s', '--json']);
+    const seconds = (performance.now() - started) / 1000;
+    expect(r.code).toBe(0);
+    expect(seconds).toBeGreaterThan(1.2); // 768 KiB at 512 KiB/s: at least 1.5 s less one burst, plus start-up
+    const bare = await vaultpath(['backup', paced, '--vault', pacedVault, '--bwlimit', '10']);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/has no unit/);
+    const slow = await vaultpath(['backup', paced, '--vault', pacedVault, '--work-days', 'mon-fri', '--work-hours', '09:00-18:00', '--work-rate', '10Kbps', '--off-rate', '1MB/s']);
+    expect(slow.code).toBe(1);
+    expect(slow.stderr).toMatch(/VP_SCHEDULE/);
+    const partial = await vaultpath(['backup', paced, '--vault', pacedVault, '--work-days', 'mon-fri']);
+    expect(partial.code).toBe(2);
+  });
 });

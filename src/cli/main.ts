@@ -25,6 +25,9 @@ Usage:
       --scratch DIR           staging folder for packs (default: the temp folder)
       --parent ID|none        compare with this snapshot (default: the latest of the same paths)
       --dry-run               show what would be read, read and write nothing
+      --bwlimit RATE          one bandwidth limit, e.g. 8Mbit/s or 4MiB/s (also for restore)
+      --work-days mon-fri --work-hours 09:00-18:00 --work-rate RATE --off-rate RATE [--tz ZONE]
+                              a rate for work hours and another for the rest (also for restore)
   vaultpath snapshots --vault DIR                        list snapshots
   vaultpath restore SNAPSHOT|latest --vault DIR --target DIR [--include GLOB]... [--recovery-folder DIR]
   vaultpath verify --vault DIR [--read-data]             check every snapshot can be restored
@@ -89,6 +92,12 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
       'recovery-folder': { type: 'string' },
       'read-data': { type: 'boolean' },
       keep: { type: 'boolean' },
+      bwlimit: { type: 'string' },
+      'work-days': { type: 'string' },
+      'work-hours': { type: 'string' },
+      'work-rate': { type: 'string' },
+      'off-rate': { type: 'string' },
+      tz: { type: 'string' },
     },
   });
   if (values.version) {
@@ -116,7 +125,10 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
 const controller = new AbortController();
 process.once('SIGINT', () => controller.abort(new Error('interrupted (Ctrl-C)')));
 
-main(process.argv.slice(2), controller.signal).then(
+main(process.argv.slice(2), controller.signal)
+  // Whatever the outcome, what still follows the command's signal (a bandwidth schedule) stops with it.
+  .finally(() => controller.abort(new Error('the command has ended')))
+  .then(
   (code) => {
     process.exitCode = code;
   },

@@ -7,6 +7,8 @@
 import { generatePassphrase } from '../../crypto/passphrase.js';
 import { DEFAULT_KDF_PARAMS, type KdfParams } from '../../crypto/kdf.js';
 import { LocalStore } from '../../transfer/local-store.js';
+import { storeChain } from '../../transfer/limits.js';
+import { throttleFrom } from '../throttle.js';
 import { Vault } from '../../repo/vault.js';
 import { backup } from '../../engine/backup.js';
 import { restore } from '../../engine/restore.js';
@@ -23,7 +25,11 @@ function vaultPath(ctx: CommandContext): string {
 }
 
 async function openVault(ctx: CommandContext): Promise<Vault> {
-  const store = await LocalStore.open(vaultPath(ctx));
+  const local = await LocalStore.open(vaultPath(ctx));
+  const throttle = throttleFrom(ctx);
+  // The schedule lives as long as the command: the command's signal aborts when it ends or is interrupted.
+  throttle?.start(ctx.signal);
+  const store = storeChain(local, throttle ? { upload: throttle.bucket, download: throttle.bucket } : {});
   return Vault.open(store, await readPassphrase(ctx), { signal: ctx.signal });
 }
 
