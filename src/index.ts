@@ -141,6 +141,7 @@ export { parseSize, formatBytes } from './units.js';
 export {
   checkName,
   bodySize,
+  bodyStream,
   type Store,
   type Body,
   type ReplayableBody,

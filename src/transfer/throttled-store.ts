@@ -52,6 +52,10 @@ export class ThrottledStore implements Store {
       size: bodySize(body),
       async *stream(): AsyncIterable<Uint8Array> {
         for await (const chunk of bodyStream(body)) {
+          if (bucket.passIfUnlimited(chunk.length)) {
+            yield chunk;
+            continue;
+          }
           for (let o = 0; o < chunk.length; o += STEP) {
             const piece = chunk.subarray(o, Math.min(chunk.length, o + STEP));
             await bucket.take(piece.length, signal);
@@ -66,7 +70,9 @@ export class ThrottledStore implements Store {
   async get(name: string, options: GetOptions = {}): Promise<Buffer> {
     const data = await this.#inner.get(name, options);
     const bucket = this.#buckets.download;
-    if (bucket) for (let o = 0; o < data.length; o += STEP) await bucket.take(Math.min(STEP, data.length - o), options.signal);
+    if (bucket && !bucket.passIfUnlimited(data.length)) {
+      for (let o = 0; o < data.length; o += STEP) await bucket.take(Math.min(STEP, data.length - o), options.signal);
+    }
     return data;
   }
 
