@@ -3,6 +3,7 @@
  * total, MB/s and ETA. Off the terminal (pipes, CI, `--json`) it prints nothing.
  */
 import { formatBytes } from '../units.js';
+import { systemClock } from '../throttle/clock.js';
 
 export class ProgressBar {
   readonly #enabled: boolean;
@@ -13,7 +14,11 @@ export class ProgressBar {
     this.#enabled = enabled && process.stderr.isTTY === true;
   }
 
-  update(label: string, done: number, total: number, files: number, filesTotal?: number): void {
+  /**
+   * Draws the bar. `etaAt` (ms since the epoch), when given, is the ETA under a bandwidth schedule
+   * (estimateCompletion) and replaces the estimate from the observed rate.
+   */
+  update(label: string, done: number, total: number, files: number, filesTotal?: number, etaAt?: number): void {
     if (!this.#enabled) return;
     const now = performance.now();
     if (now - this.#last < 100 && done < total) return;
@@ -23,7 +28,12 @@ export class ProgressBar {
     const share = total > 0 ? Math.min(1, done / total) : 0;
     const width = 24;
     const bar = '█'.repeat(Math.round(share * width)).padEnd(width, '░');
-    const eta = rate > 0 && total > done ? ` ETA ${formatDuration((total - done) / rate)}` : '';
+    const eta =
+      etaAt !== undefined && total > done
+        ? ` ETA ${formatDuration(Math.max(0, (etaAt - systemClock.now()) / 1000))} (schedule)`
+        : rate > 0 && total > done
+          ? ` ETA ${formatDuration((total - done) / rate)}`
+          : '';
     const count = filesTotal !== undefined ? `${files}/${filesTotal} files` : `${files} files`;
     const line = `${label} ${bar} ${(share * 100).toFixed(0).padStart(3)}%  ${count}  ${formatBytes(done)}/${formatBytes(total)}  ${(rate / 1e6).toFixed(0)} MB/s${eta}`;
     process.stderr.write(`\r${line.slice(0, (process.stderr.columns ?? 120) - 1).padEnd(Math.min(process.stderr.columns ?? 120, 120) - 1)}`);

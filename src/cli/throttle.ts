@@ -5,12 +5,14 @@
  */
 import { parseRate } from '../throttle/rate.js';
 import { TokenBucket } from '../throttle/token-bucket.js';
-import { Schedule, checkTimetable, parseHours, parseWeekdays, workHours } from '../throttle/schedule.js';
+import { Schedule, checkTimetable, estimateCompletion, parseHours, parseWeekdays, workHours } from '../throttle/schedule.js';
 import { systemClock } from '../throttle/clock.js';
 import { type CommandContext, UsageError, text } from './context.js';
 
 export interface CliThrottle {
   readonly bucket: TokenBucket;
+  /** When `bytes` more will have passed, from now, under the limit or schedule (ms since the epoch). */
+  eta(bytes: number): number | undefined;
   /** Starts following the schedule (if any) until `signal` aborts. */
   start(signal: AbortSignal): void;
 }
@@ -29,7 +31,10 @@ export function throttleFrom(ctx: CommandContext): CliThrottle | undefined {
   if (bwlimit !== undefined && anyWork) throw new UsageError('give either --bwlimit or the work-hours options, not both');
   if (bwlimit !== undefined) {
     const bucket = new TokenBucket(systemClock, parse('bwlimit', () => parseRate(bwlimit)));
-    return { bucket, start: () => undefined };
+    const rate = bucket.limit;
+    const eta = (bytes: number): number | undefined =>
+      rate === 'paused' ? undefined : rate === 'unlimited' ? systemClock.now() : systemClock.now() + (bytes / rate) * 1000;
+    return { bucket, eta, start: () => undefined };
   }
   if (!anyWork) return undefined;
   const [days, hours, workRate, offRate] = work;
@@ -47,5 +52,5 @@ export function throttleFrom(ctx: CommandContext): CliThrottle | undefined {
   );
   const bucket = new TokenBucket(systemClock, 'unlimited');
   const schedule = new Schedule(timetable, [bucket], systemClock);
-  return { bucket, start: (signal) => void schedule.run(signal) };
+  return { bucket, eta: (bytes) => estimateCompletion(bytes, timetable, systemClock.now()), start: (signal) => void schedule.run(signal) };
 }

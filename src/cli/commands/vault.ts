@@ -24,9 +24,8 @@ function vaultPath(ctx: CommandContext): string {
   return v;
 }
 
-async function openVault(ctx: CommandContext): Promise<Vault> {
+async function openVault(ctx: CommandContext, throttle = throttleFrom(ctx)): Promise<Vault> {
   const local = await LocalStore.open(vaultPath(ctx));
-  const throttle = throttleFrom(ctx);
   // The schedule lives as long as the command: the command's signal aborts when it ends or is interrupted.
   throttle?.start(ctx.signal);
   const store = storeChain(local, throttle ? { upload: throttle.bucket, download: throttle.bucket } : {});
@@ -70,7 +69,8 @@ export async function initCommand(ctx: CommandContext): Promise<number> {
 export async function backupCommand(ctx: CommandContext): Promise<number> {
   const paths = [...ctx.positionals];
   if (paths.length === 0) throw new UsageError('backup needs at least one folder: vaultpath backup PATH... --vault DIR');
-  const vault = await openVault(ctx);
+  const throttle = throttleFrom(ctx);
+  const vault = await openVault(ctx, throttle);
   const bar = new ProgressBar(!ctx.json);
   const parentOption = text(ctx, 'parent');
   const result = await backup(vault, paths, {
@@ -81,7 +81,9 @@ export async function backupCommand(ctx: CommandContext): Promise<number> {
     dryRun: ctx.options['dry-run'] === true,
     parent: parentOption === undefined ? undefined : parentOption === 'none' ? null : await vault.resolveSnapshot(parentOption, { signal: ctx.signal }),
     signal: ctx.signal,
-    onProgress: (p) => bar.update(p.phase === 'scan' ? 'scanning' : 'backing up', p.bytesDone, p.bytesTotal, p.files, p.filesTotal),
+    // Under a bandwidth limit, the ETA comes from the schedule (an upper bound: it assumes every remaining byte is new).
+    onProgress: (p) =>
+      bar.update(p.phase === 'scan' ? 'scanning' : 'backing up', p.bytesDone, p.bytesTotal, p.files, p.filesTotal, throttle?.eta(p.bytesTotal - p.bytesDone)),
   });
   bar.done();
   if (ctx.json) {
