@@ -24,8 +24,17 @@ export const MIN_BURST = 16 * 1024;
 /** The longest single sleep of a waiter: the latency of a limit change. */
 export const MAX_WAIT_MS = 100;
 
+export interface TokenBucketOptions {
+  /** The burst, in seconds of the rate. @default BURST_SECONDS */
+  readonly burstSeconds?: number;
+  /** The longest single sleep of a waiter (the latency of a limit change). @default MAX_WAIT_MS */
+  readonly maxWaitMs?: number;
+}
+
 export class TokenBucket {
   readonly #clock: Clock;
+  readonly #burstSeconds: number;
+  readonly #maxWaitMs: number;
   #limit: RateLimit;
   #tokens: number;
   #last: number;
@@ -35,8 +44,10 @@ export class TokenBucket {
   /** Bytes granted, for tests and reports. */
   granted = 0;
 
-  constructor(clock: Clock, limit: RateLimit) {
+  constructor(clock: Clock, limit: RateLimit, options: TokenBucketOptions = {}) {
     this.#clock = clock;
+    this.#burstSeconds = options.burstSeconds ?? BURST_SECONDS;
+    this.#maxWaitMs = options.maxWaitMs ?? MAX_WAIT_MS;
     this.#limit = checkLimit(limit);
     this.#last = clock.now();
     this.#tokens = this.burst;
@@ -48,7 +59,7 @@ export class TokenBucket {
 
   /** The most bytes that can pass at once. */
   get burst(): number {
-    return typeof this.#limit === 'number' ? Math.max(MIN_BURST, Math.round(this.#limit * BURST_SECONDS)) : MIN_BURST;
+    return typeof this.#limit === 'number' ? Math.max(MIN_BURST, Math.round(this.#limit * this.#burstSeconds)) : MIN_BURST;
   }
 
   /** Changes the limit; transfers in flight follow within {@link MAX_WAIT_MS}. */
@@ -92,7 +103,7 @@ export class TokenBucket {
       }
       this.#refill();
       if (this.#limit === 'paused') {
-        await this.#clock.sleep(MAX_WAIT_MS, signal);
+        await this.#clock.sleep(this.#maxWaitMs, signal);
         continue;
       }
       const slice = Math.min(left, this.burst);
@@ -103,7 +114,7 @@ export class TokenBucket {
         continue;
       }
       const waitMs = Math.ceil(((slice - this.#tokens) / this.#limit) * 1000);
-      await this.#clock.sleep(Math.min(waitMs, MAX_WAIT_MS), signal);
+      await this.#clock.sleep(Math.min(waitMs, this.#maxWaitMs), signal);
     }
   }
 
