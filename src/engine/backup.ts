@@ -200,8 +200,10 @@ export async function backup(vault: Vault, paths: readonly string[], options: Ba
     uploader = scratch
       ? new PackUploader(vault, scratch, { signal, targetPackSize: options.targetPackSize, onPackStored: () => progress('backup', c, totals, uploader!.bytesStored) })
       : undefined;
-    pool = options.dryRun || options.sealWorkers === 0 ? undefined : new SealPool(vault.keys, options.sealWorkers);
-    const ctx: WalkContext = { files: new Limiter(FILES_IN_FLIGHT), largeFiles: new Limiter(1), pool, vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
+    // Started on the first chunk large enough to need it: unchanged and small-file backups never pay for a worker.
+    const usePool = !options.dryRun && options.sealWorkers !== 0;
+    const sealPool = (): SealPool | undefined => (usePool ? (pool ??= new SealPool(vault.keys, options.sealWorkers)) : undefined);
+    const ctx: WalkContext = { files: new Limiter(FILES_IN_FLIGHT), largeFiles: new Limiter(1), pool: sealPool, vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
 
     // 2. Each root, depth first; its tree becomes one folder node of the snapshot's root tree.
     const rootNodes: TreeNode[] = [];
@@ -275,7 +277,8 @@ const LARGE_FILE = 8 * 1024 * 1024;
 interface WalkContext {
   readonly files: Limiter;
   readonly largeFiles: Limiter;
-  readonly pool: SealPool | undefined;
+  /** The sealing workers, started on first use; undefined when sealing stays on this thread. */
+  readonly pool: () => SealPool | undefined;
   readonly vault: Vault;
   readonly index: VaultIndex;
   readonly uploader: PackUploader | undefined;
@@ -407,8 +410,9 @@ async function backupFile(ctx: WalkContext, e: ScanEntry, name: string, previous
     };
     for await (const chunk of chunkStream(source, ctx.vault.keys.gearTable, ctx.vault.config.chunker, { signal: ctx.signal })) {
       let result: Promise<{ id: Buffer; sealed?: SealedObject }>;
-      if (ctx.pool && chunk.length >= OFFLOAD_MIN) {
-        result = ctx.pool.process(ObjectType.data, chunk.parts);
+      const pool = chunk.length >= OFFLOAD_MIN ? ctx.pool() : undefined;
+      if (pool) {
+        result = pool.process(ObjectType.data, chunk.parts);
       } else {
         const id = ctx.vault.ids.id(chunk.parts);
         const isNew = fullOnly || (!ctx.index.has(id) && !ctx.uploader!.has(id));
@@ -477,7 +481,8 @@ async function backupSmallFile(ctx: WalkContext, e: ScanEntry, base: Omit<TreeNo
   for await (const chunk of chunkStream([buf], ctx.vault.keys.gearTable, ctx.vault.config.chunker, { signal: ctx.signal })) {
     let id: Buffer;
     let sealed: SealedObject | undefined;
-    if (ctx.pool && chunk.length >= OFFLOAD_MIN) ({ id, sealed } = await ctx.pool.process(ObjectType.data, chunk.parts));
+    const pool = chunk.length >= OFFLOAD_MIN ? ctx.pool() : undefined;
+    if (pool) ({ id, sealed } = await pool.process(ObjectType.data, chunk.parts));
     else id = ctx.vault.ids.id(chunk.parts);
     content.push(id.toString('hex'));
     await storeChunk(ctx, id, chunk.length, fullOnly, () => sealed ?? sealBlob(ctx.vault.keys, ObjectType.data, id, chunk.parts));

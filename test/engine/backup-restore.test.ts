@@ -121,13 +121,13 @@ describe('backup and restore', () => {
     data.write('one small change', 100);
     await writeFile(path, data);
     const second = await backup(f.vault, [src], { scratchDir: f.path('scratch'), probe });
-    expect(second.filesFullOnly).toBe(1);
-    expect(second.bytesNew).toBe(6 * MiB);
+    expect(second.filesFullOnly, JSON.stringify(second)).toBe(1);
+    expect(second.bytesNew, JSON.stringify(second)).toBe(6 * MiB);
     // The same change to a plain file reuses the unchanged chunks.
     data.write('another change', 200);
     await writeFile(path, data);
     const plain = await backup(f.vault, [src], { scratchDir: f.path('scratch') });
-    expect(plain.bytesNew).toBeLessThan(3 * MiB);
+    expect(plain.bytesNew, JSON.stringify(plain)).toBeLessThan(3 * MiB);
   });
 
   it('restore a subset chosen by globs, creating only the folders it fills', async () => {

@@ -41,7 +41,7 @@ describe('a simulated week with a backlog', () => {
     await schedule;
     await backlog;
 
-    expect(changes.map((c) => [new Date(c.at).toISOString(), c.rate / MiB])).toEqual([
+    expect(changes.map((c) => [new Date(c.at).toISOString(), (c.rate as number) / MiB])).toEqual([
       ['2026-03-27T00:00:00.000Z', 4], // Friday 01:00 CET
       ['2026-03-27T08:00:00.000Z', 1], // 09:00 CET, work hours
       ['2026-03-27T17:00:00.000Z', 4], // 18:00
