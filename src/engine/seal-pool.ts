@@ -3,7 +3,8 @@
  *
  * `process(type, parts)` resolves to the chunk's id and its sealed blob. Parts backed by a SharedArrayBuffer are
  * passed by reference; others are copied. Each worker handles its messages in order; the pool sends each job to the
- * worker with the fewest jobs waiting. Workers are unref'd: they never keep the process alive.
+ * worker with the fewest jobs waiting. Workers keep the process alive while they exist (a pending reply must not
+ * let the process exit mid-backup): whoever makes a pool MUST `close()` it, as `backup()` does in a finally.
  *
  * @module
  */
@@ -31,7 +32,6 @@ export class SealPool {
   constructor(keys: { sealKey: Uint8Array; chunkIdKey: Uint8Array }, size = Math.max(1, availableParallelism() - 1)) {
     for (let i = 0; i < size; i++) {
       const worker = new Worker(workerUrl());
-      worker.unref();
       const slot = { worker, jobs: new Map<number, Job>() };
       worker.on('message', (m: { seq: number; id?: Uint8Array; sealed?: Uint8Array; error?: string }) => {
         const job = slot.jobs.get(m.seq);
