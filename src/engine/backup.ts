@@ -30,6 +30,7 @@ import { chunkStream } from '../chunk/fastcdc.js';
 import type { AttributeProbe, ProbedEntry } from '../scan/attributes.js';
 import { dataExtents, defaultProbe } from '../scan/probe.js';
 import { FolderLister } from '../scan/folder.js';
+import { reasonOf } from '../scan/walk.js';
 import { type ScanEntry, ScanSummary, scanBatches } from '../scan/scan.js';
 import { SkippedFilesReport, defaultReportDir } from '../scan/report.js';
 import { ScratchCache, scratchCapacity } from '../stage/scratch-cache.js';
@@ -370,8 +371,7 @@ async function backupFile(ctx: WalkContext, e: ScanEntry, name: string, previous
   try {
     file = await open(e.path, 'r');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    await ctx.warn(e.path, e.root, e.relativePath, code === 'ENOENT' ? 'vanished' : 'unreadable', `${code}: could not open the file`);
+    await openFailed(ctx, e, err);
     return undefined;
   }
   try {
@@ -454,8 +454,7 @@ async function backupSmallFile(ctx: WalkContext, e: ScanEntry, base: Omit<TreeNo
   try {
     fd = openSync(e.path, 'r');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    await ctx.warn(e.path, e.root, e.relativePath, code === 'ENOENT' ? 'vanished' : 'unreadable', `${code}: could not open the file`);
+    await openFailed(ctx, e, err);
     return undefined;
   }
   try {
@@ -510,6 +509,12 @@ const CHANGED_WHILE_READ = 'changed while it was read: the snapshot holds what w
 /** True when a file's size or times after reading differ from the scan's, or the bytes read fall short of its size. */
 function changedWhileRead(before: ProbedEntry, after: BigIntStats, bytesAccounted: number): boolean {
   return after.size !== BigInt(before.size) || after.mtimeNs !== before.mtimeNs || after.ctimeNs !== before.ctimeNs || bytesAccounted !== before.size;
+}
+
+/** Reports a source file that could not be opened: vanished or unreadable, by the shared mapping. */
+async function openFailed(ctx: WalkContext, e: ScanEntry, err: unknown): Promise<void> {
+  const code = (err as NodeJS.ErrnoException).code ?? 'error';
+  await ctx.warn(e.path, e.root, e.relativePath, reasonOf(code), `${code}: could not open the file`);
 }
 
 /** A read of a source file failed: the file's problem, reported per file, never the backup's. */

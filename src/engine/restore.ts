@@ -202,6 +202,14 @@ async function makeFolder(ctx: RestoreContext, path: string, rel: string): Promi
   return false;
 }
 
+/** The plaintext of data chunk `idHex`: located through the index, read from its pack, opened and checked. */
+async function readChunk(ctx: RestoreContext, idHex: string): Promise<Buffer> {
+  const id = Buffer.from(idHex, 'hex');
+  const location = ctx.index.get(id);
+  if (!location || location.type !== ObjectType.data) throw new RestoreFileError(`chunk ${idHex} is not in the vault's index`);
+  return ctx.vault.openBlobAt(location, id, await ctx.cache.read(location));
+}
+
 /** Files up to this size are written with synchronous calls (the promise API costs more than the writes). */
 const SMALL_FILE = 1024 * 1024;
 
@@ -209,12 +217,7 @@ const SMALL_FILE = 1024 * 1024;
 async function restoreSmallFile(ctx: RestoreContext, node: TreeNode, path: string, rel: string): Promise<void> {
   const data: Buffer[] = [];
   try {
-    for (const idHex of node.content!) {
-      const id = Buffer.from(idHex, 'hex');
-      const location = ctx.index.get(id);
-      if (!location || location.type !== ObjectType.data) throw new RestoreFileError(`chunk ${idHex} is not in the vault's index`);
-      data.push(ctx.vault.openBlobAt(location, id, await ctx.cache.read(location)));
-    }
+    for (const idHex of node.content!) data.push(await readChunk(ctx, idHex));
   } catch (e) {
     if ((e as VaultpathError).code === 'VP_ABORTED') throw e;
     ctx.errors.push({ path: rel, reason: e instanceof RestoreFileError || e instanceof VaultpathError ? e.message : String(e) });
@@ -288,10 +291,7 @@ async function restoreFile(ctx: RestoreContext, node: TreeNode, path: string, re
     let written = 0;
     for (const idHex of node.content!) {
       throwIfAborted(ctx.signal);
-      const id = Buffer.from(idHex, 'hex');
-      const location = ctx.index.get(id);
-      if (!location || location.type !== ObjectType.data) throw new RestoreFileError(`chunk ${idHex} is not in the vault's index`);
-      let data = ctx.vault.openBlobAt(location, id, await ctx.cache.read(location));
+      let data = await readChunk(ctx, idHex);
       while (data.length > 0) {
         const region = regions[r];
         if (!region) throw new RestoreFileError('the snapshot lists more data than the file size allows');

@@ -8,23 +8,23 @@
  *
  * @module
  */
-import { createHmac } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import { type SealKeys, sealBlob } from '../crypto/envelope.js';
+import { ChunkIdentifier } from '../crypto/chunk-id.js';
 import type { ObjectTypeCode } from '../crypto/object-type.js';
 
-let keys: (SealKeys & { chunkIdKey: Uint8Array }) | undefined;
+let keys: SealKeys | undefined;
+let ids: ChunkIdentifier | undefined;
 
 parentPort!.on('message', (m: { keys?: { sealKey: Uint8Array; chunkIdKey: Uint8Array }; seq?: number; type?: ObjectTypeCode; parts?: Uint8Array[] }) => {
   if (m.keys) {
-    keys = { sealKey: Buffer.from(m.keys.sealKey), chunkIdKey: Buffer.from(m.keys.chunkIdKey) };
+    keys = { sealKey: Buffer.from(m.keys.sealKey) };
+    ids = new ChunkIdentifier({ chunkIdKey: Buffer.from(m.keys.chunkIdKey) });
     return;
   }
   try {
-    if (!keys) throw new Error('seal worker used before it was given keys');
-    const h = createHmac('sha256', keys.chunkIdKey);
-    for (const p of m.parts!) h.update(p);
-    const id = h.digest();
+    if (!keys || !ids) throw new Error('seal worker used before it was given keys');
+    const id = ids.id(m.parts!);
     const sealed = sealBlob(keys, m.type!, id, m.parts!);
     const out = new Uint8Array(sealed.length); // its own ArrayBuffer: safe to transfer (Buffers may share a pool)
     let o = 0;

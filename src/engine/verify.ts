@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { VaultpathError, throwIfAborted } from '../errors.js';
 import { toHex } from '../bytes.js';
-import type { Vault, VaultIndex } from '../repo/vault.js';
+import type { BlobLocation, Vault, VaultIndex } from '../repo/vault.js';
 import { Folder, idFromName, objectName } from '../repo/layout.js';
 import type { Tree } from '../repo/tree.js';
 
@@ -61,7 +61,7 @@ export async function verify(vault: Vault, options: VerifyOptions = {}): Promise
     const id = idFromName(Folder.data, o.name);
     if (id) packSizes.set(toHex(id), o.size);
   }
-  const byPack = new Map<string, [Buffer, { offset: number; length: number; type: number; codec: number }][]>();
+  const byPack = new Map<string, [Buffer, BlobLocation][]>();
   for (const [id, at] of index.entries()) {
     const pack = toHex(at.packId);
     let list = byPack.get(pack);
@@ -96,7 +96,7 @@ export async function verify(vault: Vault, options: VerifyOptions = {}): Promise
       const hashOk = createHash('sha256').update(bytes).digest('hex') === pack;
       for (const [id, at] of entries) {
         try {
-          vault.openBlobAt({ ...at, packId: Buffer.from(pack, 'hex'), plaintextLength: 0, type: at.type as 3 | 4 }, id, bytes.subarray(at.offset, at.offset + at.length));
+          vault.openBlobAt(at, id, bytes.subarray(at.offset, at.offset + at.length));
         } catch (e) {
           if ((e as VaultpathError).code === 'VP_ABORTED') throw e;
           damaged.set(toHex(id), `${hashOk ? '' : `pack ${name} does not hash to its name, and `}${(e as Error).message}`);

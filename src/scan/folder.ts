@@ -14,7 +14,7 @@ import picomatch from 'picomatch';
 import type { AttributeProbe } from './attributes.js';
 import { type SupportRule, FILE_RULES, decide } from './rules.js';
 import type { ScanEntry } from './scan.js';
-import { caseCollisions, caseKey, excludePatterns, kindOfDirent } from './walk.js';
+import { caseCollisions, caseKey, excludePatterns, folderKeys, kindOfDirent, reasonOf } from './walk.js';
 
 export interface FolderListerOptions {
   readonly root: string;
@@ -44,7 +44,7 @@ export class FolderLister {
     const ignore = excludePatterns(options.exclude ?? []);
     this.#excluded = ignore.length > 0 ? picomatch(ignore, { dot: true, nocase: true }) : () => false;
     this.#included = options.include && options.include.length > 0 ? picomatch([...options.include], { dot: true, nocase: true }) : undefined;
-    this.#filesExcludedIn = new Set((options.excludeFilesIn ?? []).map((d) => caseKey(d.replaceAll('\\', '/').replace(/^\.\/|\/+$/g, ''))));
+    this.#filesExcludedIn = folderKeys(options.excludeFilesIn);
   }
 
   /**
@@ -58,7 +58,7 @@ export class FolderLister {
       dirents = await readdir(dirPath, { withFileTypes: true });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? 'error';
-      const reason = code === 'ENOENT' || code === 'ENOTDIR' ? 'vanished' : 'unreadable';
+      const reason = reasonOf(code);
       return [{ root: this.root, path: dirPath, relativePath: relDir, kind: 'dir', decision: { kind: 'skip', reason, rule: reason }, detail: `${code}: could not list the folder` }];
     }
     const collided = caseCollisions(dirents.map((d) => d.name));
@@ -82,7 +82,7 @@ export class FolderLister {
     for (const [i, t] of toProbe.entries()) {
       const r = results[i]!;
       if (!r.ok) {
-        const reason = r.code === 'ENOENT' || r.code === 'ENOTDIR' ? 'vanished' : 'unreadable';
+        const reason = reasonOf(r.code);
         out.push({ root: this.root, path: t.path, relativePath: t.rel, kind: 'file', decision: { kind: 'skip', reason, rule: reason }, detail: `${r.code}: ${reason === 'vanished' ? 'it vanished during the scan' : 'it cannot be read'}` });
       } else {
         out.push({ root: this.root, path: t.path, relativePath: t.rel, kind: r.entry.kind, decision: decide(r.entry.kind, r.entry.attributes, this.#rules), stats: r.entry });

@@ -19,7 +19,7 @@ import { VaultpathError, throwIfAborted } from '../errors.js';
 import { ATTRIBUTE_NAMES, type AttributeProbe, type EntryAttributes, type EntryKind, type ProbedEntry } from './attributes.js';
 import { defaultProbe } from './probe.js';
 import { type Decision, type DecisionKind, type SkipReason, type SupportRule, FILE_RULES, SKIP_REASONS, decide } from './rules.js';
-import { walk } from './walk.js';
+import { reasonOf, walk } from './walk.js';
 import { formatBytes } from '../units.js';
 
 /** The agent's limit on one data source: 54,400 GB. */
@@ -137,7 +137,7 @@ export async function* scanBatches(roots: readonly string[], options: ScanOption
           const path = toProbe[r]!;
           const result = results[r++]!;
           if (!result.ok) {
-            const reason: SkipReason = result.code === 'ENOENT' || result.code === 'ENOTDIR' ? 'vanished' : 'unreadable';
+            const reason = reasonOf(result.code);
             entry = { root, path, relativePath: item.relativePath, kind: item.kind, decision: skipped(reason), detail: `${result.code}: ${reason === 'vanished' ? 'it vanished during the scan' : 'it cannot be read'}` };
           } else {
             const stats = result.entry;

@@ -114,6 +114,11 @@ export function caseCollisions(names: readonly string[]): Map<string, string> {
   return collided;
 }
 
+/** The case-insensitive keys of folders given relative to a root (`./a/b/`, `a\\b` and `A/B` are one folder). */
+export function folderKeys(folders: readonly string[] | undefined): Set<string> {
+  return new Set((folders ?? []).map((d) => caseKey(d.replaceAll('\\', '/').replace(/^\.\/|\/+$/g, ''))));
+}
+
 export function kindOfDirent(d: Dirent): EntryKind {
   if (d.isFile()) return 'file';
   if (d.isDirectory()) return 'dir';
@@ -121,7 +126,8 @@ export function kindOfDirent(d: Dirent): EntryKind {
   return 'other';
 }
 
-function reasonOf(code: string | undefined): 'unreadable' | 'vanished' {
+/** What a failed listing or probe means for an entry: it vanished (ENOENT, ENOTDIR), or it cannot be read. */
+export function reasonOf(code: string | undefined): 'unreadable' | 'vanished' {
   return code === 'ENOENT' || code === 'ENOTDIR' ? 'vanished' : 'unreadable';
 }
 
@@ -188,7 +194,7 @@ export async function* walk(root: string, options: WalkOptions = {}): AsyncGener
     fs: { readdir: adapterReaddir as never },
   }) as unknown as typeof stream;
 
-  const filesExcludedIn = new Set((options.excludeFilesIn ?? []).map((d) => caseKey(d.replaceAll('\\', '/').replace(/^\.\/|\/+$/g, ''))));
+  const filesExcludedIn = folderKeys(options.excludeFilesIn);
   const batchSize = options.batchSize ?? 256;
   let batch: WalkItem[] = [];
   let ended = false;
