@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    globalSetup: ['test/setup/build.ts'],
+    globalSetup: ['test/setup/build.ts', 'test/setup/azurite.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Under CI a JSON report is written as well, from which .ci/run prints a one-line summary.

@@ -33,6 +33,11 @@ export const ERROR_CODES = {
   VP_ALREADY_EXISTS: 'a create-only write found the object already there',
   VP_STORE_FULL: 'the vault is out of space; permanent, never retried',
   VP_STORE_IO: 'the vault could not be read or written',
+  VP_STORE_AUTH: 'the storage service refused the credentials (wrong account key, bad signature, or a SAS without the permission)',
+  VP_CREDENTIALS_EXPIRED: 'the credentials have expired (a SAS token past its expiry time)',
+  VP_CONTAINER_NOT_FOUND: 'the storage container named in the vault location does not exist',
+  VP_PROXY_AUTH: 'the proxy refused the user name or password (HTTP 407); never retried',
+  VP_STORE_LIMIT: 'an object breaks a limit of the storage service (block size, block count, object size)',
   VP_NOT_A_VAULT: 'the location holds no vault',
   VP_VAULT_EXISTS: 'a vault already exists at the location',
   VP_SCRATCH_SPACE: 'the scratch folder has less free space than the backup needs; nothing was read',
@@ -53,6 +58,10 @@ export interface VaultpathErrorOptions {
    * @default false
    */
   readonly retryable?: boolean;
+  /** The HTTP status a remote store answered with, when the failure came from one. */
+  readonly status?: number;
+  /** How long the server asked to wait before a retry (`Retry-After`), in milliseconds. */
+  readonly retryAfterMs?: number;
 }
 
 /**
@@ -69,11 +78,17 @@ export class VaultpathError extends Error {
   override readonly name = 'VaultpathError';
   readonly code: ErrorCode;
   readonly retryable: boolean;
+  /** The HTTP status behind the failure, for remote stores. */
+  readonly status?: number;
+  /** The server's `Retry-After`, in milliseconds. */
+  readonly retryAfterMs?: number;
 
   constructor(code: ErrorCode, message: string, options: VaultpathErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.retryable = options.retryable ?? false;
+    if (options.status !== undefined) this.status = options.status;
+    if (options.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
   }
 }
 

@@ -7,7 +7,7 @@
  *   quota, e.g. a storage account's operations per second). It spaces starts; it says nothing about bytes.
  * - Bytes per second are the token bucket's job ({@link withThrottle}), innermost, on the bodies.
  *
- * The order is chosen in one place, {@link storeChain}: retry (outermost, when it lands) → concurrency → request
+ * The order is chosen in one place, {@link storeChain}: retry (outermost) → concurrency → request
  * rate → throttle → backend.
  *
  * @module
@@ -17,13 +17,20 @@ import Bottleneck from 'bottleneck';
 import { VaultpathError, throwIfAborted } from '../errors.js';
 import type { Body, CallOptions, GetOptions, PutOptions, Store, StoreObjectInfo } from './store.js';
 import { type ThrottleBuckets, withThrottle } from './throttled-store.js';
+import { type RetryOptions, withRetry } from './retry.js';
 
 /** Runs each request of `store` through `run`, which decides when it may start. */
 class GatedStore implements Store {
   constructor(
     private readonly inner: Store,
     private readonly run: <T>(task: () => Promise<T>, signal: AbortSignal | undefined) => Promise<T>,
-  ) {}
+  ) {
+    if (inner.download) {
+      this.download = (name, path, options = {}) => this.run(() => inner.download!(name, path, options), options.signal);
+    }
+  }
+
+  download?: (name: string, path: string, options?: CallOptions) => Promise<number>;
 
   get location(): string {
     return this.inner.location;
@@ -74,16 +81,19 @@ export function withRequestRate(store: Store, perSecond: number): Store {
 }
 
 export interface StoreChainOptions extends ThrottleBuckets {
+  /** Retry failures that another attempt can cure (outermost, so retried bodies pay the throttle again). @default none */
+  readonly retry?: RetryOptions;
   /** Requests in flight at once. @default unlimited */
   readonly concurrency?: number;
   /** Requests started per second. @default unlimited */
   readonly requestsPerSecond?: number;
 }
 
-/** The one place the store chain is composed: concurrency → request rate → throttle → backend. */
+/** The one place the store chain is composed: retry → concurrency → request rate → throttle → backend. */
 export function storeChain(backend: Store, options: StoreChainOptions = {}): Store {
   let store = withThrottle(backend, options);
   if (options.requestsPerSecond) store = withRequestRate(store, options.requestsPerSecond);
   if (options.concurrency) store = withConcurrency(store, options.concurrency);
+  if (options.retry) store = withRetry(store, options.retry);
   return store;
 }

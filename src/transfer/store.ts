@@ -45,6 +45,12 @@ export interface CallOptions {
 export interface PutOptions extends CallOptions {
   /** Create only: fail with `VP_ALREADY_EXISTS` instead of replacing an existing object. */
   readonly ifNotExists?: boolean;
+  /**
+   * Which attempt this is, counted from 1, set by the retry decorator. A backend may use it to tell its own earlier
+   * write (whose answer was lost) from somebody else's: the Azure store reads an existing object back and compares
+   * it when a create-only retry finds it there. @default 1
+   */
+  readonly attempt?: number;
 }
 
 export interface GetOptions extends CallOptions {

@@ -19,6 +19,7 @@ import {
   type StoreObjectInfo,
   bodySize,
   bodyStream,
+  downloadTo,
 } from './store.js';
 
 /** Bytes paid per step while streaming: small enough that a transfer follows the rate smoothly. */
@@ -74,6 +75,16 @@ export class ThrottledStore implements Store {
       for (let o = 0; o < data.length; o += STEP) await bucket.take(Math.min(STEP, data.length - o), options.signal);
     }
     return data;
+  }
+
+  /** Downloads through the inner store, then pays for the bytes before returning (the next download waits). */
+  async download(name: string, path: string, options: CallOptions = {}): Promise<number> {
+    const size = await downloadTo(this.#inner, name, path, options);
+    const bucket = this.#buckets.download;
+    if (bucket && !bucket.passIfUnlimited(size)) {
+      for (let o = 0; o < size; o += STEP) await bucket.take(Math.min(STEP, size - o), options.signal);
+    }
+    return size;
   }
 
   stat(name: string, options?: CallOptions): Promise<StoreObjectInfo | undefined> {

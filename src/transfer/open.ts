@@ -1,0 +1,34 @@
+/**
+ * Opens the store for a vault location, the one place that tells a folder from a URL:
+ * `http(s)://…` is an Azure Blob Storage container ({@link AzureStore}), anything else a local folder
+ * ({@link LocalStore}). Remote stores are wrapped in the retry decorator; both are then composed by
+ * {@link storeChain} (retry → concurrency → request rate → throttle → backend).
+ *
+ * @module
+ */
+import { AzureStore, type AzureStoreOptions, isRemoteLocation } from './azure-store.js';
+import { LocalStore } from './local-store.js';
+import { type StoreChainOptions, storeChain } from './limits.js';
+import type { RetryOptions } from './retry.js';
+import type { Store } from './store.js';
+
+export interface OpenStoreOptions extends Omit<StoreChainOptions, 'retry'> {
+  /** Create the folder or container when it does not exist. @default false */
+  readonly create?: boolean;
+  /** Options for an Azure location (credentials, proxy, block size, timeouts). */
+  readonly azure?: Omit<AzureStoreOptions, 'create' | 'signal'>;
+  /** Retries for a remote location; `false` for none. @default DEFAULT_RETRY_POLICY */
+  readonly retry?: RetryOptions | false;
+  readonly signal?: AbortSignal;
+}
+
+/** The store chain for `location`. */
+export async function openStore(location: string, options: OpenStoreOptions = {}): Promise<Store> {
+  if (isRemoteLocation(location)) {
+    const backend = await AzureStore.open(location, { ...options.azure, create: options.create ?? false, ...(options.signal ? { signal: options.signal } : {}) });
+    const { retry, ...chain } = options;
+    return storeChain(backend, retry === false ? chain : { ...chain, retry: retry ?? {} });
+  }
+  const { retry: _none, ...chain } = options;
+  return storeChain(await LocalStore.open(location, { create: options.create ?? false }), chain);
+}

@@ -1,0 +1,133 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { AZURE_LIMITS, AzureStore, parseAzureLocation, redact } from '../../src/transfer/azure-store.js';
+import { containerSas } from '../../src/transfer/azure-auth.js';
+import { storeConformance } from '../support/store-conformance.js';
+import { azureLocation, azurite, containerName, newAzureStore } from '../support/azure.js';
+
+storeConformance('Azure Blob store (Azurite), small blocks', async () => {
+  // 1 MiB blocks, so the 3 MiB body of the suite goes as Put Block × 4 and Put Block List.
+  const { store } = await newAzureStore({ blockSize: 1024 * 1024 });
+  return { store, cleanup: () => store.close() };
+});
+
+storeConformance('Azure Blob store (Azurite) under a prefix', async () => {
+  const { store } = await newAzureStore({ prefix: 'machines/one' });
+  return { store, cleanup: () => store.close() };
+});
+
+describe('Azure vault locations', () => {
+  it('reads the service form and the path form', () => {
+    const service = parseAzureLocation('https://acme.blob.core.windows.net/backups/site-a/host1');
+    expect(service).toMatchObject({ account: 'acme', container: 'backups', prefix: 'site-a/host1/' });
+    expect(service.containerUrl.toString()).toBe('https://acme.blob.core.windows.net/backups');
+    const path = parseAzureLocation('http://127.0.0.1:10000/devstoreaccount1/backups');
+    expect(path).toMatchObject({ account: 'devstoreaccount1', container: 'backups', prefix: '' });
+    expect(path.containerUrl.toString()).toBe('http://127.0.0.1:10000/devstoreaccount1/backups');
+  });
+
+  it.each(['https://acme.blob.core.windows.net/', 'https://acme.blob.core.windows.net/Backups', 'http://127.0.0.1:10000/acct/c1', 'not a url'])('refuses %j with the forms it takes', (location) => {
+    expect(() => parseAzureLocation(location)).toThrow(expect.objectContaining({ code: 'VP_NOT_A_VAULT', message: expect.stringContaining('ACCOUNT.blob.core.windows.net') }));
+  });
+
+  it('prints a location without its SAS or user info', () => {
+    expect(redact('https://u:p@acme.blob.core.windows.net/b?sv=1&sig=secret')).toBe('https://acme.blob.core.windows.net/b');
+  });
+});
+
+describe('the Azure Blob store', () => {
+  it('sends a large object as equal-sized blocks and commits them, with the whole MD5 recorded', async () => {
+    const { store } = await newAzureStore({ blockSize: 256 * 1024, blockConcurrency: 3 });
+    try {
+      const data = randomBytes(5 * 256 * 1024 + 999);
+      await store.put('data/ab/pack', data, { ifNotExists: true });
+      expect((await store.get('data/ab/pack')).equals(data)).toBe(true);
+      expect((await store.get('data/ab/pack', { offset: 300_000, length: 500_000 })).equals(data.subarray(300_000, 800_000))).toBe(true);
+      expect(await store.stat('data/ab/pack')).toEqual({ name: 'data/ab/pack', size: data.length });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('pages through a listing longer than one page', async () => {
+    const { store } = await newAzureStore({ listPageSize: 7 });
+    try {
+      const names = Array.from({ length: 23 }, (_, i) => `index/${String(i).padStart(5, '0')}`);
+      await Promise.all(names.map((n) => store.put(n, Buffer.from(n))));
+      await store.put('snapshots/other', Buffer.from('x'));
+      const seen: string[] = [];
+      for await (const o of store.list('index/')) seen.push(o.name);
+      expect(seen).toEqual(names);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('enforces the block count limit itself, before any request', async () => {
+    const { store } = await newAzureStore({ blockSize: 1 });
+    try {
+      await expect(store.put('data/00/big', Buffer.alloc(AZURE_LIMITS.maxBlocks + 1))).rejects.toMatchObject({ code: 'VP_STORE_LIMIT' });
+      expect(await store.stat('data/00/big')).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses a wrong account key with VP_STORE_AUTH, naming no secret', async () => {
+    const container = containerName();
+    const { credential } = azurite();
+    const wrong = { accountName: credential.accountName, accountKey: Buffer.alloc(64, 7).toString('base64') };
+    const error = await AzureStore.open(azureLocation(container), { credential: wrong, proxy: false, create: true }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'VP_STORE_AUTH', status: 403 });
+    expect(String((error as Error).message)).not.toContain(wrong.accountKey);
+  });
+
+  it('tells a missing container with VP_CONTAINER_NOT_FOUND', async () => {
+    await expect(AzureStore.open(azureLocation(containerName('missing')), { credential: azurite().credential, proxy: false })).rejects.toMatchObject({
+      code: 'VP_CONTAINER_NOT_FOUND',
+      message: expect.stringContaining('does not exist'),
+    });
+  });
+
+  it('works with a container SAS, and tells an expired one with VP_CREDENTIALS_EXPIRED', async () => {
+    const { store, container, location } = await newAzureStore();
+    await store.close();
+    const { credential } = azurite();
+    const good = containerSas(credential, { container, expiresOn: new Date(Date.now() + 3_600_000) });
+    const viaSas = await AzureStore.open(location, { credential: { sasToken: good }, proxy: false });
+    try {
+      await viaSas.put('snapshots/s', Buffer.from('hello'));
+      expect((await viaSas.get('snapshots/s')).toString()).toBe('hello');
+    } finally {
+      await viaSas.close();
+    }
+    const expired = containerSas(credential, { container, expiresOn: new Date(Date.now() - 60_000) });
+    const error = await AzureStore.open(location, { credential: { sasToken: expired }, proxy: false }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'VP_CREDENTIALS_EXPIRED', message: expect.stringContaining('expired at') });
+    expect(String((error as Error).message)).not.toContain(new URLSearchParams(expired).get('sig')!);
+  });
+
+  it('refuses a write with a read-only SAS as VP_STORE_AUTH', async () => {
+    const { store, container, location } = await newAzureStore();
+    await store.close();
+    const readOnly = containerSas(azurite().credential, { container, permissions: 'rl', expiresOn: new Date(Date.now() + 3_600_000) });
+    const viaSas = await AzureStore.open(location, { credential: { sasToken: readOnly }, proxy: false });
+    try {
+      await expect(viaSas.put('snapshots/s', Buffer.from('x'))).rejects.toMatchObject({ code: 'VP_STORE_AUTH' });
+    } finally {
+      await viaSas.close();
+    }
+  });
+
+  it('takes credentials from the environment, and says which variables when there are none', async () => {
+    const { store, location } = await newAzureStore();
+    await store.close();
+    const { credential } = azurite();
+    const fromEnv = await AzureStore.open(location, { proxy: false, env: { AZURE_STORAGE_ACCOUNT: credential.accountName, AZURE_STORAGE_KEY: credential.accountKey } });
+    await fromEnv.close();
+    const conn = `DefaultEndpointsProtocol=http;AccountName=${credential.accountName};AccountKey=${credential.accountKey};BlobEndpoint=${azurite().endpoint}/${credential.accountName};`;
+    const fromConn = await AzureStore.open(location, { proxy: false, env: { AZURE_STORAGE_CONNECTION_STRING: conn } });
+    await fromConn.close();
+    await expect(AzureStore.open(location, { proxy: false, env: {} })).rejects.toMatchObject({ code: 'VP_STORE_AUTH', message: expect.stringContaining('AZURE_STORAGE_KEY') });
+  });
+});
