@@ -119,6 +119,7 @@ export { type Clock, systemClock } from './throttle/clock.js';
 export { parseRate, formatRate, type RateLimit } from './throttle/rate.js';
 export { TokenBucket, BURST_SECONDS, MIN_BURST, MAX_WAIT_MS } from './throttle/token-bucket.js';
 export { ThrottledStore, withThrottle, type ThrottleBuckets } from './transfer/throttled-store.js';
+export { storeChain, withConcurrency, withRequestRate, type StoreChainOptions } from './transfer/limits.js';
 export {
   Schedule,
   AGENT_RATE_RANGE,
@@ -150,8 +151,32 @@ export {
   type PutOptions,
   type GetOptions,
 } from './transfer/store.js';
-export { downloadTo } from './transfer/store.js';
+export { downloadTo, markProgress, madeProgress } from './transfer/store.js';
 export { LocalStore, type LocalStoreOptions } from './transfer/local-store.js';
+export {
+  AzureStore,
+  AZURE_LIMITS,
+  isRemoteLocation,
+  parseAzureLocation,
+  redact,
+  type AzureLocation,
+  type AzureStoreOptions,
+} from './transfer/azure-store.js';
+export {
+  AZURE_API_VERSION,
+  containerSas,
+  credentialFromEnv,
+  parseConnectionString,
+  sasExpiry,
+  signRequest,
+  type AzureCredential,
+  type ContainerSasOptions,
+  type SasCredential,
+  type SharedKeyCredential,
+} from './transfer/azure-auth.js';
+export { DEFAULT_RETRY_POLICY, RetryStore, isRetryable, withRetry, type RetryEvent, type RetryOptions, type RetryPolicy, type RetryStats } from './transfer/retry.js';
+export { describeProxy, proxyFor, type ProxySettings } from './transfer/proxy.js';
+export { openStore, type OpenStoreOptions } from './transfer/open.js';
 
 // repo: the vault
 export {

@@ -19,7 +19,8 @@ import { backupCommand, initCommand, restoreCommand, snapshotsCommand, verifyCom
 const HELP = `vaultpath — the data path of a backup agent
 
 Usage:
-  vaultpath init --vault DIR [--generate-passphrase]     create a vault (a local folder)
+  vaultpath init --vault DIR|URL [--generate-passphrase] create a vault: a local folder, or an Azure Blob
+                                                         container https://ACCOUNT.blob.core.windows.net/CONTAINER[/PREFIX]
   vaultpath backup PATH... --vault DIR [options]         back up folders into a snapshot
       --exclude GLOB / --include GLOB / --exclude-files-in DIR   as for scan (repeatable)
       --scratch DIR           staging folder for packs (default: the temp folder)
@@ -45,6 +46,10 @@ Usage:
   vaultpath --help | --version
 
 Common options:
+  --vault DIR|URL         the vault: a folder, or an Azure container URL (credentials from AZURE_STORAGE_KEY with
+                          AZURE_STORAGE_ACCOUNT, AZURE_STORAGE_SAS_TOKEN or AZURE_STORAGE_CONNECTION_STRING)
+  --proxy URL             HTTP proxy for an Azure vault (default: HTTPS_PROXY / HTTP_PROXY, NO_PROXY)
+  --proxy-user USER       proxy user name; the password comes from VAULTPATH_PROXY_PASSWORD
   --json                  machine-readable output on stdout
   --passphrase-file FILE  read the passphrase from a file (else VAULTPATH_PASSPHRASE, else a prompt)
   -h, --help              this text
@@ -98,6 +103,8 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
       'work-rate': { type: 'string' },
       'off-rate': { type: 'string' },
       tz: { type: 'string' },
+      proxy: { type: 'string' },
+      'proxy-user': { type: 'string' },
     },
   });
   if (values.version) {

@@ -23,19 +23,23 @@
  * decorator reads. A Content-MD5 mismatch is marked retryable: the bytes were damaged on the way. Messages name the
  * operation, the object and the location, never a key or a SAS signature.
  *
+ * Throttling: bodies are buffered per block, so the store declares `pacesWire` and pays the throttle's `pace` for
+ * each 64 KiB as it goes on the wire (uploads) or arrives (downloads).
+ *
  * Stalls: undici's headers and body timeouts (`timeoutMs`) end a request that goes quiet, as a retryable error.
  *
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Agent, type Dispatcher, request } from 'undici';
 import { VaultpathError, throwIfAborted } from '../errors.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
 import { AZURE_API_VERSION, type AzureCredential, credentialFromEnv, isSharedKey, sasExpiry, signRequest } from './azure-auth.js';
 import { type ProxySettings, describeProxy, isProxyAuthFailure, proxyAgent, proxyFor } from './proxy.js';
-import { type Body, type CallOptions, type GetOptions, type PutOptions, type Store, type StoreObjectInfo, bodySize, bodyStream, checkName } from './store.js';
+import { type Body, type CallOptions, type GetOptions, type PutOptions, type Store, type StoreObjectInfo, bodySize, bodyStream, checkName, markProgress } from './store.js';
 
 const MiB = 1024 * 1024;
 /** Service limits (version ≥ 2019-12-12). */
@@ -122,6 +126,8 @@ interface Answer {
 
 export class AzureStore implements Store {
   readonly location: string;
+  /** Block bodies are buffered (for their Content-MD5), so the throttle pays at the wire through `pace`. */
+  readonly pacesWire = true;
   readonly #where: AzureLocation;
   readonly #credential: AzureCredential;
   readonly #dispatcher: Dispatcher;
@@ -130,6 +136,8 @@ export class AzureStore implements Store {
   readonly #clock: Clock;
   readonly #proxy: ProxySettings | undefined;
   readonly #pageSize: number;
+  /** Block uploads that may be retried: per object name, the block id tag and the blocks acknowledged. */
+  readonly #uploads = new Map<string, { tag: string; done: Map<number, string> }>();
 
   private constructor(where: AzureLocation, credential: AzureCredential, options: AzureStoreOptions) {
     this.#where = where;
@@ -209,13 +217,13 @@ export class AzureStore implements Store {
       const a = await this.#call(
         'PUT',
         this.#url(name),
-        { signal: options.signal, what: `write ${name}`, headers: { 'x-ms-blob-type': 'BlockBlob', 'content-md5': md5, ...conditions }, body: bytes },
+        { signal: options.signal, what: `write ${name}`, headers: { 'x-ms-blob-type': 'BlockBlob', 'content-md5': md5, ...conditions }, body: bytes, pace: options.pace },
         [201, 409, 412],
       );
       status = a.status;
       await a.body.dump();
     } else {
-      const ids = await this.#putBlocks(name, body, size, whole, options.signal);
+      const ids = await this.#putBlocks(name, body, size, whole, options.attempt ?? 1, options.signal, options.pace);
       const xml = `<?xml version="1.0" encoding="utf-8"?><BlockList>${ids.map((id) => `<Latest>${id}</Latest>`).join('')}</BlockList>`;
       const a = await this.#call(
         'PUT',
@@ -230,6 +238,7 @@ export class AzureStore implements Store {
       );
       status = a.status;
       await a.body.dump();
+      this.#uploads.delete(name);
     }
     if (status === 201) return;
     // 409/412: the object exists. On a retry it may be our own earlier write, whose answer was lost.
@@ -240,15 +249,36 @@ export class AzureStore implements Store {
     throw new VaultpathError('VP_ALREADY_EXISTS', `${name} already exists in ${this.location}; it was not replaced.`, { status });
   }
 
-  /** Uploads `body` as blocks; returns their ids in order. */
-  async #putBlocks(name: string, body: Body, size: number, whole: ReturnType<typeof createHash>, signal: AbortSignal | undefined): Promise<string[]> {
-    const tag = randomBytes(6).toString('hex');
+  /**
+   * Uploads `body` as blocks; returns their ids in order. On a retry of the same write (`attempt > 1`), blocks the
+   * service already acknowledged with the same content (index and MD5) are not sent again: uncommitted blocks stay
+   * with the blob until committed (or for 7 days).
+   */
+  async #putBlocks(
+    name: string,
+    body: Body,
+    size: number,
+    whole: ReturnType<typeof createHash>,
+    attempt: number,
+    signal: AbortSignal | undefined,
+    pace: CallOptions['pace'],
+  ): Promise<string[]> {
+    let upload = this.#uploads.get(name);
+    if (attempt <= 1 || !upload) {
+      upload = { tag: randomBytes(6).toString('hex'), done: new Map() };
+      this.#uploads.delete(name);
+      this.#uploads.set(name, upload);
+      // Remembered for retries only; the oldest are forgotten first, so this stays small.
+      while (this.#uploads.size > 64) this.#uploads.delete(this.#uploads.keys().next().value!);
+    }
+    const { tag, done } = upload;
     const ids: string[] = [];
     const inner = new AbortController();
     const onAbort = (): void => inner.abort(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
     const inFlight = new Set<Promise<void>>();
     let failure: unknown;
+    let acknowledged = 0;
     try {
       let sent = 0;
       for await (const block of blocksOf(bodyStream(body), this.#blockSize)) {
@@ -257,13 +287,19 @@ export class AzureStore implements Store {
         if (sent > size) break;
         whole.update(block);
         const id = Buffer.from(`${tag}-${String(ids.length).padStart(6, '0')}`).toString('base64');
+        const index = ids.length;
         ids.push(id);
         const md5 = createHash('md5').update(block).digest('base64');
-        const p = this.#call('PUT', this.#url(name, { comp: 'block', blockid: id }), { signal: inner.signal, what: `write block ${ids.length} of ${name}`, headers: { 'content-md5': md5 }, body: block }, [201])
-          .then((a) => a.body.dump())
+        if (done.get(index) === md5) continue;
+        const p = this.#call('PUT', this.#url(name, { comp: 'block', blockid: id }), { signal: inner.signal, what: `write block ${index + 1} of ${name}`, headers: { 'content-md5': md5 }, body: block, pace }, [201])
+          .then(async (a) => {
+            await a.body.dump();
+            done.set(index, md5);
+            acknowledged++;
+          })
           .catch((e: unknown) => {
+            // Blocks already in flight are let finish: what they get acknowledged, a retry need not send again.
             failure ??= e;
-            inner.abort(e);
           })
           .finally(() => inFlight.delete(p));
         inFlight.add(p);
@@ -280,7 +316,7 @@ export class AzureStore implements Store {
       signal?.removeEventListener('abort', onAbort);
     }
     throwIfAborted(signal);
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw acknowledged > 0 ? markProgress(failure) : failure;
     return ids;
   }
 
@@ -299,7 +335,12 @@ export class AzureStore implements Store {
       return Buffer.alloc(0); // the range starts at or past the end: nothing of it exists
     }
     try {
-      return Buffer.from(await a.body.arrayBuffer());
+      const parts: Buffer[] = [];
+      for await (const piece of a.body as AsyncIterable<Buffer>) {
+        if (options.pace) await options.pace(piece.length, options.signal);
+        parts.push(piece);
+      }
+      return Buffer.concat(parts);
     } catch (e) {
       throw this.#failure(e, `read ${name}`, options.signal);
     }
@@ -310,11 +351,13 @@ export class AzureStore implements Store {
     const a = await this.#call('GET', this.#url(name), { signal: options.signal, what: `read ${name}` }, [200]);
     const expected = Number(a.headers['content-length']);
     let got = 0;
+    const { pace, signal } = options;
     try {
       await pipeline(
         a.body,
         async function* (source: AsyncIterable<Buffer>) {
           for await (const piece of source) {
+            if (pace) await pace(piece.length, signal);
             got += piece.length;
             yield piece;
           }
@@ -389,7 +432,7 @@ export class AzureStore implements Store {
   async #call(
     method: 'GET' | 'PUT' | 'HEAD' | 'DELETE',
     url: URL,
-    init: { signal: AbortSignal | undefined; what: string; headers?: Record<string, string>; body?: Buffer },
+    init: { signal: AbortSignal | undefined; what: string; headers?: Record<string, string>; body?: Buffer; pace?: CallOptions['pace'] },
     expected: readonly number[],
   ): Promise<Answer> {
     throwIfAborted(init.signal);
@@ -403,7 +446,8 @@ export class AzureStore implements Store {
     if (isSharedKey(this.#credential)) headers.authorization = signRequest(this.#credential, method, url, headers);
     let a: Answer;
     try {
-      const r = await request(url, { method, headers, body: init.body, dispatcher: this.#dispatcher, signal: init.signal });
+      const body = init.body && init.pace && init.body.length > 0 ? Readable.from(paced(init.body, init.pace, init.signal), { objectMode: false }) : init.body;
+      const r = await request(url, { method, headers, body, dispatcher: this.#dispatcher, signal: init.signal });
       a = { status: r.statusCode, headers: r.headers, body: r.body };
     } catch (e) {
       throw this.#failure(e, init.what, init.signal);
@@ -477,6 +521,15 @@ function header(headers: Answer['headers'], name: string): string | undefined {
 
 function xmlText(s: string): string {
   return s.replace(/&(lt|gt|quot|apos|amp);/g, (_, n: string) => ({ lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' })[n]!);
+}
+
+/** `bytes` in slices of 64 KiB, each paid through `pace` just before it is handed to the socket. */
+async function* paced(bytes: Buffer, pace: NonNullable<CallOptions['pace']>, signal: AbortSignal | undefined): AsyncIterable<Buffer> {
+  for (let o = 0; o < bytes.length; o += 64 * 1024) {
+    const piece = bytes.subarray(o, Math.min(bytes.length, o + 64 * 1024));
+    await pace(piece.length, signal);
+    yield piece;
+  }
 }
 
 /** The whole body in one buffer (objects of at most one block). */

@@ -19,6 +19,8 @@
  * - Each `put` is told its attempt number (`PutOptions.attempt`).
  * - After the caller's signal aborts, no further attempt starts, and a wait between attempts ends at once.
  * - No attempt starts after the deadline; the last failure is thrown as it was, its code unchanged.
+ * - An attempt whose failure the store marked as progress ({@link markProgress}: a write whose blocks were partly
+ *   acknowledged, resumed by the next attempt) does not count against `maxAttempts`; the deadline still bounds it.
  * - A listing that fails part-way resumes after the last name it yielded (stores list in name order), so each name
  *   is still yielded once.
  *
@@ -26,7 +28,7 @@
  */
 import { VaultpathError, throwIfAborted } from '../errors.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
-import { type Body, type CallOptions, type GetOptions, type PutOptions, type Store, type StoreObjectInfo, bodySize } from './store.js';
+import { type Body, type CallOptions, type GetOptions, type PutOptions, type Store, type StoreObjectInfo, bodySize, madeProgress } from './store.js';
 
 export interface RetryPolicy {
   /** Attempts in all, the first included. */
@@ -168,7 +170,7 @@ export class RetryStore implements Store {
         }
         return;
       } catch (e) {
-        await this.#backoff('list', prefix, attempt, 0, started, e, options.signal);
+        await this.#backoff('list', prefix, attempt, attempt, 0, started, e, options.signal);
       }
     }
   }
@@ -181,6 +183,7 @@ export class RetryStore implements Store {
     call: (signal: AbortSignal, attempt: number) => Promise<T>,
   ): Promise<T> {
     const started = this.#clock.now();
+    let failures = 0;
     for (let attempt = 1; ; attempt++) {
       throwIfAborted(signal);
       this.stats.attempts++;
@@ -201,7 +204,9 @@ export class RetryStore implements Store {
         const failure = timedOut
           ? new VaultpathError('VP_STORE_IO', `An attempt to ${operation} ${name} in ${this.#inner.location} took longer than ${this.policy.attemptTimeoutMs} ms.`, { cause: e, retryable: true })
           : e;
-        await this.#backoff(operation, name, attempt, bytes, started, failure, signal);
+        // An attempt that moved the operation forward (blocks acknowledged) is not counted against the limit.
+        if (!madeProgress(failure)) failures++;
+        await this.#backoff(operation, name, attempt, Math.max(1, failures), bytes, started, failure, signal);
       } finally {
         signal?.removeEventListener('abort', onAbort);
         if (!attemptSignal.signal.aborted) attemptSignal.abort();
@@ -210,19 +215,20 @@ export class RetryStore implements Store {
     }
   }
 
-  /** Waits before attempt `attempt + 1`, or throws `e` when there is to be none. */
+  /** Waits before attempt `attempt + 1` (after `failures` counted failures), or throws `e` when there is to be none. */
   async #backoff(
     operation: RetryEvent['operation'],
     name: string,
     attempt: number,
+    failures: number,
     bytes: number,
     started: number,
     e: unknown,
     signal: AbortSignal | undefined,
   ): Promise<void> {
     throwIfAborted(signal);
-    if (attempt >= this.policy.maxAttempts || !isRetryable(e, this.policy)) throw e;
-    const cap = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (attempt - 1));
+    if (failures >= this.policy.maxAttempts || !isRetryable(e, this.policy)) throw e;
+    const cap = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (failures - 1));
     const retryAfter = e instanceof VaultpathError ? (e.retryAfterMs ?? 0) : 0;
     const delayMs = Math.max(Math.floor(this.#random() * cap), Math.min(retryAfter, this.policy.maxDelayMs));
     if (this.#clock.now() + delayMs - started > this.policy.deadlineMs) throw e;

@@ -40,6 +40,12 @@ export interface StoreObjectInfo {
 
 export interface CallOptions {
   readonly signal?: AbortSignal;
+  /**
+   * Set by the throttle for a backend that declares `pacesWire`: the backend awaits it for every piece of a body
+   * as the piece goes on the wire (request bodies of `put`, response bodies of `get` and `download`), so the rate
+   * holds where the bytes travel, not where they are read.
+   */
+  readonly pace?: (bytes: number, signal?: AbortSignal) => Promise<void>;
 }
 
 export interface PutOptions extends CallOptions {
@@ -63,6 +69,11 @@ export interface GetOptions extends CallOptions {
 export interface Store {
   /** Where the store is, for messages; never contains secrets. */
   readonly location: string;
+  /**
+   * True when the backend buffers bodies before sending them (a block and its checksum) and so takes the
+   * throttle's `pace` option to pay at the wire; otherwise the throttle pays while the body is streamed to it.
+   */
+  readonly pacesWire?: boolean;
   put(name: string, body: Body, options?: PutOptions): Promise<void>;
   get(name: string, options?: GetOptions): Promise<Buffer>;
   /** The object's size, or `undefined` when it does not exist. */
@@ -75,6 +86,23 @@ export interface Store {
    * Callers use {@link downloadTo}, which falls back to `get`.
    */
   download?(name: string, path: string, options?: CallOptions): Promise<number>;
+}
+
+const progressed = new WeakSet<object>();
+
+/**
+ * Marks `e` as the failure of an attempt that still moved its operation forward (a write whose blocks were partly
+ * acknowledged, so a retry resumes rather than restarts). The retry decorator does not count such attempts against
+ * its attempt limit; its deadline still bounds them.
+ */
+export function markProgress<E>(e: E): E {
+  if (typeof e === 'object' && e !== null) progressed.add(e);
+  return e;
+}
+
+/** True when `e` was marked by {@link markProgress}. */
+export function madeProgress(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && progressed.has(e);
 }
 
 /** Writes object `name` of `store` to the local file `path`; returns its size. */

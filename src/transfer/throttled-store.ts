@@ -2,6 +2,10 @@
  * The throttle as a Store decorator: request bodies (uploads) and response bodies (downloads) pay their bytes to
  * token buckets shared by every transfer of the process.
  *
+ * A backend that buffers bodies before sending them (the Azure store: a block and its Content-MD5) declares
+ * `pacesWire`, and is given a `pace` function instead, which it awaits for each piece as the piece goes on the wire;
+ * paying while the body is read would let the buffered bytes leave in bursts.
+ *
  * It is meant to be the innermost decorator, right around the backend (`withRetry(withConcurrency(withThrottle(
  * backend)))`), so a body sent again on a retry streams through the bucket again and is paid again. A body that
  * offers a local file path has the path withheld, so a local store must stream it (and pay for it) rather than take
@@ -48,6 +52,7 @@ export class ThrottledStore implements Store {
   put(name: string, body: Body, options: PutOptions = {}): Promise<void> {
     const bucket = this.#buckets.upload;
     if (!bucket) return this.#inner.put(name, body, options);
+    if (this.#inner.pacesWire) return this.#inner.put(name, body, { ...options, pace: payer(bucket) });
     const { signal } = options;
     const paid = {
       size: bodySize(body),
@@ -69,6 +74,7 @@ export class ThrottledStore implements Store {
   }
 
   async get(name: string, options: GetOptions = {}): Promise<Buffer> {
+    if (this.#inner.pacesWire && this.#buckets.download) return this.#inner.get(name, { ...options, pace: payer(this.#buckets.download) });
     const data = await this.#inner.get(name, options);
     const bucket = this.#buckets.download;
     if (bucket && !bucket.passIfUnlimited(data.length)) {
@@ -79,6 +85,7 @@ export class ThrottledStore implements Store {
 
   /** Downloads through the inner store, then pays for the bytes before returning (the next download waits). */
   async download(name: string, path: string, options: CallOptions = {}): Promise<number> {
+    if (this.#inner.pacesWire && this.#buckets.download) return downloadTo(this.#inner, name, path, { ...options, pace: payer(this.#buckets.download) });
     const size = await downloadTo(this.#inner, name, path, options);
     const bucket = this.#buckets.download;
     if (bucket && !bucket.passIfUnlimited(size)) {
@@ -98,6 +105,14 @@ export class ThrottledStore implements Store {
   delete(name: string, options?: CallOptions): Promise<void> {
     return this.#inner.delete(name, options);
   }
+}
+
+/** Pays `bucket` for bytes in slices of {@link STEP}, as a backend that paces its wire asks. */
+function payer(bucket: TokenBucket): (bytes: number, signal?: AbortSignal) => Promise<void> {
+  return async (bytes, signal) => {
+    if (bucket.passIfUnlimited(bytes)) return;
+    for (let o = 0; o < bytes; o += STEP) await bucket.take(Math.min(STEP, bytes - o), signal);
+  };
 }
 
 /** Wraps `store` so its bodies pay `buckets`. */

@@ -4,6 +4,8 @@ import { AZURE_LIMITS, AzureStore, parseAzureLocation, redact } from '../../src/
 import { containerSas } from '../../src/transfer/azure-auth.js';
 import { storeConformance } from '../support/store-conformance.js';
 import { azureLocation, azurite, containerName, newAzureStore } from '../support/azure.js';
+import { startAuthProxy } from '../support/auth-proxy.js';
+import { isRetryable } from '../../src/transfer/retry.js';
 
 storeConformance('Azure Blob store (Azurite), small blocks', async () => {
   // 1 MiB blocks, so the 3 MiB body of the suite goes as Put Block × 4 and Put Block List.
@@ -129,5 +131,61 @@ describe('the Azure Blob store', () => {
     const fromConn = await AzureStore.open(location, { proxy: false, env: { AZURE_STORAGE_CONNECTION_STRING: conn } });
     await fromConn.close();
     await expect(AzureStore.open(location, { proxy: false, env: {} })).rejects.toMatchObject({ code: 'VP_STORE_AUTH', message: expect.stringContaining('AZURE_STORAGE_KEY') });
+  });
+});
+
+describe('the Azure Blob store behind an authenticated proxy', () => {
+  const password = 'p:ss/wörd';
+
+  it('sends every request through the proxy, with the credentials from the settings', async () => {
+    const proxy = await startAuthProxy('agent', password);
+    try {
+      const { store } = await newAzureStore({ proxy: { url: proxy.url, username: 'agent', password } });
+      try {
+        await store.put('snapshots/via-proxy', Buffer.from('through'));
+        expect((await store.get('snapshots/via-proxy')).toString()).toBe('through');
+      } finally {
+        await store.close();
+      }
+      expect(proxy.seen.length).toBeGreaterThanOrEqual(4);
+      expect(proxy.seen.every((r) => r.accepted)).toBe(true);
+      expect(proxy.seen.some((r) => r.method === 'PUT' && r.url.includes('/snapshots/via-proxy'))).toBe(true);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('takes the proxy from HTTP_PROXY, credentials in the URL, unless NO_PROXY names the host', async () => {
+    const proxy = await startAuthProxy('agent', password);
+    try {
+      const { store, location } = await newAzureStore({ proxy: false });
+      await store.close();
+      const env = { HTTP_PROXY: `http://agent:${encodeURIComponent(password)}@${new URL(proxy.url).host}` };
+      const viaEnv = await AzureStore.open(location, { credential: azurite().credential, env });
+      await viaEnv.close();
+      expect(proxy.seen.length).toBe(1);
+      const bypass = await AzureStore.open(location, { credential: azurite().credential, env: { ...env, NO_PROXY: 'localhost,127.0.0.1' } });
+      await bypass.close();
+      expect(proxy.seen.length).toBe(1);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('fails fast with VP_PROXY_AUTH when the proxy refuses the password, and is not retried', async () => {
+    const proxy = await startAuthProxy('agent', password);
+    try {
+      const { store, location } = await newAzureStore({ proxy: false });
+      await store.close();
+      const started = Date.now();
+      const error = await AzureStore.open(location, { credential: azurite().credential, proxy: { url: proxy.url, username: 'agent', password: 'wrong' } }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'VP_PROXY_AUTH', message: expect.stringContaining('refused the user name or password') });
+      expect(String((error as Error).message)).not.toContain('wrong');
+      expect(isRetryable(error)).toBe(false);
+      expect(proxy.seen).toHaveLength(1);
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      await proxy.close();
+    }
   });
 });

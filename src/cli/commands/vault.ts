@@ -6,8 +6,8 @@
  */
 import { generatePassphrase } from '../../crypto/passphrase.js';
 import { DEFAULT_KDF_PARAMS, type KdfParams } from '../../crypto/kdf.js';
-import { LocalStore } from '../../transfer/local-store.js';
-import { storeChain } from '../../transfer/limits.js';
+import { openStore } from '../../transfer/open.js';
+import type { ProxySettings } from '../../transfer/proxy.js';
 import { throttleFrom } from '../throttle.js';
 import { Vault } from '../../repo/vault.js';
 import { backup } from '../../engine/backup.js';
@@ -20,15 +20,34 @@ import { ProgressBar } from '../progress.js';
 
 function vaultPath(ctx: CommandContext): string {
   const v = text(ctx, 'vault');
-  if (!v) throw new UsageError('--vault DIR is required');
+  if (!v) throw new UsageError('--vault DIR|URL is required');
   return v;
 }
 
+/** `--proxy URL [--proxy-user USER]` (the password from VAULTPATH_PROXY_PASSWORD); else the environment's. */
+export function proxyFrom(ctx: CommandContext): ProxySettings | undefined {
+  const url = text(ctx, 'proxy');
+  if (!url) return undefined;
+  const username = text(ctx, 'proxy-user');
+  const password = process.env.VAULTPATH_PROXY_PASSWORD;
+  return { url, ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) };
+}
+
+/** The store for `--vault`: a folder, or an Azure container URL (credentials from the environment). */
+function storeFor(ctx: CommandContext, throttle: ReturnType<typeof throttleFrom>, create = false) {
+  const proxy = proxyFrom(ctx);
+  return openStore(vaultPath(ctx), {
+    create,
+    signal: ctx.signal,
+    ...(proxy ? { azure: { proxy } } : {}),
+    ...(throttle ? { upload: throttle.bucket, download: throttle.bucket } : {}),
+  });
+}
+
 async function openVault(ctx: CommandContext, throttle = throttleFrom(ctx)): Promise<Vault> {
-  const local = await LocalStore.open(vaultPath(ctx));
   // The schedule lives as long as the command: the command's signal aborts when it ends or is interrupted.
   throttle?.start(ctx.signal);
-  const store = storeChain(local, throttle ? { upload: throttle.bucket, download: throttle.bucket } : {});
+  const store = await storeFor(ctx, throttle);
   return Vault.open(store, await readPassphrase(ctx), { signal: ctx.signal });
 }
 
@@ -49,10 +68,10 @@ function kdfFrom(ctx: CommandContext): KdfParams {
 }
 
 export async function initCommand(ctx: CommandContext): Promise<number> {
-  const path = vaultPath(ctx);
+  vaultPath(ctx);
   const generated = ctx.options['generate-passphrase'] === true;
   const passphrase = generated ? generatePassphrase() : await readPassphrase(ctx, 'New vault passphrase (at least 16 characters)');
-  const store = await LocalStore.open(path, { create: true });
+  const store = await storeFor(ctx, undefined, true);
   const vault = await Vault.create(store, passphrase, { kdf: kdfFrom(ctx), signal: ctx.signal });
   if (ctx.json) {
     ctx.out(JSON.stringify({ vault: store.location, id: vault.config.id, ...(generated ? { passphrase } : {}) }));
