@@ -5,7 +5,8 @@ import { containerSas } from '../../src/transfer/azure-auth.js';
 import { storeConformance } from '../support/store-conformance.js';
 import { azureLocation, azurite, containerName, newAzureStore } from '../support/azure.js';
 import { startAuthProxy } from '../support/auth-proxy.js';
-import { isRetryable } from '../../src/transfer/retry.js';
+import { isRetryable, withRetry } from '../../src/transfer/retry.js';
+import { startFaultServer } from '../support/fault-server.js';
 
 storeConformance('Azure Blob store (Azurite), small blocks', async () => {
   // 1 MiB blocks, so the 3 MiB body of the suite goes as Put Block × 4 and Put Block List.
@@ -186,6 +187,61 @@ describe('the Azure Blob store behind an authenticated proxy', () => {
       expect(Date.now() - started).toBeLessThan(5000);
     } finally {
       await proxy.close();
+    }
+  });
+});
+
+describe('the Azure Blob store with retries, through a fault server', () => {
+  async function through(decide: Parameters<typeof startFaultServer>[1], options: { blockSize?: number; maxAttempts?: number } = {}) {
+    const { store: direct, container } = await newAzureStore();
+    const server = await startFaultServer(azurite().endpoint, decide);
+    const backend = await AzureStore.open(azureLocation(container, { endpoint: server.endpoint }), { credential: azurite().credential, proxy: false, blockSize: options.blockSize ?? 4 * 1024 * 1024 });
+    const store = withRetry(backend, { policy: { baseDelayMs: 5, maxDelayMs: 20, maxAttempts: options.maxAttempts ?? 4 } });
+    return { direct, server, store, close: async () => (await backend.close(), await direct.close(), await server.close()) };
+  }
+
+  it.each([
+    ['a single Put Blob', 1024, 'PUT'],
+    ['a Put Block List', 300 * 1024, 'comp=blocklist'],
+  ])('treats a create-only write as done when its answer was lost (%s), and still refuses somebody else\u2019s object', async (_label, size, marker) => {
+    let dropped = false;
+    const t = await through((req) => {
+      const hit = marker === 'PUT' ? req.method === 'PUT' && !req.url!.includes('comp=') : req.url!.includes(marker);
+      if (!dropped && hit && req.url!.includes('snapshots/mine')) return (dropped = true), 'drop-after-commit';
+      return 'pass';
+    }, { blockSize: 128 * 1024 });
+    try {
+      const data = randomBytes(size);
+      await t.store.put('snapshots/mine', data, { ifNotExists: true });
+      expect(dropped).toBe(true);
+      expect(t.store.stats.retries).toBe(1);
+      expect((await t.direct.get('snapshots/mine')).equals(data)).toBe(true);
+      // Another writer's object under the same name: a conflict, on a first attempt and on a retry alike.
+      await t.direct.put('snapshots/theirs', randomBytes(size));
+      await expect(t.store.put('snapshots/theirs', data, { ifNotExists: true })).rejects.toMatchObject({ code: 'VP_ALREADY_EXISTS' });
+      await expect(t.direct.put('snapshots/theirs', data, { ifNotExists: true, attempt: 2 })).rejects.toMatchObject({ code: 'VP_ALREADY_EXISTS' });
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('starts no request once the signal aborts, even with retries pending', async () => {
+    const controller = new AbortController();
+    let afterAbort = 0;
+    const t = await through((req) => {
+      if (controller.signal.aborted) afterAbort++;
+      return req.url!.includes('comp=block&') ? { status: 503 } : 'pass';
+    }, { blockSize: 64 * 1024, maxAttempts: 10_000 });
+    try {
+      const p = t.store.put('data/00/pack', randomBytes(1024 * 1024), { signal: controller.signal }).catch((e: unknown) => e);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      controller.abort();
+      expect(await p).toMatchObject({ code: 'VP_ABORTED' });
+      expect(t.store.stats.retries).toBeGreaterThan(0); // it was retrying when aborted
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(afterAbort).toBe(0);
+    } finally {
+      await t.close();
     }
   });
 });
