@@ -136,7 +136,7 @@ export {
   type Weekday,
   type RateTarget,
 } from './throttle/schedule.js';
-export { parseSize, formatBytes } from './units.js';
+export { parseSize, formatBytes, parseDuration } from './units.js';
 
 // transfer: the Store port and its backends
 export {
@@ -209,3 +209,16 @@ export { verify, type VerifyOptions, type VerifyResult, type Damage } from './en
 export { PackUploader, TARGET_PACK_SIZE, type PackUploaderOptions } from './engine/pack-uploader.js';
 export { FolderLister, type FolderListerOptions } from './scan/folder.js';
 export { dataExtents, setTimesNs } from './scan/probe.js';
+
+// agent: vault identity, credentials files, registration, settings
+export { checkVaultName, vaultNameFrom, createIdentity, readIdentity, type VaultIdentity, type MachineRecord } from './agent/identity.js';
+export {
+  DEFAULT_CREDENTIALS_VALIDITY_MS,
+  credentialsFileName,
+  readCredentialsFile,
+  verifyCredentials,
+  writeCredentialsFile,
+  type CredentialsFile,
+} from './agent/credentials.js';
+export { checkMachineName, issueCredentials, machineLocation, register, registeredStore, type IssueOptions, type RegisterOptions, type RegisterResult } from './agent/register.js';
+export { agentHome, loadAgent, saveAgent, sealSecret, openSecret, publicView, type AgentFile, type AgentSettings, type Registration, type ThrottleSettings } from './agent/settings.js';

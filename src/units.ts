@@ -37,3 +37,18 @@ export function formatBytes(n: number): string {
   }
   return i === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${units[i]}`;
 }
+
+const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Parses a duration with its unit: `90s`, `30m`, `48h`, `365d` (a whole or decimal number). A bare number is refused,
+ * since it could mean seconds or hours.
+ * @returns milliseconds
+ */
+export function parseDuration(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$/i.exec(text);
+  if (!m) throw new RangeError(`"${text}" is not a duration: write a number with a unit, s, m, h or d (e.g. 48h)`);
+  const ms = Number(m[1]) * DURATION_UNITS[m[2]!.toLowerCase()]!;
+  if (ms <= 0) throw new RangeError(`"${text}": a duration must be more than zero`);
+  return ms;
+}

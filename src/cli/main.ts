@@ -14,13 +14,15 @@ import { type CommandContext, UsageError } from './context.js';
 import { demoCommand } from './commands/demo.js';
 import { passphraseCommand } from './commands/passphrase.js';
 import { scanCommand } from './commands/scan.js';
+import { credentialsCommand, registerCommand, settingsCommand } from './commands/agent.js';
 import { backupCommand, initCommand, restoreCommand, snapshotsCommand, verifyCommand } from './commands/vault.js';
 
 const HELP = `vaultpath — the data path of a backup agent
 
 Usage:
-  vaultpath init --vault DIR|URL [--generate-passphrase] create a vault: a local folder, or an Azure Blob
-                                                         container https://ACCOUNT.blob.core.windows.net/CONTAINER[/PREFIX]
+  vaultpath init --vault DIR|URL [--name NAME] [--generate-passphrase]
+                          create a vault: a local folder, or an Azure Blob container
+                          https://ACCOUNT.blob.core.windows.net/CONTAINER[/PREFIX]; NAME: 2-50 letters, digits, hyphens
   vaultpath backup PATH... --vault DIR [options]         back up folders into a snapshot
       --exclude GLOB / --include GLOB / --exclude-files-in DIR   as for scan (repeatable)
       --scratch DIR           staging folder for packs (default: the temp folder)
@@ -33,6 +35,16 @@ Usage:
   vaultpath restore SNAPSHOT|latest --vault DIR --target DIR [--include GLOB]... [--recovery-folder DIR]
   vaultpath verify --vault DIR [--read-data]             check every snapshot can be restored
   vaultpath passphrase change --vault DIR                add a key slot for a new passphrase, remove the old one
+
+  vaultpath credentials issue --vault DIR|URL [--out FILE] [--validity 48h] [--access-validity 365d]
+                          write a vault credentials file (supersedes every earlier one)
+  vaultpath register --credentials FILE [--machine-name NAME] [--generate-passphrase] [settings]
+                          register this machine with the vault; its backups get their own passphrase
+  vaultpath settings show | set [settings]   the machine's agent settings, changed without registering again
+      settings: --proxy URL|none --proxy-user USER (password: VAULTPATH_PROXY_PASSWORD), --bwlimit RATE|none or
+                the work-hours options, --scratch DIR, --recovery-folder DIR
+  On a registered machine, backup, snapshots, restore, verify and passphrase change need no --vault, and use the
+  settings as defaults that flags override.
 
   vaultpath scan <path>... [options]       show what a backup would do with each entry, before any data moves
       --exclude GLOB          exclude matching entries and all below them (repeatable; *.mp3 matches at any depth)
@@ -67,6 +79,9 @@ const COMMANDS: Record<string, (ctx: CommandContext) => number | Promise<number>
   scan: scanCommand,
   demo: demoCommand,
   passphrase: passphraseCommand,
+  credentials: credentialsCommand,
+  register: registerCommand,
+  settings: settingsCommand,
 };
 
 async function main(argv: string[], signal: AbortSignal): Promise<number> {
@@ -105,6 +120,12 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
       tz: { type: 'string' },
       proxy: { type: 'string' },
       'proxy-user': { type: 'string' },
+      name: { type: 'string' },
+      out: { type: 'string' },
+      validity: { type: 'string' },
+      'access-validity': { type: 'string' },
+      credentials: { type: 'string' },
+      'machine-name': { type: 'string' },
     },
   });
   if (values.version) {

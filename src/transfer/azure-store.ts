@@ -174,13 +174,20 @@ export class AzureStore implements Store {
       );
     }
     const store = new AzureStore(where, credential, options);
+    const probe = async (): Promise<void> => {
+      const a = await store.#call('GET', store.#url('', { restype: 'container', comp: 'list', maxresults: '1' }), { signal: options.signal, what: 'open the vault' }, [200]);
+      await a.body.dump();
+    };
     try {
-      if (options.create) {
+      try {
+        await probe();
+      } catch (e) {
+        // Only a missing container is created (a container SAS may not create one, and need not).
+        if (!options.create || (e as VaultpathError).code !== 'VP_CONTAINER_NOT_FOUND') throw e;
         const a = await store.#call('PUT', store.#url('', { restype: 'container' }), { signal: options.signal, what: 'create the container' }, [201, 409]);
         await a.body.dump();
+        await probe();
       }
-      const probe = await store.#call('GET', store.#url('', { restype: 'container', comp: 'list', maxresults: '1' }), { signal: options.signal, what: 'open the vault' }, [200]);
-      await probe.body.dump();
     } catch (e) {
       await store.close();
       throw e;

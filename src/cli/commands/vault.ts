@@ -7,7 +7,12 @@
 import { generatePassphrase } from '../../crypto/passphrase.js';
 import { DEFAULT_KDF_PARAMS, type KdfParams } from '../../crypto/kdf.js';
 import { openStore } from '../../transfer/open.js';
-import type { ProxySettings } from '../../transfer/proxy.js';
+import type { Store } from '../../transfer/store.js';
+import { registeredStore } from '../../agent/register.js';
+import { agentHome } from '../../agent/settings.js';
+import { checkVaultName, createIdentity, vaultNameFrom } from '../../agent/identity.js';
+import { systemClock } from '../../throttle/clock.js';
+import { proxyFrom, withAgentDefaults } from '../agent-defaults.js';
 import { throttleFrom } from '../throttle.js';
 import { Vault } from '../../repo/vault.js';
 import { backup } from '../../engine/backup.js';
@@ -24,24 +29,15 @@ function vaultPath(ctx: CommandContext): string {
   return v;
 }
 
-/** `--proxy URL [--proxy-user USER]` (the password from VAULTPATH_PROXY_PASSWORD); else the environment's. */
-export function proxyFrom(ctx: CommandContext): ProxySettings | undefined {
-  const url = text(ctx, 'proxy');
-  if (!url) return undefined;
-  const username = text(ctx, 'proxy-user');
-  const password = process.env.VAULTPATH_PROXY_PASSWORD;
-  return { url, ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) };
-}
-
-/** The store for `--vault`: a folder, or an Azure container URL (credentials from the environment). */
-function storeFor(ctx: CommandContext, throttle: ReturnType<typeof throttleFrom>, create = false) {
+/**
+ * The store: `--vault` (a folder, or an Azure container URL with credentials from the environment), or without it
+ * the machine's area in the vault it registered with.
+ */
+async function storeFor(ctx: CommandContext, throttle: ReturnType<typeof throttleFrom>, create = false): Promise<Store> {
   const proxy = proxyFrom(ctx);
-  return openStore(vaultPath(ctx), {
-    create,
-    signal: ctx.signal,
-    ...(proxy ? { azure: { proxy } } : {}),
-    ...(throttle ? { upload: throttle.bucket, download: throttle.bucket } : {}),
-  });
+  const buckets = throttle ? { upload: throttle.bucket, download: throttle.bucket } : {};
+  if (!text(ctx, 'vault') && !create) return (await registeredStore(agentHome(), { signal: ctx.signal, ...(proxy ? { proxy } : {}), ...buckets })).store;
+  return openStore(vaultPath(ctx), { create, signal: ctx.signal, ...(proxy ? { azure: { proxy } } : {}), ...buckets });
 }
 
 async function openVault(ctx: CommandContext, throttle = throttleFrom(ctx)): Promise<Vault> {
@@ -51,7 +47,7 @@ async function openVault(ctx: CommandContext, throttle = throttleFrom(ctx)): Pro
   return Vault.open(store, await readPassphrase(ctx), { signal: ctx.signal });
 }
 
-function kdfFrom(ctx: CommandContext): KdfParams {
+export function kdfFrom(ctx: CommandContext): KdfParams {
   const memory = text(ctx, 'kdf-memory');
   const iterations = text(ctx, 'kdf-iterations');
   let memoryKiB = DEFAULT_KDF_PARAMS.memoryKiB;
@@ -68,15 +64,18 @@ function kdfFrom(ctx: CommandContext): KdfParams {
 }
 
 export async function initCommand(ctx: CommandContext): Promise<number> {
-  vaultPath(ctx);
+  const location = vaultPath(ctx);
+  const name = text(ctx, 'name') ?? vaultNameFrom(location);
+  checkVaultName(name);
   const generated = ctx.options['generate-passphrase'] === true;
   const passphrase = generated ? generatePassphrase() : await readPassphrase(ctx, 'New vault passphrase (at least 16 characters)');
   const store = await storeFor(ctx, undefined, true);
   const vault = await Vault.create(store, passphrase, { kdf: kdfFrom(ctx), signal: ctx.signal });
+  const identity = await createIdentity(store, name, systemClock.now(), { signal: ctx.signal });
   if (ctx.json) {
-    ctx.out(JSON.stringify({ vault: store.location, id: vault.config.id, ...(generated ? { passphrase } : {}) }));
+    ctx.out(JSON.stringify({ vault: store.location, name: identity.name, vaultId: identity.id, id: vault.config.id, ...(generated ? { passphrase } : {}) }));
   } else {
-    ctx.out(`Created vault ${vault.config.id.slice(0, 16)} at ${store.location}`);
+    ctx.out(`Created vault ${identity.name} (${identity.id}) at ${store.location}`);
     if (generated) {
       ctx.out(`Passphrase: ${passphrase}`);
       ctx.err('Write the passphrase down and keep it safe: it is shown only this once, and without it nothing in the vault can be read back.');
@@ -86,6 +85,7 @@ export async function initCommand(ctx: CommandContext): Promise<number> {
 }
 
 export async function backupCommand(ctx: CommandContext): Promise<number> {
+  ctx = await withAgentDefaults(ctx);
   const paths = [...ctx.positionals];
   if (paths.length === 0) throw new UsageError('backup needs at least one folder: vaultpath backup PATH... --vault DIR');
   const throttle = throttleFrom(ctx);
@@ -122,6 +122,7 @@ export async function backupCommand(ctx: CommandContext): Promise<number> {
 }
 
 export async function snapshotsCommand(ctx: CommandContext): Promise<number> {
+  ctx = await withAgentDefaults(ctx);
   const vault = await openVault(ctx);
   const problems: string[] = [];
   const all = await vault.listSnapshots({ signal: ctx.signal, onError: (id, e) => problems.push(`${id.slice(0, 8)}: ${(e as Error).message}`) });
@@ -140,6 +141,7 @@ export async function snapshotsCommand(ctx: CommandContext): Promise<number> {
 }
 
 export async function restoreCommand(ctx: CommandContext): Promise<number> {
+  ctx = await withAgentDefaults(ctx);
   const [ref] = ctx.positionals;
   if (!ref) throw new UsageError('restore needs a snapshot: vaultpath restore SNAPSHOT|latest --vault DIR --target DIR');
   const target = text(ctx, 'target');
@@ -165,6 +167,7 @@ export async function restoreCommand(ctx: CommandContext): Promise<number> {
 }
 
 export async function verifyCommand(ctx: CommandContext): Promise<number> {
+  ctx = await withAgentDefaults(ctx);
   const vault = await openVault(ctx);
   const result = await verify(vault, { readData: ctx.options['read-data'] === true, signal: ctx.signal });
   if (ctx.json) {
@@ -183,6 +186,7 @@ export async function verifyCommand(ctx: CommandContext): Promise<number> {
 }
 
 export async function passphraseChangeCommand(ctx: CommandContext): Promise<number> {
+  ctx = await withAgentDefaults(ctx);
   const vault = await openVault(ctx);
   const next = await readNewPassphrase();
   const id = await vault.changePassphrase(next, { kdf: kdfFrom(ctx), signal: ctx.signal });
