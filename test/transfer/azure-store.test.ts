@@ -234,10 +234,9 @@ describe('the Azure Blob store with retries, through a fault server', () => {
     }, { blockSize: 64 * 1024, maxAttempts: 10_000 });
     try {
       const p = t.store.put('data/00/pack', randomBytes(1024 * 1024), { signal: controller.signal }).catch((e: unknown) => e);
-      await new Promise((resolve) => setTimeout(resolve, 30));
+      while (t.store.stats.retries === 0) await new Promise((resolve) => setTimeout(resolve, 5));
       controller.abort();
       expect(await p).toMatchObject({ code: 'VP_ABORTED' });
-      expect(t.store.stats.retries).toBeGreaterThan(0); // it was retrying when aborted
       await new Promise((resolve) => setTimeout(resolve, 200));
       expect(afterAbort).toBe(0);
     } finally {
