@@ -127,7 +127,8 @@ interface Counters {
 }
 
 /**
- * Backs up `paths` (folders) into `vault` and writes a snapshot.
+ * Backs up `paths` (folders) into `vault` and writes a snapshot. `vault` may be a promise of a vault still being
+ * opened: the scan of the sources, which needs no key, then runs while the key is derived.
  *
  * @throws {VaultpathError} `VP_SOURCE_NOT_FOUND`, `VP_SOURCE_TOO_LARGE`, `VP_SCRATCH_SPACE` (before any data is
  *   read), store errors such as `VP_STORE_FULL` (no snapshot is written), `VP_ABORTED`.
@@ -138,7 +139,10 @@ interface Counters {
  * console.log(result.snapshot, result.bytesNew);
  * ```
  */
-export async function backup(vault: Vault, paths: readonly string[], options: BackupOptions = {}): Promise<BackupResult> {
+export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: readonly string[], options: BackupOptions = {}): Promise<BackupResult> {
+  // A vault still being opened (its key being derived) is awaited only after the scan, which does not need it.
+  const opening = Promise.resolve(vaultOrOpening);
+  opening.catch(() => undefined); // awaited below; a failure must not surface as an unhandled rejection first
   const clock = options.clock ?? systemClock;
   const started = clock.now();
   const { signal } = options;
@@ -164,6 +168,7 @@ export async function backup(vault: Vault, paths: readonly string[], options: Ba
   }
   const c: Counters = { files: 0, dirs: 0, bytesRead: 0, bytesDone: 0, bytesNew: 0, filesUnchanged: 0, filesFullOnly: 0, skipped: 0, warnings: 0 };
   progress('scan', c, totals, 0);
+  const vault = await opening;
 
   const reportPath =
     options.reportPath ?? join(defaultReportDir(), `backup-${new Date(started).toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}.jsonl`);
