@@ -32,7 +32,6 @@ import { type Clock, systemClock } from '../throttle/clock.js';
 import { downloadTo } from '../transfer/store.js';
 import { setTimesNs } from '../scan/probe.js';
 import { Limiter } from './limit.js';
-import { SealPool } from './seal-pool.js';
 
 export interface RestoreOptions {
   /** Globs (relative to the snapshot's root, e.g. `data/photos/**`) of files to restore. @default everything */
@@ -87,11 +86,9 @@ export async function restore(vault: Vault, ref: string, target: string, options
 
   const cache = await PackCache.open(options.recoveryFolder ?? join(tmpdir(), 'vaultpath', 'recovery'), options.recoveryBytes ?? 256 * 1024 * 1024, vault, signal);
   const include = options.include && options.include.length > 0 ? picomatch([...options.include], { dot: true }) : undefined;
-  // Blobs are opened and checked on a worker thread (started on first use), while this thread reads and writes.
-  let pool: SealPool | undefined;
   const ctx: RestoreContext = {
     vault, index, cache, include, signal, files: 0, dirs: 0, bytes: 0, errors: [], progress: options.onProgress,
-    limiter: new Limiter(FILES_IN_FLIGHT), pending: new Set(), folders: [], pool: () => (pool ??= new SealPool(vault.keys)),
+    limiter: new Limiter(FILES_IN_FLIGHT), pending: new Set(), folders: [],
   };
   try {
     await restoreTree(ctx, snapshot.tree, targetDir, '', () => Promise.resolve(true));
@@ -104,7 +101,6 @@ export async function restore(vault: Vault, ref: string, target: string, options
     }
   } finally {
     await Promise.allSettled(ctx.pending);
-    await pool?.close();
     await cache.close();
   }
   return { snapshot: snapshotId, files: ctx.files, dirs: ctx.dirs, bytes: ctx.bytes, errors: ctx.errors, durationMs: clock.now() - started };
@@ -126,16 +122,12 @@ interface RestoreContext {
   readonly pending: Set<Promise<void>>;
   /** Folders in post-order (children first), for their metadata at the end. */
   readonly folders: { node: TreeNode; path: string; rel: string; made: () => boolean }[];
-  /** The worker that opens and checks blobs, started on first use. */
-  readonly pool: () => SealPool;
 }
 
 /** Files restored at once: their opens, writes and renames overlap on the thread pool. */
 const FILES_IN_FLIGHT = 8;
 /** Read buffers kept for reuse: one per file in flight. */
 const SPARE_BUFFERS = FILES_IN_FLIGHT;
-/** Blobs at least this long are opened on the worker thread. */
-const OFFLOAD_MIN = 256 * 1024;
 /** The smallest read buffer made. */
 const MIN_BUFFER = 64 * 1024;
 
@@ -221,9 +213,7 @@ async function readChunk(ctx: RestoreContext, idHex: string): Promise<Buffer> {
   if (!location || location.type !== ObjectType.data) throw new RestoreFileError(`chunk ${idHex} is not in the vault's index`);
   const sealed = await ctx.cache.read(location);
   try {
-    // Authenticated, decrypted and re-hashed against its id, as Vault.openBlobAt does: on the worker for a large
-    // blob, here for a small one (where a message would cost more than the work).
-    return location.length >= OFFLOAD_MIN ? await ctx.pool().open(location, id, sealed) : ctx.vault.openBlobAt(location, id, sealed);
+    return ctx.vault.openBlobAt(location, id, sealed);
   } finally {
     ctx.cache.recycle(sealed); // opening decrypts into a buffer of its own: the sealed bytes are no longer needed
   }
@@ -373,10 +363,8 @@ class RestoreFileError extends Error {}
  * The recovery folder: packs downloaded whole, each opened once and read at positions by every file that needs it.
  * Past `capacity` bytes, packs no reader is using are dropped, least recently used first. One download per pack.
  *
- * Blobs are read into buffers of shared memory (the worker reads them in place) that the caller hands back with
- * `recycle` once opened, and that serve later reads:
- * a fresh buffer per blob (up to 8 MiB) costs more than the read (pages mapped and zero-filled on first touch).
- * At most {@link SPARE_BUFFERS} are kept.
+ * Blobs are read into buffers that the caller hands back with `recycle` once opened, and that serve later reads:
+ * a fresh buffer per blob (up to 8 MiB) costs page faults on every read. At most {@link SPARE_BUFFERS} are kept.
  */
 class PackCache {
   readonly #dir: string;
@@ -437,7 +425,7 @@ class PackCache {
     if (i >= 0) return this.#spare.splice(i, 1)[0]!;
     let size = MIN_BUFFER;
     while (size < length) size *= 2;
-    return Buffer.from(new SharedArrayBuffer(size)); // shared: the worker opens it where it is
+    return Buffer.from(new ArrayBuffer(size));
   }
 
   async #download(packId: Buffer, key: string): Promise<{ fd: number; size: number }> {

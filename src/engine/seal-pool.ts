@@ -1,8 +1,7 @@
 /**
  * A pool of sealing workers (seal-worker.ts): one per core beyond the main thread's, at least one.
  *
- * `process(type, parts)` resolves to the chunk's id and its sealed blob; `open(at, id, sealed)` (restore) to a blob's
- * plaintext, authenticated and checked against its id. Parts backed by a SharedArrayBuffer are
+ * `process(type, parts)` resolves to the chunk's id and its sealed blob. Parts backed by a SharedArrayBuffer are
  * passed by reference; others are copied. Each worker handles its messages in order; the pool sends each job to the
  * worker with the fewest jobs waiting. Workers keep the process alive while they exist (a pending reply must not
  * let the process exit mid-backup): whoever makes a pool MUST `close()` it, as `backup()` does in a finally.
@@ -14,10 +13,9 @@ import { Worker } from 'node:worker_threads';
 import { VaultpathError } from '../errors.js';
 import type { ObjectTypeCode } from '../crypto/object-type.js';
 import type { SealedObject } from '../crypto/envelope.js';
-import type { BlobLocation } from '../repo/vault.js';
 
 interface Job {
-  resolve: (r: { id: Buffer; sealed: SealedObject } | Buffer) => void;
+  resolve: (r: { id: Buffer; sealed: SealedObject }) => void;
   reject: (e: unknown) => void;
 }
 
@@ -35,12 +33,11 @@ export class SealPool {
     for (let i = 0; i < size; i++) {
       const worker = new Worker(workerUrl());
       const slot = { worker, jobs: new Map<number, Job>() };
-      worker.on('message', (m: { seq: number; id?: Uint8Array; parts?: Uint8Array[]; length?: number; plain?: Uint8Array; error?: string; code?: string }) => {
+      worker.on('message', (m: { seq: number; id?: Uint8Array; parts?: Uint8Array[]; length?: number; error?: string }) => {
         const job = slot.jobs.get(m.seq);
         if (!job) return;
         slot.jobs.delete(m.seq);
-        if (m.error !== undefined) job.reject(m.code ? new VaultpathError(m.code as never, m.error) : new Error(`sealing failed: ${m.error}`));
-        else if (m.plain) job.resolve(Buffer.from(m.plain.buffer, m.plain.byteOffset, m.plain.byteLength));
+        if (m.error !== undefined) job.reject(new Error(`sealing failed: ${m.error}`));
         else {
           const parts = m.parts!.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength));
           job.resolve({ id: Buffer.from(m.id!.buffer, m.id!.byteOffset, m.id!.byteLength), sealed: { parts, length: m.length! } });
@@ -57,29 +54,14 @@ export class SealPool {
 
   /** The id of `parts` and `parts` sealed as a blob of `type` under it. */
   process(type: ObjectTypeCode, parts: readonly Uint8Array[]): Promise<{ id: Buffer; sealed: SealedObject }> {
-    // Views of shared memory travel by reference; anything else is copied into the message.
-    const message = parts.map((p) => (p.buffer instanceof SharedArrayBuffer ? p : Uint8Array.from(p)));
-    return this.#send({ type, parts: message }) as Promise<{ id: Buffer; sealed: SealedObject }>;
-  }
-
-  /**
-   * A blob's plaintext: `sealed` (read from its pack at `at`) opened and checked against `id`, as
-   * `openBlobAt` in repo/vault.ts does, with the same errors. `sealed` should be a view of shared memory (else it
-   * is copied), which the caller must leave untouched until the promise settles.
-   */
-  open(at: Pick<BlobLocation, 'packId' | 'type' | 'codec' | 'length'>, id: Uint8Array, sealed: Uint8Array): Promise<Buffer> {
-    const open = { packId: Uint8Array.from(at.packId), type: at.type, codec: at.codec, length: at.length };
-    const view = sealed.buffer instanceof SharedArrayBuffer ? sealed : Uint8Array.from(sealed);
-    return this.#send({ open, id: Uint8Array.from(id), sealed: view }) as Promise<Buffer>;
-  }
-
-  #send(message: object): Promise<unknown> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const slot = this.#workers.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
     const seq = this.#seq++;
+    // Views of shared memory travel by reference; anything else is copied into the message.
+    const message = parts.map((p) => (p.buffer instanceof SharedArrayBuffer ? p : Uint8Array.from(p)));
     return new Promise((resolve, reject) => {
-      slot.jobs.set(seq, { resolve: resolve as Job['resolve'], reject });
-      slot.worker.postMessage({ seq, ...message });
+      slot.jobs.set(seq, { resolve, reject });
+      slot.worker.postMessage({ seq, type, parts: message });
     });
   }
 

@@ -1,13 +1,11 @@
 /**
  * The sealing worker: computes a chunk's id and seals it, off the main thread. One of the two halves of "use both
- * cores": the main thread reads and chunks, this thread hashes and encrypts. For a restore it does the reverse:
- * opens a blob and checks it against its id, while the main thread reads packs and writes files.
+ * cores": the main thread reads and chunks, this thread hashes and encrypts.
  *
  * Messages in: `{ keys: { sealKey, chunkIdKey } }` once, then `{ seq, type, parts: Uint8Array[] }` (views of
  * shared read buffers, so nothing is copied on the way in). Out: `{ seq, id, parts, length }`: the sealed blob's
  * slices in order (salt, ciphertext, tag), each in a buffer of its own, transferred back: the ciphertext is never
- * copied. Or in: `{ seq, open: { packId, type, codec, length }, id, sealed }` (a view of shared memory); out:
- * `{ seq, plain }` (transferred), or `{ seq, error, code }` with the VaultpathError's code and message.
+ * copied.
  *
  * @module
  */
@@ -15,38 +13,16 @@ import { parentPort } from 'node:worker_threads';
 import { type SealKeys, sealBlob } from '../crypto/envelope.js';
 import { ChunkIdentifier } from '../crypto/chunk-id.js';
 import type { ObjectTypeCode } from '../crypto/object-type.js';
-import { type BlobLocation, openBlobAt } from '../repo/vault.js';
 
 let keys: SealKeys | undefined;
 let ids: ChunkIdentifier | undefined;
 
-interface OpenJob {
-  readonly seq: number;
-  readonly open: Pick<BlobLocation, 'packId' | 'type' | 'codec' | 'length'>;
-  readonly id: Uint8Array;
-  readonly sealed: Uint8Array;
-}
-
-/** Opens and checks a blob (restore); the plaintext, a buffer the decipher made, moves back without a copy. */
-function openJob(m: OpenJob): void {
-  try {
-    if (!keys || !ids) throw new Error('seal worker used before it was given keys');
-    const plain = openBlobAt(keys, ids, m.open, m.id, m.sealed);
-    const owned = plain.byteOffset === 0 && plain.byteLength === plain.buffer.byteLength && plain.buffer instanceof ArrayBuffer;
-    const out = owned ? plain : new Uint8Array(plain);
-    parentPort!.postMessage({ seq: m.seq, plain: out }, [out.buffer as ArrayBuffer]);
-  } catch (e) {
-    parentPort!.postMessage({ seq: m.seq, error: String((e as Error).message ?? e), code: (e as { code?: string }).code });
-  }
-}
-
-parentPort!.on('message', (m: { keys?: { sealKey: Uint8Array; chunkIdKey: Uint8Array }; seq?: number; type?: ObjectTypeCode; parts?: Uint8Array[]; open?: unknown }) => {
+parentPort!.on('message', (m: { keys?: { sealKey: Uint8Array; chunkIdKey: Uint8Array }; seq?: number; type?: ObjectTypeCode; parts?: Uint8Array[] }) => {
   if (m.keys) {
     keys = { sealKey: Buffer.from(m.keys.sealKey) };
     ids = new ChunkIdentifier({ chunkIdKey: Buffer.from(m.keys.chunkIdKey) });
     return;
   }
-  if (m.open) return openJob(m as OpenJob);
   try {
     if (!keys || !ids) throw new Error('seal worker used before it was given keys');
     const id = ids.id(m.parts!);

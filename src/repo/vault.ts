@@ -280,7 +280,15 @@ export class Vault {
 
   /** Opens a blob's sealed bytes (already read from its pack) and checks its id. */
   openBlobAt(at: BlobLocation, id: Uint8Array, sealed: Uint8Array): Buffer {
-    return openBlobAt(this.keys, this.ids, at, id, sealed);
+    const where = `${at.type === ObjectType.tree ? 'tree' : 'data chunk'} ${toHex(id)} in pack ${toHex(at.packId)}`;
+    if (sealed.length !== at.length) {
+      throw new VaultpathError('VP_MALFORMED_OBJECT', `${where} is cut short: ${sealed.length} of ${at.length} bytes. Run "vaultpath verify".`);
+    }
+    const plain = openBlob(this.keys, at.type, id, sealed, { where, codec: at.codec });
+    if (!this.ids.matches(id, plain)) {
+      throw new VaultpathError('VP_ID_MISMATCH', `${where} opened but does not hash to its id. Run "vaultpath verify".`);
+    }
+    return plain;
   }
 
   /** Reads and decodes tree `id` (hex). */
@@ -350,29 +358,6 @@ export class Vault {
     }
     return found[0]!.id;
   }
-}
-
-/**
- * Opens a blob's sealed bytes (already read from its pack) under `keys` and checks that they hash to `id`: what
- * {@link Vault.openBlobAt} does, for a thread that holds the keys but no vault (the restore's worker).
- * @throws {VaultpathError} `VP_MALFORMED_OBJECT`, `VP_AUTH_FAILED`, `VP_ID_MISMATCH`, `VP_UNKNOWN_CODEC`.
- */
-export function openBlobAt(
-  keys: { readonly sealKey: Uint8Array },
-  ids: ChunkIdentifier,
-  at: Pick<BlobLocation, 'packId' | 'type' | 'codec' | 'length'>,
-  id: Uint8Array,
-  sealed: Uint8Array,
-): Buffer {
-  const where = `${at.type === ObjectType.tree ? 'tree' : 'data chunk'} ${toHex(id)} in pack ${toHex(at.packId)}`;
-  if (sealed.length !== at.length) {
-    throw new VaultpathError('VP_MALFORMED_OBJECT', `${where} is cut short: ${sealed.length} of ${at.length} bytes. Run "vaultpath verify".`);
-  }
-  const plain = openBlob(keys, at.type, id, sealed, { where, codec: at.codec });
-  if (!ids.matches(id, plain)) {
-    throw new VaultpathError('VP_ID_MISMATCH', `${where} opened but does not hash to its id. Run "vaultpath verify".`);
-  }
-  return plain;
 }
 
 function samePaths(a: readonly string[], b: readonly string[]): boolean {
