@@ -10,12 +10,8 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { isVaultpathError } from '../errors.js';
+import { prepareKdf } from '../crypto/kdf.js';
 import { type CommandContext, UsageError } from './context.js';
-import { demoCommand } from './commands/demo.js';
-import { passphraseCommand } from './commands/passphrase.js';
-import { scanCommand } from './commands/scan.js';
-import { credentialsCommand, registerCommand, settingsCommand } from './commands/agent.js';
-import { backupCommand, initCommand, restoreCommand, snapshotsCommand, verifyCommand } from './commands/vault.js';
 
 const HELP = `vaultpath — the data path of a backup agent
 
@@ -70,18 +66,25 @@ Exit codes: 0 success, 3 backup completed with warnings, 1 failure (the error co
 2 usage error, 130 interrupted.
 `;
 
-const COMMANDS: Record<string, (ctx: CommandContext) => number | Promise<number>> = {
-  init: initCommand,
-  backup: backupCommand,
-  snapshots: snapshotsCommand,
-  restore: restoreCommand,
-  verify: verifyCommand,
-  scan: scanCommand,
-  demo: demoCommand,
-  passphrase: passphraseCommand,
-  credentials: credentialsCommand,
-  register: registerCommand,
-  settings: settingsCommand,
+type Command = (ctx: CommandContext) => number | Promise<number>;
+
+/**
+ * Each command's module, loaded when the command runs (a command loads only what it uses), and whether it derives
+ * a key from a passphrase: for those, the key-derivation worker is started first, so that its start-up overlaps
+ * loading the modules.
+ */
+const COMMANDS: Record<string, { load: () => Promise<Command>; derivesKey: boolean }> = {
+  init: { load: async () => (await import('./commands/vault.js')).initCommand, derivesKey: true },
+  backup: { load: async () => (await import('./commands/vault.js')).backupCommand, derivesKey: true },
+  snapshots: { load: async () => (await import('./commands/vault.js')).snapshotsCommand, derivesKey: true },
+  restore: { load: async () => (await import('./commands/vault.js')).restoreCommand, derivesKey: true },
+  verify: { load: async () => (await import('./commands/vault.js')).verifyCommand, derivesKey: true },
+  scan: { load: async () => (await import('./commands/scan.js')).scanCommand, derivesKey: false },
+  demo: { load: async () => (await import('./commands/demo.js')).demoCommand, derivesKey: true },
+  passphrase: { load: async () => (await import('./commands/passphrase.js')).passphraseCommand, derivesKey: true },
+  credentials: { load: async () => (await import('./commands/agent.js')).credentialsCommand, derivesKey: false },
+  register: { load: async () => (await import('./commands/agent.js')).registerCommand, derivesKey: true },
+  settings: { load: async () => (await import('./commands/agent.js')).settingsCommand, derivesKey: false },
 };
 
 async function main(argv: string[], signal: AbortSignal): Promise<number> {
@@ -138,8 +141,10 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const run = COMMANDS[command];
-  if (!run) throw new UsageError(`unknown command "${command}"`);
+  const entry = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!entry) throw new UsageError(`unknown command "${command}"`);
+  if (entry.derivesKey) prepareKdf();
+  const run = await entry.load();
   return run({
     positionals: rest,
     options: values,

@@ -3,12 +3,17 @@
  *
  * The parameters and the salt live in each key slot. Parameters read from a vault come from whoever wrote the
  * vault, so they are checked against {@link KDF_BOUNDS} before the KDF runs: a slot that asks for 64 GiB of memory
- * is refused with `VP_KDF_PARAMS`, not attempted. The KDF runs in the async variant of @noble/hashes, which yields
- * to the event loop every few milliseconds (progress bars keep moving) and stops between slices when aborted.
+ * is refused with `VP_KDF_PARAMS`, not attempted.
+ *
+ * Derivations of real cost (at least {@link KDF_WORKER_MIN_KIB} of memory) run on a worker thread (kdf-worker.ts):
+ * the calling thread stays free for work that does not need the key (a backup's scan, reading the vault's objects),
+ * and an abort terminates the worker at once. Cheap ones (tests), and any run where a worker cannot be started,
+ * use the async variant of @noble/hashes on the calling thread, which yields to the event loop every few
+ * milliseconds and stops between slices when aborted. Both give the same key.
  *
  * @module
  */
-import { argon2idAsync } from '@noble/hashes/argon2.js';
+import { Worker } from 'node:worker_threads';
 import { VaultpathError, throwIfAborted } from '../errors.js';
 import { checkBytes } from '../bytes.js';
 
@@ -106,7 +111,13 @@ export async function deriveKey(
   checkKdfParams(params, options.bounds);
   const { signal } = options;
   throwIfAborted(signal);
+  if (params.memoryKiB * params.iterations >= KDF_WORKER_MIN_KIB) {
+    const key = await deriveOnWorker(passphrase, salt, params, signal);
+    if (key) return key;
+  }
   try {
+    // Loaded on first use: a CLI run that derives on the worker never compiles it on this thread.
+    const { argon2idAsync } = await import('@noble/hashes/argon2.js');
     return await argon2idAsync(passphrase, salt, {
       m: params.memoryKiB,
       t: params.iterations,
@@ -121,4 +132,76 @@ export async function deriveKey(
     throwIfAborted(signal);
     throw e;
   }
+}
+
+/** Derivations that touch at least this much memory (KiB × passes) run on a worker thread. */
+export const KDF_WORKER_MIN_KIB = 4 * 1024;
+
+/** Where the compiled worker is: beside this module, or in dist/ when this module runs from source (tests). */
+function workerUrl(): URL {
+  return import.meta.url.endsWith('.ts') ? new URL('../../dist/crypto/kdf-worker.js', import.meta.url) : new URL('./kdf-worker.js', import.meta.url);
+}
+
+/** A worker started ahead of need by {@link prepareKdf}, not yet given a job. */
+let prepared: Worker | undefined;
+
+function startWorker(): Worker | undefined {
+  try {
+    return new Worker(workerUrl());
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Starts a key-derivation worker ahead of need (a CLI command that will open a vault calls this first), so that
+ * its start-up overlaps the caller's own; the next derivation of real cost uses it. An unused prepared worker does
+ * not keep the process alive.
+ */
+export function prepareKdf(): void {
+  if (prepared) return;
+  prepared = startWorker();
+  prepared?.unref();
+  // A prepared worker that fails to load is dropped; the derivation then starts a worker of its own or runs here.
+  const w = prepared;
+  w?.once('error', () => prepared === w && (prepared = undefined));
+  w?.once('exit', () => prepared === w && (prepared = undefined));
+}
+
+/**
+ * Argon2id on a worker thread; resolves to undefined when no worker could be started or it failed to load (the
+ * caller then derives on this thread). Rejects with `VP_ABORTED` when `signal` aborts (the worker is terminated).
+ */
+function deriveOnWorker(passphrase: Uint8Array, salt: Uint8Array, params: KdfParams, signal: AbortSignal | undefined): Promise<Uint8Array | undefined> {
+  const worker = prepared ?? startWorker();
+  prepared = undefined;
+  if (!worker) return Promise.resolve(undefined);
+  worker.ref(); // a pending derivation keeps the process alive
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const done = (f: () => void): void => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      f();
+    };
+    const onAbort = (): void => {
+      done(() => {
+        void worker.terminate();
+        try {
+          throwIfAborted(signal);
+        } catch (e) {
+          reject(e);
+        }
+      });
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    worker.once('message', (m: { key?: Uint8Array; error?: string }) =>
+      done(() => (m.key ? resolve(new Uint8Array(m.key.buffer, m.key.byteOffset, m.key.byteLength)) : reject(new Error(`Argon2id failed: ${m.error}`)))),
+    );
+    // A worker that cannot load (its module missing) or dies: derive on this thread instead.
+    worker.once('error', () => done(() => resolve(undefined)));
+    worker.once('exit', () => done(() => resolve(undefined)));
+    worker.postMessage({ passphrase: Uint8Array.from(passphrase), salt: Uint8Array.from(salt), m: params.memoryKiB, t: params.iterations, p: params.parallelism });
+  });
 }

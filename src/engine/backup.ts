@@ -40,6 +40,7 @@ import { MAX_TREE_NODES, type Snapshot, type Tree, type TreeNode, encodeTree } f
 import { PackUploader, TARGET_PACK_SIZE } from './pack-uploader.js';
 import { Limiter } from './limit.js';
 import { SealPool } from './seal-pool.js';
+import { ReadBuffers } from './read-buffers.js';
 import { formatBytes } from '../units.js';
 
 const READ_SIZE = 1024 * 1024;
@@ -127,7 +128,8 @@ interface Counters {
 }
 
 /**
- * Backs up `paths` (folders) into `vault` and writes a snapshot.
+ * Backs up `paths` (folders) into `vault` and writes a snapshot. `vault` may be a promise of a vault still being
+ * opened: the scan of the sources, which needs no key, then runs while the key is derived.
  *
  * @throws {VaultpathError} `VP_SOURCE_NOT_FOUND`, `VP_SOURCE_TOO_LARGE`, `VP_SCRATCH_SPACE` (before any data is
  *   read), store errors such as `VP_STORE_FULL` (no snapshot is written), `VP_ABORTED`.
@@ -138,7 +140,10 @@ interface Counters {
  * console.log(result.snapshot, result.bytesNew);
  * ```
  */
-export async function backup(vault: Vault, paths: readonly string[], options: BackupOptions = {}): Promise<BackupResult> {
+export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: readonly string[], options: BackupOptions = {}): Promise<BackupResult> {
+  // A vault still being opened (its key being derived) is awaited only after the scan, which does not need it.
+  const opening = Promise.resolve(vaultOrOpening);
+  opening.catch(() => undefined); // awaited below; a failure must not surface as an unhandled rejection first
   const clock = options.clock ?? systemClock;
   const started = clock.now();
   const { signal } = options;
@@ -164,6 +169,7 @@ export async function backup(vault: Vault, paths: readonly string[], options: Ba
   }
   const c: Counters = { files: 0, dirs: 0, bytesRead: 0, bytesDone: 0, bytesNew: 0, filesUnchanged: 0, filesFullOnly: 0, skipped: 0, warnings: 0 };
   progress('scan', c, totals, 0);
+  const vault = await opening;
 
   const reportPath =
     options.reportPath ?? join(defaultReportDir(), `backup-${new Date(started).toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}.jsonl`);
@@ -204,7 +210,7 @@ export async function backup(vault: Vault, paths: readonly string[], options: Ba
     // Started on the first chunk large enough to need it: unchanged and small-file backups never pay for a worker.
     const usePool = !options.dryRun && options.sealWorkers !== 0;
     const sealPool = (): SealPool | undefined => (usePool ? (pool ??= new SealPool(vault.keys, options.sealWorkers)) : undefined);
-    const ctx: WalkContext = { files: new Limiter(FILES_IN_FLIGHT), largeFiles: new Limiter(1), pool: sealPool, vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
+    const ctx: WalkContext = { files: new Limiter(FILES_IN_FLIGHT), largeFiles: new Limiter(1), pool: sealPool, buffers: new ReadBuffers(READ_SIZE, FREE_READ_BUFFERS), vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
 
     // 2. Each root, depth first; its tree becomes one folder node of the snapshot's root tree.
     const rootNodes: TreeNode[] = [];
@@ -274,12 +280,19 @@ const OFFLOAD_MIN = 256 * 1024;
 const SMALL_FILE = 1024 * 1024;
 /** Files larger than this are backed up one at a time (memory), the others up to FILES_IN_FLIGHT at once. */
 const LARGE_FILE = 8 * 1024 * 1024;
+/**
+ * Read buffers kept for reuse: what one large file holds at once (a chunk being cut, two in flight, one read ahead:
+ * up to 3 × 8 MiB + 1 MiB) with the smaller files beside it.
+ */
+const FREE_READ_BUFFERS = 32;
 
 interface WalkContext {
   readonly files: Limiter;
   readonly largeFiles: Limiter;
   /** The sealing workers, started on first use; undefined when sealing stays on this thread. */
   readonly pool: () => SealPool | undefined;
+  /** Read buffers of READ_SIZE bytes, reused. */
+  readonly buffers: ReadBuffers;
   readonly vault: Vault;
   readonly index: VaultIndex;
   readonly uploader: PackUploader | undefined;
@@ -390,15 +403,22 @@ async function backupFile(ctx: WalkContext, e: ScanEntry, name: string, previous
     }
     const content: string[] = [];
     let dataBytes = 0;
-    const source = readRegions(file, regions, ctx.signal, (n) => {
-      c.bytesRead += n;
-      dataBytes += n;
+    // Read buffers go back for reuse once every chunk that has bytes in them is settled (hashed, sealed, stored):
+    // chunks settle in stream order, so a buffer is free when the settled chunks reach its end.
+    const held: { buf: Buffer; end: number }[] = [];
+    const source = readRegions(file, regions, ctx.buffers, ctx.signal, (buf) => {
+      c.bytesRead += buf.length;
+      dataBytes += buf.length;
+      held.push({ buf, end: dataBytes });
     });
+    const releaseUpTo = (offset: number): void => {
+      while (held.length > 0 && held[0]!.end <= offset) ctx.buffers.release(held.shift()!.buf);
+    };
     // Large chunks are hashed and sealed on the worker (speculatively: a duplicate's seal is dropped), small ones
     // here, where a message would cost more than the work. At most two chunks per file are in flight, in order.
-    const inFlight: { length: number; result: Promise<{ id: Buffer; sealed?: SealedObject }> }[] = [];
+    const inFlight: { length: number; end: number; result: Promise<{ id: Buffer; sealed?: SealedObject }> }[] = [];
     const settle = async (): Promise<void> => {
-      const { length, result } = inFlight.shift()!;
+      const { length, end, result } = inFlight.shift()!;
       const { id, sealed } = await result;
       content.push(id.toString('hex'));
       await storeChunk(ctx, id, length, fullOnly, () => {
@@ -406,6 +426,7 @@ async function backupFile(ctx: WalkContext, e: ScanEntry, name: string, previous
         if (!sealed) throw new Error(`internal: new chunk ${id.toString('hex')} was not sealed`);
         return sealed;
       });
+      releaseUpTo(end);
       ctx.progress();
     };
     for await (const chunk of chunkStream(source, ctx.vault.keys.gearTable, ctx.vault.config.chunker, { signal: ctx.signal })) {
@@ -419,10 +440,11 @@ async function backupFile(ctx: WalkContext, e: ScanEntry, name: string, previous
         result = Promise.resolve({ id, sealed: isNew ? sealBlob(ctx.vault.keys, ObjectType.data, id, chunk.parts) : undefined });
       }
       result.catch(() => undefined); // awaited in order by settle()
-      inFlight.push({ length: chunk.length, result });
+      inFlight.push({ length: chunk.length, end: chunk.offset + chunk.length, result });
       if (inFlight.length >= 2) await settle();
     }
     while (inFlight.length > 0) await settle();
+    releaseUpTo(Number.POSITIVE_INFINITY);
     const after = await file.stat({ bigint: true });
     const holeBytes = holes.reduce((s, [, l]) => s + l, 0);
     c.files++;
@@ -458,8 +480,8 @@ async function backupSmallFile(ctx: WalkContext, e: ScanEntry, base: Omit<TreeNo
     return undefined;
   }
   try {
-    // Shared memory when a chunk may be large enough for the sealing worker.
-    buf = stats.size >= OFFLOAD_MIN ? Buffer.from(new SharedArrayBuffer(stats.size)) : Buffer.allocUnsafe(stats.size);
+    // A reused read buffer (shared memory, for a chunk large enough for the sealing worker); given back below.
+    buf = ctx.buffers.acquire().subarray(0, stats.size);
     let done = 0;
     while (done < stats.size) {
       const n = readSync(fd, buf, done, stats.size - done, done);
@@ -486,6 +508,7 @@ async function backupSmallFile(ctx: WalkContext, e: ScanEntry, base: Omit<TreeNo
     content.push(id.toString('hex'));
     await storeChunk(ctx, id, chunk.length, fullOnly, () => sealed ?? sealBlob(ctx.vault.keys, ObjectType.data, id, chunk.parts));
   }
+  ctx.buffers.release(buf); // every chunk of it is hashed and sealed (sealing copies)
   c.files++;
   ctx.progress();
   if (changedWhileRead(stats, after, buf.length)) await ctx.warn(e.path, e.root, e.relativePath, 'unreadable', CHANGED_WHILE_READ);
@@ -524,14 +547,23 @@ class SourceReadError extends Error {
   }
 }
 
-/** Reads the regions in 1 MiB pieces, one piece ahead, so the disk works while the last piece is chunked. */
-async function* readRegions(file: FileHandle, regions: readonly [number, number][], signal: AbortSignal | undefined, onRead: (n: number) => void): AsyncGenerator<Buffer> {
+/**
+ * Reads the regions in 1 MiB pieces into buffers of `buffers`, one piece ahead, so the disk works while the last
+ * piece is chunked. `onRead` sees each piece before it is yielded; giving the buffers back is the caller's job.
+ */
+async function* readRegions(
+  file: FileHandle,
+  regions: readonly [number, number][],
+  buffers: ReadBuffers,
+  signal: AbortSignal | undefined,
+  onRead: (buf: Buffer) => void,
+): AsyncGenerator<Buffer> {
   const pieces = function* (): Generator<[number, number]> {
     for (const [start, end] of regions) for (let pos = start; pos < end; pos += READ_SIZE) yield [pos, Math.min(READ_SIZE, end - pos)];
   };
   const read = async ([pos, n]: [number, number]): Promise<Buffer> => {
     // Shared memory: a chunk's slices reach the sealing worker by reference, not by copy.
-    const buf = Buffer.from(new SharedArrayBuffer(n));
+    const buf = buffers.acquire().subarray(0, n);
     let done = 0;
     while (done < n) {
       const { bytesRead } = await file.read(buf, done, n - done, pos + done).catch((e: unknown) => {
@@ -551,7 +583,7 @@ async function* readRegions(file: FileHandle, regions: readonly [number, number]
     next = it.next();
     pending = next.done || buf.length === 0 ? undefined : read(next.value);
     if (buf.length === 0) return;
-    onRead(buf.length);
+    onRead(buf);
     yield buf;
   }
 }

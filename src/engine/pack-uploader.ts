@@ -135,6 +135,8 @@ export class PackUploader {
     const task = (async () => {
       try {
         const info = await this.#writePack(path, blobs, size);
+        // Written: the sealed bytes are in the staged file now, and need not stay in memory during the upload.
+        blobs.length = 0;
         await this.#vault.store.put(
           objectName(Folder.data, info.id),
           { size, path, stream: () => createReadStream(path, { highWaterMark: 1024 * 1024 }) },

@@ -126,6 +126,10 @@ interface RestoreContext {
 
 /** Files restored at once: their opens, writes and renames overlap on the thread pool. */
 const FILES_IN_FLIGHT = 8;
+/** Read buffers kept for reuse: one per file in flight. */
+const SPARE_BUFFERS = FILES_IN_FLIGHT;
+/** The smallest read buffer made. */
+const MIN_BUFFER = 64 * 1024;
 
 /** Starts `task` under the limiter, holding the walk back while too many are queued. */
 async function launch(ctx: RestoreContext, task: () => Promise<void>): Promise<void> {
@@ -207,7 +211,12 @@ async function readChunk(ctx: RestoreContext, idHex: string): Promise<Buffer> {
   const id = Buffer.from(idHex, 'hex');
   const location = ctx.index.get(id);
   if (!location || location.type !== ObjectType.data) throw new RestoreFileError(`chunk ${idHex} is not in the vault's index`);
-  return ctx.vault.openBlobAt(location, id, await ctx.cache.read(location));
+  const sealed = await ctx.cache.read(location);
+  try {
+    return ctx.vault.openBlobAt(location, id, sealed);
+  } finally {
+    ctx.cache.recycle(sealed); // opening decrypts into a buffer of its own: the sealed bytes are no longer needed
+  }
 }
 
 /** Files up to this size are written with synchronous calls (the promise API costs more than the writes). */
@@ -353,6 +362,9 @@ class RestoreFileError extends Error {}
 /**
  * The recovery folder: packs downloaded whole, each opened once and read at positions by every file that needs it.
  * Past `capacity` bytes, packs no reader is using are dropped, least recently used first. One download per pack.
+ *
+ * Blobs are read into buffers that the caller hands back with `recycle` once opened, and that serve later reads:
+ * a fresh buffer per blob (up to 8 MiB) costs page faults on every read. At most {@link SPARE_BUFFERS} are kept.
  */
 class PackCache {
   readonly #dir: string;
@@ -361,6 +373,7 @@ class PackCache {
   readonly #signal: AbortSignal | undefined;
   readonly #packs = new Map<string, { ready: Promise<{ fd: number; size: number }>; users: number }>();
   #held = 0;
+  readonly #spare: Buffer[] = [];
 
   private constructor(dir: string, capacity: number, vault: Vault, signal: AbortSignal | undefined) {
     this.#dir = dir;
@@ -392,12 +405,27 @@ class PackCache {
     try {
       const { fd } = await entry.ready;
       // A positional read of a downloaded pack: synchronous, as the promise API's per-call cost dwarfs it.
-      const out = Buffer.allocUnsafe(at.length);
+      const out = this.#buffer(at.length);
       const bytesRead = readSync(fd, out, 0, at.length, at.offset);
       return out.subarray(0, bytesRead);
     } finally {
       entry.users--;
     }
+  }
+
+  /** Takes back a buffer returned by `read`, once nothing refers to its bytes any more. */
+  recycle(view: Buffer): void {
+    const whole = view.byteOffset === 0 && view.buffer.byteLength >= MIN_BUFFER ? Buffer.from(view.buffer) : undefined;
+    if (whole && this.#spare.length < SPARE_BUFFERS) this.#spare.push(whole);
+  }
+
+  /** A buffer of at least `length` bytes: a spare one that is large enough, or a new one (a power of two). */
+  #buffer(length: number): Buffer {
+    const i = this.#spare.findIndex((b) => b.length >= length);
+    if (i >= 0) return this.#spare.splice(i, 1)[0]!;
+    let size = MIN_BUFFER;
+    while (size < length) size *= 2;
+    return Buffer.from(new ArrayBuffer(size));
   }
 
   async #download(packId: Buffer, key: string): Promise<{ fd: number; size: number }> {

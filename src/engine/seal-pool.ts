@@ -33,14 +33,14 @@ export class SealPool {
     for (let i = 0; i < size; i++) {
       const worker = new Worker(workerUrl());
       const slot = { worker, jobs: new Map<number, Job>() };
-      worker.on('message', (m: { seq: number; id?: Uint8Array; sealed?: Uint8Array; error?: string }) => {
+      worker.on('message', (m: { seq: number; id?: Uint8Array; parts?: Uint8Array[]; length?: number; error?: string }) => {
         const job = slot.jobs.get(m.seq);
         if (!job) return;
         slot.jobs.delete(m.seq);
         if (m.error !== undefined) job.reject(new Error(`sealing failed: ${m.error}`));
         else {
-          const sealed = Buffer.from(m.sealed!.buffer, m.sealed!.byteOffset, m.sealed!.byteLength);
-          job.resolve({ id: Buffer.from(m.id!.buffer, m.id!.byteOffset, m.id!.byteLength), sealed: { parts: [sealed], length: sealed.length } });
+          const parts = m.parts!.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+          job.resolve({ id: Buffer.from(m.id!.buffer, m.id!.byteOffset, m.id!.byteLength), sealed: { parts, length: m.length! } });
         }
       });
       worker.on('error', (e) => this.#fail(slot, e));

@@ -3,8 +3,9 @@
  * cores": the main thread reads and chunks, this thread hashes and encrypts.
  *
  * Messages in: `{ keys: { sealKey, chunkIdKey } }` once, then `{ seq, type, parts: Uint8Array[] }` (views of
- * shared read buffers, so nothing is copied on the way in). Out: `{ seq, id, sealed }` with `sealed` one fresh
- * buffer holding the whole sealed blob, transferred back (a worker-side copy that spares the main thread).
+ * shared read buffers, so nothing is copied on the way in). Out: `{ seq, id, parts, length }`: the sealed blob's
+ * slices in order (salt, ciphertext, tag), each in a buffer of its own, transferred back: the ciphertext is never
+ * copied.
  *
  * @module
  */
@@ -26,14 +27,20 @@ parentPort!.on('message', (m: { keys?: { sealKey: Uint8Array; chunkIdKey: Uint8A
     if (!keys || !ids) throw new Error('seal worker used before it was given keys');
     const id = ids.id(m.parts!);
     const sealed = sealBlob(keys, m.type!, id, m.parts!);
-    const out = new Uint8Array(sealed.length); // its own ArrayBuffer: safe to transfer (Buffers may share a pool)
-    let o = 0;
+    // The ciphertext slices are buffers of their own (the cipher allocates each): they move back without a copy.
+    // Any other slice (salt, tag: views of shared pools) is copied into a buffer of its own first, since a message
+    // carries a view's whole underlying buffer.
+    const parts: Uint8Array[] = [];
+    const transfer: ArrayBuffer[] = [];
     for (const p of sealed.parts) {
-      out.set(p, o);
-      o += p.length;
+      const owned = p.byteOffset === 0 && p.byteLength === p.buffer.byteLength && p.buffer instanceof ArrayBuffer && !transfer.includes(p.buffer);
+      const out = owned ? p : new Uint8Array(p);
+      parts.push(out);
+      transfer.push(out.buffer as ArrayBuffer);
     }
     const idOut = new Uint8Array(id);
-    parentPort!.postMessage({ seq: m.seq, id: idOut, sealed: out }, [out.buffer, idOut.buffer]);
+    transfer.push(idOut.buffer);
+    parentPort!.postMessage({ seq: m.seq, id: idOut, parts, length: sealed.length }, transfer);
   } catch (e) {
     parentPort!.postMessage({ seq: m.seq, error: String((e as Error).message ?? e) });
   }

@@ -149,18 +149,31 @@ export class Vault {
    */
   static async open(store: Store, passphrase: string, options: OpenVaultOptions = {}): Promise<Vault> {
     const { signal } = options;
-    const sealedConfig = await store.get(CONFIG_NAME, { signal }).catch((e: VaultpathError) => {
+    // The config is read while the key slots are read and the key derived (the slow part); it is checked first.
+    const configRead = store.get(CONFIG_NAME, { signal }).catch((e: VaultpathError) => {
       if (e.code === 'VP_NOT_FOUND') {
         throw new VaultpathError('VP_NOT_A_VAULT', `There is no vault at ${store.location}. Create one with "vaultpath init".`);
       }
       throw e;
     });
-    const slots: { id: Buffer; bytes: Buffer }[] = [];
-    for await (const o of store.list(`${Folder.keys}/`, { signal })) {
-      const id = idFromName(Folder.keys, o.name);
-      if (id) slots.push({ id, bytes: await store.get(o.name, { signal }) });
+    configRead.catch(() => undefined); // awaited below
+    let unlocked: Promise<{ masterKey: Uint8Array; slot: { id: Buffer } }> | undefined;
+    try {
+      const slots: { id: Buffer; bytes: Buffer }[] = [];
+      for await (const o of store.list(`${Folder.keys}/`, { signal })) {
+        const id = idFromName(Folder.keys, o.name);
+        if (id) slots.push({ id, bytes: await store.get(o.name, { signal }) });
+      }
+      // No key is derived for a folder that is not a vault.
+      if (slots.length === 0) await configRead;
+      unlocked = unlockKeySlots(slots, passphrase, { signal, bounds: options.kdfBounds });
+      unlocked.catch(() => undefined); // awaited below, after the config
+    } catch (e) {
+      await configRead; // a missing config (not a vault) is the error to report
+      throw e;
     }
-    const { masterKey, slot } = await unlockKeySlots(slots, passphrase, { signal, bounds: options.kdfBounds });
+    const sealedConfig = await configRead;
+    const { masterKey, slot } = await unlocked;
     const keys = VaultKeys.fromMasterKey(masterKey);
     masterKey.fill(0);
     return new Vault(store, keys, openConfig(keys, sealedConfig), slot.id);

@@ -89,7 +89,9 @@ export async function backupCommand(ctx: CommandContext): Promise<number> {
   const paths = [...ctx.positionals];
   if (paths.length === 0) throw new UsageError('backup needs at least one folder: vaultpath backup PATH... --vault DIR');
   const throttle = throttleFrom(ctx);
-  const vault = await openVault(ctx, throttle);
+  // The key is derived (on a worker thread) while the backup scans the sources.
+  const vault = openVault(ctx, throttle);
+  vault.catch(() => undefined); // handed to backup(), which awaits it
   const bar = new ProgressBar(!ctx.json);
   const parentOption = text(ctx, 'parent');
   const result = await backup(vault, paths, {
@@ -98,7 +100,7 @@ export async function backupCommand(ctx: CommandContext): Promise<number> {
     excludeFilesIn: list(ctx, 'exclude-files-in'),
     scratchDir: text(ctx, 'scratch'),
     dryRun: ctx.options['dry-run'] === true,
-    parent: parentOption === undefined ? undefined : parentOption === 'none' ? null : await vault.resolveSnapshot(parentOption, { signal: ctx.signal }),
+    parent: parentOption === undefined ? undefined : parentOption === 'none' ? null : await (await vault).resolveSnapshot(parentOption, { signal: ctx.signal }),
     signal: ctx.signal,
     // Under a bandwidth limit, the ETA comes from the schedule (an upper bound: it assumes every remaining byte is new).
     onProgress: (p) =>
