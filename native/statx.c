@@ -175,6 +175,9 @@ static napi_value set_times(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* argon2id(...): Argon2id key derivation on a libuv worker thread (argon2_napi.c). */
+void vp_register_argon2(napi_env env, napi_value exports);
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn, fields;
   napi_create_function(env, "statxBatch", NAPI_AUTO_LENGTH, statx_batch, NULL, &fn);
@@ -185,6 +188,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "setTimes", fn);
   napi_create_uint32(env, FIELDS, &fields);
   napi_set_named_property(env, exports, "FIELDS", fields);
+  vp_register_argon2(env, exports);
   return exports;
 }
 
