@@ -1,6 +1,7 @@
-// Builds the optional statx addon (native/statx.c) on Linux with the node-gyp that npm bundles.
-// vaultpath works without it (the scan then falls back to lstat and reports compressed/encrypted as unknown),
-// so a failed build warns, with node-gyp's output, instead of failing the install.
+// Builds the optional native addon (native/statx.c, and Argon2id in native/argon2*.c) on Linux with the node-gyp
+// that npm bundles. vaultpath works without it (the scan then falls back to lstat and reports compressed/encrypted
+// as unknown; key derivation uses @noble/hashes, about five times slower), so a failed build warns, with
+// node-gyp's output, instead of failing the install.
 import { spawnSync } from 'node:child_process';
 
 if (process.platform !== 'linux') process.exit(0);
@@ -9,5 +10,8 @@ const [cmd, args] = gyp ? [process.execPath, [gyp, 'rebuild']] : ['node-gyp', ['
 const result = spawnSync(cmd, args, { encoding: 'utf8' });
 if (result.status !== 0) {
   process.stderr.write(`${result.stdout ?? ''}${result.stderr ?? ''}${result.error ? String(result.error) : ''}\n`);
-  console.warn('vaultpath: the statx addon did not build; scans will use lstat and report compressed/encrypted as unknown.');
+  console.warn(
+    'vaultpath: the native addon did not build; scans will use lstat and report compressed/encrypted as unknown, ' +
+      'and key derivation will use the slower @noble/hashes.',
+  );
 }

@@ -1,50 +1,138 @@
+import { randomBytes, randomInt } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_KDF_PARAMS, checkKdfParams, deriveKey } from '../../src/crypto/kdf.js';
+import { DEFAULT_KDF_PARAMS, KDF_BOUNDS, checkKdfParams, deriveKey, deriveKeyWith, nativeKdfAvailable } from '../../src/crypto/kdf.js';
 import { VaultpathError } from '../../src/errors.js';
 
 const salt = new Uint8Array(32).fill(9);
 const pass = new TextEncoder().encode('correct horse battery staple');
+const refSalt = Buffer.from('saltsaltsaltsaltsaltsaltsaltsalt');
 
-describe('Argon2id key derivation', () => {
-  // Known answers from the Argon2 reference implementation (the `argon2` command of Debian's argon2 package):
-  //   echo -n 'correct horse battery staple' | argon2 saltsaltsaltsaltsaltsaltsaltsalt -id -t 1 -k 64 -p 1 -l 32 -r
-  // A change here means every key slot ever written stops opening.
-  it.each([
-    [{ memoryKiB: 64, iterations: 1, parallelism: 1 }, '8e8db95e07b5b6a069a656edd01f4834c0cb39485e4be83de94d0d7b98fcb58f'],
-    [{ memoryKiB: 1024, iterations: 2, parallelism: 2 }, 'd7e4297569d5da78b0a2449dff9fd4d3cc551f371ccb34ef6b70cbcdb72b3bc2'],
-  ])('matches the reference Argon2id (v1.3) for %o', async (params, expected) => {
-    const key = await deriveKey(pass, Buffer.from('saltsaltsaltsaltsaltsaltsaltsalt'), params);
+/** Both implementations; the native one only where the addon is built (the code then falls back to noble). */
+const IMPLEMENTATIONS = ['native', 'noble'] as const;
+const skipped = (impl: (typeof IMPLEMENTATIONS)[number]): boolean => impl === 'native' && !nativeKdfAvailable();
+
+// Known answers from the Argon2 reference implementation (the `argon2` command of Debian's argon2 package), e.g.
+//   echo -n 'correct horse battery staple' | argon2 saltsaltsaltsaltsaltsaltsaltsalt -id -t 1 -k 64 -p 1 -l 32 -r
+// (-k is memory in KiB). A change here means every key slot ever written stops opening.
+const KNOWN: [memoryKiB: number, iterations: number, parallelism: number, hex: string][] = [
+  [8, 1, 1, 'f068312609beeb89c1b44cde2f55b61382cc7d4a696eea53139ce6eae169f91e'],
+  [12, 1, 1, '7a484d0f751736b3ea6b8a2c2973f92cdb3b720e10d238764ffeae5380c6f7fc'],
+  [64, 1, 1, '8e8db95e07b5b6a069a656edd01f4834c0cb39485e4be83de94d0d7b98fcb58f'],
+  [64, 3, 1, '50a6e29dacfdafee0d1ce943051dd3913f3268816fec2d775ecc05e622c351bd'],
+  [100, 1, 2, 'e5c29b2226485ee8715925fb54ef1b890bb6aa4a10028e81088cc118a4c3ca0d'],
+  [256, 2, 1, 'd81160a1d21a800f9a09d337d83bffc4683c7896e271cddd8c80bc0b031cb8f5'],
+  [1000, 2, 1, '0d5ae3759be2ef78aa3961059347de615231eca89f879452a689bb308066a734'],
+  [1024, 1, 1, '62f9a01f0062062ffcedf4afdab7321c8d7ab682704bd2dbe15b30eb40aa61b2'],
+  [1024, 2, 2, 'd7e4297569d5da78b0a2449dff9fd4d3cc551f371ccb34ef6b70cbcdb72b3bc2'],
+  [1024, 3, 2, 'ed813c06eacd4a910a1697592f85d96b02cf91ecc7bf8432a1c8386a346f0b17'],
+  [4096, 1, 1, '5d4ba72a3c4e00cafbfee536a06dedc50321dd6844c07444ef1eae5f29e4f9e2'],
+  [4096, 3, 1, '99ea7783cbb54eefd4b352ae4a67858ab56c1051be5f0b04f9174f7c20f85421'],
+  [4096, 2, 2, '95b7db4e0e39d440e1b20c388c50b6a187546948707f13cd0dee387e7d7dcbdb'],
+  [16384, 1, 1, '5d24c264790c182a01d73fdd04560e0af29a1603bc65a50cf2f82886e3179a8b'],
+  [16384, 1, 2, '20c2078fb4f41974c9aa748140e75f7d82967257ad9673eac8fbe9c440ad1ba9'],
+  [65536, 1, 1, 'b6034183b88ae7f6d71ae4e755e6fdf1273631ed196067673a1571555de1288b'],
+  [65536, 2, 1, 'bb4896d9bbadda2e6c1261e0cc254eac84746e7bf207bc7c9dd750f74d51f17b'],
+  [65536, 1, 2, '7e78405f657b9bc7744f113efc8209ce223eb7010f2beba6e8d755cfa9e1363b'],
+];
+
+describe.each(IMPLEMENTATIONS)('Argon2id key derivation (%s)', (impl) => {
+  const test = skipped(impl) ? it.skip : it;
+
+  test.each(KNOWN)('matches the reference Argon2id (v1.3) for m = %i KiB, t = %i, p = %i', async (memoryKiB, iterations, parallelism, expected) => {
+    const key = await deriveKeyWith(impl, pass, refSalt, { memoryKiB, iterations, parallelism });
     expect(Buffer.from(key).toString('hex')).toBe(expected);
+  }, 60_000);
+
+  test('matches the reference for a passphrase that spans two BLAKE2b blocks of H0, and another salt', async () => {
+    // echo -n "$P" | argon2 saltsaltsaltsaltsaltsaltsaltsalt -id -t 2 -k 2048 -p 1 -l 32 -r
+    const long = new TextEncoder().encode('Ünïcödé passphrase, longer than one BLAKE2b block with the salt: the quick brown fox jumps');
+    expect(long.length).toBe(94);
+    const key = await deriveKeyWith(impl, long, refSalt, { memoryKiB: 2048, iterations: 2, parallelism: 1 });
+    expect(Buffer.from(key).toString('hex')).toBe('05fa9a5a617e9777794dc605fe65e049e7e1f45ec307071d3cecc99fafc68b2a');
+    // echo -n 'correct horse battery staple' | argon2 'ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`' -id -t 1 -k 512 -p 1 -l 32 -r
+    const otherSalt = Uint8Array.from({ length: 32 }, (_, i) => 65 + i);
+    const key2 = await deriveKeyWith(impl, pass, otherSalt, { memoryKiB: 512, iterations: 1, parallelism: 1 });
+    expect(Buffer.from(key2).toString('hex')).toBe('84204fe969a17a889755f8d05b518bec85e1b6f684996d31ea2427f50b193b93');
   });
 
-  it('defaults to at least 64 MiB of memory', () => {
-    expect(DEFAULT_KDF_PARAMS.memoryKiB).toBeGreaterThanOrEqual(64 * 1024);
-  });
-
-  it.each([
+  test.each([
     ['64 GiB of memory', { memoryKiB: 64 * 1024 * 1024, iterations: 1, parallelism: 1 }, /memory is 67108864 KiB/],
     ['zero iterations', { memoryKiB: 64, iterations: 0, parallelism: 1 }, /iterations is 0/],
     ['a million iterations', { memoryKiB: 64, iterations: 1_000_000, parallelism: 1 }, /iterations/],
     ['255 lanes', { memoryKiB: 4096, iterations: 1, parallelism: 255 }, /parallelism/],
     ['less than 8 KiB a lane', { memoryKiB: 16, iterations: 1, parallelism: 4 }, /8 KiB per lane/],
     ['a fraction', { memoryKiB: 64.5, iterations: 1, parallelism: 1 }, /memory/],
+    ['a negative memory', { memoryKiB: -1, iterations: 1, parallelism: 1 }, /memory/],
+    ['NaN iterations', { memoryKiB: 64, iterations: NaN, parallelism: 1 }, /iterations/],
   ])('refuses %s before running anything', async (_, params, message) => {
     expect(() => checkKdfParams(params)).toThrow(message);
     const started = performance.now();
-    await expect(deriveKey(pass, salt, params)).rejects.toMatchObject({ code: 'VP_KDF_PARAMS' });
+    await expect(deriveKeyWith(impl, pass, salt, params)).rejects.toMatchObject({ code: 'VP_KDF_PARAMS', message });
     // Refused, not attempted: a 64 GiB derivation would take minutes or exhaust memory.
     expect(performance.now() - started).toBeLessThan(50);
   });
 
-  it('stops when aborted, with VP_ABORTED', async () => {
+  test('stops when aborted, with VP_ABORTED', async () => {
     const controller = new AbortController();
-    const running = deriveKey(pass, salt, { memoryKiB: 256 * 1024, iterations: 4, parallelism: 1 }, { signal: controller.signal });
+    const running = deriveKeyWith(impl, pass, salt, { memoryKiB: 256 * 1024, iterations: 4, parallelism: 1 }, { signal: controller.signal });
     setTimeout(() => controller.abort(new Error('user pressed Ctrl-C')), 20);
+    const started = performance.now();
     const e = await running.then(
       () => undefined,
       (err: unknown) => err,
     );
     expect(e).toBeInstanceOf(VaultpathError);
     expect((e as VaultpathError).code).toBe('VP_ABORTED');
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  test('refuses an already aborted signal before running', async () => {
+    const controller = new AbortController();
+    controller.abort(new Error('gone'));
+    await expect(deriveKeyWith(impl, pass, salt, DEFAULT_KDF_PARAMS, { signal: controller.signal })).rejects.toMatchObject({ code: 'VP_ABORTED' });
+  });
+});
+
+describe('Argon2id implementations', () => {
+  it('defaults to at least 64 MiB of memory', () => {
+    expect(DEFAULT_KDF_PARAMS.memoryKiB).toBeGreaterThanOrEqual(64 * 1024);
+  });
+
+  it.runIf(process.platform === 'linux')('builds the native Argon2id on Linux, and deriveKey uses it', async () => {
+    expect(nativeKdfAvailable()).toBe(true);
+    const params = { memoryKiB: 64, iterations: 1, parallelism: 1 };
+    expect(Buffer.from(await deriveKey(pass, refSalt, params)).toString('hex')).toBe(KNOWN[2]![3]);
+  });
+
+  it.skipIf(!nativeKdfAvailable())('native and noble agree on random inputs', async () => {
+    for (let i = 0; i < 24; i++) {
+      const p = randomInt(1, 5);
+      const params = { memoryKiB: randomInt(8 * p, 3 * 1024), iterations: randomInt(1, 4), parallelism: p };
+      const passphrase = randomBytes(randomInt(0, 300));
+      const s = randomBytes(32);
+      const [a, b] = await Promise.all([deriveKeyWith('native', passphrase, s, params), deriveKeyWith('noble', passphrase, s, params)]);
+      expect(Buffer.from(a).toString('hex'), `${JSON.stringify(params)} passphrase ${passphrase.toString('hex')} salt ${s.toString('hex')}`).toBe(
+        Buffer.from(b).toString('hex'),
+      );
+    }
+  }, 60_000);
+
+  it.skipIf(!nativeKdfAvailable())('refuses in the addon what Argon2 does not define, even under bounds that let it through', async () => {
+    const loose = { ...KDF_BOUNDS, iterations: { min: 0, max: 64 }, memoryKiB: { min: 8, max: 8 * 1024 * 1024 } };
+    const started = performance.now();
+    // t = 0 is not Argon2; 5 GiB is beyond what the addon ever allocates.
+    await expect(deriveKeyWith('native', pass, salt, { memoryKiB: 64, iterations: 0, parallelism: 1 }, { bounds: loose })).rejects.toThrow(/refused/);
+    await expect(deriveKeyWith('native', pass, salt, { memoryKiB: 5 * 1024 * 1024, iterations: 1, parallelism: 1 }, { bounds: loose })).rejects.toThrow(/refused/);
+    expect(performance.now() - started).toBeLessThan(50);
+  });
+
+  it.skipIf(!nativeKdfAvailable())('keeps the event loop free while the native fill runs', async () => {
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 2);
+    const started = performance.now();
+    await deriveKeyWith('native', pass, salt, { memoryKiB: 64 * 1024, iterations: 2, parallelism: 1 });
+    clearInterval(timer);
+    // A blocked loop would tick once at most; a free one about every 2 ms.
+    expect(ticks).toBeGreaterThan(Math.min(10, (performance.now() - started) / 20));
   });
 });
