@@ -6,7 +6,7 @@
  * is refused with `VP_KDF_PARAMS`, not attempted.
  *
  * Where the native addon is built (Linux; native/argon2.c, an Argon2id written from RFC 9106 with its own BLAKE2b),
- * the derivation runs there, on a libuv worker thread: about 0.1 s for the default 64 MiB instead of about 0.5 s,
+ * the derivation runs there, on a libuv worker thread: 0.07–0.1 s for the default 64 MiB instead of about 0.5 s,
  * and the calling thread stays free for work that does not need the key (a backup's scan, reading the vault's
  * objects). An abort stops the fill within a few hundred blocks. Lanes (p > 1) are filled in turn, not at once.
  *
@@ -35,9 +35,9 @@ export interface KdfParams {
 /**
  * The cost of new key slots: 64 MiB, one pass, one lane.
  *
- * Measured at about 0.1 s on this project's 2-core reference machine with the native addon (about 0.5 s with
+ * Measured at about 0.07 s on this project's 2-core reference machine with the native addon (about 0.45 s with
  * @noble/hashes, the fallback), and above OWASP's Argon2id floor (46 MiB, t = 1). Every CLI run pays it once.
- * Raising `iterations` adds about 0.09 s a pass natively (0.2 s with @noble/hashes); raising memory costs an
+ * Raising `iterations` adds about 0.04 s a pass natively (0.3 s with @noble/hashes); raising memory costs an
  * attacker more than it costs us.
  */
 export const DEFAULT_KDF_PARAMS: KdfParams = Object.freeze({ memoryKiB: 64 * 1024, iterations: 1, parallelism: 1 });
