@@ -25,7 +25,7 @@ import { Vault } from '../repo/vault.js';
 import type { KdfParams } from '../crypto/kdf.js';
 import { type OpenStoreOptions, openStore } from '../transfer/open.js';
 import { containerSas, credentialFromEnv, isSharedKey } from '../transfer/azure-auth.js';
-import { isRemoteLocation, parseAzureLocation } from '../transfer/azure-store.js';
+import { isRemoteLocation, parseAzureLocation } from '../transfer/location.js';
 import type { ProxySettings } from '../transfer/proxy.js';
 import type { Store } from '../transfer/store.js';
 import { type CredentialsFile, DEFAULT_CREDENTIALS_VALIDITY_MS, makeCredentials, readCredentialsFile, verifyCredentials } from './credentials.js';

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { AzureStore, type AzureStoreOptions, isRemoteLocation } from './azure-store.js';
+import type { AzureStoreOptions } from './azure-store.js';
+import { isRemoteLocation } from './location.js';
 import { LocalStore } from './local-store.js';
 import { type StoreChainOptions, storeChain } from './limits.js';
 import type { RetryOptions } from './retry.js';
@@ -25,6 +26,8 @@ export interface OpenStoreOptions extends Omit<StoreChainOptions, 'retry'> {
 /** The store chain for `location`. */
 export async function openStore(location: string, options: OpenStoreOptions = {}): Promise<Store> {
   if (isRemoteLocation(location)) {
+    // Loaded only for a remote vault: the HTTP client costs a tenth of a second to load.
+    const { AzureStore } = await import('./azure-store.js');
     const backend = await AzureStore.open(location, { ...options.azure, create: options.create ?? false, ...(options.signal ? { signal: options.signal } : {}) });
     const { retry, ...chain } = options;
     return storeChain(backend, retry === false ? chain : { ...chain, retry: retry ?? {} });
