@@ -177,6 +177,8 @@ static napi_value set_times(napi_env env, napi_callback_info info) {
 
 /* argon2id(...): Argon2id key derivation on a libuv worker thread (argon2_napi.c). */
 void vp_register_argon2(napi_env env, napi_value exports);
+/* writeFile(...): a restored small file created, written, stamped and renamed on a libuv worker (write_file.c). */
+void vp_register_write_file(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn, fields;
@@ -189,6 +191,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_create_uint32(env, FIELDS, &fields);
   napi_set_named_property(env, exports, "FIELDS", fields);
   vp_register_argon2(env, exports);
+  vp_register_write_file(env, exports);
   return exports;
 }
 

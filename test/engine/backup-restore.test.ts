@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backup } from '../../src/engine/backup.js';
 import { restore } from '../../src/engine/restore.js';
+import { nativeWriter } from '../../src/engine/native-writer.js';
 import { TableProbe } from '../../src/scan/probe.js';
 import { seededBytes } from '../support/seeded.js';
 import { type VaultFixture, describeTree, makeVault } from '../support/vaults.js';
@@ -42,6 +43,10 @@ async function makeSource(root: string): Promise<void> {
 }
 
 describe('backup and restore', () => {
+  it.runIf(process.platform === 'linux')('writes small files through the native writer here (the fallback has its own tests)', () => {
+    expect(nativeWriter(), 'the native addon did not build or load: see the output of scripts/build-native.mjs').not.toBeNull();
+  });
+
   it('restore everything byte for byte, with modes, mtimes, empty files and folders, and any names', async () => {
     const src = f.path('src');
     await makeSource(src);
@@ -219,6 +224,21 @@ describe('restore safety', () => {
     expect(r.errors).toEqual([]);
     await expect((await import('node:fs/promises')).readFile(victim, 'utf8')).resolves.toBe('untouched');
     await expect((await import('node:fs/promises')).readFile(join(f.path('target'), 'src', 'small.txt'), 'utf8')).resolves.toBe('hello\n');
+  });
+
+  it('reports a folder in the way of a file, and restores the rest', async () => {
+    const src = f.path('src');
+    await makeSource(src);
+    await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+    await mkdir(join(f.path('target'), 'src', 'small.txt'), { recursive: true });
+    await mkdir(join(f.path('target'), 'src', 'big.bin'), { recursive: true });
+    const r = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
+    expect(r.errors).toEqual(expect.arrayContaining([
+      { path: 'src/small.txt', reason: 'a folder is in the way of a file' },
+      { path: 'src/big.bin', reason: 'a folder is in the way of a file' },
+    ]));
+    expect(r.errors).toHaveLength(2);
+    await expect((await import('node:fs/promises')).readFile(join(f.path('target'), 'src', 'names', '.hidden'), 'utf8')).resolves.toBe('d');
   });
 
   it('refuses to descend through a symbolic link in the way of a folder', async () => {

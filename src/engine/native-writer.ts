@@ -1,0 +1,55 @@
+/**
+ * The addon's whole-file writer (native/write_file.c), for restoring small files off the event loop.
+ *
+ * One call is one libuv thread-pool job: it refuses a folder at the final path (EISDIR), creates the temporary name
+ * exclusively with O_NOFOLLOW (mode 0600), writes the chunks in order, sets the mode (permission bits only) and
+ * both times to the nanosecond, closes, and renames the temporary file over the final path (a rename replaces a
+ * link there, it never follows it). On failure the temporary file it created is removed and the promise resolves
+ * to the errno's name; it resolves to `undefined` on success. The chunks are not copied: their bytes must not
+ * change until the promise settles.
+ *
+ * {@link nativeWriter} is `null` where the addon is not built (not Linux, or the install could not compile it);
+ * the caller then writes with Node's own calls.
+ *
+ * @module
+ */
+import { createRequire } from 'node:module';
+import { constants } from 'node:os';
+
+interface NativeWriteAddon {
+  writeFile(temp: string, path: string, chunks: readonly Uint8Array[], mode: number, seconds: number, nanoseconds: number): Promise<number>;
+}
+
+/** Writes one whole file; resolves to `undefined` on success, else the errno's name (`EEXIST`, `ELOOP`, …). */
+export type NativeWriteFile = (temp: string, path: string, chunks: readonly Uint8Array[], mode: number, mtimeNs: bigint) => Promise<string | undefined>;
+
+let loaded: NativeWriteFile | null | undefined;
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+/** The native writer, or `null` when the addon is not built or has no writer. Loaded once. */
+export function nativeWriter(): NativeWriteFile | null {
+  if (loaded !== undefined) return loaded;
+  loaded = null;
+  if (process.platform !== 'linux') return loaded;
+  const require = createRequire(import.meta.url);
+  // From src/engine or dist/engine the package root is two levels up; from a nested build output, three.
+  for (const candidate of ['../../build/Release/vaultpath_statx.node', '../../../build/Release/vaultpath_statx.node']) {
+    try {
+      const addon = require(candidate) as Partial<NativeWriteAddon>;
+      if (typeof addon.writeFile === 'function') {
+        const { writeFile } = addon as NativeWriteAddon;
+        loaded = async (temp, path, chunks, mode, mtimeNs) => {
+          const nanoseconds = ((mtimeNs % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n; // 0..999999999, also before 1970
+          const seconds = (mtimeNs - nanoseconds) / 1_000_000_000n;
+          const rc = await writeFile(temp, path, chunks, mode, Number(seconds), Number(nanoseconds));
+          return rc === 0 ? undefined : (ERRNO_NAMES.get(rc) ?? `errno ${rc}`);
+        };
+        break;
+      }
+    } catch {
+      // not built here; try the next place, then fall back to Node's calls
+    }
+  }
+  return loaded;
+}

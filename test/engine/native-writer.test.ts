@@ -1,0 +1,102 @@
+import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { nativeWriter } from '../../src/engine/native-writer.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'vaultpath-native-writer-'));
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+const linux = process.platform === 'linux';
+
+describe('the native whole-file writer', () => {
+  it.runIf(linux)('is built and loads on Linux (restore writes small files through it)', () => {
+    // Without it restores still work (with Node's calls), but this path would go untested.
+    expect(nativeWriter(), 'the native addon did not build or load: see the output of scripts/build-native.mjs').not.toBeNull();
+  });
+
+  describe.runIf(linux)('on Linux', () => {
+    const write = (...args: Parameters<NonNullable<ReturnType<typeof nativeWriter>>>) => nativeWriter()!(...args);
+
+    it('writes the chunks in order under the temporary name, sets mode and nanosecond times, then renames into place', async () => {
+      const temp = join(dir, '.tmp-1');
+      const path = join(dir, 'file.bin');
+      const chunks = [Buffer.from('hello '), new Uint8Array(0), Buffer.alloc(300_000, 7), Buffer.from('world').subarray(1)];
+      const mtimeNs = 1_600_000_000_123_456_789n;
+      await expect(write(temp, path, chunks, 0o100640, mtimeNs)).resolves.toBeUndefined();
+      const st = await lstat(path, { bigint: true }); // before reading: a read may update the access time
+      expect(Number(st.mode) & 0o7777).toBe(0o640);
+      expect(st.mtimeNs).toBe(mtimeNs);
+      expect(st.atimeNs).toBe(mtimeNs);
+      expect(await readFile(path)).toEqual(Buffer.concat(chunks));
+      expect(await readdir(dir)).toEqual(['file.bin']);
+    });
+
+    it('writes an empty file, and times before 1970', async () => {
+      const path = join(dir, 'empty');
+      await expect(write(join(dir, '.tmp'), path, [], 0o600, -1_500_000_001n)).resolves.toBeUndefined();
+      const st = await lstat(path, { bigint: true });
+      expect(st.size).toBe(0n);
+      expect(st.mtimeNs).toBe(-1_500_000_001n);
+    });
+
+    it('creates exclusively: an existing file at the temporary name is left alone and reported as EEXIST', async () => {
+      const temp = join(dir, '.tmp');
+      await writeFile(temp, 'someone else');
+      await expect(write(temp, join(dir, 'file'), [Buffer.from('new')], 0o644, 0n)).resolves.toBe('EEXIST');
+      expect(await readFile(temp, 'utf8')).toBe('someone else');
+      expect(await readdir(dir)).toEqual(['.tmp']);
+    });
+
+    it('never follows a symbolic link at the temporary name, dangling or not', async () => {
+      const victim = join(dir, 'victim');
+      await writeFile(victim, 'untouched');
+      await symlink(victim, join(dir, '.tmp-a'));
+      await symlink(join(dir, 'nowhere'), join(dir, '.tmp-b'));
+      await expect(write(join(dir, '.tmp-a'), join(dir, 'a'), [Buffer.from('x')], 0o644, 0n)).resolves.toBe('EEXIST');
+      await expect(write(join(dir, '.tmp-b'), join(dir, 'b'), [Buffer.from('x')], 0o644, 0n)).resolves.toBe('EEXIST');
+      expect(await readFile(victim, 'utf8')).toBe('untouched');
+      expect((await readdir(dir)).sort()).toEqual(['.tmp-a', '.tmp-b', 'victim']);
+      expect(await readlink(join(dir, '.tmp-b'))).toBe(join(dir, 'nowhere'));
+    });
+
+    it('replaces a symbolic link at the final path instead of writing through it', async () => {
+      const victim = join(dir, 'victim');
+      await writeFile(victim, 'untouched');
+      await symlink(victim, join(dir, 'file'));
+      await expect(write(join(dir, '.tmp'), join(dir, 'file'), [Buffer.from('restored')], 0o644, 0n)).resolves.toBeUndefined();
+      expect(await readFile(victim, 'utf8')).toBe('untouched');
+      expect((await lstat(join(dir, 'file'))).isFile()).toBe(true);
+      expect(await readFile(join(dir, 'file'), 'utf8')).toBe('restored');
+    });
+
+    it('refuses a folder at the final path (EISDIR) without creating anything', async () => {
+      await mkdir(join(dir, 'folder'));
+      await writeFile(join(dir, 'folder', 'inside'), 'kept');
+      await expect(write(join(dir, '.tmp'), join(dir, 'folder'), [Buffer.from('x')], 0o644, 0n)).resolves.toBe('EISDIR');
+      expect((await readdir(dir)).sort()).toEqual(['folder']);
+      expect(await readFile(join(dir, 'folder', 'inside'), 'utf8')).toBe('kept');
+    });
+
+    it('reports errno by name and leaves no temporary file when a step fails', async () => {
+      await expect(write(join(dir, 'missing', '.tmp'), join(dir, 'missing', 'f'), [Buffer.from('x')], 0o644, 0n)).resolves.toBe('ENOENT');
+      // The rename fails (the final path's folder does not exist) after the temporary file was written: it is removed.
+      await expect(write(join(dir, '.tmp'), join(dir, 'missing', 'f'), [Buffer.from('x')], 0o644, 0n)).resolves.toBe('ENOENT');
+      expect(await readdir(dir)).toEqual([]);
+    });
+
+    it('throws on arguments of the wrong type before doing anything', async () => {
+      const { createRequire } = await import('node:module');
+      const addon = createRequire(import.meta.url)('../../build/Release/vaultpath_statx.node') as {
+        writeFile: (...a: unknown[]) => Promise<number>;
+      };
+      expect(() => addon.writeFile(join(dir, '.t'), join(dir, 'f'), ['not bytes'], 0o644, 0, 0)).toThrow(TypeError);
+      expect(() => addon.writeFile(join(dir, '.t'), join(dir, 'f'), [], 0o644, 0, 1e9)).toThrow(TypeError);
+      expect(() => addon.writeFile(`${join(dir, '.t')}\0x`, join(dir, 'f'), [], 0o644, 0, 0)).toThrow(TypeError);
+      expect(await readdir(dir)).toEqual([]);
+    });
+  });
+});

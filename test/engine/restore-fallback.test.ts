@@ -1,0 +1,49 @@
+// Restores with the addon's writer absent (as where it did not build): small files take Node's synchronous calls.
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { backup } from '../../src/engine/backup.js';
+import { restore } from '../../src/engine/restore.js';
+import { nativeWriter } from '../../src/engine/native-writer.js';
+import { seededBytes } from '../support/seeded.js';
+import { type VaultFixture, describeTree, makeVault } from '../support/vaults.js';
+
+vi.mock('../../src/engine/native-writer.js', () => ({ nativeWriter: () => null }));
+
+let f: VaultFixture;
+beforeEach(async () => {
+  f = await makeVault();
+});
+afterEach(() => f.cleanup());
+
+describe('restore without the native writer', () => {
+  it('restores small files byte for byte with modes and nanosecond mtimes, replacing a link in the way', async () => {
+    expect(nativeWriter()).toBeNull();
+    const src = f.path('src');
+    await mkdir(join(src, 'sub'), { recursive: true });
+    for (let i = 0; i < 20; i++) await writeFile(join(src, 'sub', `f${i}`), seededBytes(1000 * i + 1, i));
+    await writeFile(join(src, 'small.txt'), 'hello\n');
+    await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+    const victim = f.path('victim.txt');
+    await writeFile(victim, 'untouched');
+    await mkdir(join(f.path('target'), 'src'), { recursive: true });
+    await symlink(victim, join(f.path('target'), 'src', 'small.txt'));
+    const r = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
+    expect(r.errors).toEqual([]);
+    expect(r.files).toBe(21);
+    expect(await describeTree(join(f.path('target'), 'src'))).toEqual(await describeTree(src));
+    expect(await readFile(victim, 'utf8')).toBe('untouched');
+  });
+
+  it('reports a folder in the way of a file, and restores the rest', async () => {
+    const src = f.path('src');
+    await mkdir(src);
+    await writeFile(join(src, 'a'), 'a');
+    await writeFile(join(src, 'b'), 'b');
+    await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+    await mkdir(join(f.path('target'), 'src', 'a'), { recursive: true });
+    const r = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
+    expect(r.errors).toEqual([{ path: 'src/a', reason: 'a folder is in the way of a file' }]);
+    expect(await readFile(join(f.path('target'), 'src', 'b'), 'utf8')).toBe('b');
+  });
+});
