@@ -111,3 +111,10 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
     throw new VaultpathError('VP_ABORTED', 'The operation was aborted.', { cause: signal.reason });
   }
 }
+
+/** `e` and the errors in its `cause` chain, nearest first (at most 8, so a cycle cannot loop forever). */
+export function* causeChain(e: unknown): Generator<{ readonly code?: unknown; readonly message?: unknown }> {
+  for (let c: unknown = e, depth = 0; c && typeof c === 'object' && depth < 8; c = (c as { cause?: unknown }).cause, depth++) {
+    yield c as { code?: unknown; message?: unknown };
+  }
+}

@@ -35,7 +35,7 @@ import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Agent, type Dispatcher, request } from 'undici';
-import { VaultpathError, throwIfAborted } from '../errors.js';
+import { VaultpathError, causeChain, throwIfAborted } from '../errors.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
 import { AZURE_API_VERSION, type AzureCredential, credentialFromEnv, isSharedKey, sasExpiry, signRequest } from './azure-auth.js';
 import { type ProxySettings, describeProxy, isProxyAuthFailure, proxyAgent, proxyFor } from './proxy.js';
@@ -468,7 +468,7 @@ export class AzureStore implements Store {
     if (isProxyAuthFailure(e)) {
       return new VaultpathError('VP_PROXY_AUTH', `The proxy ${this.#proxy ? describeProxy(this.#proxy) : ''} refused the user name or password (407); check the proxy settings.`, { cause: e, status: 407 });
     }
-    const code = (e as { code?: string }).code ?? ((e as { cause?: { code?: string } }).cause?.code ?? '');
+    const code = [...causeChain(e)].map((c) => c.code).find((c): c is string => typeof c === 'string') ?? '';
     return new VaultpathError('VP_STORE_IO', `Could not ${what} in ${this.location}: ${code ? `${code}, ` : ''}${String((e as Error).message ?? e).split('\n')[0]}`, { cause: e });
   }
 }

@@ -13,7 +13,7 @@
  * @module
  */
 import { ProxyAgent } from 'undici';
-import { VaultpathError } from '../errors.js';
+import { VaultpathError, causeChain } from '../errors.js';
 
 export interface ProxySettings {
   /** `http://host:port` (user name and password may also be given in it, percent-encoded). */
@@ -79,9 +79,6 @@ export function proxyAgent(settings: ProxySettings, target: URL, timeouts: { hea
 
 /** True when `e` is undici's report of a proxy answering 407 (tunnel or forward mode). */
 export function isProxyAuthFailure(e: unknown): boolean {
-  for (let c: unknown = e, depth = 0; c && depth < 5; c = (c as { cause?: unknown }).cause, depth++) {
-    const message = (c as { message?: unknown }).message;
-    if (typeof message === 'string' && /\b407\b/.test(message)) return true;
-  }
+  for (const c of causeChain(e)) if (typeof c.message === 'string' && /\b407\b/.test(c.message)) return true;
   return false;
 }

@@ -26,7 +26,7 @@
  *
  * @module
  */
-import { VaultpathError, throwIfAborted } from '../errors.js';
+import { VaultpathError, causeChain, throwIfAborted } from '../errors.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
 import { type Body, type CallOptions, type GetOptions, type PutOptions, type Store, type StoreObjectInfo, bodySize, madeProgress } from './store.js';
 
@@ -107,10 +107,7 @@ export function isRetryable(e: unknown, policy: RetryPolicy = DEFAULT_RETRY_POLI
     if (e.retryable) return true;
     if (e.status !== undefined) return false;
   }
-  for (let c: unknown = e, depth = 0; c && depth < 5; c = (c as { cause?: unknown }).cause, depth++) {
-    const code = (c as { code?: unknown }).code;
-    if (typeof code === 'string' && policy.retryErrors.includes(code)) return true;
-  }
+  for (const c of causeChain(e)) if (typeof c.code === 'string' && policy.retryErrors.includes(c.code)) return true;
   return false;
 }
 
