@@ -3,11 +3,19 @@
  * stored at registration (proxy, throttling, scratch folder, recovery folder) as defaults that flags override.
  * A command with `--vault` uses only its flags.
  */
-import { agentHome, loadAgent, openSecret } from '../agent/settings.js';
+import { type ThrottleSettings, agentHome, loadAgent, openSecret } from '../agent/settings.js';
 import type { ProxySettings } from '../transfer/proxy.js';
 import { type CommandContext, text } from './context.js';
 
-const THROTTLE_FLAGS = ['bwlimit', 'work-days', 'work-hours', 'work-rate', 'off-rate', 'tz'] as const;
+/** Each stored throttle setting and the flag that gives it. */
+export const THROTTLE_SETTING_FLAGS = [
+  ['bwlimit', 'bwlimit'],
+  ['workDays', 'work-days'],
+  ['workHours', 'work-hours'],
+  ['workRate', 'work-rate'],
+  ['offRate', 'off-rate'],
+  ['tz', 'tz'],
+] as const satisfies readonly (readonly [keyof ThrottleSettings, string])[];
 const agentProxies = new WeakMap<CommandContext, ProxySettings>();
 
 /** `ctx` with the registration's settings filled in where no flag was given (unchanged when `--vault` is given). */
@@ -21,14 +29,8 @@ export async function withAgentDefaults(ctx: CommandContext): Promise<CommandCon
   };
   fill('scratch', settings.scratchDir);
   fill('recovery-folder', settings.recoveryFolder);
-  if (settings.throttle && THROTTLE_FLAGS.every((f) => options[f] === undefined)) {
-    const t = settings.throttle;
-    fill('bwlimit', t.bwlimit);
-    fill('work-days', t.workDays);
-    fill('work-hours', t.workHours);
-    fill('work-rate', t.workRate);
-    fill('off-rate', t.offRate);
-    fill('tz', t.tz);
+  if (settings.throttle && THROTTLE_SETTING_FLAGS.every(([, flag]) => options[flag] === undefined)) {
+    for (const [key, flag] of THROTTLE_SETTING_FLAGS) fill(flag, settings.throttle[key]);
   }
   const next: CommandContext = { ...ctx, options };
   if (settings.proxy && options['proxy'] === undefined) {

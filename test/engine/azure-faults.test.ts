@@ -15,8 +15,8 @@ import { withRetry } from '../../src/transfer/retry.js';
 import { TEST_KDF, seededBytes } from '../support/seeded.js';
 import { tempDir } from '../support/trees.js';
 import { PASSPHRASE, describeTree } from '../support/vaults.js';
-import { azureLocation, azurite, newAzureStore } from '../support/azure.js';
-import { type Fault, startFaultServer } from '../support/fault-server.js';
+import { azureBehindFaultServer, azureLocation, azurite } from '../support/azure.js';
+import type { Fault } from '../support/fault-server.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -46,23 +46,15 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 
 /** Backs up `src` into a fresh container reached through a fault server; returns what happened. */
 async function backupThrough(decide: (req: import('node:http').IncomingMessage, n: number) => Fault) {
-  const { store: direct, container } = await newAzureStore();
-  await direct.close();
-  const server = await startFaultServer(azurite().endpoint, decide);
-  const backend = await AzureStore.open(azureLocation(container, { endpoint: server.endpoint }), {
-    credential: azurite().credential,
-    proxy: false,
-    blockSize: BLOCK,
-    timeoutMs: 1000,
-  });
+  const t = await azureBehindFaultServer(decide, { blockSize: BLOCK, timeoutMs: 1000 });
+  const { server, container, store: backend } = t;
   const store = withRetry(backend, { policy: { baseDelayMs: 20, maxDelayMs: 200, maxAttempts: 6 } });
   try {
     const vault = await Vault.create(store, PASSPHRASE, { kdf: TEST_KDF });
     const result = await backup(vault, [join(dir, 'src')], { scratchDir: join(dir, 'scratch') });
     return { result, container, requests: server.requests.length, bytesIn: server.bytesIn(), injected: { ...server.injected }, stats: { ...store.stats } };
   } finally {
-    await backend.close();
-    await server.close();
+    await t.close();
   }
 }
 

@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
 import { AzureStore, type AzureStoreOptions } from '../../src/transfer/azure-store.js';
 import type { SharedKeyCredential } from '../../src/transfer/azure-auth.js';
+import type { IncomingMessage } from 'node:http';
+import { type Fault, type FaultServer, startFaultServer } from './fault-server.js';
 
 export function azurite(): { endpoint: string; credential: SharedKeyCredential } {
   const a = inject('azurite');
@@ -32,4 +34,28 @@ export async function newAzureStore(options: AzureStoreOptions & { endpoint?: st
 export function azureEnv(): Record<string, string> {
   const a = azurite();
   return { AZURE_STORAGE_ACCOUNT: a.credential.accountName, AZURE_STORAGE_KEY: a.credential.accountKey };
+}
+
+/**
+ * A new container reached two ways: `direct` to Azurite, and `store` through a fault server in front of it
+ * (test/support/fault-server.ts) that answers as `decide` says. `close` stops all three.
+ */
+export async function azureBehindFaultServer(
+  decide: (req: IncomingMessage, n: number) => Fault,
+  options: Omit<AzureStoreOptions, 'credential' | 'proxy' | 'create'> = {},
+): Promise<{ store: AzureStore; direct: AzureStore; server: FaultServer; container: string; close(): Promise<void> }> {
+  const { store: direct, container } = await newAzureStore();
+  const server = await startFaultServer(azurite().endpoint, decide);
+  const store = await AzureStore.open(azureLocation(container, { endpoint: server.endpoint }), { credential: azurite().credential, proxy: false, ...options });
+  return {
+    store,
+    direct,
+    server,
+    container,
+    close: async () => {
+      await store.close();
+      await direct.close();
+      await server.close();
+    },
+  };
 }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { AZURE_LIMITS, AzureStore, parseAzureLocation, redact } from '../../src/transfer/azure-store.js';
 import { containerSas } from '../../src/transfer/azure-auth.js';
 import { storeConformance } from '../support/store-conformance.js';
-import { azureLocation, azurite, containerName, newAzureStore } from '../support/azure.js';
+import { azureBehindFaultServer, azureLocation, azurite, containerName, newAzureStore } from '../support/azure.js';
 import { startAuthProxy } from '../support/auth-proxy.js';
 import { isRetryable, withRetry } from '../../src/transfer/retry.js';
 import { startFaultServer } from '../support/fault-server.js';
@@ -193,11 +193,9 @@ describe('the Azure Blob store behind an authenticated proxy', () => {
 
 describe('the Azure Blob store with retries, through a fault server', () => {
   async function through(decide: Parameters<typeof startFaultServer>[1], options: { blockSize?: number; maxAttempts?: number } = {}) {
-    const { store: direct, container } = await newAzureStore();
-    const server = await startFaultServer(azurite().endpoint, decide);
-    const backend = await AzureStore.open(azureLocation(container, { endpoint: server.endpoint }), { credential: azurite().credential, proxy: false, blockSize: options.blockSize ?? 4 * 1024 * 1024 });
-    const store = withRetry(backend, { policy: { baseDelayMs: 5, maxDelayMs: 20, maxAttempts: options.maxAttempts ?? 4 } });
-    return { direct, server, store, close: async () => (await backend.close(), await direct.close(), await server.close()) };
+    const t = await azureBehindFaultServer(decide, { blockSize: options.blockSize ?? 4 * 1024 * 1024 });
+    const store = withRetry(t.store, { policy: { baseDelayMs: 5, maxDelayMs: 20, maxAttempts: options.maxAttempts ?? 4 } });
+    return { ...t, store };
   }
 
   it.each([

@@ -5,21 +5,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { AzureStore } from '../../src/transfer/azure-store.js';
 import { storeChain } from '../../src/transfer/limits.js';
 import { TokenBucket } from '../../src/throttle/token-bucket.js';
 import { systemClock } from '../../src/throttle/clock.js';
-import { azureLocation, azurite, newAzureStore } from '../support/azure.js';
-import { startFaultServer } from '../support/fault-server.js';
+import { azureBehindFaultServer } from '../support/azure.js';
 
 const MiB = 2 ** 20;
 
 describe('the throttle on a real HTTP connection', () => {
   it('holds four concurrent uploads to 2 MiB/s in real time: average within 5%, no 1-second window over 110%', async () => {
-    const { store: direct, container } = await newAzureStore();
-    await direct.close();
-    const server = await startFaultServer(azurite().endpoint, () => 'pass');
-    const backend = await AzureStore.open(azureLocation(container, { endpoint: server.endpoint }), { credential: azurite().credential, proxy: false, blockSize: MiB });
+    const t = await azureBehindFaultServer(() => 'pass', { blockSize: MiB });
+    const { store: backend, server } = t;
     try {
       const rate = 2 * MiB;
       const upload = new TokenBucket(systemClock, rate);
@@ -43,8 +39,7 @@ describe('the throttle on a real HTTP connection', () => {
       expect(worst).toBeLessThanOrEqual(rate * 1.1);
       console.log(`real-time throttle over HTTP: ${(average / MiB).toFixed(3)} MiB/s average for 2 MiB/s over ${seconds.toFixed(2)} s; busiest 1-s window ${(worst / MiB).toFixed(3)} MiB`);
     } finally {
-      await backend.close();
-      await server.close();
+      await t.close();
     }
   }, 30_000);
 });

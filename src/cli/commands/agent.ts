@@ -16,7 +16,7 @@ import { parseDuration } from '../../units.js';
 import { type CommandContext, UsageError, text } from '../context.js';
 import { readPassphrase } from '../secrets.js';
 import { throttleFrom } from '../throttle.js';
-import { proxyFrom } from '../agent-defaults.js';
+import { THROTTLE_SETTING_FLAGS, proxyFrom } from '../agent-defaults.js';
 import { kdfFrom } from './vault.js';
 
 function duration(ctx: CommandContext, flag: string): number | undefined {
@@ -76,18 +76,7 @@ async function settingsFrom(ctx: CommandContext, home: string, base: AgentSettin
     next = rest;
   } else if (throttleFrom(ctx)) {
     // throttleFrom has validated the flags (units, hours, the agent's range); the settings keep them as written.
-    const t: ThrottleSettings = Object.fromEntries(
-      (
-        [
-          ['bwlimit', 'bwlimit'],
-          ['workDays', 'work-days'],
-          ['workHours', 'work-hours'],
-          ['workRate', 'work-rate'],
-          ['offRate', 'off-rate'],
-          ['tz', 'tz'],
-        ] as const
-      ).flatMap(([key, flag]) => (text(ctx, flag) !== undefined ? [[key, text(ctx, flag)!]] : [])),
-    );
+    const t: ThrottleSettings = Object.fromEntries(THROTTLE_SETTING_FLAGS.flatMap(([key, flag]) => (text(ctx, flag) !== undefined ? [[key, text(ctx, flag)!]] : [])));
     next = { ...next, throttle: t };
   }
   const scratch = text(ctx, 'scratch');
