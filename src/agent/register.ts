@@ -111,6 +111,8 @@ export interface RegisterResult {
 export async function register(options: RegisterOptions): Promise<RegisterResult> {
   const clock = options.clock ?? systemClock;
   const signal = options.signal;
+  /** The signal as a call option (absent rather than undefined). */
+  const call = signal ? { signal } : {};
   const file = await readCredentialsFile(options.credentialsPath);
   // Expiry needs no network: say it before anything else.
   if (clock.now() >= Date.parse(file.expiresAt)) verifyCredentials(file, undefined, undefined, clock.now(), options.credentialsPath);
@@ -124,7 +126,7 @@ export async function register(options: RegisterOptions): Promise<RegisterResult
   const machineName = options.machineName ?? hostname().split('.')[0] ?? 'machine';
   checkMachineName(machineName);
   const storeOptions: OpenStoreOptions = {
-    ...(signal ? { signal } : {}),
+    ...call,
     azure: { ...(file.access.sasToken ? { credential: { sasToken: file.access.sasToken } } : {}), ...(options.proxy ? { proxy: options.proxy } : {}) },
   };
   const store = await openStore(file.location, storeOptions);
@@ -135,7 +137,7 @@ export async function register(options: RegisterOptions): Promise<RegisterResult
   const record = { machineId, name: machineName, registeredAt: new Date(clock.now()).toISOString(), generation: file.generation };
   let again = false;
   try {
-    await recordMachine(store, record, { ...(signal ? { signal } : {}) });
+    await recordMachine(store, record, call);
   } catch (e) {
     if ((e as VaultpathError).code !== 'VP_ALREADY_EXISTS') throw e;
     const existing = await readMachine(store, machineName, { signal });
@@ -146,16 +148,16 @@ export async function register(options: RegisterOptions): Promise<RegisterResult
       );
     }
     again = true;
-    await recordMachine(store, record, { replace: true, ...(signal ? { signal } : {}) });
+    await recordMachine(store, record, { replace: true, ...call });
   }
 
   // The machine's own encrypted area: created with the passphrase, or opened with it when registering again.
   const area = machineLocation(file.location, machineName);
   const areaStore = await openStore(area, { ...storeOptions, create: true });
-  if (again && (await areaStore.stat('config', { ...(signal ? { signal } : {}) }))) {
-    await Vault.open(areaStore, options.passphrase, { ...(signal ? { signal } : {}) });
+  if (again && (await areaStore.stat('config', call))) {
+    await Vault.open(areaStore, options.passphrase, call);
   } else {
-    await Vault.create(areaStore, options.passphrase, { ...(options.kdf ? { kdf: options.kdf } : {}), ...(signal ? { signal } : {}) });
+    await Vault.create(areaStore, options.passphrase, { ...(options.kdf ? { kdf: options.kdf } : {}), ...call });
   }
 
   const next: AgentFile = {
