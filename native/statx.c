@@ -179,6 +179,8 @@ static napi_value set_times(napi_env env, napi_callback_info info) {
 void vp_register_argon2(napi_env env, napi_value exports);
 /* writeFile(...): a restored small file created, written, stamped and renamed on a libuv worker (write_file.c). */
 void vp_register_write_file(napi_env env, napi_value exports);
+/* sealFile(...), sha256(...): a small file read, hashed and sealed, and a pack hashed, on libuv workers (seal_file.c). */
+void vp_register_seal_file(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn, fields;
@@ -192,6 +194,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "FIELDS", fields);
   vp_register_argon2(env, exports);
   vp_register_write_file(env, exports);
+  vp_register_seal_file(env, exports);
   return exports;
 }
 

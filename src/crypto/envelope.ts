@@ -91,7 +91,8 @@ export function joinSealed(sealed: SealedObject): Buffer {
 // Salts are drawn from the CSPRNG in batches: one 32-byte draw per object costs more than the draw itself.
 const saltPool = Buffer.alloc(SALT_LENGTH * 256);
 let saltOffset = saltPool.length;
-function freshSalt(): Buffer {
+/** A fresh random salt for one object (drawn from the CSPRNG in batches; never handed out twice). @internal */
+export function freshSalt(): Buffer {
   if (saltOffset === saltPool.length) {
     randomFillSync(saltPool);
     saltOffset = 0;

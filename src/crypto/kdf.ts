@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { createRequire } from 'node:module';
+import { nativeFunction } from '../native.js';
 import { Worker } from 'node:worker_threads';
 import { VaultpathError, throwIfAborted } from '../errors.js';
 import { checkBytes } from '../bytes.js';
@@ -165,26 +165,10 @@ interface NativeArgon2 {
   argon2id(passphrase: Uint8Array, salt: Uint8Array, t: number, memoryKiB: number, p: number, cancel?: Int32Array): Promise<Uint8Array>;
 }
 
-let native: NativeArgon2 | null | undefined;
-
-/** The addon, or `null` when it is not built (not Linux, or the install could not compile it). Loaded once. */
+/** The addon, or `null` when it is not built (not Linux, or the install could not compile it). */
 function loadNative(): NativeArgon2 | null {
-  if (native !== undefined) return native;
-  native = null;
-  const require = createRequire(import.meta.url);
-  // From src/crypto or dist/crypto the package root is two levels up; from a nested build output, three.
-  for (const candidate of ['../../build/Release/vaultpath_statx.node', '../../../build/Release/vaultpath_statx.node']) {
-    try {
-      const addon = require(candidate) as Partial<NativeArgon2>;
-      if (typeof addon.argon2id === 'function') {
-        native = addon as NativeArgon2;
-        break;
-      }
-    } catch {
-      // not built here; try the next place, then fall back to @noble/hashes
-    }
-  }
-  return native;
+  const argon2id = nativeFunction<NativeArgon2['argon2id']>('argon2id');
+  return argon2id ? { argon2id } : null;
 }
 
 /** True when the native Argon2id is built and loads on this machine ({@link deriveKey} then uses it). */

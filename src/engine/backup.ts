@@ -41,6 +41,7 @@ import { PackUploader, TARGET_PACK_SIZE } from './pack-uploader.js';
 import { Limiter } from './limit.js';
 import { SealPool } from './seal-pool.js';
 import { ReadBuffers } from './read-buffers.js';
+import { type FileSealer, nativeFileSealer } from './native-seal.js';
 import { formatBytes } from '../units.js';
 
 const READ_SIZE = 1024 * 1024;
@@ -210,7 +211,7 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
     // Started on the first chunk large enough to need it: unchanged and small-file backups never pay for a worker.
     const usePool = !options.dryRun && options.sealWorkers !== 0;
     const sealPool = (): SealPool | undefined => (usePool ? (pool ??= new SealPool(vault.keys, options.sealWorkers)) : undefined);
-    const ctx: WalkContext = { files: new Limiter(FILES_IN_FLIGHT), largeFiles: new Limiter(1), pool: sealPool, buffers: new ReadBuffers(READ_SIZE, FREE_READ_BUFFERS), vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
+    const ctx: WalkContext = { files: new Limiter(FILES_IN_FLIGHT), largeFiles: new Limiter(1), pool: sealPool, sealFile: options.dryRun ? null : nativeFileSealer(vault.keys), buffers: new ReadBuffers(READ_SIZE, FREE_READ_BUFFERS), vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
 
     // 2. Each root, depth first; its tree becomes one folder node of the snapshot's root tree.
     const rootNodes: TreeNode[] = [];
@@ -291,6 +292,8 @@ interface WalkContext {
   readonly largeFiles: Limiter;
   /** The sealing workers, started on first use; undefined when sealing stays on this thread. */
   readonly pool: () => SealPool | undefined;
+  /** Reads and seals a one-chunk file off this thread (the addon); null where it is not built, or for a dry run. */
+  readonly sealFile: FileSealer | null;
   /** Read buffers of READ_SIZE bytes, reused. */
   readonly buffers: ReadBuffers;
   readonly vault: Vault;
@@ -379,7 +382,11 @@ async function backupFile(ctx: WalkContext, e: ScanEntry, name: string, previous
     return { ...base, size: stats.size, content: [] };
   }
 
-  if (stats.size <= SMALL_FILE && decision !== 'backup-sparse') return backupSmallFile(ctx, e, base, fullOnly);
+  if (stats.size <= SMALL_FILE && decision !== 'backup-sparse') {
+    // A file below the chunker's minimum is one chunk: read, identified and sealed in one job off this thread.
+    if (ctx.sealFile && stats.size > 0 && stats.size < ctx.vault.config.chunker.minSize) return backupOneChunkFile(ctx, ctx.sealFile, e, base, fullOnly);
+    return backupSmallFile(ctx, e, base, fullOnly);
+  }
   let file: FileHandle;
   try {
     file = await open(e.path, 'r');
@@ -516,6 +523,28 @@ async function backupSmallFile(ctx: WalkContext, e: ScanEntry, base: Omit<TreeNo
 }
 
 /**
+ * Backs up a file that is one chunk (non-empty, below the chunker's minimum size) with the addon: one thread-pool
+ * job reads, identifies and seals it, so the event loop only decides and packs. A duplicate's seal is dropped.
+ */
+async function backupOneChunkFile(ctx: WalkContext, sealFile: FileSealer, e: ScanEntry, base: Omit<TreeNode, 'size' | 'content'>, fullOnly: boolean): Promise<TreeNode | undefined> {
+  const stats = e.stats!;
+  const r = await sealFile(e.path, stats.size, ObjectType.data);
+  if ('code' in r) {
+    if (r.step === 'open') await ctx.warn(e.path, e.root, e.relativePath, reasonOf(r.code), `${r.code}: could not open the file`);
+    else await ctx.warn(e.path, e.root, e.relativePath, 'unreadable', `${r.code}: reading failed`);
+    return undefined;
+  }
+  ctx.c.bytesRead += r.bytes;
+  // A file that shrank to nothing while read has no chunk.
+  const content = r.bytes > 0 ? [r.id.toString('hex')] : [];
+  if (r.bytes > 0) await storeChunk(ctx, r.id, r.bytes, fullOnly, () => r.sealed);
+  ctx.c.files++;
+  ctx.progress();
+  if (changedWhileRead(stats, r.after, r.bytes)) await ctx.warn(e.path, e.root, e.relativePath, 'unreadable', CHANGED_WHILE_READ);
+  return { ...base, size: r.bytes, content };
+}
+
+/**
  * Records a chunk of a file: uploads it when the vault does not have it yet, or always for a file backed up in full
  * (encrypted files: full backups only, their chunks never taken from earlier ones). `seal` is called only then.
  */
@@ -530,7 +559,7 @@ async function storeChunk(ctx: WalkContext, id: Buffer, length: number, fullOnly
 const CHANGED_WHILE_READ = 'changed while it was read: the snapshot holds what was read, which may be inconsistent';
 
 /** True when a file's size or times after reading differ from the scan's, or the bytes read fall short of its size. */
-function changedWhileRead(before: ProbedEntry, after: BigIntStats, bytesAccounted: number): boolean {
+function changedWhileRead(before: ProbedEntry, after: { size: bigint; mtimeNs: bigint; ctimeNs: bigint }, bytesAccounted: number): boolean {
   return after.size !== BigInt(before.size) || after.mtimeNs !== before.mtimeNs || after.ctimeNs !== before.ctimeNs || bytesAccounted !== before.size;
 }
 

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { createRequire } from 'node:module';
+import { nativeFunction } from '../native.js';
 import { constants } from 'node:os';
 
 interface NativeWriteAddon {
@@ -27,29 +27,22 @@ let loaded: NativeWriteFile | null | undefined;
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
+/** The errno's name (`EEXIST`, `ELOOP`, …), or `errno N` for one this platform does not name. */
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+}
+
 /** The native writer, or `null` when the addon is not built or has no writer. Loaded once. */
 export function nativeWriter(): NativeWriteFile | null {
   if (loaded !== undefined) return loaded;
-  loaded = null;
-  if (process.platform !== 'linux') return loaded;
-  const require = createRequire(import.meta.url);
-  // From src/engine or dist/engine the package root is two levels up; from a nested build output, three.
-  for (const candidate of ['../../build/Release/vaultpath_statx.node', '../../../build/Release/vaultpath_statx.node']) {
-    try {
-      const addon = require(candidate) as Partial<NativeWriteAddon>;
-      if (typeof addon.writeFile === 'function') {
-        const { writeFile } = addon as NativeWriteAddon;
-        loaded = async (temp, path, chunks, mode, mtimeNs) => {
-          const nanoseconds = ((mtimeNs % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n; // 0..999999999, also before 1970
-          const seconds = (mtimeNs - nanoseconds) / 1_000_000_000n;
-          const rc = await writeFile(temp, path, chunks, mode, Number(seconds), Number(nanoseconds));
-          return rc === 0 ? undefined : (ERRNO_NAMES.get(rc) ?? `errno ${rc}`);
-        };
-        break;
+  const writeFile = nativeFunction<NativeWriteAddon['writeFile']>('writeFile');
+  loaded = writeFile
+    ? async (temp, path, chunks, mode, mtimeNs) => {
+        const nanoseconds = ((mtimeNs % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n; // 0..999999999, also before 1970
+        const seconds = (mtimeNs - nanoseconds) / 1_000_000_000n;
+        const rc = await writeFile(temp, path, chunks, mode, Number(seconds), Number(nanoseconds));
+        return rc === 0 ? undefined : errnoName(rc);
       }
-    } catch {
-      // not built here; try the next place, then fall back to Node's calls
-    }
-  }
+    : null;
   return loaded;
 }

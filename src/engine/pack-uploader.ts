@@ -21,7 +21,8 @@ import { BLOB_OVERHEAD, type SealedObject } from '../crypto/envelope.js';
 import type { ScratchCache } from '../stage/scratch-cache.js';
 import type { Vault } from '../repo/vault.js';
 import { Folder, objectName } from '../repo/layout.js';
-import { PACK_ENTRY_LENGTH, PACK_TRAILER_LENGTH, type PackInfo, type PackedType, PackWriter } from '../repo/pack.js';
+import { PACK_ENTRY_LENGTH, PACK_TRAILER_LENGTH, type PackHasher, type PackInfo, type PackedType, PackWriter, packHasher } from '../repo/pack.js';
+import { nativePackHash } from './native-seal.js';
 import type { IndexEntry } from '../repo/index-file.js';
 
 /** Slices per writev call (the POSIX minimum of IOV_MAX). */
@@ -167,9 +168,13 @@ export class PackUploader {
       // The pack is in memory already: gather its slices and write them in a few large writev calls, not one call
       // per blob (thousands of small files make thousands of blobs).
       const slices: Buffer[] = [];
-      const writer = new PackWriter(this.#vault.keys, (parts) => {
-        slices.push(...parts);
-      });
+      const writer = new PackWriter(
+        this.#vault.keys,
+        (parts) => {
+          slices.push(...parts);
+        },
+        packHasherOffThread(),
+      );
       for (const b of blobs) await writer.addSealed(b.type, b.id, b.sealed, b.plaintextLength);
       const info = await writer.finish();
       if (info.size !== size) throw new Error(`pack size ${info.size} differs from the reserved ${size}`);
@@ -189,6 +194,17 @@ export class PackUploader {
     this.#packsSinceIndex = 0;
     await this.#vault.writeIndex(entries, { signal: this.#signal });
   }
+}
+
+/**
+ * A pack hasher that keeps the slices (the pack is in memory anyway) and hashes them in one thread-pool job when the
+ * addon is built, so ~1 GiB of packs costs the event loop nothing; node:crypto on this thread otherwise.
+ */
+function packHasherOffThread(): PackHasher {
+  const sha256 = nativePackHash();
+  if (!sha256) return packHasher();
+  const parts: Buffer[] = [];
+  return { update: (p) => void parts.push(p), digest: () => sha256(parts) };
 }
 
 /** Writes every byte of `parts`, looping over short writes (a filling disk writes what fits, then fails). */

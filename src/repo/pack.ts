@@ -74,6 +74,21 @@ export interface PackInfo {
 export type PackSink = (parts: readonly Buffer[]) => Promise<void> | void;
 
 /**
+ * Computes a pack's id from its bytes: `update` sees every slice in order, `digest` gives the SHA-256 once. A slice
+ * given to `update` is not changed afterwards, so a hasher may keep it and hash later (off the calling thread).
+ */
+export interface PackHasher {
+  update(part: Buffer): void;
+  digest(): Buffer | Promise<Buffer>;
+}
+
+/** SHA-256 with node:crypto, on the calling thread, as the slices arrive. */
+export function packHasher(): PackHasher {
+  const h = createHash('sha256');
+  return { update: (p) => void h.update(p), digest: () => h.digest() };
+}
+
+/**
  * Writes one pack through a sink: blobs as they are added, then the header and trailer on {@link finish}.
  *
  * @example
@@ -86,14 +101,16 @@ export type PackSink = (parts: readonly Buffer[]) => Promise<void> | void;
 export class PackWriter {
   readonly #keys: SealKeys;
   readonly #sink: PackSink;
-  readonly #hash = createHash('sha256');
+  readonly #hash: PackHasher;
   readonly #entries: PackEntry[] = [];
   #size = 0;
   #finished = false;
 
-  constructor(keys: SealKeys, sink: PackSink) {
+  /** @param hasher computes the pack's id. @default {@link packHasher}() */
+  constructor(keys: SealKeys, sink: PackSink, hasher: PackHasher = packHasher()) {
     this.#keys = keys;
     this.#sink = sink;
+    this.#hash = hasher;
   }
 
   /** Bytes written so far (blobs only; the header and trailer come on finish). */
@@ -132,7 +149,7 @@ export class PackWriter {
     TRAILER_MAGIC.copy(trailer, 4);
     trailer[7] = PACK_VERSION;
     await this.#write([...header.parts, trailer]);
-    return { id: this.#hash.digest(), size: this.#size, entries: this.#entries };
+    return { id: await this.#hash.digest(), size: this.#size, entries: this.#entries };
   }
 
   async #write(parts: readonly Buffer[]): Promise<void> {

@@ -21,7 +21,7 @@
  * @module
  */
 import { accessSync, constants, lstatSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { addon } from '../native.js';
 import {
   type AttributeProbe,
   type EntryAttributes,
@@ -49,25 +49,10 @@ interface StatxAddon {
   setTimes(path: string, seconds: number, nanoseconds: number): number;
 }
 
-let addon: StatxAddon | null | undefined;
-
-/** The statx addon, or `null` when it is not built or not on Linux. Loaded once. */
+/** The statx addon, or `null` when it is not built or not on Linux. */
 function loadAddon(): StatxAddon | null {
-  if (addon !== undefined) return addon;
-  addon = null;
-  if (process.platform === 'linux') {
-    const require = createRequire(import.meta.url);
-    // From src/scan or dist/scan the package root is two levels up; from a nested build output, three.
-    for (const candidate of ['../../build/Release/vaultpath_statx.node', '../../../build/Release/vaultpath_statx.node']) {
-      try {
-        addon = require(candidate) as StatxAddon;
-        break;
-      } catch {
-        addon = null;
-      }
-    }
-  }
-  return addon;
+  const a = addon();
+  return a && typeof a['statxBatch'] === 'function' ? (a as unknown as StatxAddon) : null;
 }
 
 /**

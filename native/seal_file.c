@@ -1,0 +1,355 @@
+/*
+ * The backup's per-file and per-pack crypto as libuv thread-pool jobs, on the OpenSSL that Node itself links (its
+ * symbols and headers are Node's, as for any addon), so the event loop never hashes or encrypts bulk bytes.
+ *
+ * sealFile(path: string, size: number, sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32), type: number,
+ *          salt: Uint8Array(32)): Promise<SealFileResult>
+ *
+ *   A whole small file that is one chunk (the caller guarantees size is below the chunker's minimum), as one job:
+ *     open(path, O_RDONLY|O_CLOEXEC|O_NOCTTY); read `size` bytes from offset 0 (stops early at end of file);
+ *     fstat; close
+ *     id     = HMAC-SHA256(chunkIdKey, bytes read)                                   (crypto/chunk-id.ts)
+ *     key    = HMAC-SHA256(sealKey, "vaultpath/v1/object-key" ‖ salt ‖ 0x01)           (crypto/envelope.ts)
+ *     sealed = salt ‖ AES-256-GCM(key, nonce 0¹², aad = 01 ‖ type ‖ 00 ‖ 00 ‖ salt ‖ id, bytes) ‖ tag
+ *   The plaintext is read straight into the sealed buffer and encrypted in place: one allocation, no copy.
+ *   Resolves to { errno: 0, id, sealed, bytes, size, mtimeSec, mtimeNsec, ctimeSec, ctimeNsec } (the fstat after
+ *   reading), or to { errno, step: "open" | "read" } when a system call failed; rejects only when the work cannot
+ *   be queued or the crypto library fails.
+ *
+ * sha256(parts: Uint8Array[]): Promise<Buffer>
+ *
+ *   SHA-256 of the parts in order (a pack's id). The parts are not copied: a reference keeps each alive until the
+ *   job completes, and the caller must not change their bytes meanwhile.
+ *
+ * Arguments of the wrong type or length throw synchronously, before any work is queued.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <node_api.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PATH_BYTES 4096
+#define KEY_BYTES 32
+#define SALT_BYTES 32
+#define TAG_BYTES 16
+#define ID_BYTES 32
+
+static const char OBJECT_KEY_LABEL[] = "vaultpath/v1/object-key";
+
+static napi_value fail(napi_env env, const char *message) {
+  napi_throw_type_error(env, "EINVAL", message);
+  return NULL;
+}
+
+/* The bytes of a Uint8Array argument, which must be exactly `want` long (or any length when want is 0). */
+static int get_bytes(napi_env env, napi_value value, size_t want, uint8_t **out, size_t *len) {
+  bool is_typed = false;
+  napi_typedarray_type type;
+  void *data = NULL;
+  size_t n = 0;
+  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, value, &type, &n, &data, NULL, NULL) != napi_ok || type != napi_uint8_array)
+    return 0;
+  if (want != 0 && n != want) return 0;
+  *out = data;
+  if (len) *len = n;
+  return 1;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* sealFile                                                                                                         */
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  char path[PATH_BYTES];
+  size_t size;
+  uint8_t seal_key[KEY_BYTES];
+  uint8_t id_key[KEY_BYTES];
+  uint8_t salt[SALT_BYTES];
+  uint8_t type;
+  /* results */
+  int err;
+  const char *step;
+  int crypto_failed;
+  uint8_t *sealed; /* salt ‖ ciphertext ‖ tag, SALT_BYTES + bytes + TAG_BYTES long */
+  size_t bytes;    /* plaintext bytes read */
+  uint8_t id[ID_BYTES];
+  struct stat st;
+} seal_job_t;
+
+static void seal_job_free(seal_job_t *job) {
+  free(job->sealed);
+  OPENSSL_cleanse(job->seal_key, sizeof job->seal_key);
+  OPENSSL_cleanse(job->id_key, sizeof job->id_key);
+  free(job);
+}
+
+/* 1 on success. */
+static int seal_in_place(seal_job_t *job) {
+  uint8_t *salt = job->sealed, *data = job->sealed + SALT_BYTES, *tag = data + job->bytes;
+  unsigned int mac_len = 0;
+  if (!HMAC(EVP_sha256(), job->id_key, KEY_BYTES, data, job->bytes, job->id, &mac_len) || mac_len != ID_BYTES) return 0;
+
+  uint8_t info[sizeof OBJECT_KEY_LABEL - 1 + SALT_BYTES + 1];
+  memcpy(info, OBJECT_KEY_LABEL, sizeof OBJECT_KEY_LABEL - 1);
+  memcpy(info + sizeof OBJECT_KEY_LABEL - 1, salt, SALT_BYTES);
+  info[sizeof info - 1] = 1;
+  uint8_t key[KEY_BYTES];
+  if (!HMAC(EVP_sha256(), job->seal_key, KEY_BYTES, info, sizeof info, key, &mac_len) || mac_len != KEY_BYTES) return 0;
+
+  uint8_t aad[4 + SALT_BYTES + ID_BYTES] = {1, job->type, 0, 0};
+  memcpy(aad + 4, salt, SALT_BYTES);
+  memcpy(aad + 4 + SALT_BYTES, job->id, ID_BYTES);
+  static const uint8_t zero_nonce[12] = {0};
+
+  int ok = 0, n = 0;
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+  if (ctx && EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, zero_nonce) == 1 &&
+      EVP_EncryptUpdate(ctx, NULL, &n, aad, sizeof aad) == 1) {
+    ok = 1;
+    /* In place, in pieces whose lengths fit an int. */
+    for (size_t done = 0; ok && done < job->bytes;) {
+      int piece = job->bytes - done > (1u << 30) ? (1 << 30) : (int)(job->bytes - done);
+      ok = EVP_EncryptUpdate(ctx, data + done, &n, data + done, piece) == 1 && n == piece;
+      done += (size_t)piece;
+    }
+    ok = ok && EVP_EncryptFinal_ex(ctx, data + job->bytes, &n) == 1 && n == 0 &&
+         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_BYTES, tag) == 1;
+  }
+  EVP_CIPHER_CTX_free(ctx);
+  OPENSSL_cleanse(key, sizeof key);
+  return ok;
+}
+
+static void seal_execute(napi_env env, void *data) {
+  seal_job_t *job = data;
+  job->sealed = malloc(SALT_BYTES + job->size + TAG_BYTES);
+  if (!job->sealed) {
+    job->err = ENOMEM;
+    job->step = "read";
+    return;
+  }
+  int fd = open(job->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    job->err = errno;
+    job->step = "open";
+    return;
+  }
+  uint8_t *into = job->sealed + SALT_BYTES;
+  size_t done = 0;
+  while (done < job->size) {
+    ssize_t n = pread(fd, into + done, job->size - done, (off_t)done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      job->err = errno;
+      break;
+    }
+    if (n == 0) break; /* the file shrank; the caller sees the short count and the fstat */
+    done += (size_t)n;
+  }
+  if (job->err == 0 && fstat(fd, &job->st) != 0) job->err = errno;
+  close(fd);
+  if (job->err != 0) {
+    job->step = "read";
+    return;
+  }
+  job->bytes = done;
+  memcpy(job->sealed, job->salt, SALT_BYTES);
+  if (!seal_in_place(job)) job->crypto_failed = 1;
+}
+
+static void free_sealed(napi_env env, void *data, void *hint) { free(data); }
+
+static void set_number(napi_env env, napi_value obj, const char *name, double value) {
+  napi_value v;
+  napi_create_double(env, value, &v);
+  napi_set_named_property(env, obj, name, v);
+}
+
+static void seal_complete(napi_env env, napi_status status, void *data) {
+  seal_job_t *job = data;
+  napi_value result;
+  if (status == napi_cancelled || job->crypto_failed) {
+    napi_value message, error;
+    napi_create_string_utf8(env, status == napi_cancelled ? "sealFile: cancelled" : "sealFile: the crypto library failed",
+                            NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &error);
+    napi_reject_deferred(env, job->deferred, error);
+  } else {
+    napi_create_object(env, &result);
+    set_number(env, result, "errno", job->err);
+    if (job->err != 0) {
+      napi_value step;
+      napi_create_string_utf8(env, job->step, NAPI_AUTO_LENGTH, &step);
+      napi_set_named_property(env, result, "step", step);
+    } else {
+      napi_value id, sealed;
+      size_t length = SALT_BYTES + job->bytes + TAG_BYTES;
+      void *copy = NULL;
+      napi_create_buffer_copy(env, ID_BYTES, job->id, NULL, &id);
+      /* Hand the sealed bytes to JS without a copy where the runtime allows external buffers. */
+      if (napi_create_external_buffer(env, length, job->sealed, free_sealed, NULL, &sealed) == napi_ok) {
+        job->sealed = NULL;
+      } else {
+        napi_create_buffer_copy(env, length, job->sealed, &copy, &sealed);
+      }
+      napi_set_named_property(env, result, "id", id);
+      napi_set_named_property(env, result, "sealed", sealed);
+      set_number(env, result, "bytes", (double)job->bytes);
+      set_number(env, result, "size", (double)job->st.st_size);
+      set_number(env, result, "mtimeSec", (double)job->st.st_mtim.tv_sec);
+      set_number(env, result, "mtimeNsec", (double)job->st.st_mtim.tv_nsec);
+      set_number(env, result, "ctimeSec", (double)job->st.st_ctim.tv_sec);
+      set_number(env, result, "ctimeNsec", (double)job->st.st_ctim.tv_nsec);
+    }
+    napi_resolve_deferred(env, job->deferred, result);
+  }
+  napi_delete_async_work(env, job->work);
+  seal_job_free(job);
+}
+
+static int queue(napi_env env, const char *what, napi_async_execute_callback execute, napi_async_complete_callback complete,
+                 void *job, napi_async_work *work, napi_deferred deferred) {
+  napi_value name;
+  napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, execute, complete, job, work) == napi_ok && napi_queue_async_work(env, *work) == napi_ok)
+    return 1;
+  napi_value message, error;
+  napi_create_string_utf8(env, "could not queue the work", NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, NULL, message, &error);
+  napi_reject_deferred(env, deferred, error);
+  if (*work) napi_delete_async_work(env, *work);
+  return 0;
+}
+
+static napi_value seal_file(napi_env env, napi_callback_info info) {
+  static const char *usage =
+      "sealFile(path: string, size: number, sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32), type: number, salt: Uint8Array(32))";
+  size_t argc = 6;
+  napi_value argv[6];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 6) return fail(env, usage);
+  seal_job_t *job = calloc(1, sizeof *job);
+  if (!job) return fail(env, "sealFile: out of memory");
+  size_t written = 0;
+  int64_t size = -1;
+  uint32_t type = 0;
+  uint8_t *seal_key, *id_key, *salt;
+  if (napi_get_value_string_utf8(env, argv[0], job->path, PATH_BYTES, &written) != napi_ok || written >= PATH_BYTES - 1 ||
+      strlen(job->path) != written || napi_get_value_int64(env, argv[1], &size) != napi_ok || size < 0 ||
+      size > (1 << 30) || !get_bytes(env, argv[2], KEY_BYTES, &seal_key, NULL) ||
+      !get_bytes(env, argv[3], KEY_BYTES, &id_key, NULL) || napi_get_value_uint32(env, argv[4], &type) != napi_ok ||
+      type > 255 || !get_bytes(env, argv[5], SALT_BYTES, &salt, NULL)) {
+    free(job);
+    return fail(env, usage);
+  }
+  job->size = (size_t)size;
+  job->type = (uint8_t)type;
+  memcpy(job->seal_key, seal_key, KEY_BYTES);
+  memcpy(job->id_key, id_key, KEY_BYTES);
+  memcpy(job->salt, salt, SALT_BYTES);
+  napi_value promise;
+  napi_create_promise(env, &job->deferred, &promise);
+  if (!queue(env, "vaultpath:sealFile", seal_execute, seal_complete, job, &job->work, job->deferred)) seal_job_free(job);
+  return promise;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* sha256                                                                                                           */
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  uint32_t count;
+  napi_ref *refs;
+  const uint8_t **bytes;
+  size_t *lengths;
+  uint8_t digest[32];
+  int ok;
+} hash_job_t;
+
+static void hash_job_free(napi_env env, hash_job_t *job) {
+  if (job->refs)
+    for (uint32_t i = 0; i < job->count; i++)
+      if (job->refs[i]) napi_delete_reference(env, job->refs[i]);
+  free(job->refs);
+  free(job->bytes);
+  free(job->lengths);
+  free(job);
+}
+
+static void hash_execute(napi_env env, void *data) {
+  hash_job_t *job = data;
+  unsigned int n = 0;
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  job->ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+  for (uint32_t i = 0; job->ok && i < job->count; i++) job->ok = EVP_DigestUpdate(ctx, job->bytes[i], job->lengths[i]) == 1;
+  job->ok = job->ok && EVP_DigestFinal_ex(ctx, job->digest, &n) == 1 && n == 32;
+  EVP_MD_CTX_free(ctx);
+}
+
+static void hash_complete(napi_env env, napi_status status, void *data) {
+  hash_job_t *job = data;
+  if (status == napi_cancelled || !job->ok) {
+    napi_value message, error;
+    napi_create_string_utf8(env, status == napi_cancelled ? "sha256: cancelled" : "sha256: the crypto library failed",
+                            NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &error);
+    napi_reject_deferred(env, job->deferred, error);
+  } else {
+    napi_value digest;
+    napi_create_buffer_copy(env, 32, job->digest, NULL, &digest);
+    napi_resolve_deferred(env, job->deferred, digest);
+  }
+  napi_delete_async_work(env, job->work);
+  hash_job_free(env, job);
+}
+
+static napi_value sha256(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  bool is_array = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
+      napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array)
+    return fail(env, "sha256(parts: Uint8Array[])");
+  hash_job_t *job = calloc(1, sizeof *job);
+  if (!job) return fail(env, "sha256: out of memory");
+  napi_get_array_length(env, argv[0], &job->count);
+  size_t slots = job->count ? job->count : 1;
+  job->refs = calloc(slots, sizeof *job->refs);
+  job->bytes = calloc(slots, sizeof *job->bytes);
+  job->lengths = calloc(slots, sizeof *job->lengths);
+  if (!job->refs || !job->bytes || !job->lengths) {
+    hash_job_free(env, job);
+    return fail(env, "sha256: out of memory");
+  }
+  for (uint32_t i = 0; i < job->count; i++) {
+    napi_value item;
+    uint8_t *bytes = NULL;
+    if (napi_get_element(env, argv[0], i, &item) != napi_ok || !get_bytes(env, item, 0, &bytes, &job->lengths[i])) {
+      hash_job_free(env, job);
+      return fail(env, "sha256: every part must be a Uint8Array");
+    }
+    napi_create_reference(env, item, 1, &job->refs[i]);
+    job->bytes[i] = bytes;
+  }
+  napi_value promise;
+  napi_create_promise(env, &job->deferred, &promise);
+  if (!queue(env, "vaultpath:sha256", hash_execute, hash_complete, job, &job->work, job->deferred)) hash_job_free(env, job);
+  return promise;
+}
+
+void vp_register_seal_file(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_create_function(env, "sealFile", NAPI_AUTO_LENGTH, seal_file, NULL, &fn);
+  napi_set_named_property(env, exports, "sealFile", fn);
+  napi_create_function(env, "sha256", NAPI_AUTO_LENGTH, sha256, NULL, &fn);
+  napi_set_named_property(env, exports, "sha256", fn);
+}

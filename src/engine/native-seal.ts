@@ -1,0 +1,70 @@
+/**
+ * The addon's backup crypto (native/seal_file.c), so bulk hashing and encryption leave the event loop:
+ *
+ * - {@link nativeFileSealer}: a small file that is one chunk, read, identified (HMAC-SHA256 under the chunk-id key)
+ *   and sealed as a data blob (the envelope of crypto/envelope.ts, byte for byte) in one libuv thread-pool job. The
+ *   salt is drawn here, from the same CSPRNG pool as every other object's.
+ * - {@link nativePackHash}: a pack's SHA-256 over its slices, in one thread-pool job.
+ *
+ * Both are `null` where the addon is not built; the backup then does the same work with node:crypto on its own
+ * thread and the sealing workers. A sealed file's bytes are a buffer of their own (not shared with any pool).
+ *
+ * @module
+ */
+import type { ObjectTypeCode } from '../crypto/object-type.js';
+import { type SealKeys, type SealedObject, freshSalt } from '../crypto/envelope.js';
+import type { ChunkIdKeys } from '../crypto/chunk-id.js';
+import { nativeFunction } from '../native.js';
+import { errnoName } from './native-writer.js';
+
+type AddonSealFile = (
+  path: string,
+  size: number,
+  sealKey: Uint8Array,
+  chunkIdKey: Uint8Array,
+  type: number,
+  salt: Uint8Array,
+) => Promise<
+  | { errno: 0; id: Buffer; sealed: Buffer; bytes: number; size: number; mtimeSec: number; mtimeNsec: number; ctimeSec: number; ctimeNsec: number }
+  | { errno: number; step: 'open' | 'read' }
+>;
+
+/** A file read and sealed whole; `after` is its fstat once read, to notice a change while it was read. */
+export interface SealedFile {
+  readonly id: Buffer;
+  readonly sealed: SealedObject;
+  /** Bytes read (fewer than asked when the file shrank). */
+  readonly bytes: number;
+  readonly after: { readonly size: bigint; readonly mtimeNs: bigint; readonly ctimeNs: bigint };
+}
+
+/** A system call failed: `step` says which, `code` is the errno's name. */
+export interface SealFileFailure {
+  readonly step: 'open' | 'read';
+  readonly code: string;
+}
+
+/** Reads up to `size` bytes of the file at `path` and seals them as one blob of `type`. */
+export type FileSealer = (path: string, size: number, type: ObjectTypeCode) => Promise<SealedFile | SealFileFailure>;
+
+/** The native file sealer under `keys`, or `null` when the addon is not built here. */
+export function nativeFileSealer(keys: SealKeys & ChunkIdKeys): FileSealer | null {
+  const sealFile = nativeFunction<AddonSealFile>('sealFile');
+  if (!sealFile) return null;
+  return async (path, size, type) => {
+    const r = await sealFile(path, size, keys.sealKey, keys.chunkIdKey, type, freshSalt());
+    if (r.errno !== 0 || !('id' in r)) return { step: (r as { step: 'open' | 'read' }).step, code: errnoName(r.errno) };
+    const ns = (sec: number, nsec: number): bigint => BigInt(sec) * 1_000_000_000n + BigInt(nsec);
+    return {
+      id: r.id,
+      sealed: { parts: [r.sealed], length: r.sealed.length },
+      bytes: r.bytes,
+      after: { size: BigInt(r.size), mtimeNs: ns(r.mtimeSec, r.mtimeNsec), ctimeNs: ns(r.ctimeSec, r.ctimeNsec) },
+    };
+  };
+}
+
+/** SHA-256 of `parts` in order on the thread pool, or `null` when the addon is not built here. */
+export function nativePackHash(): ((parts: readonly Uint8Array[]) => Promise<Buffer>) | null {
+  return nativeFunction<(parts: readonly Uint8Array[]) => Promise<Buffer>>('sha256');
+}

@@ -1,0 +1,37 @@
+/**
+ * The optional native addon (binding.gyp, native/*.c), loaded once for every module that uses part of it: the scan's
+ * statx, Argon2id, the restore's whole-file writer, and the backup's file sealing and pack hashing.
+ *
+ * The addon is built at install on Linux; where it is not (another platform, or a failed compile), {@link addon}
+ * is `null` and each user falls back to its portable path. Users check for the function they need, so an older
+ * build without it also falls back.
+ *
+ * @module
+ */
+import { createRequire } from 'node:module';
+
+let loaded: Readonly<Record<string, unknown>> | null | undefined;
+
+/** The addon's exports, or `null` when it is not built here. */
+export function addon(): Readonly<Record<string, unknown>> | null {
+  if (loaded !== undefined) return loaded;
+  loaded = null;
+  if (process.platform !== 'linux') return loaded;
+  const require = createRequire(import.meta.url);
+  // From src/ or dist/ the package root is one level up; from a nested build output (bench, tests), two.
+  for (const candidate of ['../build/Release/vaultpath_statx.node', '../../build/Release/vaultpath_statx.node']) {
+    try {
+      loaded = require(candidate) as Record<string, unknown>;
+      break;
+    } catch {
+      // not built here; try the next place, then let each user fall back
+    }
+  }
+  return loaded;
+}
+
+/** The addon's function `name` with the type `T` its user declares, or `null` when the addon or the function is missing. */
+export function nativeFunction<T extends (...args: never[]) => unknown>(name: string): T | null {
+  const fn = addon()?.[name];
+  return typeof fn === 'function' ? (fn as T) : null;
+}

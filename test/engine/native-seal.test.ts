@@ -1,0 +1,122 @@
+// The addon's file sealing and pack hashing must give exactly the bytes of the portable code (crypto/envelope.ts,
+// crypto/chunk-id.ts, node:crypto's SHA-256): packs written either way are one format.
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { nativeFileSealer, nativePackHash } from '../../src/engine/native-seal.js';
+import { nativeFunction } from '../../src/native.js';
+import { VaultKeys } from '../../src/crypto/keys.js';
+import { ChunkIdentifier } from '../../src/crypto/chunk-id.js';
+import { ObjectType } from '../../src/crypto/object-type.js';
+import { joinSealed, openBlob, seal } from '../../src/crypto/envelope.js';
+import { FIXED_MASTER_KEY, seededBytes } from '../support/seeded.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'vaultpath-native-seal-'));
+});
+afterEach(() => rm(dir, { recursive: true, force: true }));
+
+const linux = process.platform === 'linux';
+const keys = VaultKeys.fromMasterKey(FIXED_MASTER_KEY);
+const ids = new ChunkIdentifier(keys);
+
+type RawSealFile = (
+  path: string,
+  size: number,
+  sealKey: Uint8Array,
+  chunkIdKey: Uint8Array,
+  type: number,
+  salt: Uint8Array,
+) => Promise<{ errno: number; id?: Buffer; sealed?: Buffer; bytes?: number }>;
+
+describe('the native file sealer and pack hash', () => {
+  it.runIf(linux)('are built and load on Linux (the backup seals small files and hashes packs through them)', () => {
+    expect(nativeFileSealer(keys), 'the native addon did not build or load: see the output of scripts/build-native.mjs').not.toBeNull();
+    expect(nativePackHash()).not.toBeNull();
+  });
+
+  describe.runIf(linux)('on Linux', () => {
+    it('gives the portable envelope byte for byte under the same salt, and the portable chunk id', async () => {
+      const raw = nativeFunction<RawSealFile>('sealFile')!;
+      for (const [length, type] of [
+        [1, ObjectType.data],
+        [4096, ObjectType.data],
+        [300_000, ObjectType.tree],
+        [524_287, ObjectType.data],
+      ] as const) {
+        const data = seededBytes(length, length);
+        const path = join(dir, `f${length}`);
+        await writeFile(path, data);
+        const salt = seededBytes(32, length + 1);
+        const r = await raw(path, length, keys.sealKey, keys.chunkIdKey, type, salt);
+        expect(r.errno).toBe(0);
+        expect(r.bytes).toBe(length);
+        expect(r.id).toEqual(ids.id(data));
+        expect(r.sealed).toEqual(joinSealed(seal(keys, type, ids.id(data), data, salt, false)));
+      }
+    });
+
+    it('reads and seals a file under a fresh salt each time; the blob opens with the portable code', async () => {
+      const sealer = nativeFileSealer(keys)!;
+      const data = seededBytes(20_000, 5);
+      const path = join(dir, 'file');
+      await writeFile(path, data);
+      const a = await sealer(path, data.length, ObjectType.data);
+      const b = await sealer(path, data.length, ObjectType.data);
+      if ('code' in a || 'code' in b) throw new Error('expected both to succeed');
+      expect(a.id).toEqual(ids.id(data));
+      expect(openBlob(keys, ObjectType.data, a.id, joinSealed(a.sealed))).toEqual(data);
+      expect(a.sealed.length).toBe(data.length + 48);
+      expect(joinSealed(a.sealed).subarray(0, 32)).not.toEqual(joinSealed(b.sealed).subarray(0, 32));
+      expect(a.after.size).toBe(20_000n);
+    });
+
+    it('reads no more than asked, and reports a file shorter than expected by its count and its fstat', async () => {
+      const sealer = nativeFileSealer(keys)!;
+      const path = join(dir, 'short');
+      await writeFile(path, seededBytes(1000, 9));
+      const longer = await sealer(path, 5000, ObjectType.data);
+      if ('code' in longer) throw new Error('expected success');
+      expect(longer.bytes).toBe(1000);
+      expect(longer.after.size).toBe(1000n);
+      const prefix = await sealer(path, 10, ObjectType.data);
+      if ('code' in prefix) throw new Error('expected success');
+      expect(prefix.bytes).toBe(10);
+      expect(prefix.id).toEqual(ids.id(seededBytes(1000, 9).subarray(0, 10)));
+      await truncate(path, 0);
+      const emptied = await sealer(path, 1000, ObjectType.data);
+      expect('code' in emptied ? emptied : emptied.bytes).toBe(0);
+    });
+
+    it('names the failing step and the errno: a missing file at open, a folder at read', async () => {
+      const sealer = nativeFileSealer(keys)!;
+      await expect(sealer(join(dir, 'missing'), 10, ObjectType.data)).resolves.toEqual({ step: 'open', code: 'ENOENT' });
+      await mkdir(join(dir, 'folder'));
+      await expect(sealer(join(dir, 'folder'), 10, ObjectType.data)).resolves.toEqual({ step: 'read', code: 'EISDIR' });
+    });
+
+    it('refuses arguments of the wrong type or length before queuing anything', () => {
+      const raw = nativeFunction<(...args: unknown[]) => unknown>('sealFile')!;
+      const k = Buffer.alloc(32);
+      expect(() => raw('p', 1, Buffer.alloc(16), k, 3, k)).toThrow(TypeError);
+      expect(() => raw('p', -1, k, k, 3, k)).toThrow(TypeError);
+      expect(() => raw('p\0q', 1, k, k, 3, k)).toThrow(TypeError);
+      expect(() => raw('p', 1, k, k, 3)).toThrow(TypeError);
+      const sha256 = nativeFunction<(...args: unknown[]) => unknown>('sha256')!;
+      expect(() => sha256([Buffer.alloc(1), 'not bytes'])).toThrow(TypeError);
+      expect(() => sha256(Buffer.alloc(1))).toThrow(TypeError);
+    });
+
+    it('hashes a pack as SHA-256 of its slices in order', async () => {
+      const sha256 = nativePackHash()!;
+      const parts = [seededBytes(1, 1), new Uint8Array(0), seededBytes(3 * 1024 * 1024 + 7, 2), seededBytes(48, 3).subarray(5)];
+      const h = createHash('sha256');
+      for (const p of parts) h.update(p);
+      expect(await sha256(parts)).toEqual(h.digest());
+      expect(await sha256([])).toEqual(createHash('sha256').digest());
+    });
+  });
+});
