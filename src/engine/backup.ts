@@ -31,7 +31,7 @@ import type { AttributeProbe, ProbedEntry } from '../scan/attributes.js';
 import { dataExtents, defaultProbe } from '../scan/probe.js';
 import { FolderLister } from '../scan/folder.js';
 import { reasonOf } from '../scan/walk.js';
-import { type ScanEntry, ScanSummary, scanBatches } from '../scan/scan.js';
+import { type ScanEntry, type ScanSummary, scanTotals } from '../scan/scan.js';
 import { SkippedFilesReport, defaultReportDir } from '../scan/report.js';
 import { ScratchCache, scratchCapacity } from '../stage/scratch-cache.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
@@ -164,10 +164,7 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
     });
 
   // 1. Totals first: they size the scratch cache and enforce the per-source limit before any data is read.
-  const totals = new ScanSummary();
-  for await (const batch of scanBatches(roots, { exclude: options.exclude, include: options.include, excludeFilesIn: options.excludeFilesIn, probe, signal })) {
-    for (const e of batch) totals.add(e);
-  }
+  const totals = await scanTotals(roots, { exclude: options.exclude, include: options.include, excludeFilesIn: options.excludeFilesIn, probe, signal });
   const c: Counters = { files: 0, dirs: 0, bytesRead: 0, bytesDone: 0, bytesNew: 0, filesUnchanged: 0, filesFullOnly: 0, skipped: 0, warnings: 0 };
   progress('scan', c, totals, 0);
   const vault = await opening;
@@ -273,6 +270,8 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
   }
 }
 
+/** Subfolders whose parent-snapshot trees are read ahead of the walk, per folder level. */
+const TREE_READ_AHEAD = 8;
 /** Files backed up at once: enough to overlap one file's open/read/close with another's hashing. */
 const FILES_IN_FLIGHT = 4;
 /** Chunks at least this long are hashed and sealed on a worker thread. */
@@ -311,10 +310,28 @@ interface WalkContext {
 async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: string, parent: Map<string, TreeNode> | undefined): Promise<string> {
   throwIfAborted(ctx.signal);
   const entries = await lister.list(relDir);
+  const nameOf = (e: ScanEntry): string => e.relativePath.slice(e.relativePath.lastIndexOf('/') + 1);
+  // The parent snapshot's trees of the subfolders are read a few folders ahead, so their reads overlap the walk
+  // instead of each folder waiting for its own.
+  const dirs = parent ? entries.filter((e) => e.kind === 'dir' && e.decision.kind !== 'skip') : [];
+  const parentTrees: (Promise<Map<string, TreeNode> | undefined> | undefined)[] = [];
+  let readAhead = 0;
+  let dirIndex = 0;
+  const parentTreeOf = (i: number): Promise<Map<string, TreeNode> | undefined> | undefined => {
+    for (; readAhead < Math.min(i + TREE_READ_AHEAD, dirs.length); readAhead++) {
+      const previous = parent?.get(nameOf(dirs[readAhead]!));
+      const read = previous?.type === 'dir' && previous.subtree ? readTreeNodes(ctx, previous.subtree) : undefined;
+      read?.catch(() => undefined); // awaited in turn below; an abort must not surface as an unhandled rejection first
+      parentTrees.push(read);
+    }
+    const read = parentTrees[i];
+    parentTrees[i] = undefined;
+    return read;
+  };
   // Files of this folder are backed up several at a time; their nodes come back in name order for the tree.
   const slots: (TreeNode | Promise<TreeNode | undefined>)[] = [];
   for (const e of entries) {
-    const name = e.relativePath.slice(e.relativePath.lastIndexOf('/') + 1);
+    const name = nameOf(e);
     if (e.decision.kind === 'skip') {
       // Entries that could not be read or vanished are failures (warnings); the others were skipped by the rules.
       // A folder that could not be listed is kept, empty.
@@ -327,14 +344,21 @@ async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: stri
     }
     const stats = e.stats!;
     if (e.kind === 'dir') {
-      const previous = parent?.get(name);
-      const parentChildren = previous?.type === 'dir' && previous.subtree ? await readTreeNodes(ctx, previous.subtree) : undefined;
+      const parentChildren = parent ? await parentTreeOf(dirIndex++) : undefined;
       const subtree = await backupFolder(ctx, lister, e.relativePath, parentChildren);
       ctx.c.dirs++;
       slots.push({ name, type: 'dir', mode: stats.mode & 0o7777, mtimeNs: stats.mtimeNs.toString(), subtree });
     } else if (e.kind === 'file') {
+      const previous = parent?.get(name);
+      const base = fileBase(e, name);
+      // Unchanged files are decided here, at once: no task, no promise, for the bulk of an incremental backup.
+      const reused = reuseUnchanged(ctx, base, stats.size, previous);
+      if (reused) {
+        slots.push(reused);
+        continue;
+      }
       // A large file holds up to a few chunks of 8 MiB in flight: one at a time, beside the small ones.
-      const run = (): Promise<TreeNode | undefined> => backupFile(ctx, e, name, parent?.get(name));
+      const run = (): Promise<TreeNode | undefined> => backupFile(ctx, e, base, previous);
       const task = ctx.files.run(stats.size > LARGE_FILE ? () => ctx.largeFiles.run(run) : run);
       task.catch(() => undefined); // observed below; a failure must not surface as an unhandled rejection first
       slots.push(task);
@@ -345,34 +369,52 @@ async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: stri
 }
 
 /** Backs up one file; returns its node, or undefined when it could not be read (reported as a warning). */
-async function backupFile(ctx: WalkContext, e: ScanEntry, name: string, previous: TreeNode | undefined): Promise<TreeNode | undefined> {
+/** A file node's fields from the scan, all but its size and content. */
+type FileBase = Omit<TreeNode, 'size' | 'content'> & { readonly decision: ScanEntry['decision']['kind'] };
+
+function fileBase(e: ScanEntry, name: string): FileBase {
   const stats = e.stats!;
-  const c = ctx.c;
-  const decision = e.decision.kind;
-  const base = {
+  return {
     name,
-    type: 'file' as const,
+    type: 'file',
     mode: stats.mode & 0o7777,
     mtimeNs: stats.mtimeNs.toString(),
     ctimeNs: stats.ctimeNs.toString(),
     inode: stats.ino.toString(),
-    decision,
+    decision: e.decision.kind,
   };
-  // Unchanged since the parent snapshot, and all its chunks still indexed: reuse the node without reading.
+}
+
+/**
+ * The parent snapshot's node for a file unchanged since (same size, mtime, ctime and inode) whose chunks are all
+ * still indexed, counted as done; undefined when the file must be read.
+ */
+function reuseUnchanged(ctx: WalkContext, base: FileBase, size: number, previous: TreeNode | undefined): TreeNode | undefined {
   if (
-    previous?.type === 'file' &&
-    previous.size === stats.size &&
-    previous.mtimeNs === base.mtimeNs &&
-    previous.ctimeNs === base.ctimeNs &&
-    previous.inode === base.inode &&
-    previous.content!.every((id) => ctx.index.has(Buffer.from(id, 'hex')) || ctx.uploader?.has(Buffer.from(id, 'hex')))
+    previous?.type !== 'file' ||
+    previous.size !== size ||
+    previous.mtimeNs !== base.mtimeNs ||
+    previous.ctimeNs !== base.ctimeNs ||
+    previous.inode !== base.inode ||
+    !previous.content!.every((hex) => {
+      const id = Buffer.from(hex, 'hex');
+      return ctx.index.has(id) || ctx.uploader?.has(id);
+    })
   ) {
-    c.files++;
-    c.filesUnchanged++;
-    c.bytesDone += stats.size;
-    ctx.progress();
-    return { ...base, size: stats.size, content: previous.content, ...(previous.holes ? { holes: previous.holes } : {}) };
+    return undefined;
   }
+  ctx.c.files++;
+  ctx.c.filesUnchanged++;
+  ctx.c.bytesDone += size;
+  ctx.progress();
+  return { ...base, size, content: previous.content, ...(previous.holes ? { holes: previous.holes } : {}) };
+}
+
+/** Backs up one file that must be read; returns its node, or undefined when it could not be read (a warning). */
+async function backupFile(ctx: WalkContext, e: ScanEntry, base: FileBase, previous: TreeNode | undefined): Promise<TreeNode | undefined> {
+  const stats = e.stats!;
+  const c = ctx.c;
+  const decision = base.decision;
   const fullOnly = decision === 'backup-full';
   if (fullOnly && previous?.type === 'file') c.filesFullOnly++;
   if (ctx.dryRun) {
@@ -474,7 +516,7 @@ async function backupFile(ctx: WalkContext, e: ScanEntry, name: string, previous
  * file API costs far more than the reads (measured here: 4 to 9 s of overhead per 10,000 files, against 0.2 s for
  * open/read/fstat/close done synchronously, about 20 µs per file on the calling thread).
  */
-async function backupSmallFile(ctx: WalkContext, e: ScanEntry, base: Omit<TreeNode, 'size' | 'content'>, fullOnly: boolean): Promise<TreeNode | undefined> {
+async function backupSmallFile(ctx: WalkContext, e: ScanEntry, base: FileBase, fullOnly: boolean): Promise<TreeNode | undefined> {
   const stats = e.stats!;
   const c = ctx.c;
   let buf: Buffer;
@@ -526,7 +568,7 @@ async function backupSmallFile(ctx: WalkContext, e: ScanEntry, base: Omit<TreeNo
  * Backs up a file that is one chunk (non-empty, below the chunker's minimum size) with the addon: one thread-pool
  * job reads, identifies and seals it, so the event loop only decides and packs. A duplicate's seal is dropped.
  */
-async function backupOneChunkFile(ctx: WalkContext, sealFile: FileSealer, e: ScanEntry, base: Omit<TreeNode, 'size' | 'content'>, fullOnly: boolean): Promise<TreeNode | undefined> {
+async function backupOneChunkFile(ctx: WalkContext, sealFile: FileSealer, e: ScanEntry, base: FileBase, fullOnly: boolean): Promise<TreeNode | undefined> {
   const stats = e.stats!;
   const r = await sealFile(e.path, stats.size, ObjectType.data);
   if ('code' in r) {

@@ -41,6 +41,9 @@ export interface LocalStoreOptions {
   readonly clock?: Clock;
 }
 
+/** Ranges up to this length are read without first asking the file's size (see get). */
+const UNCLAMPED_RANGE = 1024 * 1024;
+
 export class LocalStore implements Store {
   readonly location: string;
   readonly #root: string;
@@ -170,8 +173,11 @@ export class LocalStore implements Store {
     try {
       file = await open(this.#path(name), 'r');
       const offset = options.offset ?? 0;
-      const size = (await file.stat()).size;
-      const length = Math.max(0, Math.min(options.length ?? size - offset, size - offset));
+      // A short range (a tree, an index entry's blob) is read up to the end of the file, a short read ending it,
+      // without an fstat round trip; a longer one is first clamped to the file's size, so that a damaged index
+      // cannot make this allocate more than the file holds.
+      const length =
+        options.length !== undefined && options.length <= UNCLAMPED_RANGE ? options.length : Math.max(0, Math.min(options.length ?? Infinity, (await file.stat()).size - offset));
       const out = Buffer.allocUnsafe(length);
       let done = 0;
       while (done < length) {

@@ -1,7 +1,8 @@
 import { rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ScanEntry, type ScanOptions, ScanSummary, scan } from '../../src/scan/scan.js';
+import { type ScanEntry, type ScanOptions, ScanSummary, scan, scanTotals } from '../../src/scan/scan.js';
+import { FolderLister } from '../../src/scan/folder.js';
 import { LstatProbe, StatxProbe, TableProbe, defaultProbe, statxAvailable } from '../../src/scan/probe.js';
 import type { AttributeProbe } from '../../src/scan/attributes.js';
 import { walk } from '../../src/scan/walk.js';
@@ -17,6 +18,38 @@ async function collect(roots: string[], options: ScanOptions = {}): Promise<Map<
 }
 const decision = (e: ScanEntry | undefined): string | undefined =>
   e === undefined ? undefined : e.decision.kind === 'skip' ? `skip:${e.decision.reason}` : e.decision.kind;
+
+/**
+ * The backup engine's folder-by-folder listing (FolderLister, depth first) must find what the streamed scan finds,
+ * with the same decisions, and scanTotals (which the backup sizes its scratch cache from) the same totals.
+ */
+async function expectListingMatchesScan(root: string, options: ScanOptions = {}): Promise<void> {
+  const listed = new Map<string, string | undefined>();
+  const folders = new Set<string>();
+  const lister = new FolderLister({ root, probe: options.probe ?? defaultProbe(), exclude: options.exclude, include: options.include, excludeFilesIn: options.excludeFilesIn });
+  const pending = [''];
+  while (pending.length > 0) {
+    for (const e of await lister.list(pending.pop()!)) {
+      listed.set(e.relativePath, decision(e));
+      if (e.kind === 'dir') folders.add(e.relativePath);
+      if (e.kind === 'dir' && e.decision.kind !== 'skip') pending.push(e.relativePath);
+    }
+  }
+  const scanned = new Map([...(await collect([root], options))].map(([k, e]) => [k, decision(e)]));
+  const streamed = new ScanSummary();
+  for await (const e of scan([root], options)) streamed.add(e);
+  const totals = await scanTotals([root], options);
+  if (options.include) {
+    // With include globs the backup walks every folder (a matching file may lie below any), and the streamed scan
+    // lists only what matches: the files and their bytes agree, the folders do not.
+    for (const [path, d] of scanned) expect([path, listed.get(path)]).toEqual([path, d]);
+    expect([...listed.keys()].filter((path) => !folders.has(path) && !scanned.has(path))).toEqual([]);
+    expect([totals.files, totals.bytesToRead]).toEqual([streamed.files, streamed.bytesToRead]);
+    return;
+  }
+  expect(new Map([...listed].sort())).toEqual(new Map([...scanned].sort()));
+  expect(totals.toJSON()).toEqual(streamed.toJSON());
+}
 
 describe('scanning a real tree', () => {
   let root: string;
@@ -135,6 +168,13 @@ describe('scanning a real tree', () => {
     expect(entries.has('music/deep/other.MP3')).toBe(true);
   });
 
+  it('is listed folder by folder (as the backup walks it) with the same entries, decisions and totals', async () => {
+    await expectListingMatchesScan(root);
+    await expectListingMatchesScan(root, { exclude: ['*.mp3', 'docs-link'] });
+    await expectListingMatchesScan(root, { excludeFilesIn: ['music'] });
+    await expectListingMatchesScan(root, { include: ['**/*.txt'] });
+  });
+
   it('reads the same facts through statx as through lstat', async (context) => {
     if (!statxAvailable()) context.skip(); // the native probe did not build on this machine
     const a = await collect([root], { probe: new StatxProbe() });
@@ -194,6 +234,10 @@ describe('case collisions', () => {
     expect(decision(entries.get('Dir/x'))).toBe('backup');
     expect(decision(entries.get('sub/Straße'))).toBe('backup');
     expect(decision(entries.get('sub/STRASSE'))).toBe('backup');
+  });
+
+  it('are decided alike by the folder-by-folder listing', async () => {
+    await expectListingMatchesScan(root);
   });
 
   it('fail the source under the fail policy', async () => {
@@ -271,6 +315,16 @@ describe('volume-level limits and controls', () => {
       code: 'VP_SOURCE_TOO_LARGE',
       message: expect.stringMatching(/at least 50,\d{3} bytes \(50\.\d KB\) .* limit of 50,000 bytes \(50\.0 KB\)/),
     });
+  });
+
+  it('totals folder by folder under the same limits', async () => {
+    await expect(scanTotals([root], { maxSourceBytes: 50_000 })).rejects.toMatchObject({ code: 'VP_SOURCE_TOO_LARGE' });
+    await expect(scanTotals([join(root, 'nope')])).rejects.toMatchObject({ code: 'VP_SOURCE_NOT_FOUND' });
+    const totals = await scanTotals([root]);
+    expect([totals.files, totals.dirs, totals.bytesToRead]).toEqual([2000, 40, 200_000]);
+    const controller = new AbortController();
+    controller.abort();
+    await expect(scanTotals([root], { signal: controller.signal })).rejects.toMatchObject({ code: 'VP_ABORTED' });
   });
 
   it('defaults the limit to 54,400 GB', async () => {
