@@ -153,6 +153,9 @@ export async function scanTotals(roots: readonly string[], options: Omit<ScanOpt
     const pending = [''];
     while (pending.length > 0) {
       throwIfAborted(options.signal);
+      // Listing and probing are synchronous: give the event loop a turn between folders, so that what runs beside
+      // the scan (a vault being opened, its key being derived) progresses instead of waiting for the end.
+      await new Promise((resolve) => setImmediate(resolve));
       const entries = await lister.list(pending.pop()!);
       for (const e of entries) {
         account(e);

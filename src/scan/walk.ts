@@ -17,7 +17,6 @@
  * @module
  */
 import { type Dirent, readdir } from 'node:fs';
-import fg from 'fast-glob';
 import { VaultpathError } from '../errors.js';
 import type { EntryKind } from './attributes.js';
 
@@ -181,6 +180,9 @@ export async function* walk(root: string, options: WalkOptions = {}): AsyncGener
   };
 
   const include = options.include && options.include.length > 0 ? [...options.include] : ['**'];
+  // Loaded on first use: the glob engine is a fair share of a process's start-up, and only the streamed scan needs
+  // it (the backup lists folder by folder, scan/folder.ts).
+  const { default: fg } = await import('fast-glob');
   stream = fg.stream(include.length === 1 ? include[0]! : `{${include.join(',')}}`, {
     cwd: root,
     dot: true,

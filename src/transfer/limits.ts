@@ -10,10 +10,13 @@
  * The order is chosen in one place, {@link storeChain}: retry (outermost) → concurrency → request
  * rate → throttle → backend.
  *
+ * p-queue and bottleneck are loaded on a decorated store's first request, not with this module: most stores (a
+ * local vault) use neither, and every command would pay for loading them at start-up.
+ *
  * @module
  */
-import PQueue from 'p-queue';
-import Bottleneck from 'bottleneck';
+import type PQueue from 'p-queue';
+import type Bottleneck from 'bottleneck';
 import { VaultpathError, throwIfAborted } from '../errors.js';
 import type { Body, CallOptions, GetOptions, PutOptions, Store, StoreObjectInfo } from './store.js';
 import { type ThrottleBuckets, withThrottle } from './throttled-store.js';
@@ -54,10 +57,11 @@ class GatedStore implements Store {
 
 /** At most `concurrency` requests of `store` in flight at once (p-queue). */
 export function withConcurrency(store: Store, concurrency: number): Store {
-  const queue = new PQueue({ concurrency });
+  let queue: Promise<PQueue> | undefined;
   return new GatedStore(store, async (task, signal) => {
     try {
-      return (await queue.add(() => task(), { signal })) as Awaited<ReturnType<typeof task>>;
+      const q = await (queue ??= import('p-queue').then(({ default: PQueueClass }) => new PQueueClass({ concurrency })));
+      return (await q.add(() => task(), { signal })) as Awaited<ReturnType<typeof task>>;
     } catch (e) {
       throwIfAborted(signal); // a request that left the queue on abort reports VP_ABORTED, as every Store call does
       throw e;
@@ -67,10 +71,12 @@ export function withConcurrency(store: Store, concurrency: number): Store {
 
 /** At most `perSecond` requests of `store` started per second (bottleneck). */
 export function withRequestRate(store: Store, perSecond: number): Store {
-  const limiter = new Bottleneck({ minTime: Math.ceil(1000 / perSecond) });
-  return new GatedStore(store, (task, signal) => {
+  let limiter: Promise<Bottleneck> | undefined;
+  return new GatedStore(store, async (task, signal) => {
     throwIfAborted(signal);
-    const job = limiter.schedule(() => task());
+    const l = await (limiter ??= import('bottleneck').then(({ default: BottleneckClass }) => new BottleneckClass({ minTime: Math.ceil(1000 / perSecond) })));
+    throwIfAborted(signal);
+    const job = l.schedule(() => task());
     if (!signal) return job;
     return new Promise((resolve, reject) => {
       const onAbort = (): void => reject(new VaultpathError('VP_ABORTED', 'The request was aborted while waiting for its turn.', { cause: signal.reason }));
