@@ -465,24 +465,30 @@ async function backupFile(ctx: WalkContext, e: ScanEntry, base: FileBase, previo
     };
     // Large chunks are hashed and sealed on the worker (speculatively: a duplicate's seal is dropped), small ones
     // here, where a message would cost more than the work. At most two chunks per file are in flight, in order.
-    const inFlight: { length: number; end: number; result: Promise<{ id: Buffer; sealed?: SealedObject }> }[] = [];
+    const inFlight: { length: number; end: number; result: Promise<{ id: Buffer; sealed?: SealedObject; parts?: readonly Buffer[] }> }[] = [];
+    // A file the parent snapshot had is probably changed in a few places: its chunks are identified on the worker
+    // and only the new ones sealed. A new file's chunks are probably new: identified and sealed in one go.
+    const speculate = fullOnly || previous?.type !== 'file';
     const settle = async (): Promise<void> => {
       const { length, end, result } = inFlight.shift()!;
-      const { id, sealed } = await result;
+      const { id, sealed, parts } = await result;
       content.push(id.toString('hex'));
       await storeChunk(ctx, id, length, fullOnly, () => {
-        // A chunk known at dispatch stays known (ids are only ever added), so a new chunk always arrives sealed.
-        if (!sealed) throw new Error(`internal: new chunk ${id.toString('hex')} was not sealed`);
-        return sealed;
+        if (sealed) return sealed;
+        // Identified only (a changed file, whose chunks are mostly known): seal what turned out new. A chunk known
+        // at dispatch stays known (ids are only ever added), so one sealed here was identified on the worker.
+        if (!parts) throw new Error(`internal: new chunk ${id.toString('hex')} was not sealed`);
+        return ctx.pool()!.seal(ObjectType.data, id, parts);
       });
       releaseUpTo(end);
       ctx.progress();
     };
     for await (const chunk of chunkStream(source, ctx.vault.keys.gearTable, ctx.vault.config.chunker, { signal: ctx.signal })) {
-      let result: Promise<{ id: Buffer; sealed?: SealedObject }>;
+      let result: Promise<{ id: Buffer; sealed?: SealedObject; parts?: readonly Buffer[] }>;
       const pool = chunk.length >= OFFLOAD_MIN ? ctx.pool() : undefined;
       if (pool) {
-        result = pool.process(ObjectType.data, chunk.parts);
+        const parts = chunk.parts;
+        result = speculate ? pool.process(ObjectType.data, parts) : pool.identify(parts).then(({ id }) => ({ id, parts }));
       } else {
         const id = ctx.vault.ids.id(chunk.parts);
         const isNew = fullOnly || (!ctx.index.has(id) && !ctx.uploader!.has(id));
@@ -590,10 +596,10 @@ async function backupOneChunkFile(ctx: WalkContext, sealFile: FileSealer, e: Sca
  * Records a chunk of a file: uploads it when the vault does not have it yet, or always for a file backed up in full
  * (encrypted files: full backups only, their chunks never taken from earlier ones). `seal` is called only then.
  */
-async function storeChunk(ctx: WalkContext, id: Buffer, length: number, fullOnly: boolean, seal: () => SealedObject): Promise<void> {
+async function storeChunk(ctx: WalkContext, id: Buffer, length: number, fullOnly: boolean, seal: () => SealedObject | Promise<SealedObject>): Promise<void> {
   if (fullOnly || (!ctx.index.has(id) && !ctx.uploader!.has(id))) {
     ctx.c.bytesNew += length;
-    await ctx.uploader!.add(ObjectType.data, id, seal(), length);
+    await ctx.uploader!.add(ObjectType.data, id, await seal(), length);
   }
   ctx.c.bytesDone += length;
 }

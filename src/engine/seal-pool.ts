@@ -1,7 +1,8 @@
 /**
  * A pool of sealing workers (seal-worker.ts): one per core beyond the main thread's, at least one.
  *
- * `process(type, parts)` resolves to the chunk's id and its sealed blob. Parts backed by a SharedArrayBuffer are
+ * `process(type, parts)` resolves to the chunk's id and its sealed blob; `identify(parts)` to the id only, and
+ * `seal(type, id, parts)` to the blob only (for data that is probably known: seal only what turns out new). Parts backed by a SharedArrayBuffer are
  * passed by reference; others are copied. Each worker handles its messages in order; the pool sends each job to the
  * worker with the fewest jobs waiting. Workers keep the process alive while they exist (a pending reply must not
  * let the process exit mid-backup): whoever makes a pool MUST `close()` it, as `backup()` does in a finally.
@@ -15,7 +16,7 @@ import type { ObjectTypeCode } from '../crypto/object-type.js';
 import type { SealedObject } from '../crypto/envelope.js';
 
 interface Job {
-  resolve: (r: { id: Buffer; sealed: SealedObject }) => void;
+  resolve: (r: { id: Buffer; sealed?: SealedObject }) => void;
   reject: (e: unknown) => void;
 }
 
@@ -39,8 +40,9 @@ export class SealPool {
         slot.jobs.delete(m.seq);
         if (m.error !== undefined) job.reject(new Error(`sealing failed: ${m.error}`));
         else {
-          const parts = m.parts!.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength));
-          job.resolve({ id: Buffer.from(m.id!.buffer, m.id!.byteOffset, m.id!.byteLength), sealed: { parts, length: m.length! } });
+          const id = Buffer.from(m.id!.buffer, m.id!.byteOffset, m.id!.byteLength);
+          const parts = m.parts?.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+          job.resolve(parts ? { id, sealed: { parts, length: m.length! } } : { id });
         }
       });
       worker.on('error', (e) => this.#fail(slot, e));
@@ -54,14 +56,28 @@ export class SealPool {
 
   /** The id of `parts` and `parts` sealed as a blob of `type` under it. */
   process(type: ObjectTypeCode, parts: readonly Uint8Array[]): Promise<{ id: Buffer; sealed: SealedObject }> {
+    return this.#send({ type, parts }) as Promise<{ id: Buffer; sealed: SealedObject }>;
+  }
+
+  /** The id of `parts` only (for data that is probably known already: seal it with {@link seal} if it is not). */
+  identify(parts: readonly Uint8Array[]): Promise<{ id: Buffer }> {
+    return this.#send({ parts, seal: false });
+  }
+
+  /** `parts` sealed as a blob of `type` under `id` (computed before by {@link identify}). */
+  async seal(type: ObjectTypeCode, id: Uint8Array, parts: readonly Uint8Array[]): Promise<SealedObject> {
+    return ((await this.#send({ type, parts, id: Uint8Array.from(id) })) as { sealed: SealedObject }).sealed;
+  }
+
+  #send(m: { type?: ObjectTypeCode; parts: readonly Uint8Array[]; id?: Uint8Array; seal?: false }): Promise<{ id: Buffer; sealed?: SealedObject }> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const slot = this.#workers.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
     const seq = this.#seq++;
     // Views of shared memory travel by reference; anything else is copied into the message.
-    const message = parts.map((p) => (p.buffer instanceof SharedArrayBuffer ? p : Uint8Array.from(p)));
+    const parts = m.parts.map((p) => (p.buffer instanceof SharedArrayBuffer ? p : Uint8Array.from(p)));
     return new Promise((resolve, reject) => {
       slot.jobs.set(seq, { resolve, reject });
-      slot.worker.postMessage({ seq, type, parts: message });
+      slot.worker.postMessage({ ...m, seq, parts });
     });
   }
 

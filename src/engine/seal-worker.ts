@@ -2,10 +2,10 @@
  * The sealing worker: computes a chunk's id and seals it, off the main thread. One of the two halves of "use both
  * cores": the main thread reads and chunks, this thread hashes and encrypts.
  *
- * Messages in: `{ keys: { sealKey, chunkIdKey } }` once, then `{ seq, type, parts: Uint8Array[] }` (views of
- * shared read buffers, so nothing is copied on the way in). Out: `{ seq, id, parts, length }`: the sealed blob's
- * slices in order (salt, ciphertext, tag), each in a buffer of its own, transferred back: the ciphertext is never
- * copied.
+ * Messages in: `{ keys: { sealKey, chunkIdKey } }` once, then `{ seq, type, parts: Uint8Array[], id?, seal? }`
+ * (views of shared read buffers, so nothing is copied on the way in). Out: `{ seq, id, parts, length }`: the sealed
+ * blob's slices in order (salt, ciphertext, tag), each in a buffer of its own, transferred back: the ciphertext is
+ * never copied. With `seal: false` only the id is computed (`{ seq, id }`); with `id` given it is not computed.
  *
  * @module
  */
@@ -17,7 +17,7 @@ import type { ObjectTypeCode } from '../crypto/object-type.js';
 let keys: SealKeys | undefined;
 let ids: ChunkIdentifier | undefined;
 
-parentPort!.on('message', (m: { keys?: { sealKey: Uint8Array; chunkIdKey: Uint8Array }; seq?: number; type?: ObjectTypeCode; parts?: Uint8Array[] }) => {
+parentPort!.on('message', (m: { keys?: { sealKey: Uint8Array; chunkIdKey: Uint8Array }; seq?: number; type?: ObjectTypeCode; parts?: Uint8Array[]; id?: Uint8Array; seal?: boolean }) => {
   if (m.keys) {
     keys = { sealKey: Buffer.from(m.keys.sealKey) };
     ids = new ChunkIdentifier({ chunkIdKey: Buffer.from(m.keys.chunkIdKey) });
@@ -25,7 +25,12 @@ parentPort!.on('message', (m: { keys?: { sealKey: Uint8Array; chunkIdKey: Uint8A
   }
   try {
     if (!keys || !ids) throw new Error('seal worker used before it was given keys');
-    const id = ids.id(m.parts!);
+    const id = m.id ? Buffer.from(m.id) : ids.id(m.parts!);
+    if (m.seal === false) {
+      const idOnly = new Uint8Array(id);
+      parentPort!.postMessage({ seq: m.seq, id: idOnly }, [idOnly.buffer]);
+      return;
+    }
     const sealed = sealBlob(keys, m.type!, id, m.parts!);
     // The ciphertext slices are buffers of their own (the cipher allocates each): they move back without a copy.
     // Any other slice (salt, tag: views of shared pools) is copied into a buffer of its own first, since a message
