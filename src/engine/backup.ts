@@ -597,9 +597,14 @@ async function backupOneChunkFile(ctx: WalkContext, sealFile: FileSealer, e: Sca
  * (encrypted files: full backups only, their chunks never taken from earlier ones). `seal` is called only then.
  */
 async function storeChunk(ctx: WalkContext, id: Buffer, length: number, fullOnly: boolean, seal: () => SealedObject | Promise<SealedObject>): Promise<void> {
-  if (fullOnly || (!ctx.index.has(id) && !ctx.uploader!.has(id))) {
+  const isNew = (): boolean => fullOnly || (!ctx.index.has(id) && !ctx.uploader!.has(id));
+  const sealing = isNew() ? seal() : undefined;
+  // Sealing on the worker lets other files run meanwhile: one of them may have added the same chunk (the uploader
+  // registers an id as soon as it is added), so ask again once it is sealed.
+  const sealed = sealing instanceof Promise ? await sealing : sealing;
+  if (sealed && isNew()) {
     ctx.c.bytesNew += length;
-    await ctx.uploader!.add(ObjectType.data, id, await seal(), length);
+    await ctx.uploader!.add(ObjectType.data, id, sealed, length);
   }
   ctx.c.bytesDone += length;
 }

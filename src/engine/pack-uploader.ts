@@ -89,9 +89,10 @@ export class PackUploader {
   /** Adds a sealed blob; may wait for scratch space or an upload slot when a pack is full. */
   async add(type: PackedType, id: Buffer, sealed: SealedObject, plaintextLength: number): Promise<void> {
     this.#check();
+    // Registered at once, before any wait below, so that a concurrent file finds the chunk known and skips it.
+    this.#added.add(id.toString('latin1'));
     // Stage first if this blob would carry the pack past its target: a pack is at most the target plus one blob.
     if (this.#batch.length > 0 && this.#batchBytes + sealed.length > this.#target) await this.#stage();
-    this.#added.add(id.toString('latin1'));
     this.#batch.push({ type, id, sealed, plaintextLength });
     this.#batchBytes += sealed.length;
     if (this.#batchBytes >= this.#target) await this.#stage();
