@@ -1,8 +1,9 @@
 // Builds the optional native addon (native/statx.c, Argon2id in native/argon2*.c, the restore's whole-file writer
-// in native/write_file.c) on Linux with the node-gyp that npm bundles. vaultpath works without it (the scan then
-// falls back to lstat and reports compressed/encrypted as unknown; key derivation uses @noble/hashes, about five
-// times slower; restore writes small files one at a time with Node's calls), so a failed build warns, with
-// node-gyp's output, instead of failing the install.
+// in native/write_file.c, the backup's file sealing and pack hashing in native/seal_file.c) on Linux with the
+// node-gyp that npm bundles. vaultpath works without it (the scan then falls back to lstat and reports
+// compressed/encrypted as unknown; key derivation uses @noble/hashes, about five times slower; backup seals small
+// files and hashes packs on its own thread; restore writes small files one at a time with Node's calls), so a
+// failed build warns, with node-gyp's output, instead of failing the install.
 import { spawnSync } from 'node:child_process';
 
 if (process.platform !== 'linux') process.exit(0);
@@ -13,6 +14,6 @@ if (result.status !== 0) {
   process.stderr.write(`${result.stdout ?? ''}${result.stderr ?? ''}${result.error ? String(result.error) : ''}\n`);
   console.warn(
     'vaultpath: the native addon did not build; scans will use lstat and report compressed/encrypted as unknown, ' +
-      'key derivation will use the slower @noble/hashes, and restores of small files will be slower.',
+      'key derivation will use the slower @noble/hashes, and backups and restores of small files will be slower.',
   );
 }
