@@ -17,7 +17,8 @@ import type { ChunkIdKeys } from '../crypto/chunk-id.js';
 import { nativeFunction } from '../native.js';
 import { errnoName } from './native-writer.js';
 
-type AddonSealFile = (
+/** The addon's `sealFile` as it is called (see native/seal_file.c); {@link nativeFileSealer} wraps it. @internal */
+export type AddonSealFile = (
   path: string,
   size: number,
   sealKey: Uint8Array,
