@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define PATH_BYTES 4096
@@ -269,8 +270,7 @@ typedef struct {
   napi_deferred deferred;
   uint32_t count;
   napi_ref *refs;
-  const uint8_t **bytes;
-  size_t *lengths;
+  struct iovec *parts;
   uint8_t digest[32];
   int ok;
 } hash_job_t;
@@ -280,8 +280,7 @@ static void hash_job_free(napi_env env, hash_job_t *job) {
     for (uint32_t i = 0; i < job->count; i++)
       if (job->refs[i]) napi_delete_reference(env, job->refs[i]);
   free(job->refs);
-  free(job->bytes);
-  free(job->lengths);
+  free(job->parts);
   free(job);
 }
 
@@ -290,7 +289,7 @@ static void hash_execute(napi_env env, void *data) {
   unsigned int n = 0;
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
   job->ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
-  for (uint32_t i = 0; job->ok && i < job->count; i++) job->ok = EVP_DigestUpdate(ctx, job->bytes[i], job->lengths[i]) == 1;
+  for (uint32_t i = 0; job->ok && i < job->count; i++) job->ok = EVP_DigestUpdate(ctx, job->parts[i].iov_base, job->parts[i].iov_len) == 1;
   job->ok = job->ok && EVP_DigestFinal_ex(ctx, job->digest, &n) == 1 && n == 32;
   EVP_MD_CTX_free(ctx);
 }
@@ -324,21 +323,20 @@ static napi_value sha256(napi_env env, napi_callback_info info) {
   napi_get_array_length(env, argv[0], &job->count);
   size_t slots = job->count ? job->count : 1;
   job->refs = calloc(slots, sizeof *job->refs);
-  job->bytes = calloc(slots, sizeof *job->bytes);
-  job->lengths = calloc(slots, sizeof *job->lengths);
-  if (!job->refs || !job->bytes || !job->lengths) {
+  job->parts = calloc(slots, sizeof *job->parts);
+  if (!job->refs || !job->parts) {
     hash_job_free(env, job);
     return fail(env, "sha256: out of memory");
   }
   for (uint32_t i = 0; i < job->count; i++) {
     napi_value item;
     uint8_t *bytes = NULL;
-    if (napi_get_element(env, argv[0], i, &item) != napi_ok || !get_bytes(env, item, 0, &bytes, &job->lengths[i])) {
+    if (napi_get_element(env, argv[0], i, &item) != napi_ok || !get_bytes(env, item, 0, &bytes, &job->parts[i].iov_len)) {
       hash_job_free(env, job);
       return fail(env, "sha256: every part must be a Uint8Array");
     }
     napi_create_reference(env, item, 1, &job->refs[i]);
-    job->bytes[i] = bytes;
+    job->parts[i].iov_base = bytes;
   }
   napi_value promise;
   napi_create_promise(env, &job->deferred, &promise);

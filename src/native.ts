@@ -9,6 +9,7 @@
  * @module
  */
 import { createRequire } from 'node:module';
+import { constants } from 'node:os';
 
 let loaded: Readonly<Record<string, unknown>> | null | undefined;
 
@@ -28,6 +29,13 @@ export function addon(): Readonly<Record<string, unknown>> | null {
     }
   }
   return loaded;
+}
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+/** The name of an errno an addon function reports (`EEXIST`, `ELOOP`, …), or `errno N` for one this platform does not name. */
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
 }
 
 /** The addon's function `name` with the type `T` its user declares, or `null` when the addon or the function is missing. */

@@ -208,7 +208,7 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
     // Started on the first chunk large enough to need it: unchanged and small-file backups never pay for a worker.
     const usePool = !options.dryRun && options.sealWorkers !== 0;
     const sealPool = (): SealPool | undefined => (usePool ? (pool ??= new SealPool(vault.keys, options.sealWorkers)) : undefined);
-    const ctx: WalkContext = { files: new Limiter(FILES_IN_FLIGHT), largeFiles: new Limiter(1), pool: sealPool, sealFile: options.dryRun ? null : nativeFileSealer(vault.keys), buffers: new ReadBuffers(READ_SIZE, FREE_READ_BUFFERS), vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
+    const ctx: WalkContext = { files: new Limiter(FILES_IN_FLIGHT), largeFiles: new Limiter(1), pool: sealPool, sealFile: nativeFileSealer(vault.keys), buffers: new ReadBuffers(READ_SIZE, FREE_READ_BUFFERS), vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
 
     // 2. Each root, depth first; its tree becomes one folder node of the snapshot's root tree.
     const rootNodes: TreeNode[] = [];
@@ -291,7 +291,7 @@ interface WalkContext {
   readonly largeFiles: Limiter;
   /** The sealing workers, started on first use; undefined when sealing stays on this thread. */
   readonly pool: () => SealPool | undefined;
-  /** Reads and seals a one-chunk file off this thread (the addon); null where it is not built, or for a dry run. */
+  /** Reads and seals a one-chunk file off this thread (the addon); null where it is not built. */
   readonly sealFile: FileSealer | null;
   /** Read buffers of READ_SIZE bytes, reused. */
   readonly buffers: ReadBuffers;
@@ -368,7 +368,6 @@ async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: stri
   return storeTree(ctx, nodes);
 }
 
-/** Backs up one file; returns its node, or undefined when it could not be read (reported as a warning). */
 /** A file node's fields from the scan, all but its size and content. */
 type FileBase = Omit<TreeNode, 'size' | 'content'> & { readonly decision: ScanEntry['decision']['kind'] };
 
@@ -463,8 +462,9 @@ async function backupFile(ctx: WalkContext, e: ScanEntry, base: FileBase, previo
     const releaseUpTo = (offset: number): void => {
       while (held.length > 0 && held[0]!.end <= offset) ctx.buffers.release(held.shift()!.buf);
     };
-    // Large chunks are hashed and sealed on the worker (speculatively: a duplicate's seal is dropped), small ones
-    // here, where a message would cost more than the work. At most two chunks per file are in flight, in order.
+    // Large chunks are hashed (and, for a new file, sealed speculatively: a duplicate's seal is dropped) on the
+    // worker, small ones here, where a message would cost more than the work. At most two chunks per file are in
+    // flight, in order.
     const inFlight: { length: number; end: number; result: Promise<{ id: Buffer; sealed?: SealedObject; parts?: readonly Buffer[] }> }[] = [];
     // A file the parent snapshot had is probably changed in a few places: its chunks are identified on the worker
     // and only the new ones sealed. A new file's chunks are probably new: identified and sealed in one go.
@@ -578,7 +578,7 @@ async function backupOneChunkFile(ctx: WalkContext, sealFile: FileSealer, e: Sca
   const stats = e.stats!;
   const r = await sealFile(e.path, stats.size, ObjectType.data);
   if ('code' in r) {
-    if (r.step === 'open') await ctx.warn(e.path, e.root, e.relativePath, reasonOf(r.code), `${r.code}: could not open the file`);
+    if (r.step === 'open') await openFailed(ctx, e, r);
     else await ctx.warn(e.path, e.root, e.relativePath, 'unreadable', `${r.code}: reading failed`);
     return undefined;
   }

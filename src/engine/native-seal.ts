@@ -14,8 +14,7 @@
 import type { ObjectTypeCode } from '../crypto/object-type.js';
 import { type SealKeys, type SealedObject, freshSalt } from '../crypto/envelope.js';
 import type { ChunkIdKeys } from '../crypto/chunk-id.js';
-import { nativeFunction } from '../native.js';
-import { errnoName } from './native-writer.js';
+import { errnoName, nativeFunction } from '../native.js';
 
 /** The addon's `sealFile` as it is called (see native/seal_file.c); {@link nativeFileSealer} wraps it. @internal */
 export type AddonSealFile = (

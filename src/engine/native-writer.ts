@@ -13,8 +13,7 @@
  *
  * @module
  */
-import { nativeFunction } from '../native.js';
-import { constants } from 'node:os';
+import { errnoName, nativeFunction } from '../native.js';
 
 interface NativeWriteAddon {
   writeFile(temp: string, path: string, chunks: readonly Uint8Array[], mode: number, seconds: number, nanoseconds: number): Promise<number>;
@@ -24,13 +23,6 @@ interface NativeWriteAddon {
 export type NativeWriteFile = (temp: string, path: string, chunks: readonly Uint8Array[], mode: number, mtimeNs: bigint) => Promise<string | undefined>;
 
 let loaded: NativeWriteFile | null | undefined;
-
-const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
-
-/** The errno's name (`EEXIST`, `ELOOP`, …), or `errno N` for one this platform does not name. */
-export function errnoName(errno: number): string {
-  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
-}
 
 /** The native writer, or `null` when the addon is not built or has no writer. Loaded once. */
 export function nativeWriter(): NativeWriteFile | null {

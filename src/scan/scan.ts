@@ -163,7 +163,7 @@ export async function scanTotals(roots: readonly string[], options: Omit<ScanOpt
       }
       for (let i = entries.length - 1; i >= 0; i--) {
         const e = entries[i]!;
-        if (e.kind === 'dir' && e.decision.kind !== 'skip' && e.stats) pending.push(e.relativePath);
+        if (e.kind === 'dir' && e.decision.kind !== 'skip') pending.push(e.relativePath);
       }
     }
   }
