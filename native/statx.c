@@ -179,8 +179,9 @@ static napi_value set_times(napi_env env, napi_callback_info info) {
 void vp_register_argon2(napi_env env, napi_value exports);
 /* writeFile(...): a restored small file created, written, stamped and renamed on a libuv worker (write_file.c). */
 void vp_register_write_file(napi_env env, napi_value exports);
-/* sealFile(...), sha256(...): a small file read, hashed and sealed, and a pack hashed, on libuv workers (seal_file.c). */
-void vp_register_seal_file(napi_env env, napi_value exports);
+/* sealFile(...), sha256(...), openBlob(...): a small file read, hashed and sealed, a pack hashed, and a blob read,
+ * opened and checked, on libuv workers (blob_crypto.c). */
+void vp_register_blob_crypto(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn, fields;
@@ -194,7 +195,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "FIELDS", fields);
   vp_register_argon2(env, exports);
   vp_register_write_file(env, exports);
-  vp_register_seal_file(env, exports);
+  vp_register_blob_crypto(env, exports);
   return exports;
 }
 

@@ -251,20 +251,25 @@ function open(keys: SealKeys, type: number, codec: number, reserved: number, id:
     const final = decipher.final();
     if (final.length !== 0) plaintext = Buffer.concat([plaintext, final]);
   } catch (cause) {
-    throw new VaultpathError(
-      'VP_AUTH_FAILED',
-      `${where} failed authentication: it is damaged, was altered, was stored under another name, ` +
-        'or belongs to another vault. Run a vault check; restore from another copy if it persists.',
-      { cause },
-    );
+    throw authFailed(where, cause);
   }
-  if (codec !== Codec.none) {
-    throw new VaultpathError(
-      'VP_UNKNOWN_CODEC',
-      `${where} is compressed with codec ${codec}, which this vaultpath does not know. Upgrade vaultpath.`,
-    );
-  }
+  if (codec !== Codec.none) throw unknownCodec(where, codec);
   return plaintext;
+}
+
+/** `VP_AUTH_FAILED` for the object named by `where`. @internal */
+export function authFailed(where: string, cause?: unknown): VaultpathError {
+  return new VaultpathError(
+    'VP_AUTH_FAILED',
+    `${where} failed authentication: it is damaged, was altered, was stored under another name, ` +
+      'or belongs to another vault. Run a vault check; restore from another copy if it persists.',
+    { cause },
+  );
+}
+
+/** `VP_UNKNOWN_CODEC` for an authentic object named by `where`, encoded with `codec`. @internal */
+export function unknownCodec(where: string, codec: number): VaultpathError {
+  return new VaultpathError('VP_UNKNOWN_CODEC', `${where} is compressed with codec ${codec}, which this vaultpath does not know. Upgrade vaultpath.`);
 }
 
 /** The per-object key: HKDF-Expand(sealKey, label ‖ salt, 32) = HMAC(sealKey, label ‖ salt ‖ 0x01). */

@@ -11,7 +11,8 @@
  *
  * A file whose data cannot be read (a missing or damaged pack) fails alone: it is named in the result's errors, its
  * temporary file is removed, and the rest is restored. Content is written as it is verified: each chunk is opened
- * under its id and re-hashed, and the file's length must match the snapshot before it is renamed into place.
+ * under its id and re-hashed (by the addon on the thread pool where it is built, see native-open.ts), and the
+ * file's length must match the snapshot before it is renamed into place.
  * Sparse holes are left as holes. Folder modes and times are set after their contents.
  *
  * @module
@@ -33,6 +34,7 @@ import { downloadTo } from '../transfer/store.js';
 import { setTimesNs } from '../scan/probe.js';
 import { Limiter } from './limit.js';
 import { nativeWriter } from './native-writer.js';
+import { type BlobOpener, nativeBlobOpener } from './native-open.js';
 
 export interface RestoreOptions {
   /** Globs (relative to the snapshot's root, e.g. `data/photos/**`) of files to restore. @default everything */
@@ -89,7 +91,7 @@ export async function restore(vault: Vault, ref: string, target: string, options
   const include = options.include && options.include.length > 0 ? picomatch([...options.include], { dot: true }) : undefined;
   const ctx: RestoreContext = {
     vault, index, cache, include, signal, files: 0, dirs: 0, bytes: 0, errors: [], progress: options.onProgress,
-    limiter: new Limiter(FILES_IN_FLIGHT), pending: new Set(), folders: [],
+    limiter: new Limiter(FILES_IN_FLIGHT), openBlob: nativeBlobOpener(vault.keys), pending: new Set(), folders: [],
   };
   try {
     await restoreTree(ctx, snapshot.tree, targetDir, '', () => Promise.resolve(true));
@@ -119,6 +121,8 @@ interface RestoreContext {
   readonly errors: RestoreError[];
   readonly progress: ((p: { files: number; bytes: number }) => void) | undefined;
   readonly limiter: Limiter;
+  /** The addon's blob opener (read, opened and checked on the thread pool), or `null` to do it here. */
+  readonly openBlob: BlobOpener | null;
   /** File restores under way. */
   readonly pending: Set<Promise<void>>;
   /** Folders in post-order (children first), for their metadata at the end. */
@@ -212,6 +216,7 @@ async function readChunk(ctx: RestoreContext, idHex: string): Promise<Buffer> {
   const id = Buffer.from(idHex, 'hex');
   const location = ctx.index.get(id);
   if (!location || location.type !== ObjectType.data) throw new RestoreFileError(`chunk ${idHex} is not in the vault's index`);
+  if (ctx.openBlob) return ctx.cache.withPack(location, (fd) => ctx.openBlob!(fd, location, id));
   const sealed = await ctx.cache.read(location);
   try {
     return ctx.vault.openBlobAt(location, id, sealed);
@@ -404,7 +409,20 @@ class PackCache {
   }
 
   /** The sealed bytes of a blob, from its pack in the recovery folder. */
-  async read(at: BlobLocation): Promise<Buffer> {
+  read(at: BlobLocation): Promise<Buffer> {
+    return this.withPack(at, (fd) => {
+      // A positional read of a downloaded pack: synchronous, as the promise API's per-call cost dwarfs it.
+      const out = this.#buffer(at.length);
+      const bytesRead = readSync(fd, out, 0, at.length, at.offset);
+      return out.subarray(0, bytesRead);
+    });
+  }
+
+  /**
+   * Runs `use` on the open file of the pack that holds `at`, downloading the pack first if it is not here. The pack
+   * stays open (it is not evicted) until what `use` returns has settled.
+   */
+  async withPack<T>(at: BlobLocation, use: (fd: number) => T | Promise<T>): Promise<T> {
     const key = toHex(at.packId);
     let entry = this.#packs.get(key);
     if (entry) {
@@ -419,10 +437,7 @@ class PackCache {
     entry.users++;
     try {
       const { fd } = await entry.ready;
-      // A positional read of a downloaded pack: synchronous, as the promise API's per-call cost dwarfs it.
-      const out = this.#buffer(at.length);
-      const bytesRead = readSync(fd, out, 0, at.length, at.offset);
-      return out.subarray(0, bytesRead);
+      return await use(fd);
     } finally {
       entry.users--;
     }

@@ -40,6 +40,21 @@ export interface BlobLocation {
   readonly plaintextLength: number;
 }
 
+/** How errors name the blob `id` at `at`. @internal */
+export function blobWhere(at: BlobLocation, id: Uint8Array): string {
+  return `${at.type === ObjectType.tree ? 'tree' : 'data chunk'} ${toHex(id)} in pack ${toHex(at.packId)}`;
+}
+
+/** `VP_MALFORMED_OBJECT`: fewer bytes of the blob named by `where` could be read than its index entry says. @internal */
+export function blobCutShort(where: string, got: number, want: number): VaultpathError {
+  return new VaultpathError('VP_MALFORMED_OBJECT', `${where} is cut short: ${got} of ${want} bytes. Run "vaultpath verify".`);
+}
+
+/** `VP_ID_MISMATCH`: the blob named by `where` opened, but its plaintext does not hash to its id. @internal */
+export function blobIdMismatch(where: string): VaultpathError {
+  return new VaultpathError('VP_ID_MISMATCH', `${where} opened but does not hash to its id. Run "vaultpath verify".`);
+}
+
 /**
  * Every blob the vault holds, by id. Keys are the 32 id bytes as a latin1 string (half the memory of hex, and
  * Map-hashable). When two packs hold the same blob, either location serves.
@@ -280,14 +295,10 @@ export class Vault {
 
   /** Opens a blob's sealed bytes (already read from its pack) and checks its id. */
   openBlobAt(at: BlobLocation, id: Uint8Array, sealed: Uint8Array): Buffer {
-    const where = `${at.type === ObjectType.tree ? 'tree' : 'data chunk'} ${toHex(id)} in pack ${toHex(at.packId)}`;
-    if (sealed.length !== at.length) {
-      throw new VaultpathError('VP_MALFORMED_OBJECT', `${where} is cut short: ${sealed.length} of ${at.length} bytes. Run "vaultpath verify".`);
-    }
+    const where = blobWhere(at, id);
+    if (sealed.length !== at.length) throw blobCutShort(where, sealed.length, at.length);
     const plain = openBlob(this.keys, at.type, id, sealed, { where, codec: at.codec });
-    if (!this.ids.matches(id, plain)) {
-      throw new VaultpathError('VP_ID_MISMATCH', `${where} opened but does not hash to its id. Run "vaultpath verify".`);
-    }
+    if (!this.ids.matches(id, plain)) throw blobIdMismatch(where);
     return plain;
   }
 

@@ -1,14 +1,17 @@
-// Restores with the addon's writer absent (as where it did not build): small files take Node's synchronous calls.
+// Restores with the addon's writer and blob opener absent (as where it did not build): small files take Node's
+// synchronous calls, and blobs are read and opened on the event loop.
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backup } from '../../src/engine/backup.js';
 import { restore } from '../../src/engine/restore.js';
 import { nativeWriter } from '../../src/engine/native-writer.js';
+import { nativeBlobOpener } from '../../src/engine/native-open.js';
 import { seededBytes } from '../support/seeded.js';
 import { type VaultFixture, describeTree, makeVault } from '../support/vaults.js';
 
 vi.mock('../../src/engine/native-writer.js', () => ({ nativeWriter: () => null }));
+vi.mock('../../src/engine/native-open.js', () => ({ nativeBlobOpener: () => null }));
 
 let f: VaultFixture;
 beforeEach(async () => {
@@ -16,9 +19,10 @@ beforeEach(async () => {
 });
 afterEach(() => f.cleanup());
 
-describe('restore without the native writer', () => {
+describe('restore without the native writer and blob opener', () => {
   it('restores small files byte for byte with modes and nanosecond mtimes, replacing a link in the way', async () => {
     expect(nativeWriter()).toBeNull();
+    expect(nativeBlobOpener(f.vault.keys)).toBeNull();
     const src = f.path('src');
     await mkdir(join(src, 'sub'), { recursive: true });
     for (let i = 0; i < 20; i++) await writeFile(join(src, 'sub', `f${i}`), seededBytes(1000 * i + 1, i));
@@ -45,5 +49,27 @@ describe('restore without the native writer', () => {
     const r = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
     expect(r.errors).toEqual([{ path: 'src/a', reason: 'a folder is in the way of a file' }]);
     expect(await readFile(join(f.path('target'), 'src', 'b'), 'utf8')).toBe('b');
+  });
+
+  it('opens the chunks of large and small files on the event loop; a damaged pack fails only the files that need it', async () => {
+    const src = f.path('src');
+    await mkdir(src);
+    for (let i = 0; i < 4; i++) await writeFile(join(src, `small-${i}`), seededBytes(300_000, 70 + i));
+    for (let i = 0; i < 2; i++) await writeFile(join(src, `large-${i}`), seededBytes(3 * 1024 * 1024, 80 + i));
+    await backup(f.vault, [src], { scratchDir: f.path('scratch'), targetPackSize: 512 * 1024 });
+    const whole = await restore(f.vault, 'latest', f.path('whole'), { recoveryFolder: f.path('recovery') });
+    expect(whole.errors).toEqual([]);
+    expect(await describeTree(join(f.path('whole'), 'src'))).toEqual(await describeTree(src));
+
+    const packs: string[] = [];
+    for await (const o of f.store.list('data/')) packs.push(o.name);
+    const victim = f.path('vault', ...packs[0]!.split('/'));
+    const bytes = await readFile(victim);
+    bytes[100]! ^= 0xff; // inside the pack's first blob
+    await writeFile(victim, bytes);
+    const r = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
+    expect(r.errors.length).toBeGreaterThan(0);
+    expect(r.files).toBe(6 - r.errors.length);
+    for (const e of r.errors) expect(e.reason).toMatch(/failed authentication|listing cannot be read/);
   });
 });

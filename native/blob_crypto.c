@@ -1,6 +1,7 @@
 /*
- * The backup's per-file and per-pack crypto as libuv thread-pool jobs, on the OpenSSL that Node itself links (its
- * symbols and headers are Node's, as for any addon), so the event loop never hashes or encrypts bulk bytes.
+ * Bulk blob crypto as libuv thread-pool jobs, on the OpenSSL that Node itself links (its symbols and headers are
+ * Node's, as for any addon), so the event loop never hashes, encrypts or decrypts bulk bytes: the backup's per-file
+ * sealing and per-pack hashing, and the restore's opening of data blobs.
  *
  * sealFile(path: string, size: number, sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32), type: number,
  *          salt: Uint8Array(32)): Promise<SealFileResult>
@@ -21,6 +22,20 @@
  *   SHA-256 of the parts in order (a pack's id). The parts are not copied: a reference keeps each alive until the
  *   job completes, and the caller must not change their bytes meanwhile.
  *
+ * openBlob(fd: number, offset: number, length: number, sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32),
+ *          type: number, codec: number, id: Uint8Array(32)): Promise<Buffer | { outcome: number, got: number }>
+ *
+ *   A blob stored bare in a pack (salt ‖ ciphertext ‖ tag), read from the open file `fd` at `offset`, as one job:
+ *     pread `length` bytes; key = as above from the blob's salt;
+ *     plaintext = AES-256-GCM-open(key, nonce 0¹², aad = 01 ‖ type ‖ codec ‖ 00 ‖ salt ‖ id, ciphertext, tag)
+ *     then HMAC-SHA256(chunkIdKey, plaintext) must equal `id` (compared in constant time).
+ *   The blob is decrypted in place: the plaintext is a view of the one buffer read into. Resolves to the plaintext,
+ *   or to { outcome, got } (the bytes read) where outcome is a positive errno (the read failed), OPEN_SHORT (-1: the
+ *   file ends before `length` bytes),
+ *   OPEN_AUTH (-2: the tag does not verify), OPEN_CODEC (-4: authentic, under a codec other than none, which this
+ *   version does not decode) or OPEN_ID (-3: authentic, but the plaintext does not hash to `id`). Nothing but the
+ *   plaintext of a blob that passed every check is ever handed back.
+ *
  * Arguments of the wrong type or length throw synchronously, before any work is queued.
  */
 #define _GNU_SOURCE
@@ -28,6 +43,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <node_api.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdlib.h>
@@ -93,23 +109,37 @@ static void seal_job_free(seal_job_t *job) {
   free(job);
 }
 
+static const uint8_t zero_nonce[12] = {0};
+
+/* The per-object key, HKDF-Expand(sealKey, label ‖ salt, 32). 1 on success. */
+static int object_key(const uint8_t *seal_key, const uint8_t *salt, uint8_t key[KEY_BYTES]) {
+  uint8_t info[sizeof OBJECT_KEY_LABEL - 1 + SALT_BYTES + 1];
+  unsigned int mac_len = 0;
+  memcpy(info, OBJECT_KEY_LABEL, sizeof OBJECT_KEY_LABEL - 1);
+  memcpy(info + sizeof OBJECT_KEY_LABEL - 1, salt, SALT_BYTES);
+  info[sizeof info - 1] = 1;
+  return HMAC(EVP_sha256(), seal_key, KEY_BYTES, info, sizeof info, key, &mac_len) && mac_len == KEY_BYTES;
+}
+
+/* The associated data: envelope version 1 ‖ type ‖ codec ‖ reserved 0 ‖ salt ‖ id. */
+static void blob_aad(uint8_t aad[4 + SALT_BYTES + ID_BYTES], uint8_t type, uint8_t codec, const uint8_t *salt, const uint8_t *id) {
+  aad[0] = 1;
+  aad[1] = type;
+  aad[2] = codec;
+  aad[3] = 0;
+  memcpy(aad + 4, salt, SALT_BYTES);
+  memcpy(aad + 4 + SALT_BYTES, id, ID_BYTES);
+}
+
 /* 1 on success. */
 static int seal_in_place(seal_job_t *job) {
   uint8_t *salt = job->sealed, *data = job->sealed + SALT_BYTES, *tag = data + job->bytes;
   unsigned int mac_len = 0;
   if (!HMAC(EVP_sha256(), job->id_key, KEY_BYTES, data, job->bytes, job->id, &mac_len) || mac_len != ID_BYTES) return 0;
-
-  uint8_t info[sizeof OBJECT_KEY_LABEL - 1 + SALT_BYTES + 1];
-  memcpy(info, OBJECT_KEY_LABEL, sizeof OBJECT_KEY_LABEL - 1);
-  memcpy(info + sizeof OBJECT_KEY_LABEL - 1, salt, SALT_BYTES);
-  info[sizeof info - 1] = 1;
   uint8_t key[KEY_BYTES];
-  if (!HMAC(EVP_sha256(), job->seal_key, KEY_BYTES, info, sizeof info, key, &mac_len) || mac_len != KEY_BYTES) return 0;
-
-  uint8_t aad[4 + SALT_BYTES + ID_BYTES] = {1, job->type, 0, 0};
-  memcpy(aad + 4, salt, SALT_BYTES);
-  memcpy(aad + 4 + SALT_BYTES, job->id, ID_BYTES);
-  static const uint8_t zero_nonce[12] = {0};
+  if (!object_key(job->seal_key, salt, key)) return 0;
+  uint8_t aad[4 + SALT_BYTES + ID_BYTES];
+  blob_aad(aad, job->type, 0, salt, job->id);
 
   int ok = 0, n = 0;
   EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
@@ -344,10 +374,179 @@ static napi_value sha256(napi_env env, napi_callback_info info) {
   return promise;
 }
 
-void vp_register_seal_file(napi_env env, napi_value exports) {
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* openBlob                                                                                                         */
+
+enum { OPEN_SHORT = -1, OPEN_AUTH = -2, OPEN_ID = -3, OPEN_CODEC = -4 };
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int fd;
+  int64_t offset;
+  size_t length;
+  uint8_t seal_key[KEY_BYTES];
+  uint8_t id_key[KEY_BYTES];
+  uint8_t id[ID_BYTES];
+  uint8_t type, codec;
+  /* results */
+  int outcome; /* 0, a positive errno, or one of OPEN_* */
+  size_t got;  /* bytes read */
+  int crypto_failed;
+  uint8_t *sealed; /* salt ‖ plaintext (decrypted in place) ‖ tag */
+} open_job_t;
+
+static void open_job_free(open_job_t *job) {
+  free(job->sealed);
+  OPENSSL_cleanse(job->seal_key, sizeof job->seal_key);
+  OPENSSL_cleanse(job->id_key, sizeof job->id_key);
+  free(job);
+}
+
+/* Authenticates and decrypts the body in place; OPEN_AUTH when the tag does not verify, -100 when the library fails. */
+static int open_in_place(open_job_t *job) {
+  uint8_t *salt = job->sealed, *data = job->sealed + SALT_BYTES;
+  size_t bytes = job->length - SALT_BYTES - TAG_BYTES;
+  uint8_t key[KEY_BYTES], aad[4 + SALT_BYTES + ID_BYTES], tag[TAG_BYTES];
+  if (!object_key(job->seal_key, salt, key)) return -100;
+  blob_aad(aad, job->type, job->codec, salt, job->id);
+  memcpy(tag, data + bytes, TAG_BYTES);
+  int ok = 0, n = 0, result = -100;
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+  if (ctx && EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, zero_nonce) == 1 &&
+      EVP_DecryptUpdate(ctx, NULL, &n, aad, sizeof aad) == 1) {
+    ok = 1;
+    for (size_t done = 0; ok && done < bytes;) {
+      int piece = bytes - done > (1u << 30) ? (1 << 30) : (int)(bytes - done);
+      ok = EVP_DecryptUpdate(ctx, data + done, &n, data + done, piece) == 1 && n == piece;
+      done += (size_t)piece;
+    }
+    if (ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_BYTES, tag) == 1)
+      result = EVP_DecryptFinal_ex(ctx, data + bytes, &n) == 1 ? 0 : OPEN_AUTH;
+  }
+  EVP_CIPHER_CTX_free(ctx);
+  OPENSSL_cleanse(key, sizeof key);
+  return result;
+}
+
+static void open_execute(napi_env env, void *data) {
+  open_job_t *job = data;
+  job->sealed = malloc(job->length);
+  if (!job->sealed) {
+    job->outcome = ENOMEM;
+    return;
+  }
+  size_t done = 0;
+  while (done < job->length) {
+    ssize_t n = pread(job->fd, job->sealed + done, job->length - done, (off_t)(job->offset + (int64_t)done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      job->outcome = errno;
+      return;
+    }
+    if (n == 0) {
+      job->outcome = OPEN_SHORT;
+      return;
+    }
+    done += (size_t)n;
+    job->got = done;
+  }
+  int opened = open_in_place(job);
+  if (opened == -100) {
+    job->crypto_failed = 1;
+    return;
+  }
+  if (opened != 0) {
+    job->outcome = opened;
+    return;
+  }
+  if (job->codec != 0) {
+    job->outcome = OPEN_CODEC; /* authentic, but its plaintext is encoded; the id is of the decoded bytes */
+    return;
+  }
+  uint8_t *plain = job->sealed + SALT_BYTES, mac[ID_BYTES];
+  size_t bytes = job->length - SALT_BYTES - TAG_BYTES;
+  unsigned int mac_len = 0;
+  if (!HMAC(EVP_sha256(), job->id_key, KEY_BYTES, plain, bytes, mac, &mac_len) || mac_len != ID_BYTES) {
+    job->crypto_failed = 1;
+    return;
+  }
+  if (CRYPTO_memcmp(mac, job->id, ID_BYTES) != 0) job->outcome = OPEN_ID;
+}
+
+/* Frees the whole read buffer once the plaintext view of it is collected. */
+static void free_opened(napi_env env, void *data, void *hint) { free(hint); }
+
+static void open_complete(napi_env env, napi_status status, void *data) {
+  open_job_t *job = data;
+  napi_value result;
+  if (status == napi_cancelled || job->crypto_failed) {
+    napi_value message, error;
+    napi_create_string_utf8(env, status == napi_cancelled ? "openBlob: cancelled" : "openBlob: the crypto library failed",
+                            NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &error);
+    napi_reject_deferred(env, job->deferred, error);
+  } else {
+    if (job->outcome != 0) {
+      napi_create_object(env, &result);
+      set_number(env, result, "outcome", job->outcome);
+      set_number(env, result, "got", (double)job->got);
+    } else {
+      size_t bytes = job->length - SALT_BYTES - TAG_BYTES;
+      void *copy = NULL;
+      if (bytes > 0 && napi_create_external_buffer(env, bytes, job->sealed + SALT_BYTES, free_opened, job->sealed, &result) == napi_ok)
+        job->sealed = NULL;
+      else
+        napi_create_buffer_copy(env, bytes, job->sealed + SALT_BYTES, &copy, &result);
+    }
+    napi_resolve_deferred(env, job->deferred, result);
+  }
+  napi_delete_async_work(env, job->work);
+  open_job_free(job);
+}
+
+static napi_value open_blob(napi_env env, napi_callback_info info) {
+  static const char *usage =
+      "openBlob(fd: number, offset: number, length: number, sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32), "
+      "type: number, codec: number, id: Uint8Array(32))";
+  size_t argc = 8;
+  napi_value argv[8];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 8) return fail(env, usage);
+  open_job_t *job = calloc(1, sizeof *job);
+  if (!job) return fail(env, "openBlob: out of memory");
+  int32_t fd = -1;
+  int64_t offset = -1, length = -1;
+  uint32_t type = 0, codec = 0;
+  uint8_t *seal_key, *id_key, *id;
+  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || napi_get_value_int64(env, argv[1], &offset) != napi_ok ||
+      offset < 0 || napi_get_value_int64(env, argv[2], &length) != napi_ok || length < SALT_BYTES + TAG_BYTES ||
+      length > (1 << 30) || !get_bytes(env, argv[3], KEY_BYTES, &seal_key, NULL) ||
+      !get_bytes(env, argv[4], KEY_BYTES, &id_key, NULL) || napi_get_value_uint32(env, argv[5], &type) != napi_ok ||
+      type > 255 || napi_get_value_uint32(env, argv[6], &codec) != napi_ok || codec > 255 ||
+      !get_bytes(env, argv[7], ID_BYTES, &id, NULL)) {
+    free(job);
+    return fail(env, usage);
+  }
+  job->fd = fd;
+  job->offset = offset;
+  job->length = (size_t)length;
+  job->type = (uint8_t)type;
+  job->codec = (uint8_t)codec;
+  memcpy(job->seal_key, seal_key, KEY_BYTES);
+  memcpy(job->id_key, id_key, KEY_BYTES);
+  memcpy(job->id, id, ID_BYTES);
+  napi_value promise;
+  napi_create_promise(env, &job->deferred, &promise);
+  if (!queue(env, "vaultpath:openBlob", open_execute, open_complete, job, &job->work, job->deferred)) open_job_free(job);
+  return promise;
+}
+
+void vp_register_blob_crypto(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "sealFile", NAPI_AUTO_LENGTH, seal_file, NULL, &fn);
   napi_set_named_property(env, exports, "sealFile", fn);
   napi_create_function(env, "sha256", NAPI_AUTO_LENGTH, sha256, NULL, &fn);
   napi_set_named_property(env, exports, "sha256", fn);
+  napi_create_function(env, "openBlob", NAPI_AUTO_LENGTH, open_blob, NULL, &fn);
+  napi_set_named_property(env, exports, "openBlob", fn);
 }

@@ -1,0 +1,140 @@
+// The addon's blob opener must accept exactly what the portable path (Vault.openBlobAt) accepts, give the same
+// plaintext, and refuse everything else with the same error code and message.
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { gcm } from '@noble/ciphers/aes.js';
+import { expand } from '@noble/hashes/hkdf.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type AddonOpenBlob, nativeBlobOpener } from '../../src/engine/native-open.js';
+import { nativeFunction } from '../../src/native.js';
+import { ObjectType } from '../../src/crypto/object-type.js';
+import type { BlobLocation } from '../../src/repo/vault.js';
+import { refChunkId, refSealBlob } from '../support/reference-envelope.js';
+import { seededBytes } from '../support/seeded.js';
+import { type VaultFixture, makeVault } from '../support/vaults.js';
+
+const linux = process.platform === 'linux';
+
+let f: VaultFixture;
+beforeEach(async () => {
+  f = await makeVault();
+});
+afterEach(() => f.cleanup());
+
+/** A pack-like file: `lead` bytes of padding, then the blobs one after another; their locations. */
+async function packFile(path: string, blobs: readonly { sealed: Uint8Array; type: number; codec?: number }[], lead = 777): Promise<BlobLocation[]> {
+  const packId = Buffer.from(seededBytes(32, 99));
+  const out: BlobLocation[] = [];
+  let offset = lead;
+  for (const b of blobs) {
+    out.push({ packId, type: b.type as BlobLocation['type'], codec: b.codec ?? 0, offset, length: b.sealed.length, plaintextLength: b.sealed.length - 48 });
+    offset += b.sealed.length;
+  }
+  await writeFile(path, Buffer.concat([seededBytes(lead, 1), ...blobs.map((b) => b.sealed)]));
+  return out;
+}
+
+/** A blob sealed as the format says but under `codec`, written here from FORMAT.md (the engine never seals one). */
+function sealWithCodec(sealKey: Uint8Array, type: number, codec: number, id: Uint8Array, plaintext: Uint8Array, salt: Uint8Array): Uint8Array {
+  const key = expand(sha256, sealKey, concatBytes(utf8ToBytes('vaultpath/v1/object-key'), salt), 32);
+  return concatBytes(salt, gcm(key, new Uint8Array(12), concatBytes(Uint8Array.of(1, type, codec, 0), salt, id)).encrypt(plaintext));
+}
+
+/** What the portable path does with the bytes read at `at`: the plaintext, or the error it throws. */
+function portable(fd: number, at: BlobLocation, id: Uint8Array): Buffer | { code: string; message: string } {
+  const sealed = Buffer.alloc(at.length);
+  const n = readSync(fd, sealed, 0, at.length, at.offset);
+  try {
+    return f.vault.openBlobAt(at, id, sealed.subarray(0, n));
+  } catch (e) {
+    return { code: (e as { code: string }).code, message: (e as Error).message };
+  }
+}
+
+describe('the native blob opener', () => {
+  it.runIf(linux)('is built and loads on Linux (the restore opens its blobs through it)', () => {
+    expect(nativeBlobOpener(f.vault.keys), 'the native addon did not build or load: see the output of scripts/build-native.mjs').not.toBeNull();
+  });
+
+  describe.runIf(linux)('on Linux', () => {
+    it('opens blobs sealed by the independent reference implementation, at any offset, of any size', async () => {
+      const open = nativeBlobOpener(f.vault.keys)!;
+      const plain = [0, 1, 4096, 300_000, 8 * 1024 * 1024 + 3].map((n, i) => seededBytes(n, 40 + i));
+      const types = [ObjectType.data, ObjectType.tree, ObjectType.data, ObjectType.tree, ObjectType.data];
+      const ids = plain.map((p) => refChunkId(f.vault.keys.chunkIdKey, p));
+      const blobs = plain.map((p, i) => ({ sealed: refSealBlob(f.vault.keys.sealKey, types[i]!, ids[i]!, p, seededBytes(32, 60 + i)), type: types[i]! }));
+      const path = f.path('pack');
+      const at = await packFile(path, blobs);
+      const fd = openSync(path, 'r');
+      try {
+        const opened = await Promise.all(at.map((a, i) => open(fd, a, ids[i]!)));
+        opened.forEach((o, i) => expect(o.equals(plain[i]!), `blob ${i} of ${plain[i]!.length} bytes`).toBe(true));
+      } finally {
+        closeSync(fd);
+      }
+    });
+
+    it('refuses what the portable path refuses, with the same code and message', async () => {
+      const open = nativeBlobOpener(f.vault.keys)!;
+      const k = f.vault.keys;
+      const data = seededBytes(10_000, 3);
+      const id = refChunkId(k.chunkIdKey, data);
+      const good = refSealBlob(k.sealKey, ObjectType.data, id, data, seededBytes(32, 4));
+      const flip = (at: number): Uint8Array => {
+        const b = Uint8Array.from(good);
+        b[at]! ^= 0x01;
+        return b;
+      };
+      const otherId = Buffer.from(seededBytes(32, 5));
+      const cases: { name: string; sealed: Uint8Array; type?: number; codec?: number; id?: Uint8Array; code: string }[] = [
+        { name: 'a flipped bit in the salt', sealed: flip(3), code: 'VP_AUTH_FAILED' },
+        { name: 'a flipped bit in the ciphertext', sealed: flip(5000), code: 'VP_AUTH_FAILED' },
+        { name: 'a flipped bit in the tag', sealed: flip(good.length - 1), code: 'VP_AUTH_FAILED' },
+        { name: 'another type claimed', sealed: good, type: ObjectType.tree, code: 'VP_AUTH_FAILED' },
+        { name: 'another codec claimed', sealed: good, codec: 1, code: 'VP_AUTH_FAILED' },
+        { name: 'asked under another id', sealed: good, id: otherId, code: 'VP_AUTH_FAILED' },
+        { name: 'sealed under an id that is not its hash', sealed: refSealBlob(k.sealKey, ObjectType.data, otherId, data, seededBytes(32, 6)), id: otherId, code: 'VP_ID_MISMATCH' },
+        { name: 'authentic, under a codec this version does not know', sealed: sealWithCodec(k.sealKey, ObjectType.data, 1, id, data, seededBytes(32, 7)), codec: 1, code: 'VP_UNKNOWN_CODEC' },
+      ];
+      const path = f.path('pack');
+      // The last blob is cut short: the file ends 100 bytes into it.
+      const cut = refSealBlob(k.sealKey, ObjectType.data, id, data, seededBytes(32, 8));
+      const at = await packFile(path, [...cases.map((c) => ({ sealed: c.sealed, type: c.type ?? ObjectType.data, codec: c.codec })), { sealed: cut, type: ObjectType.data }]);
+      await writeFile(path, readFileSync(path).subarray(0, at.at(-1)!.offset + 100));
+      const fd = openSync(path, 'r');
+      try {
+        for (const [i, c] of [...cases, { name: 'the file ends inside the blob', code: 'VP_MALFORMED_OBJECT', id: undefined }].entries()) {
+          const askId = c.id ?? id;
+          const expected = portable(fd, at[i]!, askId);
+          expect(expected, c.name).toMatchObject({ code: c.code });
+          await expect(open(fd, at[i]!, askId), c.name).rejects.toMatchObject(expected);
+        }
+      } finally {
+        closeSync(fd);
+      }
+    });
+
+    it('reports a failed read by its errno, as a store read error', async () => {
+      const open = nativeBlobOpener(f.vault.keys)!;
+      const fd = openSync(f.dir, 'r'); // a folder: pread fails with EISDIR
+      try {
+        const at: BlobLocation = { packId: Buffer.alloc(32), type: ObjectType.data, codec: 0, offset: 0, length: 100, plaintextLength: 52 };
+        await expect(open(fd, at, Buffer.alloc(32))).rejects.toMatchObject({ code: 'VP_STORE_IO', message: expect.stringContaining('EISDIR') });
+      } finally {
+        closeSync(fd);
+      }
+    });
+
+    it('throws before queueing anything when an argument is of the wrong type or length', () => {
+      const raw = nativeFunction<AddonOpenBlob>('openBlob')!;
+      const k = f.vault.keys;
+      expect(() => raw(-1, 0, 100, k.sealKey, k.chunkIdKey, 1, 0, Buffer.alloc(32))).toThrow(/openBlob\(fd/);
+      expect(() => raw(0, 0, 47, k.sealKey, k.chunkIdKey, 1, 0, Buffer.alloc(32))).toThrow(/openBlob\(fd/);
+      expect(() => raw(0, 0, 100, k.sealKey.subarray(1), k.chunkIdKey, 1, 0, Buffer.alloc(32))).toThrow(/openBlob\(fd/);
+      expect(() => raw(0, 0, 100, k.sealKey, k.chunkIdKey, 256, 0, Buffer.alloc(32))).toThrow(/openBlob\(fd/);
+      expect(() => raw(0, 0, 100, k.sealKey, k.chunkIdKey, 1, 0, Buffer.alloc(31))).toThrow(/openBlob\(fd/);
+    });
+  });
+});
