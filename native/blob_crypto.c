@@ -22,6 +22,14 @@
  *   SHA-256 of the parts in order (a pack's id). The parts are not copied: a reference keeps each alive until the
  *   job completes, and the caller must not change their bytes meanwhile.
  *
+ * sealParts(parts: Uint8Array[], sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32), type: number,
+ *           salt: Uint8Array(32) | null, id: Uint8Array(32) | null): Promise<{ id: Buffer, sealed?: Buffer }>
+ *
+ *   A chunk given as slices (views of the backup's read buffers), as one job: its id (HMAC-SHA256 under chunkIdKey,
+ *   unless `id` is given) and, when `salt` is given, the blob sealed under that id exactly as sealFile seals, into
+ *   a buffer of its own (encrypted straight from the slices: no copy of the plaintext). Identify only: salt null.
+ *   Seal only: both given. The parts are not copied: the caller must not change their bytes until it settles.
+ *
  * openBlob(fd: number, offset: number, length: number, sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32),
  *          type: number, codec: number, id: Uint8Array(32)): Promise<Buffer | { outcome: number, got: number }>
  *
@@ -375,6 +383,170 @@ static napi_value sha256(napi_env env, napi_callback_info info) {
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
+/* sealParts                                                                                                        */
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  uint32_t count;
+  napi_ref *refs;
+  struct iovec *parts;
+  size_t bytes;
+  uint8_t seal_key[KEY_BYTES];
+  uint8_t id_key[KEY_BYTES];
+  uint8_t salt[SALT_BYTES];
+  uint8_t id[ID_BYTES];
+  uint8_t type;
+  int want_seal, have_id;
+  /* results */
+  int ok;
+  uint8_t *sealed; /* salt ‖ ciphertext ‖ tag */
+} parts_job_t;
+
+static void parts_job_free(napi_env env, parts_job_t *job) {
+  if (job->refs)
+    for (uint32_t i = 0; i < job->count; i++)
+      if (job->refs[i]) napi_delete_reference(env, job->refs[i]);
+  free(job->refs);
+  free(job->parts);
+  free(job->sealed);
+  OPENSSL_cleanse(job->seal_key, sizeof job->seal_key);
+  OPENSSL_cleanse(job->id_key, sizeof job->id_key);
+  free(job);
+}
+
+static void parts_execute(napi_env env, void *data) {
+  parts_job_t *job = data;
+  job->ok = 1;
+  if (!job->have_id) {
+    unsigned int mac_len = 0;
+    HMAC_CTX *mac = HMAC_CTX_new();
+    job->ok = mac && HMAC_Init_ex(mac, job->id_key, KEY_BYTES, EVP_sha256(), NULL) == 1;
+    for (uint32_t i = 0; job->ok && i < job->count; i++) job->ok = HMAC_Update(mac, job->parts[i].iov_base, job->parts[i].iov_len) == 1;
+    job->ok = job->ok && HMAC_Final(mac, job->id, &mac_len) == 1 && mac_len == ID_BYTES;
+    HMAC_CTX_free(mac);
+  }
+  if (!job->ok || !job->want_seal) return;
+  job->ok = 0;
+  job->sealed = malloc(SALT_BYTES + job->bytes + TAG_BYTES);
+  if (!job->sealed) return;
+  memcpy(job->sealed, job->salt, SALT_BYTES);
+  uint8_t key[KEY_BYTES], aad[4 + SALT_BYTES + ID_BYTES];
+  if (!object_key(job->seal_key, job->salt, key)) return;
+  blob_aad(aad, job->type, 0, job->salt, job->id);
+  uint8_t *out = job->sealed + SALT_BYTES;
+  int ok = 0, n = 0;
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+  if (ctx && EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, zero_nonce) == 1 &&
+      EVP_EncryptUpdate(ctx, NULL, &n, aad, sizeof aad) == 1) {
+    ok = 1;
+    for (uint32_t i = 0; ok && i < job->count; i++) {
+      const uint8_t *in = job->parts[i].iov_base;
+      size_t len = job->parts[i].iov_len;
+      for (size_t done = 0; ok && done < len;) {
+        int piece = len - done > (1u << 30) ? (1 << 30) : (int)(len - done);
+        ok = EVP_EncryptUpdate(ctx, out, &n, in + done, piece) == 1 && n == piece;
+        out += piece;
+        done += (size_t)piece;
+      }
+    }
+    ok = ok && EVP_EncryptFinal_ex(ctx, out, &n) == 1 && n == 0 && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_BYTES, out) == 1;
+  }
+  EVP_CIPHER_CTX_free(ctx);
+  OPENSSL_cleanse(key, sizeof key);
+  job->ok = ok;
+}
+
+static void parts_complete(napi_env env, napi_status status, void *data) {
+  parts_job_t *job = data;
+  if (status == napi_cancelled || !job->ok) {
+    napi_value message, error;
+    napi_create_string_utf8(env, status == napi_cancelled ? "sealParts: cancelled" : "sealParts: the crypto library failed",
+                            NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &error);
+    napi_reject_deferred(env, job->deferred, error);
+  } else {
+    napi_value result, id;
+    napi_create_object(env, &result);
+    napi_create_buffer_copy(env, ID_BYTES, job->id, NULL, &id);
+    napi_set_named_property(env, result, "id", id);
+    if (job->want_seal) {
+      napi_value sealed;
+      size_t length = SALT_BYTES + job->bytes + TAG_BYTES;
+      void *copy = NULL;
+      if (napi_create_external_buffer(env, length, job->sealed, free_sealed, NULL, &sealed) == napi_ok) job->sealed = NULL;
+      else napi_create_buffer_copy(env, length, job->sealed, &copy, &sealed);
+      napi_set_named_property(env, result, "sealed", sealed);
+    }
+    napi_resolve_deferred(env, job->deferred, result);
+  }
+  napi_delete_async_work(env, job->work);
+  parts_job_free(env, job);
+}
+
+static napi_value seal_parts(napi_env env, napi_callback_info info) {
+  static const char *usage =
+      "sealParts(parts: Uint8Array[], sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32), type: number, "
+      "salt: Uint8Array(32) | null, id: Uint8Array(32) | null)";
+  size_t argc = 6;
+  napi_value argv[6];
+  bool is_array = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 6 ||
+      napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array)
+    return fail(env, usage);
+  parts_job_t *job = calloc(1, sizeof *job);
+  if (!job) return fail(env, "sealParts: out of memory");
+  uint32_t type = 0;
+  uint8_t *seal_key, *id_key, *salt = NULL, *id = NULL;
+  napi_valuetype salt_type, id_type;
+  if (!get_bytes(env, argv[1], KEY_BYTES, &seal_key, NULL) || !get_bytes(env, argv[2], KEY_BYTES, &id_key, NULL) ||
+      napi_get_value_uint32(env, argv[3], &type) != napi_ok || type > 255 || napi_typeof(env, argv[4], &salt_type) != napi_ok ||
+      napi_typeof(env, argv[5], &id_type) != napi_ok || (salt_type != napi_null && !get_bytes(env, argv[4], SALT_BYTES, &salt, NULL)) ||
+      (id_type != napi_null && !get_bytes(env, argv[5], ID_BYTES, &id, NULL)) || (id && !salt)) {
+    free(job);
+    return fail(env, usage);
+  }
+  napi_get_array_length(env, argv[0], &job->count);
+  size_t slots = job->count ? job->count : 1;
+  job->refs = calloc(slots, sizeof *job->refs);
+  job->parts = calloc(slots, sizeof *job->parts);
+  if (!job->refs || !job->parts) {
+    parts_job_free(env, job);
+    return fail(env, "sealParts: out of memory");
+  }
+  for (uint32_t i = 0; i < job->count; i++) {
+    napi_value item;
+    uint8_t *bytes = NULL;
+    if (napi_get_element(env, argv[0], i, &item) != napi_ok || !get_bytes(env, item, 0, &bytes, &job->parts[i].iov_len)) {
+      parts_job_free(env, job);
+      return fail(env, "sealParts: every part must be a Uint8Array");
+    }
+    napi_create_reference(env, item, 1, &job->refs[i]);
+    job->parts[i].iov_base = bytes;
+    job->bytes += job->parts[i].iov_len;
+  }
+  if (job->bytes > (1u << 30)) {
+    parts_job_free(env, job);
+    return fail(env, "sealParts: a chunk is at most 1 GiB");
+  }
+  memcpy(job->seal_key, seal_key, KEY_BYTES);
+  memcpy(job->id_key, id_key, KEY_BYTES);
+  job->type = (uint8_t)type;
+  if (salt) {
+    job->want_seal = 1;
+    memcpy(job->salt, salt, SALT_BYTES);
+  }
+  if (id) {
+    job->have_id = 1;
+    memcpy(job->id, id, ID_BYTES);
+  }
+  napi_value promise;
+  napi_create_promise(env, &job->deferred, &promise);
+  if (!queue(env, "vaultpath:sealParts", parts_execute, parts_complete, job, &job->work, job->deferred)) parts_job_free(env, job);
+  return promise;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
 /* openBlob                                                                                                         */
 
 enum { OPEN_SHORT = -1, OPEN_AUTH = -2, OPEN_ID = -3, OPEN_CODEC = -4 };
@@ -547,6 +719,8 @@ void vp_register_blob_crypto(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "sealFile", fn);
   napi_create_function(env, "sha256", NAPI_AUTO_LENGTH, sha256, NULL, &fn);
   napi_set_named_property(env, exports, "sha256", fn);
+  napi_create_function(env, "sealParts", NAPI_AUTO_LENGTH, seal_parts, NULL, &fn);
+  napi_set_named_property(env, exports, "sealParts", fn);
   napi_create_function(env, "openBlob", NAPI_AUTO_LENGTH, open_blob, NULL, &fn);
   napi_set_named_property(env, exports, "openBlob", fn);
 }

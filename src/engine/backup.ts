@@ -39,9 +39,9 @@ import type { Vault, VaultIndex } from '../repo/vault.js';
 import { MAX_TREE_NODES, type Snapshot, type Tree, type TreeNode, encodeTree } from '../repo/tree.js';
 import { PackUploader, TARGET_PACK_SIZE } from './pack-uploader.js';
 import { Limiter } from './limit.js';
-import { SealPool } from './seal-pool.js';
+import { type ChunkSealer, SealPool } from './seal-pool.js';
 import { ReadBuffers } from './read-buffers.js';
-import { type FileSealer, nativeFileSealer } from './native-seal.js';
+import { type FileSealer, nativeChunkSealer, nativeFileSealer } from './native-seal.js';
 import { formatBytes } from '../units.js';
 
 const READ_SIZE = 1024 * 1024;
@@ -75,7 +75,10 @@ export interface BackupOptions {
   readonly targetPackSize?: number;
   /** Scratch cache capacity in bytes. @default 5% of the bytes to read, at least 64 MiB */
   readonly scratchCapacity?: number;
-  /** Worker threads that hash and seal large chunks; 0 does everything on the calling thread. @default cores − 1 */
+  /**
+   * Worker threads that hash and seal large chunks; 0 does everything on the calling thread. Unset, the addon's
+   * thread-pool jobs do it where the addon is built, else cores − 1 workers. @default the addon, or cores − 1
+   */
   readonly sealWorkers?: number;
 }
 
@@ -198,16 +201,18 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
     ? undefined
     : await ScratchCache.open(options.scratchDir ?? join(defaultReportDir(), '..', 'scratch'), { capacity, signal });
   let uploader: PackUploader | undefined;
-  let pool: SealPool | undefined;
+  let pool: ChunkSealer | undefined;
   let snapshotId: string | undefined;
   try {
     if (!options.dryRun) await vault.adoptOrphanPacks(index, { signal });
     uploader = scratch
       ? new PackUploader(vault, scratch, { signal, targetPackSize: options.targetPackSize, onPackStored: () => progress('backup', c, totals, uploader!.bytesStored) })
       : undefined;
-    // Started on the first chunk large enough to need it: unchanged and small-file backups never pay for a worker.
+    // The addon's thread-pool jobs where it is built, else worker threads, started on the first chunk large enough
+    // to need them: unchanged and small-file backups never pay for a worker.
     const usePool = !options.dryRun && options.sealWorkers !== 0;
-    const sealPool = (): SealPool | undefined => (usePool ? (pool ??= new SealPool(vault.keys, options.sealWorkers)) : undefined);
+    const sealPool = (): ChunkSealer | undefined =>
+      usePool ? (pool ??= (options.sealWorkers === undefined ? nativeChunkSealer(vault.keys) : null) ?? new SealPool(vault.keys, options.sealWorkers)) : undefined;
     const ctx: WalkContext = { files: new Limiter(FILES_IN_FLIGHT), largeFiles: new Limiter(1), pool: sealPool, sealFile: nativeFileSealer(vault.keys), buffers: new ReadBuffers(READ_SIZE, FREE_READ_BUFFERS), vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
 
     // 2. Each root, depth first; its tree becomes one folder node of the snapshot's root tree.
@@ -290,7 +295,7 @@ interface WalkContext {
   readonly files: Limiter;
   readonly largeFiles: Limiter;
   /** The sealing workers, started on first use; undefined when sealing stays on this thread. */
-  readonly pool: () => SealPool | undefined;
+  readonly pool: () => ChunkSealer | undefined;
   /** Reads and seals a one-chunk file off this thread (the addon); null where it is not built. */
   readonly sealFile: FileSealer | null;
   /** Read buffers of READ_SIZE bytes, reused. */

@@ -4,10 +4,13 @@
  * - {@link nativeFileSealer}: a small file that is one chunk, read, identified (HMAC-SHA256 under the chunk-id key)
  *   and sealed as a data blob (the envelope of crypto/envelope.ts, byte for byte) in one libuv thread-pool job. The
  *   salt is drawn here, from the same CSPRNG pool as every other object's.
+ * - {@link nativeChunkSealer}: a chunk cut from a large file, given as views of the read buffers, identified and
+ *   sealed (or either alone) in one thread-pool job; several run at once on the pool's threads.
  * - {@link nativePackHash}: a pack's SHA-256 over its slices, in one thread-pool job.
  *
- * Both are `null` where the addon is not built; the backup then does the same work with node:crypto on its own
- * thread and the sealing workers. A sealed file's bytes are a buffer of their own (not shared with any pool).
+ * All are `null` where the addon is not built; the backup then does the same work with node:crypto on its own
+ * thread and the sealing workers (seal-pool.ts). A sealed blob's bytes are a buffer of their own (not shared with
+ * any pool).
  *
  * @module
  */
@@ -15,6 +18,7 @@ import type { ObjectTypeCode } from '../crypto/object-type.js';
 import { type SealKeys, type SealedObject, freshSalt } from '../crypto/envelope.js';
 import type { ChunkIdKeys } from '../crypto/chunk-id.js';
 import { errnoName, nativeFunction } from '../native.js';
+import type { ChunkSealer } from './seal-pool.js';
 
 /** The addon's `sealFile` as it is called (see native/seal_file.c); {@link nativeFileSealer} wraps it. @internal */
 export type AddonSealFile = (
@@ -61,6 +65,34 @@ export function nativeFileSealer(keys: SealKeys & ChunkIdKeys): FileSealer | nul
       bytes: r.bytes,
       after: { size: BigInt(r.size), mtimeNs: ns(r.mtimeSec, r.mtimeNsec), ctimeNs: ns(r.ctimeSec, r.ctimeNsec) },
     };
+  };
+}
+
+/** The addon's `sealParts` as it is called (see native/blob_crypto.c). @internal */
+export type AddonSealParts = (
+  parts: readonly Uint8Array[],
+  sealKey: Uint8Array,
+  chunkIdKey: Uint8Array,
+  type: number,
+  salt: Uint8Array | null,
+  id: Uint8Array | null,
+) => Promise<{ id: Buffer; sealed?: Buffer }>;
+
+/** The native chunk sealer under `keys`, or `null` when the addon is not built here. */
+export function nativeChunkSealer(keys: SealKeys & ChunkIdKeys): ChunkSealer | null {
+  const sealParts = nativeFunction<AddonSealParts>('sealParts');
+  if (!sealParts) return null;
+  const blob = (sealed: Buffer): SealedObject => ({ parts: [sealed], length: sealed.length });
+  return {
+    async process(type, parts) {
+      const r = await sealParts(parts, keys.sealKey, keys.chunkIdKey, type, freshSalt(), null);
+      return { id: r.id, sealed: blob(r.sealed!) };
+    },
+    identify: (parts) => sealParts(parts, keys.sealKey, keys.chunkIdKey, 0, null, null),
+    async seal(type, id, parts) {
+      return blob((await sealParts(parts, keys.sealKey, keys.chunkIdKey, type, freshSalt(), id)).sealed!);
+    },
+    close: () => Promise.resolve(),
   };
 }
 

@@ -25,7 +25,21 @@ function workerUrl(): URL {
   return import.meta.url.endsWith('.ts') ? new URL('../../dist/engine/seal-worker.js', import.meta.url) : new URL('./seal-worker.js', import.meta.url);
 }
 
-export class SealPool {
+/**
+ * Identifies and seals chunks off the event loop: {@link SealPool}'s worker threads, or the addon's thread-pool jobs
+ * (`nativeChunkSealer` in native-seal.ts). The parts' bytes must not change until the returned promise settles.
+ */
+export interface ChunkSealer {
+  /** The id of `parts` and `parts` sealed as a blob of `type` under it. */
+  process(type: ObjectTypeCode, parts: readonly Uint8Array[]): Promise<{ id: Buffer; sealed: SealedObject }>;
+  /** The id of `parts` only (for data that is probably known already: seal it with `seal` if it is not). */
+  identify(parts: readonly Uint8Array[]): Promise<{ id: Buffer }>;
+  /** `parts` sealed as a blob of `type` under `id` (computed before by `identify`). */
+  seal(type: ObjectTypeCode, id: Uint8Array, parts: readonly Uint8Array[]): Promise<SealedObject>;
+  close(): Promise<void>;
+}
+
+export class SealPool implements ChunkSealer {
   readonly #workers: { worker: Worker; jobs: Map<number, Job> }[] = [];
   #seq = 0;
   #failure: unknown;

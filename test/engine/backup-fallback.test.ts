@@ -1,16 +1,16 @@
 // Backups with the addon's sealing absent (as where it did not build): small files are read, identified and sealed
-// on the calling thread, packs hashed with node:crypto. The result is the same vault format.
+// on the calling thread, large chunks on the sealing workers, packs hashed with node:crypto. The result is the same vault format.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backup } from '../../src/engine/backup.js';
 import { restore } from '../../src/engine/restore.js';
 import { verify } from '../../src/engine/verify.js';
-import { nativeFileSealer, nativePackHash } from '../../src/engine/native-seal.js';
+import { nativeChunkSealer, nativeFileSealer, nativePackHash } from '../../src/engine/native-seal.js';
 import { seededBytes } from '../support/seeded.js';
 import { type VaultFixture, describeTree, makeVault } from '../support/vaults.js';
 
-vi.mock('../../src/engine/native-seal.js', () => ({ nativeFileSealer: () => null, nativePackHash: () => null }));
+vi.mock('../../src/engine/native-seal.js', () => ({ nativeFileSealer: () => null, nativeChunkSealer: () => null, nativePackHash: () => null }));
 
 let f: VaultFixture;
 beforeEach(async () => {
@@ -21,6 +21,7 @@ afterEach(() => f.cleanup());
 describe('backup without the native sealer', () => {
   it('backs up small files that restore byte for byte, into packs that verify', async () => {
     expect(nativeFileSealer(f.vault.keys)).toBeNull();
+    expect(nativeChunkSealer(f.vault.keys)).toBeNull();
     expect(nativePackHash()).toBeNull();
     const src = f.path('src');
     await mkdir(join(src, 'sub'), { recursive: true });
@@ -34,6 +35,26 @@ describe('backup without the native sealer', () => {
     const v = await verify(f.vault, { readData: true });
     expect(v.damage).toEqual([]);
     expect(v.packsRead).toBeGreaterThan(0);
+    const out = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
+    expect(out.errors).toEqual([]);
+    expect(await describeTree(join(f.path('target'), 'src'))).toEqual(await describeTree(src));
+  });
+
+  it('seals the chunks of large files on the workers, and only the new chunks of a changed file, restoring byte for byte', async () => {
+    const src = f.path('src');
+    await mkdir(src);
+    const big = seededBytes(16 * 1024 * 1024, 5);
+    await writeFile(join(src, 'big'), big);
+    await writeFile(join(src, 'big-copy'), big);
+    const first = await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+    expect(first.bytesNew).toBe(big.length);
+    seededBytes(100_000, 6).copy(big, 8 * 1024 * 1024);
+    await writeFile(join(src, 'big'), big);
+    const second = await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+    expect(second.bytesRead).toBe(big.length);
+    expect(second.bytesNew).toBeGreaterThan(0);
+    expect(second.bytesNew).toBeLessThan(big.length / 2);
+    expect((await verify(f.vault, { readData: true })).damage).toEqual([]);
     const out = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
     expect(out.errors).toEqual([]);
     expect(await describeTree(join(f.path('target'), 'src'))).toEqual(await describeTree(src));

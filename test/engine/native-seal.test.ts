@@ -1,11 +1,11 @@
-// The addon's file sealing and pack hashing must give exactly the bytes of the portable code (crypto/envelope.ts,
+// The addon's file and chunk sealing and pack hashing must give exactly the bytes of the portable code (crypto/envelope.ts,
 // crypto/chunk-id.ts, node:crypto's SHA-256): packs written either way are one format.
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type AddonSealFile, nativeFileSealer, nativePackHash } from '../../src/engine/native-seal.js';
+import { type AddonSealFile, type AddonSealParts, nativeChunkSealer, nativeFileSealer, nativePackHash } from '../../src/engine/native-seal.js';
 import { nativeFunction } from '../../src/native.js';
 import { VaultKeys } from '../../src/crypto/keys.js';
 import { ChunkIdentifier } from '../../src/crypto/chunk-id.js';
@@ -23,9 +23,10 @@ const linux = process.platform === 'linux';
 const keys = VaultKeys.fromMasterKey(FIXED_MASTER_KEY);
 const ids = new ChunkIdentifier(keys);
 
-describe('the native file sealer and pack hash', () => {
-  it.runIf(linux)('are built and load on Linux (the backup seals small files and hashes packs through them)', () => {
+describe('the native file and chunk sealers and pack hash', () => {
+  it.runIf(linux)('are built and load on Linux (the backup seals small files and chunks and hashes packs through them)', () => {
     expect(nativeFileSealer(keys), 'the native addon did not build or load: see the output of scripts/build-native.mjs').not.toBeNull();
+    expect(nativeChunkSealer(keys)).not.toBeNull();
     expect(nativePackHash()).not.toBeNull();
   });
 
@@ -99,6 +100,53 @@ describe('the native file sealer and pack hash', () => {
       const sha256 = nativeFunction<(...args: unknown[]) => unknown>('sha256')!;
       expect(() => sha256([Buffer.alloc(1), 'not bytes'])).toThrow(TypeError);
       expect(() => sha256(Buffer.alloc(1))).toThrow(TypeError);
+    });
+
+    it('seals a chunk given as slices of shared read buffers exactly as the portable code does under the same salt', async () => {
+      const raw = nativeFunction<AddonSealParts>('sealParts')!;
+      const shared = Buffer.from(new SharedArrayBuffer(3 * 1024 * 1024));
+      seededBytes(shared.length, 31).copy(shared);
+      for (const sizes of [[0], [1], [700_000], [1000, 0, 524_288, 333], [1024 * 1024, 2 * 1024 * 1024 - 5]]) {
+        let at = 0;
+        const parts = sizes.map((n) => shared.subarray(at, (at += n)));
+        const data = Buffer.concat(parts);
+        const salt = seededBytes(32, sizes.length);
+        const both = await raw(parts, keys.sealKey, keys.chunkIdKey, ObjectType.data, salt, null);
+        expect(both.id, `sizes ${sizes}`).toEqual(ids.id(data));
+        expect(both.sealed!.equals(joinSealed(seal(keys, ObjectType.data, ids.id(data), data, salt, false))), `sizes ${sizes}`).toBe(true);
+        const idOnly = await raw(parts, keys.sealKey, keys.chunkIdKey, 0, null, null);
+        expect(idOnly).toEqual({ id: ids.id(data) });
+        // Given an id, it is not recomputed: the blob is sealed under the id given.
+        const other = seededBytes(32, 77);
+        const under = await raw(parts, keys.sealKey, keys.chunkIdKey, ObjectType.tree, salt, other);
+        expect(under.id).toEqual(other);
+        expect(under.sealed!.equals(joinSealed(seal(keys, ObjectType.tree, other, data, salt, false))), `sizes ${sizes}`).toBe(true);
+      }
+    });
+
+    it('as a chunk sealer: identify, seal and process agree, each seal under a fresh salt, opening with the portable code', async () => {
+      const sealer = nativeChunkSealer(keys)!;
+      const parts = [seededBytes(300_000, 1), seededBytes(5, 2)];
+      const data = Buffer.concat(parts);
+      const { id } = await sealer.identify(parts);
+      expect(id).toEqual(ids.id(data));
+      const a = await sealer.process(ObjectType.data, parts);
+      const b = await sealer.seal(ObjectType.data, id, parts);
+      expect(a.id).toEqual(id);
+      expect(openBlob(keys, ObjectType.data, id, joinSealed(a.sealed)).equals(data)).toBe(true);
+      expect(openBlob(keys, ObjectType.data, id, joinSealed(b)).equals(data)).toBe(true);
+      expect(joinSealed(a.sealed).subarray(0, 32)).not.toEqual(joinSealed(b).subarray(0, 32));
+    });
+
+    it('refuses chunk arguments of the wrong type or length, and an id without a salt, before queuing anything', () => {
+      const raw = nativeFunction<(...args: unknown[]) => unknown>('sealParts')!;
+      const k = Buffer.alloc(32);
+      expect(() => raw([Buffer.alloc(1)], Buffer.alloc(16), k, 1, null, null)).toThrow(TypeError);
+      expect(() => raw([Buffer.alloc(1), 'x'], k, k, 1, null, null)).toThrow(TypeError);
+      expect(() => raw(Buffer.alloc(1), k, k, 1, null, null)).toThrow(TypeError);
+      expect(() => raw([Buffer.alloc(1)], k, k, 1, Buffer.alloc(31), null)).toThrow(TypeError);
+      expect(() => raw([Buffer.alloc(1)], k, k, 1, null, k)).toThrow(TypeError);
+      expect(() => raw([Buffer.alloc(1)], k, k, 256, k, null)).toThrow(TypeError);
     });
 
     it('hashes a pack as SHA-256 of its slices in order', async () => {
