@@ -23,12 +23,15 @@
  *   job completes, and the caller must not change their bytes meanwhile.
  *
  * sealParts(parts: Uint8Array[], sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32), type: number,
- *           salt: Uint8Array(32) | null, id: Uint8Array(32) | null): Promise<{ id: Buffer, sealed?: Buffer }>
+ *           salt: Uint8Array(32) | null, id: Uint8Array(32) | null, out?: Uint8Array | null)
+ *   : Promise<{ id: Buffer, sealed?: Buffer }>
  *
  *   A chunk given as slices (views of the backup's read buffers), as one job: its id (HMAC-SHA256 under chunkIdKey,
- *   unless `id` is given) and, when `salt` is given, the blob sealed under that id exactly as sealFile seals, into
- *   a buffer of its own (encrypted straight from the slices: no copy of the plaintext). Identify only: salt null.
- *   Seal only: both given. The parts are not copied: the caller must not change their bytes until it settles.
+ *   unless `id` is given) and, when `salt` is given, the blob sealed under that id exactly as sealFile seals,
+ *   encrypted straight from the slices (no copy of the plaintext) into `out` when given (its first 48 + bytes
+ *   bytes; it must be at least that long, and `sealed` is then absent: the caller's buffer holds it), else into a
+ *   buffer of its own. Identify only: salt null. Seal only: both given. Neither the parts nor `out` are copied:
+ *   the caller must not touch their bytes until it settles.
  *
  * openBlob(fd: number, offset: number, length: number, sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32),
  *          type: number, codec: number, id: Uint8Array(32)): Promise<Buffer | { outcome: number, got: number }>
@@ -205,7 +208,43 @@ static void seal_execute(napi_env env, void *data) {
   if (!seal_in_place(job)) job->crypto_failed = 1;
 }
 
-static void free_sealed(napi_env env, void *data, void *hint) { free(data); }
+/*
+ * Hands `length` bytes at `data` (inside the malloc'd block `block`) to JS as a Buffer without a copy, and tells V8
+ * how much memory the Buffer holds, so that the collector runs (and frees the block) as often as the bytes call
+ * for: an external buffer V8 knows nothing about counts as a few bytes, and thousands of them pile up between
+ * collections. Falls back to a copy where the runtime refuses external buffers; either way `block` is owned by
+ * the Buffer or freed. 1 on success.
+ */
+typedef struct {
+  void *block;
+  size_t length;
+} external_t;
+
+static void free_external(napi_env env, void *data, void *hint) {
+  external_t *x = hint;
+  int64_t ignored;
+  napi_adjust_external_memory(env, -(int64_t)x->length, &ignored);
+  free(x->block);
+  free(x);
+}
+
+static int hand_over(napi_env env, void *block, uint8_t *data, size_t length, napi_value *out) {
+  external_t *x = length > 0 ? malloc(sizeof *x) : NULL;
+  if (x) {
+    x->block = block;
+    x->length = length;
+    if (napi_create_external_buffer(env, length, data, free_external, x, out) == napi_ok) {
+      int64_t ignored;
+      napi_adjust_external_memory(env, (int64_t)length, &ignored);
+      return 1;
+    }
+    free(x);
+  }
+  void *copy = NULL;
+  int ok = napi_create_buffer_copy(env, length, data, &copy, out) == napi_ok;
+  free(block);
+  return ok;
+}
 
 static void set_number(napi_env env, napi_value obj, const char *name, double value) {
   napi_value v;
@@ -231,15 +270,9 @@ static void seal_complete(napi_env env, napi_status status, void *data) {
       napi_set_named_property(env, result, "step", step);
     } else {
       napi_value id, sealed;
-      size_t length = SALT_BYTES + job->bytes + TAG_BYTES;
-      void *copy = NULL;
       napi_create_buffer_copy(env, ID_BYTES, job->id, NULL, &id);
-      /* Hand the sealed bytes to JS without a copy where the runtime allows external buffers. */
-      if (napi_create_external_buffer(env, length, job->sealed, free_sealed, NULL, &sealed) == napi_ok) {
-        job->sealed = NULL;
-      } else {
-        napi_create_buffer_copy(env, length, job->sealed, &copy, &sealed);
-      }
+      hand_over(env, job->sealed, job->sealed, SALT_BYTES + job->bytes + TAG_BYTES, &sealed);
+      job->sealed = NULL;
       napi_set_named_property(env, result, "id", id);
       napi_set_named_property(env, result, "sealed", sealed);
       set_number(env, result, "bytes", (double)job->bytes);
@@ -398,15 +431,18 @@ typedef struct {
   uint8_t id[ID_BYTES];
   uint8_t type;
   int want_seal, have_id;
+  napi_ref out_ref; /* the caller's output buffer, when given */
+  uint8_t *out;
   /* results */
   int ok;
-  uint8_t *sealed; /* salt ‖ ciphertext ‖ tag */
+  uint8_t *sealed; /* salt ‖ ciphertext ‖ tag, when no output buffer was given */
 } parts_job_t;
 
 static void parts_job_free(napi_env env, parts_job_t *job) {
   if (job->refs)
     for (uint32_t i = 0; i < job->count; i++)
       if (job->refs[i]) napi_delete_reference(env, job->refs[i]);
+  if (job->out_ref) napi_delete_reference(env, job->out_ref);
   free(job->refs);
   free(job->parts);
   free(job->sealed);
@@ -428,13 +464,14 @@ static void parts_execute(napi_env env, void *data) {
   }
   if (!job->ok || !job->want_seal) return;
   job->ok = 0;
-  job->sealed = malloc(SALT_BYTES + job->bytes + TAG_BYTES);
-  if (!job->sealed) return;
-  memcpy(job->sealed, job->salt, SALT_BYTES);
+  uint8_t *into = job->out;
+  if (!into) into = job->sealed = malloc(SALT_BYTES + job->bytes + TAG_BYTES);
+  if (!into) return;
+  memcpy(into, job->salt, SALT_BYTES);
   uint8_t key[KEY_BYTES], aad[4 + SALT_BYTES + ID_BYTES];
   if (!object_key(job->seal_key, job->salt, key)) return;
   blob_aad(aad, job->type, 0, job->salt, job->id);
-  uint8_t *out = job->sealed + SALT_BYTES;
+  uint8_t *out = into + SALT_BYTES;
   int ok = 0, n = 0;
   EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
   if (ctx && EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, zero_nonce) == 1 &&
@@ -470,12 +507,10 @@ static void parts_complete(napi_env env, napi_status status, void *data) {
     napi_create_object(env, &result);
     napi_create_buffer_copy(env, ID_BYTES, job->id, NULL, &id);
     napi_set_named_property(env, result, "id", id);
-    if (job->want_seal) {
+    if (job->want_seal && !job->out) {
       napi_value sealed;
-      size_t length = SALT_BYTES + job->bytes + TAG_BYTES;
-      void *copy = NULL;
-      if (napi_create_external_buffer(env, length, job->sealed, free_sealed, NULL, &sealed) == napi_ok) job->sealed = NULL;
-      else napi_create_buffer_copy(env, length, job->sealed, &copy, &sealed);
+      hand_over(env, job->sealed, job->sealed, SALT_BYTES + job->bytes + TAG_BYTES, &sealed);
+      job->sealed = NULL;
       napi_set_named_property(env, result, "sealed", sealed);
     }
     napi_resolve_deferred(env, job->deferred, result);
@@ -487,11 +522,11 @@ static void parts_complete(napi_env env, napi_status status, void *data) {
 static napi_value seal_parts(napi_env env, napi_callback_info info) {
   static const char *usage =
       "sealParts(parts: Uint8Array[], sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32), type: number, "
-      "salt: Uint8Array(32) | null, id: Uint8Array(32) | null)";
-  size_t argc = 6;
-  napi_value argv[6];
+      "salt: Uint8Array(32) | null, id: Uint8Array(32) | null, out?: Uint8Array | null)";
+  size_t argc = 7;
+  napi_value argv[7];
   bool is_array = false;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 6 ||
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || argc > 7 ||
       napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array)
     return fail(env, usage);
   parts_job_t *job = calloc(1, sizeof *job);
@@ -528,6 +563,16 @@ static napi_value seal_parts(napi_env env, napi_callback_info info) {
   if (job->bytes > (1u << 30)) {
     parts_job_free(env, job);
     return fail(env, "sealParts: a chunk is at most 1 GiB");
+  }
+  napi_valuetype out_type = napi_undefined;
+  if (argc == 7 && napi_typeof(env, argv[6], &out_type) != napi_ok) out_type = napi_undefined;
+  if (out_type != napi_undefined && out_type != napi_null) {
+    size_t out_len = 0;
+    if (!salt || !get_bytes(env, argv[6], 0, &job->out, &out_len) || out_len < SALT_BYTES + job->bytes + TAG_BYTES) {
+      parts_job_free(env, job);
+      return fail(env, "sealParts: `out` must be a Uint8Array of at least 48 bytes more than the parts, and given only with a salt");
+    }
+    napi_create_reference(env, argv[6], 1, &job->out_ref);
   }
   memcpy(job->seal_key, seal_key, KEY_BYTES);
   memcpy(job->id_key, id_key, KEY_BYTES);
@@ -646,8 +691,6 @@ static void open_execute(napi_env env, void *data) {
   if (CRYPTO_memcmp(mac, job->id, ID_BYTES) != 0) job->outcome = OPEN_ID;
 }
 
-/* Frees the whole read buffer once the plaintext view of it is collected. */
-static void free_opened(napi_env env, void *data, void *hint) { free(hint); }
 
 static void open_complete(napi_env env, napi_status status, void *data) {
   open_job_t *job = data;
@@ -664,12 +707,8 @@ static void open_complete(napi_env env, napi_status status, void *data) {
       set_number(env, result, "outcome", job->outcome);
       set_number(env, result, "got", (double)job->got);
     } else {
-      size_t bytes = job->length - SALT_BYTES - TAG_BYTES;
-      void *copy = NULL;
-      if (bytes > 0 && napi_create_external_buffer(env, bytes, job->sealed + SALT_BYTES, free_opened, job->sealed, &result) == napi_ok)
-        job->sealed = NULL;
-      else
-        napi_create_buffer_copy(env, bytes, job->sealed + SALT_BYTES, &copy, &result);
+      hand_over(env, job->sealed, job->sealed + SALT_BYTES, job->length - SALT_BYTES - TAG_BYTES, &result);
+      job->sealed = NULL;
     }
     napi_resolve_deferred(env, job->deferred, result);
   }

@@ -40,6 +40,7 @@ import { MAX_TREE_NODES, type Snapshot, type Tree, type TreeNode, encodeTree } f
 import { PackUploader, TARGET_PACK_SIZE } from './pack-uploader.js';
 import { Limiter } from './limit.js';
 import { type ChunkSealer, SealPool } from './seal-pool.js';
+import { SealBuffers } from './seal-buffers.js';
 import { ReadBuffers } from './read-buffers.js';
 import { type FileSealer, nativeChunkSealer, nativeFileSealer } from './native-seal.js';
 import { formatBytes } from '../units.js';
@@ -202,18 +203,24 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
     : await ScratchCache.open(options.scratchDir ?? join(defaultReportDir(), '..', 'scratch'), { capacity, signal });
   let uploader: PackUploader | undefined;
   let pool: ChunkSealer | undefined;
+  const sealBuffers = new SealBuffers(FREE_SEAL_BYTES);
   let snapshotId: string | undefined;
   try {
     if (!options.dryRun) await vault.adoptOrphanPacks(index, { signal });
     uploader = scratch
-      ? new PackUploader(vault, scratch, { signal, targetPackSize: options.targetPackSize, onPackStored: () => progress('backup', c, totals, uploader!.bytesStored) })
+      ? new PackUploader(vault, scratch, {
+          signal,
+          targetPackSize: options.targetPackSize,
+          onPackStored: () => progress('backup', c, totals, uploader!.bytesStored),
+          recycle: (sealed) => sealed.parts.forEach((p) => sealBuffers.release(p)),
+        })
       : undefined;
     // The addon's thread-pool jobs where it is built, else worker threads, started on the first chunk large enough
     // to need them: unchanged and small-file backups never pay for a worker.
     const usePool = !options.dryRun && options.sealWorkers !== 0;
     const sealPool = (): ChunkSealer | undefined =>
-      usePool ? (pool ??= (options.sealWorkers === undefined ? nativeChunkSealer(vault.keys) : null) ?? new SealPool(vault.keys, options.sealWorkers)) : undefined;
-    const ctx: WalkContext = { files: new Limiter(FILES_IN_FLIGHT), largeFiles: new Limiter(1), pool: sealPool, sealFile: nativeFileSealer(vault.keys), buffers: new ReadBuffers(READ_SIZE, FREE_READ_BUFFERS), vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
+      usePool ? (pool ??= (options.sealWorkers === undefined ? nativeChunkSealer(vault.keys, sealBuffers) : null) ?? new SealPool(vault.keys, options.sealWorkers)) : undefined;
+    const ctx: WalkContext = { sealBuffers, files: new Limiter(FILES_IN_FLIGHT), largeFiles: new Limiter(1), pool: sealPool, sealFile: nativeFileSealer(vault.keys), buffers: new ReadBuffers(READ_SIZE, FREE_READ_BUFFERS), vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
 
     // 2. Each root, depth first; its tree becomes one folder node of the snapshot's root tree.
     const rootNodes: TreeNode[] = [];
@@ -290,12 +297,16 @@ const LARGE_FILE = 8 * 1024 * 1024;
  * up to 3 × 8 MiB + 1 MiB) with the smaller files beside it.
  */
 const FREE_READ_BUFFERS = 32;
+/** Bytes of sealed-chunk buffers kept for reuse: the pack being gathered and the two being written. */
+const FREE_SEAL_BYTES = 64 * 1024 * 1024;
 
 interface WalkContext {
   readonly files: Limiter;
   readonly largeFiles: Limiter;
   /** The sealing workers, started on first use; undefined when sealing stays on this thread. */
   readonly pool: () => ChunkSealer | undefined;
+  /** Output buffers of sealed large chunks, given back once their pack is written or the chunk is a duplicate. */
+  readonly sealBuffers: SealBuffers;
   /** Reads and seals a one-chunk file off this thread (the addon); null where it is not built. */
   readonly sealFile: FileSealer | null;
   /** Read buffers of READ_SIZE bytes, reused. */
@@ -478,13 +489,16 @@ async function backupFile(ctx: WalkContext, e: ScanEntry, base: FileBase, previo
       const { length, end, result } = inFlight.shift()!;
       const { id, sealed, parts } = await result;
       content.push(id.toString('hex'));
+      let used = false;
       await storeChunk(ctx, id, length, fullOnly, () => {
+        used = true;
         if (sealed) return sealed;
         // Identified only (a changed file, whose chunks are mostly known): seal what turned out new. A chunk known
         // at dispatch stays known (ids are only ever added), so one sealed here was identified on the worker.
         if (!parts) throw new Error(`internal: new chunk ${id.toString('hex')} was not sealed`);
         return ctx.pool()!.seal(ObjectType.data, id, parts);
       });
+      if (sealed && !used) for (const p of sealed.parts) ctx.sealBuffers.release(p); // sealed ahead, a duplicate
       releaseUpTo(end);
       ctx.progress();
     };
@@ -566,7 +580,12 @@ async function backupSmallFile(ctx: WalkContext, e: ScanEntry, base: FileBase, f
     if (pool) ({ id, sealed } = await pool.process(ObjectType.data, chunk.parts));
     else id = ctx.vault.ids.id(chunk.parts);
     content.push(id.toString('hex'));
-    await storeChunk(ctx, id, chunk.length, fullOnly, () => sealed ?? sealBlob(ctx.vault.keys, ObjectType.data, id, chunk.parts));
+    let used = false;
+    await storeChunk(ctx, id, chunk.length, fullOnly, () => {
+      used = true;
+      return sealed ?? sealBlob(ctx.vault.keys, ObjectType.data, id, chunk.parts);
+    });
+    if (sealed && !used) for (const p of sealed.parts) ctx.sealBuffers.release(p); // sealed ahead, a duplicate
   }
   ctx.buffers.release(buf); // every chunk of it is hashed and sealed (sealing copies)
   c.files++;
@@ -610,6 +629,8 @@ async function storeChunk(ctx: WalkContext, id: Buffer, length: number, fullOnly
   if (sealed && isNew()) {
     ctx.c.bytesNew += length;
     await ctx.uploader!.add(ObjectType.data, id, sealed, length);
+  } else if (sealed) {
+    for (const p of sealed.parts) ctx.sealBuffers.release(p); // a duplicate after all: its sealed bytes go unused
   }
   ctx.c.bytesDone += length;
 }

@@ -15,10 +15,11 @@
  * @module
  */
 import type { ObjectTypeCode } from '../crypto/object-type.js';
-import { type SealKeys, type SealedObject, freshSalt } from '../crypto/envelope.js';
+import { BLOB_OVERHEAD, type SealKeys, type SealedObject, freshSalt } from '../crypto/envelope.js';
 import type { ChunkIdKeys } from '../crypto/chunk-id.js';
 import { errnoName, nativeFunction } from '../native.js';
 import type { ChunkSealer } from './seal-pool.js';
+import type { SealBuffers } from './seal-buffers.js';
 
 /** The addon's `sealFile` as it is called (see native/seal_file.c); {@link nativeFileSealer} wraps it. @internal */
 export type AddonSealFile = (
@@ -76,22 +77,32 @@ export type AddonSealParts = (
   type: number,
   salt: Uint8Array | null,
   id: Uint8Array | null,
+  out?: Uint8Array | null,
 ) => Promise<{ id: Buffer; sealed?: Buffer }>;
 
-/** The native chunk sealer under `keys`, or `null` when the addon is not built here. */
-export function nativeChunkSealer(keys: SealKeys & ChunkIdKeys): ChunkSealer | null {
+/**
+ * The native chunk sealer under `keys`, or `null` when the addon is not built here. With `buffers`, blobs are
+ * sealed into buffers of that pool (the caller gives them back once written); else each into a buffer of its own.
+ */
+export function nativeChunkSealer(keys: SealKeys & ChunkIdKeys, buffers?: SealBuffers): ChunkSealer | null {
   const sealParts = nativeFunction<AddonSealParts>('sealParts');
   if (!sealParts) return null;
-  const blob = (sealed: Buffer): SealedObject => ({ parts: [sealed], length: sealed.length });
+  const sealInto = async (type: number, id: Uint8Array | null, parts: readonly Uint8Array[]): Promise<{ id: Buffer; sealed: SealedObject }> => {
+    const length = parts.reduce((n, p) => n + p.length, BLOB_OVERHEAD);
+    const out = buffers?.acquire(length);
+    try {
+      const r = await sealParts(parts, keys.sealKey, keys.chunkIdKey, type, freshSalt(), id, out);
+      const sealed = out ?? r.sealed!;
+      return { id: r.id, sealed: { parts: [sealed], length: sealed.length } };
+    } catch (e) {
+      if (out) buffers!.release(out);
+      throw e;
+    }
+  };
   return {
-    async process(type, parts) {
-      const r = await sealParts(parts, keys.sealKey, keys.chunkIdKey, type, freshSalt(), null);
-      return { id: r.id, sealed: blob(r.sealed!) };
-    },
+    process: (type, parts) => sealInto(type, null, parts),
     identify: (parts) => sealParts(parts, keys.sealKey, keys.chunkIdKey, 0, null, null),
-    async seal(type, id, parts) {
-      return blob((await sealParts(parts, keys.sealKey, keys.chunkIdKey, type, freshSalt(), id)).sealed!);
-    },
+    seal: async (type, id, parts) => (await sealInto(type, id, parts)).sealed,
     close: () => Promise.resolve(),
   };
 }

@@ -41,6 +41,8 @@ export interface PackUploaderOptions {
   readonly signal?: AbortSignal;
   /** Called after each pack is acknowledged. MUST NOT block. */
   readonly onPackStored?: (bytes: number) => void;
+  /** Given each blob's sealed bytes once its pack is written to the scratch cache, when nothing refers to them. */
+  readonly recycle?: (sealed: SealedObject) => void;
 }
 
 interface PendingBlob {
@@ -58,6 +60,7 @@ export class PackUploader {
   readonly #indexEvery: number;
   readonly #signal: AbortSignal | undefined;
   readonly #onPackStored: ((bytes: number) => void) | undefined;
+  readonly #recycle: ((sealed: SealedObject) => void) | undefined;
   #batch: PendingBlob[] = [];
   #batchBytes = 0;
   /** Ids added in this run (in a batch, staged, uploading or stored): the run's own dedup set. */
@@ -79,6 +82,7 @@ export class PackUploader {
     this.#indexEvery = options.indexEvery ?? 16;
     this.#signal = options.signal;
     this.#onPackStored = options.onPackStored;
+    this.#recycle = options.recycle;
   }
 
   /** True when blob `id` was added in this run. */
@@ -138,6 +142,7 @@ export class PackUploader {
       try {
         const info = await this.#writePack(path, blobs, size);
         // Written: the sealed bytes are in the staged file now, and need not stay in memory during the upload.
+        if (this.#recycle) for (const b of blobs) this.#recycle(b.sealed);
         blobs.length = 0;
         await this.#vault.store.put(
           objectName(Folder.data, info.id),

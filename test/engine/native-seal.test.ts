@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AddonSealFile, type AddonSealParts, nativeChunkSealer, nativeFileSealer, nativePackHash } from '../../src/engine/native-seal.js';
 import { nativeFunction } from '../../src/native.js';
+import { SealBuffers } from '../../src/engine/seal-buffers.js';
 import { VaultKeys } from '../../src/crypto/keys.js';
 import { ChunkIdentifier } from '../../src/crypto/chunk-id.js';
 import { ObjectType } from '../../src/crypto/object-type.js';
@@ -121,11 +122,18 @@ describe('the native file and chunk sealers and pack hash', () => {
         const under = await raw(parts, keys.sealKey, keys.chunkIdKey, ObjectType.tree, salt, other);
         expect(under.id).toEqual(other);
         expect(under.sealed!.equals(joinSealed(seal(keys, ObjectType.tree, other, data, salt, false))), `sizes ${sizes}`).toBe(true);
+        // Into a buffer of the caller's: its first bytes are the blob, the rest untouched, and none of its own made.
+        const out = Buffer.alloc(data.length + 48 + 100, 0xee);
+        const into = await raw(parts, keys.sealKey, keys.chunkIdKey, ObjectType.data, salt, null, out);
+        expect(into).toEqual({ id: ids.id(data) });
+        expect(out.subarray(0, data.length + 48).equals(both.sealed!), `sizes ${sizes}`).toBe(true);
+        expect(out.subarray(data.length + 48).every((b) => b === 0xee)).toBe(true);
       }
     });
 
     it('as a chunk sealer: identify, seal and process agree, each seal under a fresh salt, opening with the portable code', async () => {
-      const sealer = nativeChunkSealer(keys)!;
+      const buffers = new SealBuffers(16 * 1024 * 1024);
+      const sealer = nativeChunkSealer(keys, buffers)!;
       const parts = [seededBytes(300_000, 1), seededBytes(5, 2)];
       const data = Buffer.concat(parts);
       const { id } = await sealer.identify(parts);
@@ -136,6 +144,12 @@ describe('the native file and chunk sealers and pack hash', () => {
       expect(openBlob(keys, ObjectType.data, id, joinSealed(a.sealed)).equals(data)).toBe(true);
       expect(openBlob(keys, ObjectType.data, id, joinSealed(b)).equals(data)).toBe(true);
       expect(joinSealed(a.sealed).subarray(0, 32)).not.toEqual(joinSealed(b).subarray(0, 32));
+      // Sealed into the pool's buffers, which serve again once given back.
+      expect(a.sealed.parts).toHaveLength(1);
+      buffers.release(a.sealed.parts[0]!);
+      const c = await sealer.process(ObjectType.data, parts);
+      expect(c.sealed.parts[0]!.buffer).toBe(a.sealed.parts[0]!.buffer);
+      expect(openBlob(keys, ObjectType.data, id, joinSealed(c.sealed)).equals(data)).toBe(true);
     });
 
     it('refuses chunk arguments of the wrong type or length, and an id without a salt, before queuing anything', () => {
@@ -147,6 +161,8 @@ describe('the native file and chunk sealers and pack hash', () => {
       expect(() => raw([Buffer.alloc(1)], k, k, 1, Buffer.alloc(31), null)).toThrow(TypeError);
       expect(() => raw([Buffer.alloc(1)], k, k, 1, null, k)).toThrow(TypeError);
       expect(() => raw([Buffer.alloc(1)], k, k, 256, k, null)).toThrow(TypeError);
+      expect(() => raw([Buffer.alloc(1)], k, k, 1, k, null, Buffer.alloc(48))).toThrow(TypeError); // one byte short
+      expect(() => raw([Buffer.alloc(1)], k, k, 1, null, null, Buffer.alloc(49))).toThrow(TypeError); // nothing to seal
     });
 
     it('hashes a pack as SHA-256 of its slices in order', async () => {
