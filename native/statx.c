@@ -179,7 +179,7 @@ static napi_value set_times(napi_env env, napi_callback_info info) {
 void vp_register_argon2(napi_env env, napi_value exports);
 /* writeFile(...): a restored small file created, written, stamped and renamed on a libuv worker (write_file.c). */
 void vp_register_write_file(napi_env env, napi_value exports);
-/* sealFile(...), sealParts(...), sha256(...), openBlob(...): a small file read, identified and sealed, a chunk
+/* sealFiles(...), sealParts(...), sha256(...), openBlob(...): small files read, identified and sealed, a chunk
  * identified and sealed, a pack hashed, and a blob read, opened and checked, on libuv workers (blob_crypto.c). */
 void vp_register_blob_crypto(napi_env env, napi_value exports);
 

@@ -42,7 +42,7 @@ import { Limiter } from './limit.js';
 import { type ChunkSealer, SealPool } from './seal-pool.js';
 import { SealBuffers } from './seal-buffers.js';
 import { ReadBuffers } from './read-buffers.js';
-import { type FileSealer, nativeChunkSealer, nativeFileSealer } from './native-seal.js';
+import { type FileSealer, SEAL_BATCH, nativeChunkSealer, nativeFileSealer } from './native-seal.js';
 import { formatBytes } from '../units.js';
 
 const READ_SIZE = 1024 * 1024;
@@ -220,7 +220,7 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
     const usePool = !options.dryRun && options.sealWorkers !== 0;
     const sealPool = (): ChunkSealer | undefined =>
       usePool ? (pool ??= (options.sealWorkers === undefined ? nativeChunkSealer(vault.keys, sealBuffers) : null) ?? new SealPool(vault.keys, options.sealWorkers)) : undefined;
-    const ctx: WalkContext = { sealBuffers, files: new Limiter(FILES_IN_FLIGHT), largeFiles: new Limiter(1), pool: sealPool, sealFile: nativeFileSealer(vault.keys), buffers: new ReadBuffers(READ_SIZE, FREE_READ_BUFFERS), vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
+    const ctx: WalkContext = { sealBuffers, files: new Limiter(FILES_IN_FLIGHT), oneChunkFiles: new Limiter(SEAL_BATCH * 4), largeFiles: new Limiter(1), pool: sealPool, sealFile: nativeFileSealer(vault.keys), buffers: new ReadBuffers(READ_SIZE, FREE_READ_BUFFERS), vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
 
     // 2. Each root, depth first; its tree becomes one folder node of the snapshot's root tree.
     const rootNodes: TreeNode[] = [];
@@ -302,6 +302,8 @@ const FREE_SEAL_BYTES = 64 * 1024 * 1024;
 
 interface WalkContext {
   readonly files: Limiter;
+  /** Files sealed whole by the addon (one chunk each): enough in flight for several batches at once. */
+  readonly oneChunkFiles: Limiter;
   readonly largeFiles: Limiter;
   /** The sealing workers, started on first use; undefined when sealing stays on this thread. */
   readonly pool: () => ChunkSealer | undefined;
@@ -373,9 +375,11 @@ async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: stri
         slots.push(reused);
         continue;
       }
-      // A large file holds up to a few chunks of 8 MiB in flight: one at a time, beside the small ones.
+      // A large file holds up to a few chunks of 8 MiB in flight: one at a time, beside the small ones. A file that
+      // is one chunk for the addon holds less than the chunker's minimum: many run at once, sealed a batch per job.
       const run = (): Promise<TreeNode | undefined> => backupFile(ctx, e, base, previous);
-      const task = ctx.files.run(stats.size > LARGE_FILE ? () => ctx.largeFiles.run(run) : run);
+      const oneChunk = ctx.sealFile && !ctx.dryRun && stats.size > 0 && stats.size < ctx.vault.config.chunker.minSize && e.decision.kind !== 'backup-sparse';
+      const task = oneChunk ? ctx.oneChunkFiles.run(run) : ctx.files.run(stats.size > LARGE_FILE ? () => ctx.largeFiles.run(run) : run);
       task.catch(() => undefined); // observed below; a failure must not surface as an unhandled rejection first
       slots.push(task);
     }
@@ -595,8 +599,9 @@ async function backupSmallFile(ctx: WalkContext, e: ScanEntry, base: FileBase, f
 }
 
 /**
- * Backs up a file that is one chunk (non-empty, below the chunker's minimum size) with the addon: one thread-pool
- * job reads, identifies and seals it, so the event loop only decides and packs. A duplicate's seal is dropped.
+ * Backs up a file that is one chunk (non-empty, below the chunker's minimum size) with the addon: a thread-pool job
+ * (shared with the other files of the same turn) reads, identifies and seals it, so the event loop only decides and
+ * packs. A duplicate's seal is dropped.
  */
 async function backupOneChunkFile(ctx: WalkContext, sealFile: FileSealer, e: ScanEntry, base: FileBase, fullOnly: boolean): Promise<TreeNode | undefined> {
   const stats = e.stats!;

@@ -1,16 +1,16 @@
 /**
- * The addon's backup crypto (native/seal_file.c), so bulk hashing and encryption leave the event loop:
+ * The addon's backup crypto (native/blob_crypto.c), so bulk hashing and encryption leave the event loop:
  *
  * - {@link nativeFileSealer}: a small file that is one chunk, read, identified (HMAC-SHA256 under the chunk-id key)
- *   and sealed as a data blob (the envelope of crypto/envelope.ts, byte for byte) in one libuv thread-pool job. The
- *   salt is drawn here, from the same CSPRNG pool as every other object's.
+ *   and sealed as a data blob (the envelope of crypto/envelope.ts, byte for byte) on the libuv thread pool, several
+ *   files to a job. The salt is drawn here, from the same CSPRNG pool as every other object's.
  * - {@link nativeChunkSealer}: a chunk cut from a large file, given as views of the read buffers, identified and
  *   sealed (or either alone) in one thread-pool job; several run at once on the pool's threads.
  * - {@link nativePackHash}: a pack's SHA-256 over its slices, in one thread-pool job.
  *
  * All are `null` where the addon is not built; the backup then does the same work with node:crypto on its own
- * thread and the sealing workers (seal-pool.ts). A sealed blob's bytes are a buffer of their own (not shared with
- * any pool).
+ * thread and the sealing workers (seal-pool.ts). A sealed blob's bytes are a buffer of their own, or one of the
+ * caller's {@link SealBuffers} when it gives them.
  *
  * @module
  */
@@ -21,18 +21,23 @@ import { errnoName, nativeFunction } from '../native.js';
 import type { ChunkSealer } from './seal-pool.js';
 import type { SealBuffers } from './seal-buffers.js';
 
-/** The addon's `sealFile` as it is called (see native/seal_file.c); {@link nativeFileSealer} wraps it. @internal */
-export type AddonSealFile = (
-  path: string,
-  size: number,
+/** The addon's `sealFiles` as it is called (see native/blob_crypto.c); {@link nativeFileSealer} wraps it. @internal */
+export type AddonSealFiles = (
+  paths: readonly string[],
+  sizes: readonly number[],
   sealKey: Uint8Array,
   chunkIdKey: Uint8Array,
   type: number,
-  salt: Uint8Array,
+  salts: Uint8Array,
 ) => Promise<
-  | { errno: 0; id: Buffer; sealed: Buffer; bytes: number; size: number; mtimeSec: number; mtimeNsec: number; ctimeSec: number; ctimeNsec: number }
-  | { errno: number; step: 'open' | 'read' }
+  (
+    | { errno: 0; id: Buffer; sealed: Buffer; bytes: number; size: number; mtimeSec: number; mtimeNsec: number; ctimeSec: number; ctimeNsec: number }
+    | { errno: number; step: 'open' | 'read' }
+  )[]
 >;
+
+/** Files sealed in one thread-pool job at most: enough to spare most hand-offs, few enough to keep several jobs running. */
+export const SEAL_BATCH = 16;
 
 /** A file read and sealed whole; `after` is its fstat once read, to notice a change while it was read. */
 export interface SealedFile {
@@ -52,21 +57,50 @@ export interface SealFileFailure {
 /** Reads up to `size` bytes of the file at `path` and seals them as one blob of `type`. */
 export type FileSealer = (path: string, size: number, type: ObjectTypeCode) => Promise<SealedFile | SealFileFailure>;
 
-/** The native file sealer under `keys`, or `null` when the addon is not built here. */
+/**
+ * The native file sealer under `keys`, or `null` when the addon is not built here. Calls made in the same turn of
+ * the event loop are sealed together, up to {@link SEAL_BATCH} files per thread-pool job: each call still gets its
+ * own result.
+ */
 export function nativeFileSealer(keys: SealKeys & ChunkIdKeys): FileSealer | null {
-  const sealFile = nativeFunction<AddonSealFile>('sealFile');
-  if (!sealFile) return null;
-  return async (path, size, type) => {
-    const r = await sealFile(path, size, keys.sealKey, keys.chunkIdKey, type, freshSalt());
-    if (r.errno !== 0 || !('id' in r)) return { step: (r as { step: 'open' | 'read' }).step, code: errnoName(r.errno) };
-    const ns = (sec: number, nsec: number): bigint => BigInt(sec) * 1_000_000_000n + BigInt(nsec);
-    return {
-      id: r.id,
-      sealed: { parts: [r.sealed], length: r.sealed.length },
-      bytes: r.bytes,
-      after: { size: BigInt(r.size), mtimeNs: ns(r.mtimeSec, r.mtimeNsec), ctimeNs: ns(r.ctimeSec, r.ctimeNsec) },
-    };
+  const sealFiles = nativeFunction<AddonSealFiles>('sealFiles');
+  if (!sealFiles) return null;
+  type Request = { path: string; size: number; resolve: (r: SealedFile | SealFileFailure) => void; reject: (e: unknown) => void };
+  const waiting = new Map<ObjectTypeCode, Request[]>();
+  const ns = (sec: number, nsec: number): bigint => BigInt(sec) * 1_000_000_000n + BigInt(nsec);
+  const send = (type: ObjectTypeCode, batch: Request[]): void => {
+    const salts = Buffer.concat(batch.map(() => freshSalt()));
+    sealFiles(batch.map((r) => r.path), batch.map((r) => r.size), keys.sealKey, keys.chunkIdKey, type, salts).then(
+      (results) =>
+        results.forEach((r, i) => {
+          if (r.errno !== 0 || !('id' in r)) batch[i]!.resolve({ step: (r as { step: 'open' | 'read' }).step, code: errnoName(r.errno) });
+          else {
+            batch[i]!.resolve({
+              id: r.id,
+              sealed: { parts: [r.sealed], length: r.sealed.length },
+              bytes: r.bytes,
+              after: { size: BigInt(r.size), mtimeNs: ns(r.mtimeSec, r.mtimeNsec), ctimeNs: ns(r.ctimeSec, r.ctimeNsec) },
+            });
+          }
+        }),
+      (e: unknown) => batch.forEach((r) => r.reject(e)),
+    );
   };
+  const flush = (type: ObjectTypeCode): void => {
+    const batch = waiting.get(type);
+    waiting.delete(type);
+    if (batch && batch.length > 0) send(type, batch);
+  };
+  return (path, size, type) =>
+    new Promise((resolve, reject) => {
+      let batch = waiting.get(type);
+      if (!batch) {
+        waiting.set(type, (batch = []));
+        setImmediate(() => waiting.get(type) === batch && flush(type));
+      }
+      batch.push({ path, size, resolve, reject });
+      if (batch.length >= SEAL_BATCH) flush(type);
+    });
 }
 
 /** The addon's `sealParts` as it is called (see native/blob_crypto.c). @internal */

@@ -10,7 +10,12 @@ import { nativeChunkSealer, nativeFileSealer, nativePackHash } from '../../src/e
 import { seededBytes } from '../support/seeded.js';
 import { type VaultFixture, describeTree, makeVault } from '../support/vaults.js';
 
-vi.mock('../../src/engine/native-seal.js', () => ({ nativeFileSealer: () => null, nativeChunkSealer: () => null, nativePackHash: () => null }));
+vi.mock('../../src/engine/native-seal.js', async (importOriginal) => ({
+  ...(await importOriginal<typeof import('../../src/engine/native-seal.js')>()),
+  nativeFileSealer: () => null,
+  nativeChunkSealer: () => null,
+  nativePackHash: () => null,
+}));
 
 let f: VaultFixture;
 beforeEach(async () => {

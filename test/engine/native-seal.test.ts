@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type AddonSealFile, type AddonSealParts, nativeChunkSealer, nativeFileSealer, nativePackHash } from '../../src/engine/native-seal.js';
+import { type AddonSealFiles, type AddonSealParts, nativeChunkSealer, nativeFileSealer, nativePackHash } from '../../src/engine/native-seal.js';
 import { nativeFunction } from '../../src/native.js';
 import { SealBuffers } from '../../src/engine/seal-buffers.js';
 import { VaultKeys } from '../../src/crypto/keys.js';
@@ -32,24 +32,49 @@ describe('the native file and chunk sealers and pack hash', () => {
   });
 
   describe.runIf(linux)('on Linux', () => {
-    it('gives the portable envelope byte for byte under the same salt, and the portable chunk id', async () => {
-      const raw = nativeFunction<AddonSealFile>('sealFile')!;
-      for (const [length, type] of [
+    it('gives the portable envelope byte for byte under the same salt, and the portable chunk id, file by file in a batch', async () => {
+      const raw = nativeFunction<AddonSealFiles>('sealFiles')!;
+      const cases = [
         [1, ObjectType.data],
         [4096, ObjectType.data],
         [300_000, ObjectType.tree],
         [524_287, ObjectType.data],
-      ] as const) {
+      ] as const;
+      for (const [length, type] of cases) {
         const data = seededBytes(length, length);
         const path = join(dir, `f${length}`);
         await writeFile(path, data);
         const salt = seededBytes(32, length + 1);
-        const r = await raw(path, length, keys.sealKey, keys.chunkIdKey, type, salt);
-        if (!('id' in r)) throw new Error(`sealFile failed: errno ${r.errno}`);
+        const [r] = await raw([path], [length], keys.sealKey, keys.chunkIdKey, type, salt);
+        if (!r || !('id' in r)) throw new Error(`sealFiles failed: errno ${r?.errno}`);
         expect(r.bytes).toBe(length);
         expect(r.id).toEqual(ids.id(data));
-        expect(r.sealed).toEqual(joinSealed(seal(keys, type, ids.id(data), data, salt, false)));
+        expect(r.sealed.equals(joinSealed(seal(keys, type, ids.id(data), data, salt, false)))).toBe(true);
       }
+      // Several files in one job, each under its own salt, a failure among them reported in its place.
+      const paths = [join(dir, 'f1'), join(dir, 'missing'), join(dir, 'f4096')];
+      const salts = Buffer.concat([seededBytes(32, 1), seededBytes(32, 2), seededBytes(32, 3)]);
+      const results = await raw(paths, [1, 10, 4096], keys.sealKey, keys.chunkIdKey, ObjectType.data, salts);
+      expect(results).toHaveLength(3);
+      expect(results[1]).toEqual({ errno: 2, step: 'open' });
+      const [first, , third] = results as { sealed: Buffer }[];
+      expect(first!.sealed.subarray(0, 32)).toEqual(seededBytes(32, 1));
+      expect(third!.sealed.equals(joinSealed(seal(keys, ObjectType.data, ids.id(seededBytes(4096, 4096)), seededBytes(4096, 4096), seededBytes(32, 3), false)))).toBe(true);
+    });
+
+    it('seals the calls of one turn together, each with its own result and salt', async () => {
+      const sealer = nativeFileSealer(keys)!;
+      const files = Array.from({ length: 40 }, (_, i) => seededBytes(100 + i * 37, 500 + i));
+      for (const [i, data] of files.entries()) await writeFile(join(dir, `b${i}`), data);
+      const results = await Promise.all(files.map((data, i) => sealer(join(dir, `b${i}`), data.length, ObjectType.data)));
+      const salts = new Set<string>();
+      for (const [i, r] of results.entries()) {
+        if ('code' in r) throw new Error(`file ${i} failed: ${r.code}`);
+        expect(r.id).toEqual(ids.id(files[i]!));
+        expect(openBlob(keys, ObjectType.data, r.id, joinSealed(r.sealed)).equals(files[i]!)).toBe(true);
+        salts.add(joinSealed(r.sealed).subarray(0, 32).toString('hex'));
+      }
+      expect(salts.size).toBe(40);
     });
 
     it('reads and seals a file under a fresh salt each time; the blob opens with the portable code', async () => {
@@ -92,12 +117,15 @@ describe('the native file and chunk sealers and pack hash', () => {
     });
 
     it('refuses arguments of the wrong type or length before queuing anything', () => {
-      const raw = nativeFunction<(...args: unknown[]) => unknown>('sealFile')!;
+      const raw = nativeFunction<(...args: unknown[]) => unknown>('sealFiles')!;
       const k = Buffer.alloc(32);
-      expect(() => raw('p', 1, Buffer.alloc(16), k, 3, k)).toThrow(TypeError);
-      expect(() => raw('p', -1, k, k, 3, k)).toThrow(TypeError);
-      expect(() => raw('p\0q', 1, k, k, 3, k)).toThrow(TypeError);
-      expect(() => raw('p', 1, k, k, 3)).toThrow(TypeError);
+      expect(() => raw(['p'], [1], Buffer.alloc(16), k, 3, k)).toThrow(TypeError);
+      expect(() => raw(['p'], [-1], k, k, 3, k)).toThrow(TypeError);
+      expect(() => raw(['p\0q'], [1], k, k, 3, k)).toThrow(TypeError);
+      expect(() => raw(['p'], [1], k, k, 3)).toThrow(TypeError);
+      expect(() => raw(['p', 'q'], [1], k, k, 3, Buffer.alloc(64))).toThrow(TypeError); // a size per path
+      expect(() => raw(['p', 'q'], [1, 1], k, k, 3, k)).toThrow(TypeError); // a salt per path
+      expect(() => raw([], [], k, k, 3, Buffer.alloc(0))).toThrow(TypeError);
       const sha256 = nativeFunction<(...args: unknown[]) => unknown>('sha256')!;
       expect(() => sha256([Buffer.alloc(1), 'not bytes'])).toThrow(TypeError);
       expect(() => sha256(Buffer.alloc(1))).toThrow(TypeError);
