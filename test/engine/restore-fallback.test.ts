@@ -8,6 +8,7 @@ import { restore } from '../../src/engine/restore.js';
 import { nativeWriter } from '../../src/engine/native-writer.js';
 import { nativeBlobOpener } from '../../src/engine/native-open.js';
 import { seededBytes } from '../support/seeded.js';
+import { ObjectType } from '../../src/crypto/object-type.js';
 import { type VaultFixture, describeTree, makeVault } from '../support/vaults.js';
 
 vi.mock('../../src/engine/native-writer.js', () => ({ nativeWriter: () => null }));
@@ -61,15 +62,19 @@ describe('restore without the native writer and blob opener', () => {
     expect(whole.errors).toEqual([]);
     expect(await describeTree(join(f.path('whole'), 'src'))).toEqual(await describeTree(src));
 
+    // A pack of file data only (the folders' listings are elsewhere), damaged inside its first blob.
+    const withTrees = new Set<string>();
+    for (const [, at] of (await f.vault.loadIndex()).entries()) if (at.type === ObjectType.tree) withTrees.add(at.packId.toString('hex'));
     const packs: string[] = [];
-    for await (const o of f.store.list('data/')) packs.push(o.name);
+    for await (const o of f.store.list('data/')) if (!withTrees.has(o.name.slice(-64))) packs.push(o.name);
     const victim = f.path('vault', ...packs[0]!.split('/'));
     const bytes = await readFile(victim);
-    bytes[100]! ^= 0xff; // inside the pack's first blob
+    bytes[100]! ^= 0xff;
     await writeFile(victim, bytes);
     const r = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
     expect(r.errors.length).toBeGreaterThan(0);
+    expect(r.errors.length).toBeLessThan(6);
     expect(r.files).toBe(6 - r.errors.length);
-    for (const e of r.errors) expect(e.reason).toMatch(/failed authentication|listing cannot be read/);
+    for (const e of r.errors) expect(e.reason).toMatch(/failed authentication/);
   });
 });
