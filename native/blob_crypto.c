@@ -35,19 +35,20 @@
  *   buffer of its own. Identify only: salt null. Seal only: both given. Neither the parts nor `out` are copied:
  *   the caller must not touch their bytes until it settles.
  *
- * openBlob(fd: number, offset: number, length: number, sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32),
- *          type: number, codec: number, id: Uint8Array(32)): Promise<Buffer | { outcome: number, got: number }>
+ * openBlobs(specs: Float64Array(5 × n), ids: Uint8Array(32 × n), sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32))
+ *   : Promise<(Buffer | { outcome: number, got: number })[]>
  *
- *   A blob stored bare in a pack (salt ‖ ciphertext ‖ tag), read from the open file `fd` at `offset`, as one job:
- *     pread `length` bytes; key = as above from the blob's salt;
+ *   Blobs stored bare in packs (salt ‖ ciphertext ‖ tag), up to 4096 in one job, one after another; blob i is
+ *   described by specs[5i..5i+4] = fd, offset, length, type, codec, and ids[32i..32i+31] is its id. For each:
+ *     pread `length` bytes from the open file `fd` at `offset`; key = as above from the blob's salt;
  *     plaintext = AES-256-GCM-open(key, nonce 0¹², aad = 01 ‖ type ‖ codec ‖ 00 ‖ salt ‖ id, ciphertext, tag)
  *     then HMAC-SHA256(chunkIdKey, plaintext) must equal `id` (compared in constant time).
- *   The blob is decrypted in place: the plaintext is a view of the one buffer read into. Resolves to the plaintext,
- *   or to { outcome, got } (the bytes read) where outcome is a positive errno (the read failed), OPEN_SHORT (-1: the
- *   file ends before `length` bytes),
- *   OPEN_AUTH (-2: the tag does not verify), OPEN_CODEC (-4: authentic, under a codec other than none, which this
- *   version does not decode) or OPEN_ID (-3: authentic, but the plaintext does not hash to `id`). Nothing but the
- *   plaintext of a blob that passed every check is ever handed back.
+ *   Each blob is decrypted in place: its plaintext is a view of the one buffer read into. Resolves to one result
+ *   per blob, in order: the plaintext, or { outcome, got } (the bytes read) where outcome is a positive errno (the
+ *   read failed), OPEN_SHORT (-1: the file ends before `length` bytes), OPEN_AUTH (-2: the tag does not verify),
+ *   OPEN_CODEC (-4: authentic, under a codec other than none, which this version does not decode) or OPEN_ID (-3:
+ *   authentic, but the plaintext does not hash to `id`). Nothing but the plaintext of a blob that passed every
+ *   check is ever handed back.
  *
  * Arguments of the wrong type or length throw synchronously, before any work is queued.
  */
@@ -643,13 +644,12 @@ static napi_value seal_parts(napi_env env, napi_callback_info info) {
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
-/* openBlob                                                                                                         */
+/* openBlobs                                                                                                        */
 
 enum { OPEN_SHORT = -1, OPEN_AUTH = -2, OPEN_ID = -3, OPEN_CODEC = -4 };
 
+/* One blob of an openBlobs batch. */
 typedef struct {
-  napi_async_work work;
-  napi_deferred deferred;
   int fd;
   int64_t offset;
   size_t length;
@@ -664,11 +664,11 @@ typedef struct {
   uint8_t *sealed; /* salt ‖ plaintext (decrypted in place) ‖ tag */
 } open_job_t;
 
-static void open_job_free(open_job_t *job) {
+static void open_item_clear(open_job_t *job) {
   free(job->sealed);
+  job->sealed = NULL;
   OPENSSL_cleanse(job->seal_key, sizeof job->seal_key);
   OPENSSL_cleanse(job->id_key, sizeof job->id_key);
-  free(job);
 }
 
 /* Authenticates and decrypts the body in place; OPEN_AUTH when the tag does not verify, -100 when the library fails. */
@@ -743,63 +743,106 @@ static void open_execute(napi_env env, void *data) {
 }
 
 
-static void open_complete(napi_env env, napi_status status, void *data) {
-  open_job_t *job = data;
-  napi_value result;
-  if (status == napi_cancelled || job->crypto_failed) {
-    napi_value message, error;
-    napi_create_string_utf8(env, status == napi_cancelled ? "openBlob: cancelled" : "openBlob: the crypto library failed",
-                            NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &error);
-    napi_reject_deferred(env, job->deferred, error);
-  } else {
-    if (job->outcome != 0) {
-      napi_create_object(env, &result);
-      set_number(env, result, "outcome", job->outcome);
-      set_number(env, result, "got", (double)job->got);
-    } else {
-      hand_over(env, job->sealed, job->sealed + SALT_BYTES, job->length - SALT_BYTES - TAG_BYTES, &result);
-      job->sealed = NULL;
-    }
-    napi_resolve_deferred(env, job->deferred, result);
-  }
-  napi_delete_async_work(env, job->work);
-  open_job_free(job);
+/* A batch of blobs opened in one job. */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  uint32_t count;
+  open_job_t *items;
+} open_batch_t;
+
+static void open_batch_free(open_batch_t *batch) {
+  for (uint32_t i = 0; i < batch->count; i++) open_item_clear(&batch->items[i]);
+  free(batch->items);
+  free(batch);
 }
 
-static napi_value open_blob(napi_env env, napi_callback_info info) {
-  static const char *usage =
-      "openBlob(fd: number, offset: number, length: number, sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32), "
-      "type: number, codec: number, id: Uint8Array(32))";
-  size_t argc = 8;
-  napi_value argv[8];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 8) return fail(env, usage);
-  open_job_t *job = calloc(1, sizeof *job);
-  if (!job) return fail(env, "openBlob: out of memory");
-  int32_t fd = -1;
-  int64_t offset = -1, length = -1;
-  uint32_t type = 0, codec = 0;
-  uint8_t *seal_key, *id_key, *id;
-  if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 || napi_get_value_int64(env, argv[1], &offset) != napi_ok ||
-      offset < 0 || napi_get_value_int64(env, argv[2], &length) != napi_ok || length < SALT_BYTES + TAG_BYTES ||
-      length > (1 << 30) || !get_bytes(env, argv[3], KEY_BYTES, &seal_key, NULL) ||
-      !get_bytes(env, argv[4], KEY_BYTES, &id_key, NULL) || napi_get_value_uint32(env, argv[5], &type) != napi_ok ||
-      type > 255 || napi_get_value_uint32(env, argv[6], &codec) != napi_ok || codec > 255 ||
-      !get_bytes(env, argv[7], ID_BYTES, &id, NULL)) {
-    free(job);
-    return fail(env, usage);
+static void open_batch_execute(napi_env env, void *data) {
+  open_batch_t *batch = data;
+  for (uint32_t i = 0; i < batch->count; i++) open_execute(env, &batch->items[i]);
+}
+
+static void open_batch_complete(napi_env env, napi_status status, void *data) {
+  open_batch_t *batch = data;
+  int ok = status != napi_cancelled;
+  for (uint32_t i = 0; ok && i < batch->count; i++) ok = !batch->items[i].crypto_failed;
+  if (!ok) {
+    napi_value message, error;
+    napi_create_string_utf8(env, status == napi_cancelled ? "openBlobs: cancelled" : "openBlobs: the crypto library failed",
+                            NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &error);
+    napi_reject_deferred(env, batch->deferred, error);
+  } else {
+    napi_value results, result;
+    napi_create_array_with_length(env, batch->count, &results);
+    for (uint32_t i = 0; i < batch->count; i++) {
+      open_job_t *job = &batch->items[i];
+      if (job->outcome != 0) {
+        napi_create_object(env, &result);
+        set_number(env, result, "outcome", job->outcome);
+        set_number(env, result, "got", (double)job->got);
+      } else {
+        hand_over(env, job->sealed, job->sealed + SALT_BYTES, job->length - SALT_BYTES - TAG_BYTES, &result);
+        job->sealed = NULL;
+      }
+      napi_set_element(env, results, i, result);
+    }
+    napi_resolve_deferred(env, batch->deferred, results);
   }
-  job->fd = fd;
-  job->offset = offset;
-  job->length = (size_t)length;
-  job->type = (uint8_t)type;
-  job->codec = (uint8_t)codec;
-  memcpy(job->seal_key, seal_key, KEY_BYTES);
-  memcpy(job->id_key, id_key, KEY_BYTES);
-  memcpy(job->id, id, ID_BYTES);
+  napi_delete_async_work(env, batch->work);
+  open_batch_free(batch);
+}
+
+static napi_value open_blobs(napi_env env, napi_callback_info info) {
+  static const char *usage =
+      "openBlobs(specs: Float64Array(5 × n: fd, offset, length, type, codec), ids: Uint8Array(32 × n), "
+      "sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32))";
+  size_t argc = 4;
+  napi_value argv[4];
+  bool is_typed = false;
+  napi_typedarray_type kind;
+  size_t n_specs = 0, ids_len = 0;
+  void *specs_data = NULL;
+  uint8_t *ids, *seal_key, *id_key;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4 ||
+      napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[0], &kind, &n_specs, &specs_data, NULL, NULL) != napi_ok || kind != napi_float64_array ||
+      n_specs == 0 || n_specs % 5 != 0 || n_specs / 5 > 4096 || !get_bytes(env, argv[1], 0, &ids, &ids_len) ||
+      ids_len != n_specs / 5 * ID_BYTES || !get_bytes(env, argv[2], KEY_BYTES, &seal_key, NULL) ||
+      !get_bytes(env, argv[3], KEY_BYTES, &id_key, NULL))
+    return fail(env, usage);
+  const double *specs = specs_data;
+  uint32_t count = (uint32_t)(n_specs / 5);
+  open_batch_t *batch = calloc(1, sizeof *batch);
+  if (batch) batch->items = calloc(count, sizeof *batch->items);
+  if (!batch || !batch->items) {
+    free(batch);
+    return fail(env, "openBlobs: out of memory");
+  }
+  batch->count = count;
+  for (uint32_t i = 0; i < count; i++) {
+    const double *spec = specs + (size_t)i * 5;
+    open_job_t *job = &batch->items[i];
+    double fd = spec[0], offset = spec[1], length = spec[2], type = spec[3], codec = spec[4];
+    if (!(fd >= 0 && fd <= INT_MAX && fd == (int)fd) || !(offset >= 0 && offset <= 9007199254740991.0 && offset == (int64_t)offset) ||
+        !(length >= SALT_BYTES + TAG_BYTES && length <= (1 << 30) && length == (size_t)length) ||
+        !(type >= 0 && type <= 255 && type == (int)type) || !(codec >= 0 && codec <= 255 && codec == (int)codec)) {
+      open_batch_free(batch);
+      return fail(env, usage);
+    }
+    job->fd = (int)fd;
+    job->offset = (int64_t)offset;
+    job->length = (size_t)length;
+    job->type = (uint8_t)type;
+    job->codec = (uint8_t)codec;
+    memcpy(job->seal_key, seal_key, KEY_BYTES);
+    memcpy(job->id_key, id_key, KEY_BYTES);
+    memcpy(job->id, ids + (size_t)i * ID_BYTES, ID_BYTES);
+  }
   napi_value promise;
-  napi_create_promise(env, &job->deferred, &promise);
-  if (!queue(env, "vaultpath:openBlob", open_execute, open_complete, job, &job->work, job->deferred)) open_job_free(job);
+  napi_create_promise(env, &batch->deferred, &promise);
+  if (!queue(env, "vaultpath:openBlobs", open_batch_execute, open_batch_complete, batch, &batch->work, batch->deferred))
+    open_batch_free(batch);
   return promise;
 }
 
@@ -811,6 +854,6 @@ void vp_register_blob_crypto(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "sha256", fn);
   napi_create_function(env, "sealParts", NAPI_AUTO_LENGTH, seal_parts, NULL, &fn);
   napi_set_named_property(env, exports, "sealParts", fn);
-  napi_create_function(env, "openBlob", NAPI_AUTO_LENGTH, open_blob, NULL, &fn);
-  napi_set_named_property(env, exports, "openBlob", fn);
+  napi_create_function(env, "openBlobs", NAPI_AUTO_LENGTH, open_blobs, NULL, &fn);
+  napi_set_named_property(env, exports, "openBlobs", fn);
 }

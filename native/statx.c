@@ -177,9 +177,9 @@ static napi_value set_times(napi_env env, napi_callback_info info) {
 
 /* argon2id(...): Argon2id key derivation on a libuv worker thread (argon2_napi.c). */
 void vp_register_argon2(napi_env env, napi_value exports);
-/* writeFile(...): a restored small file created, written, stamped and renamed on a libuv worker (write_file.c). */
+/* writeFiles(...): restored small files created, written, stamped and renamed, a batch per libuv job (write_file.c). */
 void vp_register_write_file(napi_env env, napi_value exports);
-/* sealFiles(...), sealParts(...), sha256(...), openBlob(...): small files read, identified and sealed, a chunk
+/* sealFiles(...), sealParts(...), sha256(...), openBlobs(...): small files read, identified and sealed, a chunk
  * identified and sealed, a pack hashed, and a blob read, opened and checked, on libuv workers (blob_crypto.c). */
 void vp_register_blob_crypto(napi_env env, napi_value exports);
 

@@ -1,9 +1,9 @@
 /*
- * writeFile(temp: string, path: string, chunks: Uint8Array[], mode: number, seconds: number, nanoseconds: number):
- *   Promise<number>
+ * writeFiles(files: { temp: string, path: string, chunks: Uint8Array[], mode: number, seconds: number,
+ *                     nanoseconds: number }[]): Promise<Int32Array>
  *
- * A whole small file of a restore as one libuv thread-pool job (napi_create_async_work), so the event loop never
- * waits on the file system's journal and several files can be in flight at once:
+ * Whole small files of a restore, up to 4096 as one libuv thread-pool job (napi_create_async_work), one after
+ * another, so the event loop never waits on the file system and a batch costs one thread hand-off, not one per file:
  *
  *   lstat(path): a folder there → EISDIR, nothing created
  *   open(temp, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0600)   exclusive: never opens what is already there
@@ -11,10 +11,11 @@
  *   fchmod(mode & 07777); futimens(access = modification = seconds.nanoseconds); close
  *   rename(temp, path)                                                replaces a link at path, never follows it
  *
- * The promise resolves to 0, or to the errno of the first step that failed; after a failure the temporary file is
- * removed (if this call created it) and nothing is left at temp. It rejects only when the work cannot be queued.
- * Arguments of the wrong type throw synchronously, before any work is queued. The chunks are not copied: a
- * reference to each keeps it alive until the job completes, and the caller must not change their bytes meanwhile.
+ * The promise resolves to one code per file, in order: 0, or the errno of the first step that failed for it; after
+ * a failure that file's temporary file is removed (if this call created it) and nothing is left at its temp. It
+ * rejects only when the work cannot be queued. Arguments of the wrong type throw synchronously, before any work is
+ * queued. The chunks are not copied: a reference to each keeps it alive until the job completes, and the caller
+ * must not change their bytes meanwhile.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,9 +30,8 @@
 
 #define PATH_BYTES 4096
 
+/* One file of a batch. */
 typedef struct {
-  napi_async_work work;
-  napi_deferred deferred;
   char temp[PATH_BYTES];
   char path[PATH_BYTES];
   uint32_t count;
@@ -42,13 +42,27 @@ typedef struct {
   int rc;
 } job_t;
 
-static void job_free(napi_env env, job_t *job) {
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  uint32_t count;
+  job_t *files;
+} batch_t;
+
+static void job_clear(napi_env env, job_t *job) {
   if (job->refs)
     for (uint32_t i = 0; i < job->count; i++)
       if (job->refs[i]) napi_delete_reference(env, job->refs[i]);
   free(job->refs);
   free(job->iov);
-  free(job);
+  job->refs = NULL;
+  job->iov = NULL;
+}
+
+static void batch_free(napi_env env, batch_t *batch) {
+  for (uint32_t i = 0; i < batch->count; i++) job_clear(env, &batch->files[i]);
+  free(batch->files);
+  free(batch);
 }
 
 /* Writes every iovec at offsets 0, 1, ... in order, continuing after short writes. 0 or the errno. */
@@ -79,8 +93,7 @@ static int write_all(int fd, struct iovec *iov, uint32_t count) {
   return 0;
 }
 
-static void execute(napi_env env, void *data) {
-  job_t *job = data;
+static void write_one(job_t *job) {
   struct stat st;
   if (lstat(job->path, &st) == 0 && S_ISDIR(st.st_mode)) {
     job->rc = EISDIR;
@@ -100,13 +113,21 @@ static void execute(napi_env env, void *data) {
   job->rc = rc;
 }
 
+static void execute(napi_env env, void *data) {
+  batch_t *batch = data;
+  for (uint32_t i = 0; i < batch->count; i++) write_one(&batch->files[i]);
+}
+
 static void complete(napi_env env, napi_status status, void *data) {
-  job_t *job = data;
-  napi_value result;
-  napi_create_int32(env, status == napi_cancelled ? ECANCELED : job->rc, &result);
-  napi_resolve_deferred(env, job->deferred, result);
-  napi_delete_async_work(env, job->work);
-  job_free(env, job);
+  batch_t *batch = data;
+  napi_value buffer, result;
+  int32_t *codes = NULL;
+  napi_create_arraybuffer(env, (size_t)batch->count * sizeof(int32_t), (void **)&codes, &buffer);
+  for (uint32_t i = 0; i < batch->count; i++) codes[i] = status == napi_cancelled ? ECANCELED : batch->files[i].rc;
+  napi_create_typedarray(env, napi_int32_array, batch->count, buffer, 0, &result);
+  napi_resolve_deferred(env, batch->deferred, result);
+  napi_delete_async_work(env, batch->work);
+  batch_free(env, batch);
 }
 
 static napi_value fail(napi_env env, const char *message) {
@@ -120,41 +141,33 @@ static int get_path(napi_env env, napi_value value, char *out) {
   return written < PATH_BYTES - 1 && strlen(out) == written; /* too long, or a NUL inside: refused */
 }
 
-static napi_value write_file(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 6)
-    return fail(env, "writeFile(temp, path, chunks, mode, seconds, nanoseconds)");
-  job_t *job = calloc(1, sizeof *job);
-  if (!job) return fail(env, "writeFile: out of memory");
+/* Reads one file's description into `job`; 0 when it is not what writeFiles takes. */
+static int get_file(napi_env env, napi_value file, job_t *job) {
+  napi_value temp, path, chunks, mode_v, sec_v, nsec_v;
   int64_t mode = 0, sec = 0, nsec = 0;
   bool is_array = false;
-  if (!get_path(env, argv[0], job->temp) || !get_path(env, argv[1], job->path) ||
-      napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array ||
-      napi_get_value_int64(env, argv[3], &mode) != napi_ok || napi_get_value_int64(env, argv[4], &sec) != napi_ok ||
-      napi_get_value_int64(env, argv[5], &nsec) != napi_ok || nsec < 0 || nsec > 999999999) {
-    job_free(env, job);
-    return fail(env, "writeFile(temp: string, path: string, chunks: Uint8Array[], mode, seconds, nanoseconds)");
-  }
-  napi_get_array_length(env, argv[2], &job->count);
+  if (napi_get_named_property(env, file, "temp", &temp) != napi_ok || napi_get_named_property(env, file, "path", &path) != napi_ok ||
+      napi_get_named_property(env, file, "chunks", &chunks) != napi_ok || napi_get_named_property(env, file, "mode", &mode_v) != napi_ok ||
+      napi_get_named_property(env, file, "seconds", &sec_v) != napi_ok ||
+      napi_get_named_property(env, file, "nanoseconds", &nsec_v) != napi_ok || !get_path(env, temp, job->temp) ||
+      !get_path(env, path, job->path) || napi_is_array(env, chunks, &is_array) != napi_ok || !is_array ||
+      napi_get_value_int64(env, mode_v, &mode) != napi_ok || napi_get_value_int64(env, sec_v, &sec) != napi_ok ||
+      napi_get_value_int64(env, nsec_v, &nsec) != napi_ok || nsec < 0 || nsec > 999999999)
+    return 0;
+  napi_get_array_length(env, chunks, &job->count);
   job->iov = calloc(job->count ? job->count : 1, sizeof *job->iov);
   job->refs = calloc(job->count ? job->count : 1, sizeof *job->refs);
-  if (!job->iov || !job->refs) {
-    job_free(env, job);
-    return fail(env, "writeFile: out of memory");
-  }
+  if (!job->iov || !job->refs) return 0;
   for (uint32_t i = 0; i < job->count; i++) {
     napi_value item;
     bool is_typed = false;
     napi_typedarray_type type;
     size_t len = 0;
     void *bytes = NULL;
-    if (napi_get_element(env, argv[2], i, &item) != napi_ok || napi_is_typedarray(env, item, &is_typed) != napi_ok ||
+    if (napi_get_element(env, chunks, i, &item) != napi_ok || napi_is_typedarray(env, item, &is_typed) != napi_ok ||
         !is_typed || napi_get_typedarray_info(env, item, &type, &len, &bytes, NULL, NULL) != napi_ok ||
-        type != napi_uint8_array) {
-      job_free(env, job);
-      return fail(env, "writeFile: every chunk must be a Uint8Array");
-    }
+        type != napi_uint8_array)
+      return 0;
     napi_create_reference(env, item, 1, &job->refs[i]);
     job->iov[i].iov_base = bytes;
     job->iov[i].iov_len = len;
@@ -162,24 +175,51 @@ static napi_value write_file(napi_env env, napi_callback_info info) {
   job->mode = (mode_t)(mode & 07777);
   job->times[0].tv_sec = job->times[1].tv_sec = (time_t)sec;
   job->times[0].tv_nsec = job->times[1].tv_nsec = (long)nsec;
+  return 1;
+}
 
+static napi_value write_files(napi_env env, napi_callback_info info) {
+  static const char *usage =
+      "writeFiles(files: { temp: string, path: string, chunks: Uint8Array[], mode: number, seconds: number, nanoseconds: number }[])";
+  size_t argc = 1;
+  napi_value argv[1];
+  bool is_array = false;
+  uint32_t count = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
+      napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[0], &count) != napi_ok ||
+      count == 0 || count > 4096)
+    return fail(env, usage);
+  batch_t *batch = calloc(1, sizeof *batch);
+  if (batch) batch->files = calloc(count, sizeof *batch->files);
+  if (!batch || !batch->files) {
+    free(batch);
+    return fail(env, "writeFiles: out of memory");
+  }
+  batch->count = count;
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value file;
+    if (napi_get_element(env, argv[0], i, &file) != napi_ok || !get_file(env, file, &batch->files[i])) {
+      batch_free(env, batch);
+      return fail(env, usage);
+    }
+  }
   napi_value promise, name;
-  napi_create_promise(env, &job->deferred, &promise);
-  napi_create_string_utf8(env, "vaultpath:writeFile", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_async_work(env, NULL, name, execute, complete, job, &job->work) != napi_ok ||
-      napi_queue_async_work(env, job->work) != napi_ok) {
+  napi_create_promise(env, &batch->deferred, &promise);
+  napi_create_string_utf8(env, "vaultpath:writeFiles", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, execute, complete, batch, &batch->work) != napi_ok ||
+      napi_queue_async_work(env, batch->work) != napi_ok) {
     napi_value message, error;
-    napi_create_string_utf8(env, "writeFile: could not queue the work", NAPI_AUTO_LENGTH, &message);
+    napi_create_string_utf8(env, "writeFiles: could not queue the work", NAPI_AUTO_LENGTH, &message);
     napi_create_error(env, NULL, message, &error);
-    napi_reject_deferred(env, job->deferred, error);
-    if (job->work) napi_delete_async_work(env, job->work);
-    job_free(env, job);
+    napi_reject_deferred(env, batch->deferred, error);
+    if (batch->work) napi_delete_async_work(env, batch->work);
+    batch_free(env, batch);
   }
   return promise;
 }
 
 void vp_register_write_file(napi_env env, napi_value exports) {
   napi_value fn;
-  napi_create_function(env, "writeFile", NAPI_AUTO_LENGTH, write_file, NULL, &fn);
-  napi_set_named_property(env, exports, "writeFile", fn);
+  napi_create_function(env, "writeFiles", NAPI_AUTO_LENGTH, write_files, NULL, &fn);
+  napi_set_named_property(env, exports, "writeFiles", fn);
 }

@@ -1,8 +1,8 @@
 /**
  * The addon's blob opener (native/blob_crypto.c), so the restore's bulk decryption and id checks leave the event
  * loop: a blob is read from an open local copy of its pack, authenticated, decrypted in place and its plaintext
- * checked against its id, as one libuv thread-pool job. The restore's files in flight then open their chunks on
- * several threads at once.
+ * checked against its id on the libuv thread pool, the blobs asked for in one turn of the event loop sharing a job
+ * (batch.ts). The restore's files in flight then open their chunks on several threads at once.
  *
  * Same checks, same order and same errors as `Vault.openBlobAt` (which does the work on the calling thread when
  * the addon is not built): cut short, then authentication, then codec, then id. Nothing but the plaintext of a blob
@@ -15,18 +15,18 @@ import { authFailed, unknownCodec, type SealKeys } from '../crypto/envelope.js';
 import type { ChunkIdKeys } from '../crypto/chunk-id.js';
 import { type BlobLocation, blobCutShort, blobIdMismatch, blobWhere } from '../repo/vault.js';
 import { errnoName, nativeFunction } from '../native.js';
+import { batched } from './batch.js';
 
-/** The addon's `openBlob` as it is called (see native/blob_crypto.c). @internal */
-export type AddonOpenBlob = (
-  fd: number,
-  offset: number,
-  length: number,
+/** The addon's `openBlobs` as it is called (see native/blob_crypto.c). @internal */
+export type AddonOpenBlobs = (
+  specs: Float64Array,
+  ids: Uint8Array,
   sealKey: Uint8Array,
   chunkIdKey: Uint8Array,
-  type: number,
-  codec: number,
-  id: Uint8Array,
-) => Promise<Buffer | { outcome: number; got: number }>;
+) => Promise<(Buffer | { outcome: number; got: number })[]>;
+
+/** Blobs opened in one thread-pool job at most. */
+const OPEN_BATCH = 16;
 
 const OPEN_SHORT = -1;
 const OPEN_AUTH = -2;
@@ -42,10 +42,15 @@ export type BlobOpener = (fd: number, at: BlobLocation, id: Uint8Array) => Promi
 
 /** The native blob opener under `keys`, or `null` when the addon is not built here. */
 export function nativeBlobOpener(keys: SealKeys & ChunkIdKeys): BlobOpener | null {
-  const openBlob = nativeFunction<AddonOpenBlob>('openBlob');
-  if (!openBlob) return null;
+  const openBlobs = nativeFunction<AddonOpenBlobs>('openBlobs');
+  if (!openBlobs) return null;
+  const open = batched(OPEN_BATCH, (blobs: { fd: number; at: BlobLocation; id: Uint8Array }[]) => {
+    const specs = new Float64Array(blobs.length * 5);
+    blobs.forEach((b, i) => specs.set([b.fd, b.at.offset, b.at.length, b.at.type, b.at.codec], i * 5));
+    return openBlobs(specs, Buffer.concat(blobs.map((b) => b.id)), keys.sealKey, keys.chunkIdKey);
+  });
   return async (fd, at, id) => {
-    const r = await openBlob(fd, at.offset, at.length, keys.sealKey, keys.chunkIdKey, at.type, at.codec, id);
+    const r = await open({ fd, at, id });
     if (r instanceof Uint8Array) return r;
     const where = blobWhere(at, id);
     switch (r.outcome) {

@@ -20,6 +20,7 @@ import type { ChunkIdKeys } from '../crypto/chunk-id.js';
 import { errnoName, nativeFunction } from '../native.js';
 import type { ChunkSealer } from './seal-pool.js';
 import type { SealBuffers } from './seal-buffers.js';
+import { batched } from './batch.js';
 
 /** The addon's `sealFiles` as it is called (see native/blob_crypto.c); {@link nativeFileSealer} wraps it. @internal */
 export type AddonSealFiles = (
@@ -65,42 +66,28 @@ export type FileSealer = (path: string, size: number, type: ObjectTypeCode) => P
 export function nativeFileSealer(keys: SealKeys & ChunkIdKeys): FileSealer | null {
   const sealFiles = nativeFunction<AddonSealFiles>('sealFiles');
   if (!sealFiles) return null;
-  type Request = { path: string; size: number; resolve: (r: SealedFile | SealFileFailure) => void; reject: (e: unknown) => void };
-  const waiting = new Map<ObjectTypeCode, Request[]>();
   const ns = (sec: number, nsec: number): bigint => BigInt(sec) * 1_000_000_000n + BigInt(nsec);
-  const send = (type: ObjectTypeCode, batch: Request[]): void => {
-    const salts = Buffer.concat(batch.map(() => freshSalt()));
-    sealFiles(batch.map((r) => r.path), batch.map((r) => r.size), keys.sealKey, keys.chunkIdKey, type, salts).then(
-      (results) =>
-        results.forEach((r, i) => {
-          if (r.errno !== 0 || !('id' in r)) batch[i]!.resolve({ step: (r as { step: 'open' | 'read' }).step, code: errnoName(r.errno) });
-          else {
-            batch[i]!.resolve({
-              id: r.id,
-              sealed: { parts: [r.sealed], length: r.sealed.length },
-              bytes: r.bytes,
-              after: { size: BigInt(r.size), mtimeNs: ns(r.mtimeSec, r.mtimeNsec), ctimeNs: ns(r.ctimeSec, r.ctimeNsec) },
-            });
-          }
-        }),
-      (e: unknown) => batch.forEach((r) => r.reject(e)),
-    );
+  const byType = new Map<ObjectTypeCode, (file: { path: string; size: number }) => Promise<Awaited<ReturnType<AddonSealFiles>>[number]>>();
+  const sealerOf = (type: ObjectTypeCode) => {
+    let seal = byType.get(type);
+    if (!seal) {
+      seal = batched(SEAL_BATCH, (files: { path: string; size: number }[]) =>
+        sealFiles(files.map((f) => f.path), files.map((f) => f.size), keys.sealKey, keys.chunkIdKey, type, Buffer.concat(files.map(() => freshSalt()))),
+      );
+      byType.set(type, seal);
+    }
+    return seal;
   };
-  const flush = (type: ObjectTypeCode): void => {
-    const batch = waiting.get(type);
-    waiting.delete(type);
-    if (batch && batch.length > 0) send(type, batch);
+  return async (path, size, type) => {
+    const r = await sealerOf(type)({ path, size });
+    if (r.errno !== 0 || !('id' in r)) return { step: (r as { step: 'open' | 'read' }).step, code: errnoName(r.errno) };
+    return {
+      id: r.id,
+      sealed: { parts: [r.sealed], length: r.sealed.length },
+      bytes: r.bytes,
+      after: { size: BigInt(r.size), mtimeNs: ns(r.mtimeSec, r.mtimeNsec), ctimeNs: ns(r.ctimeSec, r.ctimeNsec) },
+    };
   };
-  return (path, size, type) =>
-    new Promise((resolve, reject) => {
-      let batch = waiting.get(type);
-      if (!batch) {
-        waiting.set(type, (batch = []));
-        setImmediate(() => waiting.get(type) === batch && flush(type));
-      }
-      batch.push({ path, size, resolve, reject });
-      if (batch.length >= SEAL_BATCH) flush(type);
-    });
 }
 
 /** The addon's `sealParts` as it is called (see native/blob_crypto.c). @internal */

@@ -91,7 +91,7 @@ export async function restore(vault: Vault, ref: string, target: string, options
   const include = options.include && options.include.length > 0 ? picomatch([...options.include], { dot: true }) : undefined;
   const ctx: RestoreContext = {
     vault, index, cache, include, signal, files: 0, dirs: 0, bytes: 0, errors: [], progress: options.onProgress,
-    limiter: new Limiter(FILES_IN_FLIGHT), openBlob: nativeBlobOpener(vault.keys), pending: new Set(), folders: [],
+    limiter: new Limiter(FILES_IN_FLIGHT), smallFiles: new Limiter(SMALL_FILES_IN_FLIGHT), openBlob: nativeBlobOpener(vault.keys), pending: new Set(), folders: [],
   };
   try {
     await restoreTree(ctx, snapshot.tree, targetDir, '', () => Promise.resolve(true));
@@ -121,6 +121,8 @@ interface RestoreContext {
   readonly errors: RestoreError[];
   readonly progress: ((p: { files: number; bytes: number }) => void) | undefined;
   readonly limiter: Limiter;
+  /** The limit on small files restored by the addon. */
+  readonly smallFiles: Limiter;
   /** The addon's blob opener (read, opened and checked on the thread pool), or `null` to do it here. */
   readonly openBlob: BlobOpener | null;
   /** File restores under way. */
@@ -131,15 +133,17 @@ interface RestoreContext {
 
 /** Files restored at once: their opens, writes and renames overlap on the thread pool. */
 const FILES_IN_FLIGHT = 8;
+/** Small files restored at once by the addon (each at most {@link SMALL_FILE} bytes): a few batches' worth. */
+const SMALL_FILES_IN_FLIGHT = 32;
 /** Read buffers kept for reuse: one per file in flight. */
 const SPARE_BUFFERS = FILES_IN_FLIGHT;
 /** The smallest read buffer made. */
 const MIN_BUFFER = 64 * 1024;
 
-/** Starts `task` under the limiter, holding the walk back while too many are queued. */
-async function launch(ctx: RestoreContext, task: () => Promise<void>): Promise<void> {
-  while (ctx.pending.size >= FILES_IN_FLIGHT * 4) await Promise.race(ctx.pending);
-  const p = ctx.limiter.run(task);
+/** Starts `task` under `limiter`, holding the walk back while too many are queued. */
+async function launch(ctx: RestoreContext, limiter: Limiter, task: () => Promise<void>): Promise<void> {
+  while (ctx.pending.size >= SMALL_FILES_IN_FLIGHT * 2) await Promise.race(ctx.pending);
+  const p = limiter.run(task);
   ctx.pending.add(p);
   void p.finally(() => ctx.pending.delete(p)).catch(() => undefined);
 }
@@ -183,7 +187,10 @@ async function restoreTree(ctx: RestoreContext, treeId: string, dir: string, rel
         ctx.folders.push({ node, path, rel: nodeRel, made: () => made });
       } else if (node.type === 'file' || node.type === 'symlink') {
         if (ctx.include && !ctx.include(nodeRel)) continue;
-        await launch(ctx, async () => {
+        // A small file restored by the addon holds at most 1 MiB: many run at once, their blobs opened and their
+        // files written a batch per thread-pool job.
+        const small = node.type === 'file' && node.size! <= SMALL_FILE && !node.holes && ctx.openBlob !== null && nativeWriter() !== null;
+        await launch(ctx, small ? ctx.smallFiles : ctx.limiter, async () => {
           if (!(await ensureDir())) return;
           if (node.type === 'file') await restoreFile(ctx, node, path, nodeRel);
           else await restoreLink(ctx, node, path, nodeRel);

@@ -7,7 +7,7 @@ import { expand } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type AddonOpenBlob, nativeBlobOpener } from '../../src/engine/native-open.js';
+import { type AddonOpenBlobs, nativeBlobOpener } from '../../src/engine/native-open.js';
 import { nativeFunction } from '../../src/native.js';
 import { ObjectType } from '../../src/crypto/object-type.js';
 import type { BlobLocation } from '../../src/repo/vault.js';
@@ -128,13 +128,18 @@ describe('the native blob opener', () => {
     });
 
     it('throws before queueing anything when an argument is of the wrong type or length', () => {
-      const raw = nativeFunction<AddonOpenBlob>('openBlob')!;
+      const raw = nativeFunction<AddonOpenBlobs>('openBlobs')!;
       const k = f.vault.keys;
-      expect(() => raw(-1, 0, 100, k.sealKey, k.chunkIdKey, 1, 0, Buffer.alloc(32))).toThrow(/openBlob\(fd/);
-      expect(() => raw(0, 0, 47, k.sealKey, k.chunkIdKey, 1, 0, Buffer.alloc(32))).toThrow(/openBlob\(fd/);
-      expect(() => raw(0, 0, 100, k.sealKey.subarray(1), k.chunkIdKey, 1, 0, Buffer.alloc(32))).toThrow(/openBlob\(fd/);
-      expect(() => raw(0, 0, 100, k.sealKey, k.chunkIdKey, 256, 0, Buffer.alloc(32))).toThrow(/openBlob\(fd/);
-      expect(() => raw(0, 0, 100, k.sealKey, k.chunkIdKey, 1, 0, Buffer.alloc(31))).toThrow(/openBlob\(fd/);
+      const spec = (fd: number, offset: number, length: number, type: number, codec = 0): Float64Array => Float64Array.of(fd, offset, length, type, codec);
+      const usage = /openBlobs\(specs/;
+      expect(() => raw(spec(-1, 0, 100, 1), Buffer.alloc(32), k.sealKey, k.chunkIdKey)).toThrow(usage);
+      expect(() => raw(spec(0, 0, 47, 1), Buffer.alloc(32), k.sealKey, k.chunkIdKey)).toThrow(usage);
+      expect(() => raw(spec(0, 0.5, 100, 1), Buffer.alloc(32), k.sealKey, k.chunkIdKey)).toThrow(usage);
+      expect(() => raw(spec(0, 0, 100, 256), Buffer.alloc(32), k.sealKey, k.chunkIdKey)).toThrow(usage);
+      expect(() => raw(spec(0, 0, 100, 1), Buffer.alloc(31), k.sealKey, k.chunkIdKey)).toThrow(usage);
+      expect(() => raw(spec(0, 0, 100, 1), Buffer.alloc(32), k.sealKey.subarray(1), k.chunkIdKey)).toThrow(usage);
+      expect(() => raw(new Float64Array(4), Buffer.alloc(32), k.sealKey, k.chunkIdKey)).toThrow(usage);
+      expect(() => raw(new Float64Array(0), Buffer.alloc(0), k.sealKey, k.chunkIdKey)).toThrow(usage);
     });
   });
 });

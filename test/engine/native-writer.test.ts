@@ -88,14 +88,32 @@ describe('the native whole-file writer', () => {
       expect(await readdir(dir)).toEqual([]);
     });
 
+    it('writes the files asked for in one turn in one job, each with its own outcome', async () => {
+      await mkdir(join(dir, 'folder'));
+      const files = Array.from({ length: 40 }, (_, i) => Buffer.alloc(100 + i, i));
+      const outcomes = await Promise.all([
+        ...files.map((data, i) => write(join(dir, `.tmp-${i}`), join(dir, `f${i}`), [data], 0o600, BigInt(i) * 1_000_000_007n)),
+        write(join(dir, '.tmp-x'), join(dir, 'folder'), [Buffer.from('x')], 0o644, 0n),
+      ]);
+      expect(outcomes).toEqual([...files.map(() => undefined), 'EISDIR']);
+      for (const [i, data] of files.entries()) {
+        expect(await readFile(join(dir, `f${i}`))).toEqual(data);
+        expect((await lstat(join(dir, `f${i}`), { bigint: true })).mtimeNs).toBe(BigInt(i) * 1_000_000_007n);
+      }
+      expect((await readdir(dir)).filter((n) => n.startsWith('.tmp'))).toEqual([]);
+    });
+
     it('throws on arguments of the wrong type before doing anything', async () => {
       const { createRequire } = await import('node:module');
       const addon = createRequire(import.meta.url)('../../build/Release/vaultpath_statx.node') as {
-        writeFile: (...a: unknown[]) => Promise<number>;
+        writeFiles: (...a: unknown[]) => Promise<Int32Array>;
       };
-      expect(() => addon.writeFile(join(dir, '.t'), join(dir, 'f'), ['not bytes'], 0o644, 0, 0)).toThrow(TypeError);
-      expect(() => addon.writeFile(join(dir, '.t'), join(dir, 'f'), [], 0o644, 0, 1e9)).toThrow(TypeError);
-      expect(() => addon.writeFile(`${join(dir, '.t')}\0x`, join(dir, 'f'), [], 0o644, 0, 0)).toThrow(TypeError);
+      const file = (over: object) => ({ temp: join(dir, '.t'), path: join(dir, 'f'), chunks: [], mode: 0o644, seconds: 0, nanoseconds: 0, ...over });
+      expect(() => addon.writeFiles([file({ chunks: ['not bytes'] })])).toThrow(TypeError);
+      expect(() => addon.writeFiles([file({ nanoseconds: 1e9 })])).toThrow(TypeError);
+      expect(() => addon.writeFiles([file({ temp: `${join(dir, '.t')}\0x` })])).toThrow(TypeError);
+      expect(() => addon.writeFiles([file({}), { temp: join(dir, '.u') }])).toThrow(TypeError);
+      expect(() => addon.writeFiles([])).toThrow(TypeError);
       expect(await readdir(dir)).toEqual([]);
     });
   });
