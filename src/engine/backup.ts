@@ -175,14 +175,15 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
 
   const reportPath =
     options.reportPath ?? join(defaultReportDir(), `backup-${new Date(started).toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}.jsonl`);
-  const report = await SkippedFilesReport.create(reportPath);
+  // Opened once nothing before the walk can fail any more (inside the try below, which closes it on failure).
+  let report: SkippedFilesReport | undefined;
   const note = async (e: ScanEntry): Promise<void> => {
     c.skipped++;
-    await report.add(e);
+    await report!.add(e);
   };
   const warn = async (path: string, root: string, relativePath: string, reason: 'unreadable' | 'vanished', detail: string): Promise<void> => {
     c.warnings++;
-    await report.add({ root, path, relativePath, kind: 'file', decision: { kind: 'skip', reason, rule: reason }, detail });
+    await report!.add({ root, path, relativePath, kind: 'file', decision: { kind: 'skip', reason, rule: reason }, detail });
   };
 
   const index = await vault.loadIndex({ signal });
@@ -206,6 +207,7 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
   const sealBuffers = new SealBuffers(FREE_SEAL_BYTES);
   let snapshotId: string | undefined;
   try {
+    report = await SkippedFilesReport.create(reportPath);
     if (!options.dryRun) await vault.adoptOrphanPacks(index, { signal });
     uploader = scratch
       ? new PackUploader(vault, scratch, {
@@ -274,7 +276,7 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
     };
   } catch (e) {
     await uploader?.settle();
-    await report.close().catch(() => undefined);
+    await report?.close().catch(() => undefined);
     throw e;
   } finally {
     await pool?.close();

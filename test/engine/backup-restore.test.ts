@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { appendFile, chmod, mkdir, readdir, rm, stat, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -175,9 +176,12 @@ describe('the scratch cache during a backup', () => {
   it('fails before reading anything when its volume has less free space than the capacity, giving both sizes', async () => {
     const src = f.path('src');
     await makeSource(src);
+    const openFiles = (): number => (process.platform === 'linux' ? readdirSync('/proc/self/fd').length : 0);
+    const before = openFiles();
     const e = await backup(f.vault, [src], { scratchDir: f.path('scratch'), scratchCapacity: 2 ** 50 }).then(() => undefined, (err: unknown) => err);
     expect(e).toMatchObject({ code: 'VP_SCRATCH_SPACE', message: expect.stringMatching(/has .* free, but this backup needs 1\.13 PB/) });
     expect((await f.vault.listSnapshots()).length).toBe(0);
+    expect(openFiles(), 'a failed backup leaves no file open (its report, say)').toBe(before);
   });
 });
 
