@@ -15,8 +15,11 @@
  *     sealed = salt ‖ AES-256-GCM(key, nonce 0¹², aad = 01 ‖ type ‖ 00 ‖ 00 ‖ salt ‖ id, bytes) ‖ tag
  *   The plaintext is read straight into the sealed buffer and encrypted in place: one allocation, no copy.
  *   Resolves to one result per path, in order: { errno: 0, id, sealed, bytes, size, mtimeSec, mtimeNsec, ctimeSec,
- *   ctimeNsec } (the fstat after reading), or { errno, step: "open" | "read" } when a system call failed; rejects
- *   only when the work cannot be queued or the crypto library fails. One job for many files spares a thread hand-off
+ *   ctimeNsec } (the fstat after reading), or { errno, step: "open" | "read" } when a system call failed (a path too
+ *   long is ENAMETOOLONG, a folder EISDIR, one holding a NUL or naming something other than a regular file EINVAL,
+ *   all at "open"; the
+ *   file is opened non-blocking, so a FIFO never holds the job); rejects only when the work cannot be queued or the
+ *   crypto library fails. One job for many files spares a thread hand-off
  *   and a promise per file, which for files of a few KiB cost more than their crypto.
  *
  * sha256(parts: Uint8Array[]): Promise<Buffer>
@@ -176,16 +179,26 @@ static int seal_in_place(seal_job_t *job) {
 
 static void seal_execute(napi_env env, void *data) {
   seal_job_t *job = data;
+  if (job->err != 0) return; /* refused when it was read: a path too long, or with a NUL inside */
   job->sealed = malloc(SALT_BYTES + job->size + TAG_BYTES);
   if (!job->sealed) {
     job->err = ENOMEM;
     job->step = "read";
     return;
   }
-  int fd = open(job->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  /* Non-blocking, then checked to be a regular file: a FIFO swapped in since the scan must not hold a pool thread. */
+  int fd = open(job->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
     job->err = errno;
     job->step = "open";
+    return;
+  }
+  struct stat first;
+  int opened_err = fstat(fd, &first) != 0 ? errno : S_ISDIR(first.st_mode) ? EISDIR : !S_ISREG(first.st_mode) ? EINVAL : 0;
+  if (opened_err != 0) {
+    job->err = opened_err;
+    job->step = "open";
+    close(fd);
     return;
   }
   uint8_t *into = job->sealed + SALT_BYTES;
@@ -364,13 +377,25 @@ static napi_value seal_files(napi_env env, napi_callback_info info) {
   for (uint32_t i = 0; i < count; i++) {
     seal_job_t *job = &batch->items[i];
     napi_value path, size_value;
-    size_t written = 0;
+    size_t length = 0, written = 0;
     int64_t size = -1;
     if (napi_get_element(env, argv[0], i, &path) != napi_ok || napi_get_element(env, argv[1], i, &size_value) != napi_ok ||
-        napi_get_value_string_utf8(env, path, job->path, PATH_BYTES, &written) != napi_ok || written >= PATH_BYTES - 1 ||
-        strlen(job->path) != written || napi_get_value_int64(env, size_value, &size) != napi_ok || size < 0 || size > (1 << 30)) {
+        napi_get_value_string_utf8(env, path, NULL, 0, &length) != napi_ok || napi_get_value_int64(env, size_value, &size) != napi_ok ||
+        size < 0 || size > (1 << 30)) {
       seal_batch_free(batch);
       return fail(env, usage);
+    }
+    /* The length first: a path cut to fit the buffer would name another file. Too long, or holding a NUL, fails
+     * this file alone (as its open would), not the batch. */
+    if (length >= PATH_BYTES) {
+      job->err = ENAMETOOLONG;
+      job->step = "open";
+    } else if (napi_get_value_string_utf8(env, path, job->path, PATH_BYTES, &written) != napi_ok || written != length) {
+      seal_batch_free(batch);
+      return fail(env, usage);
+    } else if (strlen(job->path) != written) {
+      job->err = EINVAL;
+      job->step = "open";
     }
     job->size = (size_t)size;
     job->type = (uint8_t)type;

@@ -12,7 +12,8 @@
  *   rename(temp, path)                                                replaces a link at path, never follows it
  *
  * The promise resolves to one code per file, in order: 0, or the errno of the first step that failed for it; after
- * a failure that file's temporary file is removed (if this call created it) and nothing is left at its temp. It
+ * a failure that file's temporary file is removed (if this call created it) and nothing is left at its temp. A path
+ * too long for the system (ENAMETOOLONG) or holding a NUL (EINVAL) fails its file alone, before any system call. It
  * rejects only when the work cannot be queued. Arguments of the wrong type throw synchronously, before any work is
  * queued. The chunks are not copied: a reference to each keeps it alive until the job completes, and the caller
  * must not change their bytes meanwhile.
@@ -22,6 +23,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <node_api.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -94,6 +96,7 @@ static int write_all(int fd, struct iovec *iov, uint32_t count) {
 }
 
 static void write_one(job_t *job) {
+  if (job->rc != 0) return; /* refused when it was read: a path too long, or with a NUL inside */
   struct stat st;
   if (lstat(job->path, &st) == 0 && S_ISDIR(st.st_mode)) {
     job->rc = EISDIR;
@@ -122,10 +125,16 @@ static void complete(napi_env env, napi_status status, void *data) {
   batch_t *batch = data;
   napi_value buffer, result;
   int32_t *codes = NULL;
-  napi_create_arraybuffer(env, (size_t)batch->count * sizeof(int32_t), (void **)&codes, &buffer);
-  for (uint32_t i = 0; i < batch->count; i++) codes[i] = status == napi_cancelled ? ECANCELED : batch->files[i].rc;
-  napi_create_typedarray(env, napi_int32_array, batch->count, buffer, 0, &result);
-  napi_resolve_deferred(env, batch->deferred, result);
+  if (napi_create_arraybuffer(env, (size_t)batch->count * sizeof(int32_t), (void **)&codes, &buffer) == napi_ok && codes &&
+      napi_create_typedarray(env, napi_int32_array, batch->count, buffer, 0, &result) == napi_ok) {
+    for (uint32_t i = 0; i < batch->count; i++) codes[i] = status == napi_cancelled ? ECANCELED : batch->files[i].rc;
+    napi_resolve_deferred(env, batch->deferred, result);
+  } else {
+    napi_value message, error;
+    napi_create_string_utf8(env, "writeFiles: out of memory for the results", NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &error);
+    napi_reject_deferred(env, batch->deferred, error);
+  }
   napi_delete_async_work(env, batch->work);
   batch_free(env, batch);
 }
@@ -135,10 +144,17 @@ static napi_value fail(napi_env env, const char *message) {
   return NULL;
 }
 
+/*
+ * Reads a path argument: 1 when it fits, 0 when it is not a string, or -ENAMETOOLONG / -EINVAL (a NUL inside) for
+ * a path no system call may be given. The length is asked first: a string cut to fit the buffer would name another
+ * file.
+ */
 static int get_path(napi_env env, napi_value value, char *out) {
-  size_t written = 0;
-  if (napi_get_value_string_utf8(env, value, out, PATH_BYTES, &written) != napi_ok) return 0;
-  return written < PATH_BYTES - 1 && strlen(out) == written; /* too long, or a NUL inside: refused */
+  size_t length = 0, written = 0;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) return 0;
+  if (length >= PATH_BYTES) return -ENAMETOOLONG;
+  if (napi_get_value_string_utf8(env, value, out, PATH_BYTES, &written) != napi_ok || written != length) return 0;
+  return strlen(out) == written ? 1 : -EINVAL;
 }
 
 /* Reads one file's description into `job`; 0 when it is not what writeFiles takes. */
@@ -149,11 +165,14 @@ static int get_file(napi_env env, napi_value file, job_t *job) {
   if (napi_get_named_property(env, file, "temp", &temp) != napi_ok || napi_get_named_property(env, file, "path", &path) != napi_ok ||
       napi_get_named_property(env, file, "chunks", &chunks) != napi_ok || napi_get_named_property(env, file, "mode", &mode_v) != napi_ok ||
       napi_get_named_property(env, file, "seconds", &sec_v) != napi_ok ||
-      napi_get_named_property(env, file, "nanoseconds", &nsec_v) != napi_ok || !get_path(env, temp, job->temp) ||
-      !get_path(env, path, job->path) || napi_is_array(env, chunks, &is_array) != napi_ok || !is_array ||
+      napi_get_named_property(env, file, "nanoseconds", &nsec_v) != napi_ok || napi_is_array(env, chunks, &is_array) != napi_ok || !is_array ||
       napi_get_value_int64(env, mode_v, &mode) != napi_ok || napi_get_value_int64(env, sec_v, &sec) != napi_ok ||
       napi_get_value_int64(env, nsec_v, &nsec) != napi_ok || nsec < 0 || nsec > 999999999)
     return 0;
+  /* A path no system call may take fails this file alone (its code, nothing written), not the batch. */
+  int temp_ok = get_path(env, temp, job->temp), path_ok = get_path(env, path, job->path);
+  if (temp_ok == 0 || path_ok == 0) return 0;
+  if (temp_ok < 0 || path_ok < 0) job->rc = temp_ok < 0 ? -temp_ok : -path_ok;
   napi_get_array_length(env, chunks, &job->count);
   job->iov = calloc(job->count ? job->count : 1, sizeof *job->iov);
   job->refs = calloc(job->count ? job->count : 1, sizeof *job->refs);

@@ -380,7 +380,7 @@ async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: stri
       // A large file holds up to a few chunks of 8 MiB in flight: one at a time, beside the small ones. A file that
       // is one chunk for the addon holds less than the chunker's minimum: many run at once, sealed a batch per job.
       const run = (): Promise<TreeNode | undefined> => backupFile(ctx, e, base, previous);
-      const oneChunk = ctx.sealFile && !ctx.dryRun && stats.size > 0 && stats.size < ctx.vault.config.chunker.minSize && e.decision.kind !== 'backup-sparse';
+      const oneChunk = isOneChunkFile(ctx, stats.size, e.decision.kind);
       const task = oneChunk ? ctx.oneChunkFiles.run(run) : ctx.files.run(stats.size > LARGE_FILE ? () => ctx.largeFiles.run(run) : run);
       task.catch(() => undefined); // observed below; a failure must not surface as an unhandled rejection first
       slots.push(task);
@@ -431,6 +431,11 @@ function reuseUnchanged(ctx: WalkContext, base: FileBase, size: number, previous
   return { ...base, size, content: previous.content, ...(previous.holes ? { holes: previous.holes } : {}) };
 }
 
+/** True when the addon seals the file whole, as one chunk: the walk and the file's backup must agree on this. */
+function isOneChunkFile(ctx: WalkContext, size: number, decision: ScanEntry['decision']['kind']): boolean {
+  return ctx.sealFile !== null && !ctx.dryRun && decision !== 'backup-sparse' && size > 0 && size <= SMALL_FILE && size < ctx.vault.config.chunker.minSize;
+}
+
 /** Backs up one file that must be read; returns its node, or undefined when it could not be read (a warning). */
 async function backupFile(ctx: WalkContext, e: ScanEntry, base: FileBase, previous: TreeNode | undefined): Promise<TreeNode | undefined> {
   const stats = e.stats!;
@@ -447,7 +452,7 @@ async function backupFile(ctx: WalkContext, e: ScanEntry, base: FileBase, previo
 
   if (stats.size <= SMALL_FILE && decision !== 'backup-sparse') {
     // A file below the chunker's minimum is one chunk: read, identified and sealed in one job off this thread.
-    if (ctx.sealFile && stats.size > 0 && stats.size < ctx.vault.config.chunker.minSize) return backupOneChunkFile(ctx, ctx.sealFile, e, base, fullOnly);
+    if (isOneChunkFile(ctx, stats.size, decision)) return backupOneChunkFile(ctx, ctx.sealFile!, e, base, fullOnly);
     return backupSmallFile(ctx, e, base, fullOnly);
   }
   let file: FileHandle;

@@ -24,7 +24,10 @@ export function batched<In, Out>(max: number, run: (inputs: In[]) => Promise<Arr
       started = Promise.reject(e); // a call the addon refused outright fails every caller of the batch
     }
     started.then(
-      (outs) => batch.forEach((w, i) => w.resolve(outs[i]!)),
+      (outs) => {
+        if (outs?.length !== batch.length) batch.forEach((w) => w.reject(new Error(`internal: a batch of ${batch.length} came back with ${outs?.length} results`)));
+        else batch.forEach((w, i) => w.resolve(outs[i]!));
+      },
       (e: unknown) => batch.forEach((w) => w.reject(e)),
     );
   };

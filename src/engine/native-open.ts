@@ -11,7 +11,7 @@
  * @module
  */
 import { VaultpathError } from '../errors.js';
-import { authFailed, unknownCodec, type SealKeys } from '../crypto/envelope.js';
+import { BLOB_OVERHEAD, authFailed, unknownCodec, type SealKeys } from '../crypto/envelope.js';
 import type { ChunkIdKeys } from '../crypto/chunk-id.js';
 import { type BlobLocation, blobCutShort, blobIdMismatch, blobWhere } from '../repo/vault.js';
 import { errnoName, nativeFunction } from '../native.js';
@@ -27,6 +27,8 @@ export type AddonOpenBlobs = (
 
 /** Blobs opened in one thread-pool job at most. */
 const OPEN_BATCH = 16;
+/** The longest blob the addon opens (a chunk is at most a few MiB). */
+const MAX_BLOB = 1 << 30;
 
 const OPEN_SHORT = -1;
 const OPEN_AUTH = -2;
@@ -50,6 +52,10 @@ export function nativeBlobOpener(keys: SealKeys & ChunkIdKeys): BlobOpener | nul
     return openBlobs(specs, Buffer.concat(blobs.map((b) => b.id)), keys.sealKey, keys.chunkIdKey);
   });
   return async (fd, at, id) => {
+    // An index entry no blob can have fails this blob alone here, not the batch it would join in the addon.
+    if (!Number.isSafeInteger(at.offset) || at.offset < 0 || !Number.isSafeInteger(at.length) || at.length < BLOB_OVERHEAD || at.length > MAX_BLOB) {
+      throw new VaultpathError('VP_MALFORMED_OBJECT', `${blobWhere(at, id)} has an impossible place in its pack (offset ${at.offset}, length ${at.length}); the index is damaged. Run "vaultpath verify".`);
+    }
     const r = await open({ fd, at, id });
     if (r instanceof Uint8Array) return r;
     const where = blobWhere(at, id);

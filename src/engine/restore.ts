@@ -41,7 +41,11 @@ export interface RestoreOptions {
   readonly include?: readonly string[];
   /** Where packs are downloaded; a subfolder is made for this run and removed at the end. @default `<tmpdir>/vaultpath/recovery` */
   readonly recoveryFolder?: string;
-  /** The most bytes of packs the recovery folder holds at once. @default 256 MiB */
+  /**
+   * The most bytes of packs the recovery folder keeps once they are not being read. Packs that files in flight are
+   * reading stay until those files are done, so it can briefly hold more: at most one pack per file in flight (40).
+   * @default 256 MiB
+   */
   readonly recoveryBytes?: number;
   readonly clock?: Clock;
   readonly signal?: AbortSignal;

@@ -30,6 +30,12 @@ describe('batched calls', () => {
     await expect(thrower(1)).rejects.toThrow('refused');
   });
 
+  it('fail every caller when a batch comes back with the wrong number of results, leaving none waiting', async () => {
+    const short = batched(4, async (xs: number[]) => xs.slice(1));
+    const outcomes = await Promise.allSettled([1, 2, 3].map(short));
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected']);
+  });
+
   it('refuse a batch size that is not a whole number of at least 1', () => {
     expect(() => batched(0, async () => [])).toThrow(RangeError);
     expect(() => batched(1.5, async () => [])).toThrow(RangeError);

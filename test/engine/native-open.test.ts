@@ -116,6 +116,23 @@ describe('the native blob opener', () => {
       }
     });
 
+    it('refuses an impossible place in a pack for that blob alone, opening the others asked for with it', async () => {
+      const open = nativeBlobOpener(f.vault.keys)!;
+      const data = seededBytes(1000, 12);
+      const id = refChunkId(f.vault.keys.chunkIdKey, data);
+      const path = f.path('pack');
+      const [at] = await packFile(path, [{ sealed: refSealBlob(f.vault.keys.sealKey, ObjectType.data, id, data, seededBytes(32, 13)), type: ObjectType.data }]);
+      const fd = openSync(path, 'r');
+      try {
+        const outcomes = await Promise.allSettled([open(fd, { ...at!, length: 47 }, id), open(fd, { ...at!, offset: 0.5 }, id), open(fd, at!, id)]);
+        expect(outcomes[0]).toMatchObject({ status: 'rejected', reason: { code: 'VP_MALFORMED_OBJECT' } });
+        expect(outcomes[1]).toMatchObject({ status: 'rejected', reason: { code: 'VP_MALFORMED_OBJECT' } });
+        expect(outcomes[2]).toEqual({ status: 'fulfilled', value: data });
+      } finally {
+        closeSync(fd);
+      }
+    });
+
     it('reports a failed read by its errno, as a store read error', async () => {
       const open = nativeBlobOpener(f.vault.keys)!;
       const fd = openSync(f.dir, 'r'); // a folder: pread fails with EISDIR

@@ -111,10 +111,24 @@ describe('the native whole-file writer', () => {
       const file = (over: object) => ({ temp: join(dir, '.t'), path: join(dir, 'f'), chunks: [], mode: 0o644, seconds: 0, nanoseconds: 0, ...over });
       expect(() => addon.writeFiles([file({ chunks: ['not bytes'] })])).toThrow(TypeError);
       expect(() => addon.writeFiles([file({ nanoseconds: 1e9 })])).toThrow(TypeError);
-      expect(() => addon.writeFiles([file({ temp: `${join(dir, '.t')}\0x` })])).toThrow(TypeError);
+
       expect(() => addon.writeFiles([file({}), { temp: join(dir, '.u') }])).toThrow(TypeError);
       expect(() => addon.writeFiles([])).toThrow(TypeError);
       expect(await readdir(dir)).toEqual([]);
+    });
+
+    it('fails alone, before any system call, a file whose path is too long or holds a NUL: never a shortened path', async () => {
+      await writeFile(join(dir, 'victim'), 'untouched');
+      // Longer than PATH_MAX with a three-byte character where a cut to fit would fall, naming `victim` if cut.
+      const long = `${dir}/${'./'.repeat(2040)}victim€`;
+      const outcomes = await Promise.all([
+        write(join(dir, '.tmp-a'), long, [Buffer.from('x')], 0o644, 0n),
+        write(`${join(dir, '.tmp-b')}\0x`, join(dir, 'b'), [Buffer.from('x')], 0o644, 0n),
+        write(join(dir, '.tmp-c'), join(dir, 'c'), [Buffer.from('written')], 0o644, 0n),
+      ]);
+      expect(outcomes).toEqual(['ENAMETOOLONG', 'EINVAL', undefined]);
+      expect(await readFile(join(dir, 'victim'), 'utf8')).toBe('untouched');
+      expect((await readdir(dir)).sort()).toEqual(['c', 'victim']);
     });
   });
 });
