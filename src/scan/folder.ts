@@ -65,9 +65,11 @@ export class FolderLister {
     }
     const collided = caseCollisions(dirents.map((d) => d.name));
     const filesExcluded = this.#filesExcludedIn.has(caseKey(relDir));
-    const out: ScanEntry[] = [];
-    const toProbe: { rel: string; path: string }[] = [];
-    for (const d of dirents) {
+    // Sorted by name first, so each entry takes its place as it is made (no re-sorting of entries by a derived name).
+    dirents.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const slots: (ScanEntry | undefined)[] = new Array(dirents.length);
+    const toProbe: { at: number; rel: string; path: string }[] = [];
+    for (const [at, d] of dirents.entries()) {
       const rel = relDir === '' ? d.name : `${relDir}/${d.name}`;
       const kind = kindOfDirent(d);
       if (this.#excluded(rel)) continue;
@@ -75,22 +77,21 @@ export class FolderLister {
       const path = dirPath + sep + d.name;
       const kept = collided.get(d.name);
       if (kept !== undefined) {
-        out.push({ root: this.root, path, relativePath: rel, kind, decision: { kind: 'skip', reason: 'case-collision', rule: 'case-collision' }, detail: `same name as "${kept}" but for case` });
+        slots[at] = { root: this.root, path, relativePath: rel, kind, decision: { kind: 'skip', reason: 'case-collision', rule: 'case-collision' }, detail: `same name as "${kept}" but for case` };
         continue;
       }
-      toProbe.push({ rel, path });
+      toProbe.push({ at, rel, path });
     }
     const results = toProbe.length > 0 ? await this.#probe.probe(toProbe.map((t) => t.path), { rootDev: this.rootDev }) : [];
     for (const [i, t] of toProbe.entries()) {
       const r = results[i]!;
       if (!r.ok) {
         const reason = reasonOf(r.code);
-        out.push({ root: this.root, path: t.path, relativePath: t.rel, kind: 'file', decision: { kind: 'skip', reason, rule: reason }, detail: `${r.code}: ${reason === 'vanished' ? 'it vanished during the scan' : 'it cannot be read'}` });
+        slots[t.at] = { root: this.root, path: t.path, relativePath: t.rel, kind: 'file', decision: { kind: 'skip', reason, rule: reason }, detail: `${r.code}: ${reason === 'vanished' ? 'it vanished during the scan' : 'it cannot be read'}` };
       } else {
-        out.push({ root: this.root, path: t.path, relativePath: t.rel, kind: r.entry.kind, decision: decide(r.entry.kind, r.entry.attributes, this.#rules), stats: r.entry });
+        slots[t.at] = { root: this.root, path: t.path, relativePath: t.rel, kind: r.entry.kind, decision: decide(r.entry.kind, r.entry.attributes, this.#rules), stats: r.entry };
       }
     }
-    const name = (e: ScanEntry): string => e.relativePath.slice(e.relativePath.lastIndexOf('/') + 1);
-    return out.sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
+    return slots.filter((e): e is ScanEntry => e !== undefined);
   }
 }

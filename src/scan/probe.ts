@@ -99,22 +99,38 @@ const ERRNO_NAMES: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 5: 'EIO',
 
 // Attribute sets repeat (most files: all false); share one frozen object per combination instead of allocating.
 const interned = new Map<number, EntryAttributes>();
-function intern(a: EntryAttributes): EntryAttributes {
-  let key = 0;
-  for (const v of [a.encrypted, a.compressed, a.sparse, a.hardLink, a.reparsePoint, a.compressedStream, a.sparseStream]) {
-    key = key * 3 + (v === undefined ? 2 : v ? 1 : 0);
-  }
+const tri = (v: boolean | undefined): number => (v === undefined ? 2 : v ? 1 : 0);
+
+/**
+ * The shared attribute set of an entry: what the probe read (encrypted, compressed, the stream flags) and what
+ * follows from its kind, link count, sizes and mount (sparse, hard link, reparse point). Built without a temporary
+ * object: this runs once per entry of every scan.
+ */
+function attributesOf(
+  kind: ProbedEntry['kind'],
+  nlink: number,
+  size: number,
+  allocated: number | undefined,
+  foreignMount: boolean,
+  encrypted: boolean | undefined,
+  compressed: boolean | undefined,
+  streams: boolean | undefined,
+): EntryAttributes {
+  const sparse = kind === 'file' ? (allocated === undefined ? undefined : allocated < size) : false;
+  const hardLink = kind === 'file' ? nlink > 1 : false;
+  const reparsePoint = kind === 'symlink' || (kind === 'dir' && foreignMount);
+  const key = (((((tri(encrypted) * 3 + tri(compressed)) * 3 + tri(sparse)) * 3 + tri(hardLink)) * 3 + tri(reparsePoint)) * 3 + tri(streams)) * 3 + tri(streams);
   let shared = interned.get(key);
-  if (!shared) interned.set(key, (shared = Object.freeze({ ...a })));
+  if (!shared) {
+    shared = Object.freeze({ encrypted, compressed, sparse, hardLink, reparsePoint, compressedStream: streams, sparseStream: streams });
+    interned.set(key, shared);
+  }
   return shared;
 }
 
-function derived(kind: ProbedEntry['kind'], nlink: number, size: number, allocated: number | undefined, foreignMount: boolean) {
-  return {
-    sparse: kind === 'file' ? (allocated === undefined ? undefined : allocated < size) : false,
-    hardLink: kind === 'file' ? nlink > 1 : false,
-    reparsePoint: kind === 'symlink' || (kind === 'dir' && foreignMount),
-  };
+/** Whether a statx attribute is set: undefined when the file system cannot tell (its bit is not in the mask). */
+function statxAttribute(attrs: number, mask: number, bit: number): boolean | undefined {
+  return (mask & bit) !== 0 ? (attrs & bit) !== 0 : undefined;
 }
 
 /** One `statx(2)` per entry, in batches, through the native addon. Linux only; see {@link statxAvailable}. */
@@ -155,15 +171,19 @@ export class StatxProbe implements AttributeProbe {
       const dev = makedev(out[o + F.devMajor]!, out[o + F.devMinor]!);
       const attrs = out[o + F.attributes]!;
       const mask = out[o + F.attributesMask]!;
-      const known = (bit: number): boolean | undefined => ((mask & bit) !== 0 ? (attrs & bit) !== 0 : undefined);
-      const mountRoot = (mask & STATX_ATTR_MOUNT_ROOT) !== 0 && (attrs & STATX_ATTR_MOUNT_ROOT) !== 0;
-      const attributes = intern({
-        encrypted: known(STATX_ATTR_ENCRYPTED),
-        compressed: known(STATX_ATTR_COMPRESSED),
-        ...derived(kind, nlink, size, allocated, dev !== context.rootDev || mountRoot),
-        compressedStream: false,
-        sparseStream: false,
-      });
+      const mountRoot = statxAttribute(attrs, mask, STATX_ATTR_MOUNT_ROOT) === true;
+      const attributes = attributesOf(
+        kind,
+        nlink,
+        size,
+        allocated,
+        dev !== context.rootDev || mountRoot,
+        statxAttribute(attrs, mask, STATX_ATTR_ENCRYPTED),
+        statxAttribute(attrs, mask, STATX_ATTR_COMPRESSED),
+        false,
+      );
+      const inoHi = out[o + F.inoHi]!;
+      const inoLo = out[o + F.inoLo]!;
       results.push({
         ok: true,
         entry: {
@@ -173,7 +193,7 @@ export class StatxProbe implements AttributeProbe {
           allocated,
           nlink,
           dev,
-          ino: (BigInt(out[o + F.inoHi]!) << 32n) | BigInt(out[o + F.inoLo]!),
+          ino: inoHi === 0 ? BigInt(inoLo) : (BigInt(inoHi) << 32n) | BigInt(inoLo),
           mtimeNs: BigInt(out[o + F.mtimeSec]!) * 1_000_000_000n + BigInt(out[o + F.mtimeNsec]!),
           ctimeNs: BigInt(out[o + F.ctimeSec]!) * 1_000_000_000n + BigInt(out[o + F.ctimeNsec]!),
           uid: out[o + F.uid]!,
@@ -232,13 +252,7 @@ export class LstatProbe implements AttributeProbe {
           ctimeNs: st.ctimeNs,
           uid: Number(st.uid),
           gid: Number(st.gid),
-          attributes: intern({
-            encrypted: undefined,
-            compressed: undefined,
-            ...derived(kind, nlink, size, allocated, dev !== context.rootDev),
-            compressedStream: streams,
-            sparseStream: streams,
-          }),
+          attributes: attributesOf(kind, nlink, size, allocated, dev !== context.rootDev, undefined, undefined, streams),
         },
       };
     });
