@@ -119,7 +119,8 @@ typedef struct {
 } seal_job_t;
 
 /* Frees what one file's sealing holds, not the struct itself. */
-static void seal_item_clear(seal_job_t *job) {
+static void seal_item_clear(void *data) {
+  seal_job_t *job = data;
   free(job->sealed);
   job->sealed = NULL;
   OPENSSL_cleanse(job->seal_key, sizeof job->seal_key);
@@ -177,7 +178,7 @@ static int seal_in_place(seal_job_t *job) {
   return ok;
 }
 
-static void seal_execute(napi_env env, void *data) {
+static void seal_one(void *data) {
   seal_job_t *job = data;
   if (job->err != 0) return; /* refused when it was read: a path too long, or with a NUL inside */
   job->sealed = malloc(SALT_BYTES + job->size + TAG_BYTES);
@@ -294,32 +295,52 @@ static int seal_result(napi_env env, seal_job_t *job, napi_value *result) {
   return 1;
 }
 
-/* A batch of files sealed in one job. */
+/* Items of one kind (files to seal, blobs to open), done one after another by one thread-pool job. */
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   uint32_t count;
-  seal_job_t *items;
-} seal_batch_t;
+  size_t item_size;
+  char *items;
+  void (*run)(void *item);
+  void (*clear)(void *item);
+} batch_t;
 
-static void seal_batch_free(seal_batch_t *batch) {
-  for (uint32_t i = 0; i < batch->count; i++) seal_item_clear(&batch->items[i]);
+/* A batch of `count` zeroed items, or NULL when out of memory. */
+static batch_t *batch_new(uint32_t count, size_t item_size, void (*run)(void *), void (*clear)(void *)) {
+  batch_t *batch = calloc(1, sizeof *batch);
+  if (batch) batch->items = calloc(count, item_size);
+  if (!batch || !batch->items) {
+    free(batch);
+    return NULL;
+  }
+  batch->count = count;
+  batch->item_size = item_size;
+  batch->run = run;
+  batch->clear = clear;
+  return batch;
+}
+
+static void *batch_item(batch_t *batch, uint32_t i) { return batch->items + (size_t)i * batch->item_size; }
+
+static void batch_free(batch_t *batch) {
+  for (uint32_t i = 0; i < batch->count; i++) batch->clear(batch_item(batch, i));
   free(batch->items);
   free(batch);
 }
 
-static void seal_batch_execute(napi_env env, void *data) {
-  seal_batch_t *batch = data;
-  for (uint32_t i = 0; i < batch->count; i++) seal_execute(env, &batch->items[i]);
+static void batch_execute(napi_env env, void *data) {
+  batch_t *batch = data;
+  for (uint32_t i = 0; i < batch->count; i++) batch->run(batch_item(batch, i));
 }
 
 static void seal_batch_complete(napi_env env, napi_status status, void *data) {
-  seal_batch_t *batch = data;
+  batch_t *batch = data;
   napi_value results, item;
   int ok = status != napi_cancelled;
   napi_create_array_with_length(env, batch->count, &results);
   for (uint32_t i = 0; ok && i < batch->count; i++) {
-    ok = seal_result(env, &batch->items[i], &item);
+    ok = seal_result(env, batch_item(batch, i), &item);
     if (ok) napi_set_element(env, results, i, item);
   }
   if (ok) {
@@ -332,7 +353,7 @@ static void seal_batch_complete(napi_env env, napi_status status, void *data) {
     napi_reject_deferred(env, batch->deferred, error);
   }
   napi_delete_async_work(env, batch->work);
-  seal_batch_free(batch);
+  batch_free(batch);
 }
 
 static int queue(napi_env env, const char *what, napi_async_execute_callback execute, napi_async_complete_callback complete,
@@ -367,22 +388,17 @@ static napi_value seal_files(napi_env env, napi_callback_info info) {
       napi_get_value_uint32(env, argv[4], &type) != napi_ok || type > 255 || !get_bytes(env, argv[5], 0, &salts, &salts_len) ||
       salts_len != (size_t)count * SALT_BYTES)
     return fail(env, usage);
-  seal_batch_t *batch = calloc(1, sizeof *batch);
-  if (batch) batch->items = calloc(count, sizeof *batch->items);
-  if (!batch || !batch->items) {
-    free(batch);
-    return fail(env, "sealFiles: out of memory");
-  }
-  batch->count = count;
+  batch_t *batch = batch_new(count, sizeof(seal_job_t), seal_one, seal_item_clear);
+  if (!batch) return fail(env, "sealFiles: out of memory");
   for (uint32_t i = 0; i < count; i++) {
-    seal_job_t *job = &batch->items[i];
+    seal_job_t *job = batch_item(batch, i);
     napi_value path, size_value;
     size_t length = 0, written = 0;
     int64_t size = -1;
     if (napi_get_element(env, argv[0], i, &path) != napi_ok || napi_get_element(env, argv[1], i, &size_value) != napi_ok ||
         napi_get_value_string_utf8(env, path, NULL, 0, &length) != napi_ok || napi_get_value_int64(env, size_value, &size) != napi_ok ||
         size < 0 || size > (1 << 30)) {
-      seal_batch_free(batch);
+      batch_free(batch);
       return fail(env, usage);
     }
     /* The length first: a path cut to fit the buffer would name another file. Too long, or holding a NUL, fails
@@ -391,7 +407,7 @@ static napi_value seal_files(napi_env env, napi_callback_info info) {
       job->err = ENAMETOOLONG;
       job->step = "open";
     } else if (napi_get_value_string_utf8(env, path, job->path, PATH_BYTES, &written) != napi_ok || written != length) {
-      seal_batch_free(batch);
+      batch_free(batch);
       return fail(env, usage);
     } else if (strlen(job->path) != written) {
       job->err = EINVAL;
@@ -405,8 +421,8 @@ static napi_value seal_files(napi_env env, napi_callback_info info) {
   }
   napi_value promise;
   napi_create_promise(env, &batch->deferred, &promise);
-  if (!queue(env, "vaultpath:sealFiles", seal_batch_execute, seal_batch_complete, batch, &batch->work, batch->deferred))
-    seal_batch_free(batch);
+  if (!queue(env, "vaultpath:sealFiles", batch_execute, seal_batch_complete, batch, &batch->work, batch->deferred))
+    batch_free(batch);
   return promise;
 }
 
@@ -689,7 +705,8 @@ typedef struct {
   uint8_t *sealed; /* salt ‖ plaintext (decrypted in place) ‖ tag */
 } open_job_t;
 
-static void open_item_clear(open_job_t *job) {
+static void open_item_clear(void *data) {
+  open_job_t *job = data;
   free(job->sealed);
   job->sealed = NULL;
   OPENSSL_cleanse(job->seal_key, sizeof job->seal_key);
@@ -722,7 +739,7 @@ static int open_in_place(open_job_t *job) {
   return result;
 }
 
-static void open_execute(napi_env env, void *data) {
+static void open_one(void *data) {
   open_job_t *job = data;
   job->sealed = malloc(job->length);
   if (!job->sealed) {
@@ -768,29 +785,10 @@ static void open_execute(napi_env env, void *data) {
 }
 
 
-/* A batch of blobs opened in one job. */
-typedef struct {
-  napi_async_work work;
-  napi_deferred deferred;
-  uint32_t count;
-  open_job_t *items;
-} open_batch_t;
-
-static void open_batch_free(open_batch_t *batch) {
-  for (uint32_t i = 0; i < batch->count; i++) open_item_clear(&batch->items[i]);
-  free(batch->items);
-  free(batch);
-}
-
-static void open_batch_execute(napi_env env, void *data) {
-  open_batch_t *batch = data;
-  for (uint32_t i = 0; i < batch->count; i++) open_execute(env, &batch->items[i]);
-}
-
 static void open_batch_complete(napi_env env, napi_status status, void *data) {
-  open_batch_t *batch = data;
+  batch_t *batch = data;
   int ok = status != napi_cancelled;
-  for (uint32_t i = 0; ok && i < batch->count; i++) ok = !batch->items[i].crypto_failed;
+  for (uint32_t i = 0; ok && i < batch->count; i++) ok = !((open_job_t *)batch_item(batch, i))->crypto_failed;
   if (!ok) {
     napi_value message, error;
     napi_create_string_utf8(env, status == napi_cancelled ? "openBlobs: cancelled" : "openBlobs: the crypto library failed",
@@ -801,7 +799,7 @@ static void open_batch_complete(napi_env env, napi_status status, void *data) {
     napi_value results, result;
     napi_create_array_with_length(env, batch->count, &results);
     for (uint32_t i = 0; i < batch->count; i++) {
-      open_job_t *job = &batch->items[i];
+      open_job_t *job = batch_item(batch, i);
       if (job->outcome != 0) {
         napi_create_object(env, &result);
         set_number(env, result, "outcome", job->outcome);
@@ -815,7 +813,7 @@ static void open_batch_complete(napi_env env, napi_status status, void *data) {
     napi_resolve_deferred(env, batch->deferred, results);
   }
   napi_delete_async_work(env, batch->work);
-  open_batch_free(batch);
+  batch_free(batch);
 }
 
 static napi_value open_blobs(napi_env env, napi_callback_info info) {
@@ -838,21 +836,16 @@ static napi_value open_blobs(napi_env env, napi_callback_info info) {
     return fail(env, usage);
   const double *specs = specs_data;
   uint32_t count = (uint32_t)(n_specs / 5);
-  open_batch_t *batch = calloc(1, sizeof *batch);
-  if (batch) batch->items = calloc(count, sizeof *batch->items);
-  if (!batch || !batch->items) {
-    free(batch);
-    return fail(env, "openBlobs: out of memory");
-  }
-  batch->count = count;
+  batch_t *batch = batch_new(count, sizeof(open_job_t), open_one, open_item_clear);
+  if (!batch) return fail(env, "openBlobs: out of memory");
   for (uint32_t i = 0; i < count; i++) {
     const double *spec = specs + (size_t)i * 5;
-    open_job_t *job = &batch->items[i];
+    open_job_t *job = batch_item(batch, i);
     double fd = spec[0], offset = spec[1], length = spec[2], type = spec[3], codec = spec[4];
     if (!(fd >= 0 && fd <= INT_MAX && fd == (int)fd) || !(offset >= 0 && offset <= 9007199254740991.0 && offset == (int64_t)offset) ||
         !(length >= SALT_BYTES + TAG_BYTES && length <= (1 << 30) && length == (size_t)length) ||
         !(type >= 0 && type <= 255 && type == (int)type) || !(codec >= 0 && codec <= 255 && codec == (int)codec)) {
-      open_batch_free(batch);
+      batch_free(batch);
       return fail(env, usage);
     }
     job->fd = (int)fd;
@@ -866,8 +859,8 @@ static napi_value open_blobs(napi_env env, napi_callback_info info) {
   }
   napi_value promise;
   napi_create_promise(env, &batch->deferred, &promise);
-  if (!queue(env, "vaultpath:openBlobs", open_batch_execute, open_batch_complete, batch, &batch->work, batch->deferred))
-    open_batch_free(batch);
+  if (!queue(env, "vaultpath:openBlobs", batch_execute, open_batch_complete, batch, &batch->work, batch->deferred))
+    batch_free(batch);
   return promise;
 }
 
