@@ -230,7 +230,7 @@ static void seal_one(void *data) {
  * how much memory the Buffer holds, so that the collector runs (and frees the block) as often as the bytes call
  * for: an external buffer V8 knows nothing about counts as a few bytes, and thousands of them pile up between
  * collections. Falls back to a copy where the runtime refuses external buffers; either way `block` is owned by
- * the Buffer or freed. 1 on success.
+ * the Buffer or freed. 1 on success; 0 (and null in *out) when not even the copy could be made.
  */
 typedef struct {
   void *block;
@@ -260,6 +260,7 @@ static int hand_over(napi_env env, void *block, uint8_t *data, size_t length, na
   void *copy = NULL;
   int ok = napi_create_buffer_copy(env, length, data, &copy, out) == napi_ok;
   free(block);
+  if (!ok) napi_get_null(env, out);
   return ok;
 }
 
@@ -269,7 +270,7 @@ static void set_number(napi_env env, napi_value obj, const char *name, double va
   napi_set_named_property(env, obj, name, v);
 }
 
-/* One sealed file's result object (see sealFiles); 0 when the crypto library failed on it. */
+/* One sealed file's result object (see sealFiles); 0 when the crypto library failed on it, or memory ran out. */
 static int seal_result(napi_env env, seal_job_t *job, napi_value *result) {
   if (job->crypto_failed) return 0;
   napi_create_object(env, result);
@@ -282,8 +283,9 @@ static int seal_result(napi_env env, seal_job_t *job, napi_value *result) {
   }
   napi_value id, sealed;
   napi_create_buffer_copy(env, ID_BYTES, job->id, NULL, &id);
-  hand_over(env, job->sealed, job->sealed, SALT_BYTES + job->bytes + TAG_BYTES, &sealed);
+  int handed = hand_over(env, job->sealed, job->sealed, SALT_BYTES + job->bytes + TAG_BYTES, &sealed);
   job->sealed = NULL;
+  if (!handed) return 0;
   napi_set_named_property(env, *result, "id", id);
   napi_set_named_property(env, *result, "sealed", sealed);
   set_number(env, *result, "bytes", (double)job->bytes);
@@ -347,7 +349,7 @@ static void seal_batch_complete(napi_env env, napi_status status, void *data) {
     napi_resolve_deferred(env, batch->deferred, results);
   } else {
     napi_value message, error;
-    napi_create_string_utf8(env, status == napi_cancelled ? "sealFiles: cancelled" : "sealFiles: the crypto library failed",
+    napi_create_string_utf8(env, status == napi_cancelled ? "sealFiles: cancelled" : "sealFiles: the crypto library failed, or memory ran out",
                             NAPI_AUTO_LENGTH, &message);
     napi_create_error(env, NULL, message, &error);
     napi_reject_deferred(env, batch->deferred, error);
@@ -600,13 +602,21 @@ static void parts_complete(napi_env env, napi_status status, void *data) {
     napi_create_object(env, &result);
     napi_create_buffer_copy(env, ID_BYTES, job->id, NULL, &id);
     napi_set_named_property(env, result, "id", id);
+    int handed = 1;
     if (job->want_seal && !job->out) {
       napi_value sealed;
-      hand_over(env, job->sealed, job->sealed, SALT_BYTES + job->bytes + TAG_BYTES, &sealed);
+      handed = hand_over(env, job->sealed, job->sealed, SALT_BYTES + job->bytes + TAG_BYTES, &sealed);
       job->sealed = NULL;
       napi_set_named_property(env, result, "sealed", sealed);
     }
-    napi_resolve_deferred(env, job->deferred, result);
+    if (handed) {
+      napi_resolve_deferred(env, job->deferred, result);
+    } else {
+      napi_value message, error;
+      napi_create_string_utf8(env, "sealParts: out of memory", NAPI_AUTO_LENGTH, &message);
+      napi_create_error(env, NULL, message, &error);
+      napi_reject_deferred(env, job->deferred, error);
+    }
   }
   napi_delete_async_work(env, job->work);
   parts_job_free(env, job);
@@ -789,28 +799,30 @@ static void open_batch_complete(napi_env env, napi_status status, void *data) {
   batch_t *batch = data;
   int ok = status != napi_cancelled;
   for (uint32_t i = 0; ok && i < batch->count; i++) ok = !((open_job_t *)batch_item(batch, i))->crypto_failed;
-  if (!ok) {
-    napi_value message, error;
-    napi_create_string_utf8(env, status == napi_cancelled ? "openBlobs: cancelled" : "openBlobs: the crypto library failed",
-                            NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &error);
-    napi_reject_deferred(env, batch->deferred, error);
-  } else {
-    napi_value results, result;
+  napi_value results, result;
+  if (ok) {
     napi_create_array_with_length(env, batch->count, &results);
-    for (uint32_t i = 0; i < batch->count; i++) {
+    for (uint32_t i = 0; ok && i < batch->count; i++) {
       open_job_t *job = batch_item(batch, i);
       if (job->outcome != 0) {
         napi_create_object(env, &result);
         set_number(env, result, "outcome", job->outcome);
         set_number(env, result, "got", (double)job->got);
       } else {
-        hand_over(env, job->sealed, job->sealed + SALT_BYTES, job->length - SALT_BYTES - TAG_BYTES, &result);
+        ok = hand_over(env, job->sealed, job->sealed + SALT_BYTES, job->length - SALT_BYTES - TAG_BYTES, &result);
         job->sealed = NULL;
       }
       napi_set_element(env, results, i, result);
     }
+  }
+  if (ok) {
     napi_resolve_deferred(env, batch->deferred, results);
+  } else {
+    napi_value message, error;
+    napi_create_string_utf8(env, status == napi_cancelled ? "openBlobs: cancelled" : "openBlobs: the crypto library failed, or memory ran out",
+                            NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &error);
+    napi_reject_deferred(env, batch->deferred, error);
   }
   napi_delete_async_work(env, batch->work);
   batch_free(batch);
