@@ -69,6 +69,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "parts.h"
+
 #define PATH_BYTES 4096
 #define KEY_BYTES 32
 #define SALT_BYTES 32
@@ -434,19 +436,13 @@ static napi_value seal_files(napi_env env, napi_callback_info info) {
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
-  uint32_t count;
-  napi_ref *refs;
-  struct iovec *parts;
+  vp_parts_t parts;
   uint8_t digest[32];
   int ok;
 } hash_job_t;
 
 static void hash_job_free(napi_env env, hash_job_t *job) {
-  if (job->refs)
-    for (uint32_t i = 0; i < job->count; i++)
-      if (job->refs[i]) napi_delete_reference(env, job->refs[i]);
-  free(job->refs);
-  free(job->parts);
+  vp_parts_release(env, &job->parts);
   free(job);
 }
 
@@ -455,7 +451,7 @@ static void hash_execute(napi_env env, void *data) {
   unsigned int n = 0;
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
   job->ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
-  for (uint32_t i = 0; job->ok && i < job->count; i++) job->ok = EVP_DigestUpdate(ctx, job->parts[i].iov_base, job->parts[i].iov_len) == 1;
+  for (uint32_t i = 0; job->ok && i < job->parts.count; i++) job->ok = EVP_DigestUpdate(ctx, job->parts.iov[i].iov_base, job->parts.iov[i].iov_len) == 1;
   job->ok = job->ok && EVP_DigestFinal_ex(ctx, job->digest, &n) == 1 && n == 32;
   EVP_MD_CTX_free(ctx);
 }
@@ -480,29 +476,13 @@ static void hash_complete(napi_env env, napi_status status, void *data) {
 static napi_value sha256(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  bool is_array = false;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
-      napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array)
-    return fail(env, "sha256(parts: Uint8Array[])");
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1) return fail(env, "sha256(parts: Uint8Array[])");
   hash_job_t *job = calloc(1, sizeof *job);
   if (!job) return fail(env, "sha256: out of memory");
-  napi_get_array_length(env, argv[0], &job->count);
-  size_t slots = job->count ? job->count : 1;
-  job->refs = calloc(slots, sizeof *job->refs);
-  job->parts = calloc(slots, sizeof *job->parts);
-  if (!job->refs || !job->parts) {
+  int read = vp_parts_read(env, argv[0], &job->parts);
+  if (read != 1) {
     hash_job_free(env, job);
-    return fail(env, "sha256: out of memory");
-  }
-  for (uint32_t i = 0; i < job->count; i++) {
-    napi_value item;
-    uint8_t *bytes = NULL;
-    if (napi_get_element(env, argv[0], i, &item) != napi_ok || !get_bytes(env, item, 0, &bytes, &job->parts[i].iov_len)) {
-      hash_job_free(env, job);
-      return fail(env, "sha256: every part must be a Uint8Array");
-    }
-    napi_create_reference(env, item, 1, &job->refs[i]);
-    job->parts[i].iov_base = bytes;
+    return fail(env, read < 0 ? "sha256: out of memory" : "sha256(parts: Uint8Array[]): every part must be a Uint8Array");
   }
   napi_value promise;
   napi_create_promise(env, &job->deferred, &promise);
@@ -516,10 +496,7 @@ static napi_value sha256(napi_env env, napi_callback_info info) {
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
-  uint32_t count;
-  napi_ref *refs;
-  struct iovec *parts;
-  size_t bytes;
+  vp_parts_t parts;
   uint8_t seal_key[KEY_BYTES];
   uint8_t id_key[KEY_BYTES];
   uint8_t salt[SALT_BYTES];
@@ -534,12 +511,8 @@ typedef struct {
 } parts_job_t;
 
 static void parts_job_free(napi_env env, parts_job_t *job) {
-  if (job->refs)
-    for (uint32_t i = 0; i < job->count; i++)
-      if (job->refs[i]) napi_delete_reference(env, job->refs[i]);
+  vp_parts_release(env, &job->parts);
   if (job->out_ref) napi_delete_reference(env, job->out_ref);
-  free(job->refs);
-  free(job->parts);
   free(job->sealed);
   OPENSSL_cleanse(job->seal_key, sizeof job->seal_key);
   OPENSSL_cleanse(job->id_key, sizeof job->id_key);
@@ -553,14 +526,14 @@ static void parts_execute(napi_env env, void *data) {
     unsigned int mac_len = 0;
     HMAC_CTX *mac = HMAC_CTX_new();
     job->ok = mac && HMAC_Init_ex(mac, job->id_key, KEY_BYTES, EVP_sha256(), NULL) == 1;
-    for (uint32_t i = 0; job->ok && i < job->count; i++) job->ok = HMAC_Update(mac, job->parts[i].iov_base, job->parts[i].iov_len) == 1;
+    for (uint32_t i = 0; job->ok && i < job->parts.count; i++) job->ok = HMAC_Update(mac, job->parts.iov[i].iov_base, job->parts.iov[i].iov_len) == 1;
     job->ok = job->ok && HMAC_Final(mac, job->id, &mac_len) == 1 && mac_len == ID_BYTES;
     HMAC_CTX_free(mac);
   }
   if (!job->ok || !job->want_seal) return;
   job->ok = 0;
   uint8_t *into = job->out;
-  if (!into) into = job->sealed = malloc(SALT_BYTES + job->bytes + TAG_BYTES);
+  if (!into) into = job->sealed = malloc(SALT_BYTES + job->parts.bytes + TAG_BYTES);
   if (!into) return;
   memcpy(into, job->salt, SALT_BYTES);
   uint8_t key[KEY_BYTES], aad[4 + SALT_BYTES + ID_BYTES];
@@ -572,9 +545,9 @@ static void parts_execute(napi_env env, void *data) {
   if (ctx && EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, zero_nonce) == 1 &&
       EVP_EncryptUpdate(ctx, NULL, &n, aad, sizeof aad) == 1) {
     ok = 1;
-    for (uint32_t i = 0; ok && i < job->count; i++) {
-      const uint8_t *in = job->parts[i].iov_base;
-      size_t len = job->parts[i].iov_len;
+    for (uint32_t i = 0; ok && i < job->parts.count; i++) {
+      const uint8_t *in = job->parts.iov[i].iov_base;
+      size_t len = job->parts.iov[i].iov_len;
       for (size_t done = 0; ok && done < len;) {
         int piece = len - done > (1u << 30) ? (1 << 30) : (int)(len - done);
         ok = EVP_EncryptUpdate(ctx, out, &n, in + done, piece) == 1 && n == piece;
@@ -605,7 +578,7 @@ static void parts_complete(napi_env env, napi_status status, void *data) {
     int handed = 1;
     if (job->want_seal && !job->out) {
       napi_value sealed;
-      handed = hand_over(env, job->sealed, job->sealed, SALT_BYTES + job->bytes + TAG_BYTES, &sealed);
+      handed = hand_over(env, job->sealed, job->sealed, SALT_BYTES + job->parts.bytes + TAG_BYTES, &sealed);
       job->sealed = NULL;
       napi_set_named_property(env, result, "sealed", sealed);
     }
@@ -628,10 +601,7 @@ static napi_value seal_parts(napi_env env, napi_callback_info info) {
       "salt: Uint8Array(32) | null, id: Uint8Array(32) | null, out?: Uint8Array | null)";
   size_t argc = 7;
   napi_value argv[7];
-  bool is_array = false;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || argc > 7 ||
-      napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array)
-    return fail(env, usage);
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || argc > 7) return fail(env, usage);
   parts_job_t *job = calloc(1, sizeof *job);
   if (!job) return fail(env, "sealParts: out of memory");
   uint32_t type = 0;
@@ -644,26 +614,12 @@ static napi_value seal_parts(napi_env env, napi_callback_info info) {
     free(job);
     return fail(env, usage);
   }
-  napi_get_array_length(env, argv[0], &job->count);
-  size_t slots = job->count ? job->count : 1;
-  job->refs = calloc(slots, sizeof *job->refs);
-  job->parts = calloc(slots, sizeof *job->parts);
-  if (!job->refs || !job->parts) {
+  int read = vp_parts_read(env, argv[0], &job->parts);
+  if (read != 1) {
     parts_job_free(env, job);
-    return fail(env, "sealParts: out of memory");
+    return fail(env, read < 0 ? "sealParts: out of memory" : usage);
   }
-  for (uint32_t i = 0; i < job->count; i++) {
-    napi_value item;
-    uint8_t *bytes = NULL;
-    if (napi_get_element(env, argv[0], i, &item) != napi_ok || !get_bytes(env, item, 0, &bytes, &job->parts[i].iov_len)) {
-      parts_job_free(env, job);
-      return fail(env, "sealParts: every part must be a Uint8Array");
-    }
-    napi_create_reference(env, item, 1, &job->refs[i]);
-    job->parts[i].iov_base = bytes;
-    job->bytes += job->parts[i].iov_len;
-  }
-  if (job->bytes > (1u << 30)) {
+  if (job->parts.bytes > (1u << 30)) {
     parts_job_free(env, job);
     return fail(env, "sealParts: a chunk is at most 1 GiB");
   }
@@ -671,7 +627,7 @@ static napi_value seal_parts(napi_env env, napi_callback_info info) {
   if (argc == 7 && napi_typeof(env, argv[6], &out_type) != napi_ok) out_type = napi_undefined;
   if (out_type != napi_undefined && out_type != napi_null) {
     size_t out_len = 0;
-    if (!salt || !get_bytes(env, argv[6], 0, &job->out, &out_len) || out_len < SALT_BYTES + job->bytes + TAG_BYTES) {
+    if (!salt || !get_bytes(env, argv[6], 0, &job->out, &out_len) || out_len < SALT_BYTES + job->parts.bytes + TAG_BYTES) {
       parts_job_free(env, job);
       return fail(env, "sealParts: `out` must be a Uint8Array of at least 48 bytes more than the parts, and given only with a salt");
     }

@@ -30,15 +30,15 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "parts.h"
+
 #define PATH_BYTES 4096
 
 /* One file of a batch. */
 typedef struct {
   char temp[PATH_BYTES];
   char path[PATH_BYTES];
-  uint32_t count;
-  struct iovec *iov;
-  napi_ref *refs;
+  vp_parts_t chunks;
   mode_t mode;
   struct timespec times[2];
   int rc;
@@ -51,18 +51,8 @@ typedef struct {
   job_t *files;
 } batch_t;
 
-static void job_clear(napi_env env, job_t *job) {
-  if (job->refs)
-    for (uint32_t i = 0; i < job->count; i++)
-      if (job->refs[i]) napi_delete_reference(env, job->refs[i]);
-  free(job->refs);
-  free(job->iov);
-  job->refs = NULL;
-  job->iov = NULL;
-}
-
 static void batch_free(napi_env env, batch_t *batch) {
-  for (uint32_t i = 0; i < batch->count; i++) job_clear(env, &batch->files[i]);
+  for (uint32_t i = 0; i < batch->count; i++) vp_parts_release(env, &batch->files[i].chunks);
   free(batch->files);
   free(batch);
 }
@@ -107,7 +97,7 @@ static void write_one(job_t *job) {
     job->rc = errno; /* not created: whatever is at temp is not ours to remove */
     return;
   }
-  int rc = write_all(fd, job->iov, job->count);
+  int rc = write_all(fd, job->chunks.iov, job->chunks.count);
   if (rc == 0 && fchmod(fd, job->mode) != 0) rc = errno;
   if (rc == 0 && futimens(fd, job->times) != 0) rc = errno;
   if (close(fd) != 0 && rc == 0 && errno != EINTR) rc = errno;
@@ -161,36 +151,17 @@ static int get_path(napi_env env, napi_value value, char *out) {
 static int get_file(napi_env env, napi_value file, job_t *job) {
   napi_value temp, path, chunks, mode_v, sec_v, nsec_v;
   int64_t mode = 0, sec = 0, nsec = 0;
-  bool is_array = false;
   if (napi_get_named_property(env, file, "temp", &temp) != napi_ok || napi_get_named_property(env, file, "path", &path) != napi_ok ||
       napi_get_named_property(env, file, "chunks", &chunks) != napi_ok || napi_get_named_property(env, file, "mode", &mode_v) != napi_ok ||
       napi_get_named_property(env, file, "seconds", &sec_v) != napi_ok ||
-      napi_get_named_property(env, file, "nanoseconds", &nsec_v) != napi_ok || napi_is_array(env, chunks, &is_array) != napi_ok || !is_array ||
-      napi_get_value_int64(env, mode_v, &mode) != napi_ok || napi_get_value_int64(env, sec_v, &sec) != napi_ok ||
+      napi_get_named_property(env, file, "nanoseconds", &nsec_v) != napi_ok || napi_get_value_int64(env, mode_v, &mode) != napi_ok || napi_get_value_int64(env, sec_v, &sec) != napi_ok ||
       napi_get_value_int64(env, nsec_v, &nsec) != napi_ok || nsec < 0 || nsec > 999999999)
     return 0;
   /* A path no system call may take fails this file alone (its code, nothing written), not the batch. */
   int temp_ok = get_path(env, temp, job->temp), path_ok = get_path(env, path, job->path);
   if (temp_ok == 0 || path_ok == 0) return 0;
   if (temp_ok < 0 || path_ok < 0) job->rc = temp_ok < 0 ? -temp_ok : -path_ok;
-  napi_get_array_length(env, chunks, &job->count);
-  job->iov = calloc(job->count ? job->count : 1, sizeof *job->iov);
-  job->refs = calloc(job->count ? job->count : 1, sizeof *job->refs);
-  if (!job->iov || !job->refs) return 0;
-  for (uint32_t i = 0; i < job->count; i++) {
-    napi_value item;
-    bool is_typed = false;
-    napi_typedarray_type type;
-    size_t len = 0;
-    void *bytes = NULL;
-    if (napi_get_element(env, chunks, i, &item) != napi_ok || napi_is_typedarray(env, item, &is_typed) != napi_ok ||
-        !is_typed || napi_get_typedarray_info(env, item, &type, &len, &bytes, NULL, NULL) != napi_ok ||
-        type != napi_uint8_array)
-      return 0;
-    napi_create_reference(env, item, 1, &job->refs[i]);
-    job->iov[i].iov_base = bytes;
-    job->iov[i].iov_len = len;
-  }
+  if (vp_parts_read(env, chunks, &job->chunks) != 1) return 0;
   job->mode = (mode_t)(mode & 07777);
   job->times[0].tv_sec = job->times[1].tv_sec = (time_t)sec;
   job->times[0].tv_nsec = job->times[1].tv_nsec = (long)nsec;

@@ -16,7 +16,7 @@ import { ObjectType } from '../../src/crypto/object-type.js';
 import { encodeTree } from '../../src/repo/tree.js';
 import { seededBytes } from '../support/seeded.js';
 import { isRoot, mountTmpfs, unmount } from '../support/trees.js';
-import { PASSPHRASE, type VaultFixture, describeTree, makeVault } from '../support/vaults.js';
+import { PASSPHRASE, type VaultFixture, describeTree, makeVault, packsByContent } from '../support/vaults.js';
 
 const MiB = 1024 * 1024;
 let f: VaultFixture;
@@ -211,13 +211,7 @@ describe('damage in the vault', () => {
   async function backedUp(): Promise<{ src: string; dataPacks: string[]; treePacks: string[] }> {
     const src = await sourceOf(8, MiB, 600);
     await backup(f.vault, [src], { scratchDir: f.path('scratch'), targetPackSize: 512 * 1024 });
-    const index = await f.vault.loadIndex();
-    const withTrees = new Set<string>();
-    for (const [, at] of index.entries()) if (at.type === ObjectType.tree) withTrees.add(at.packId.toString('hex'));
-    const dataPacks: string[] = [];
-    const treePacks: string[] = [];
-    for await (const o of f.store.list('data/')) (withTrees.has(o.name.slice(-64)) ? treePacks : dataPacks).push(o.name);
-    return { src, dataPacks, treePacks };
+    return { src, ...(await packsByContent(f)) };
   }
 
   it('a damaged tree fails the folder it lists, names it, and the restore still returns', async () => {

@@ -8,8 +8,7 @@ import { restore } from '../../src/engine/restore.js';
 import { nativeWriter } from '../../src/engine/native-writer.js';
 import { nativeBlobOpener } from '../../src/engine/native-open.js';
 import { seededBytes } from '../support/seeded.js';
-import { ObjectType } from '../../src/crypto/object-type.js';
-import { type VaultFixture, describeTree, makeVault } from '../support/vaults.js';
+import { type VaultFixture, describeTree, makeVault, packsByContent } from '../support/vaults.js';
 
 vi.mock('../../src/engine/native-writer.js', () => ({ nativeWriter: () => null }));
 vi.mock('../../src/engine/native-open.js', () => ({ nativeBlobOpener: () => null }));
@@ -63,11 +62,8 @@ describe('restore without the native writer and blob opener', () => {
     expect(await describeTree(join(f.path('whole'), 'src'))).toEqual(await describeTree(src));
 
     // A pack of file data only (the folders' listings are elsewhere), damaged inside its first blob.
-    const withTrees = new Set<string>();
-    for (const [, at] of (await f.vault.loadIndex()).entries()) if (at.type === ObjectType.tree) withTrees.add(at.packId.toString('hex'));
-    const packs: string[] = [];
-    for await (const o of f.store.list('data/')) if (!withTrees.has(o.name.slice(-64))) packs.push(o.name);
-    const victim = f.path('vault', ...packs[0]!.split('/'));
+    const { dataPacks } = await packsByContent(f);
+    const victim = f.path('vault', ...dataPacks[0]!.split('/'));
     const bytes = await readFile(victim);
     bytes[100]! ^= 0xff;
     await writeFile(victim, bytes);

@@ -4,6 +4,7 @@ import { lstat, opendir, readFile, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalStore } from '../../src/transfer/local-store.js';
 import { Vault } from '../../src/repo/vault.js';
+import { ObjectType } from '../../src/crypto/object-type.js';
 import type { ChunkerParams } from '../../src/chunk/fastcdc.js';
 import { TEST_KDF } from './seeded.js';
 import { tempDir } from './trees.js';
@@ -24,6 +25,16 @@ export async function makeVault(options: { chunker?: ChunkerParams } = {}): Prom
   const store = await LocalStore.open(join(dir, 'vault'), { create: true, durable: false });
   const vault = await Vault.create(store, PASSPHRASE, { kdf: TEST_KDF, chunker: options.chunker });
   return { dir, vault, store, path: (...parts) => join(dir, ...parts), cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** The vault's packs (object names) that hold file data only, and those that hold folder listings (trees). */
+export async function packsByContent(f: VaultFixture): Promise<{ dataPacks: string[]; treePacks: string[] }> {
+  const withTrees = new Set<string>();
+  for (const [, at] of (await f.vault.loadIndex()).entries()) if (at.type === ObjectType.tree) withTrees.add(at.packId.toString('hex'));
+  const dataPacks: string[] = [];
+  const treePacks: string[] = [];
+  for await (const o of f.store.list('data/')) (withTrees.has(o.name.slice(-64)) ? treePacks : dataPacks).push(o.name);
+  return { dataPacks, treePacks };
 }
 
 /** Every entry below `root`: type, mode, size, mtime (ns), content hash or link target. */
