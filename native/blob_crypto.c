@@ -53,6 +53,17 @@
  *   authentic, but the plaintext does not hash to `id`). Nothing but the plaintext of a blob that passed every
  *   check is ever handed back.
  *
+ * openBlobsInto(specs: Float64Array(5 × n), ids: Uint8Array(32 × n), sealKey: Uint8Array(32),
+ *               chunkIdKey: Uint8Array(32), targets: Float64Array(2 × n)): Promise<Float64Array(2 × n)>
+ *
+ *   As openBlobs, but blob i's plaintext, once it has passed every check, is written with pwrite to the open file
+ *   targets[2i] at offset targets[2i+1] instead of being handed back: a restore's large file is filled chunk by
+ *   chunk without its bytes ever reaching JavaScript. The blobs are read into one buffer per pool thread, kept
+ *   between jobs up to 8 MiB, so a restore does not fault in fresh pages for every chunk. Resolves to [outcome,
+ *   got] per blob: outcome 0 (written whole), or as openBlobs, or OPEN_WRITE (-5) with `got` the errno of the
+ *   failed write. Nothing is written for a blob that failed a check. Writes are positional, so blobs of one file
+ *   may be written by several jobs at once; the caller must keep each target open until the job settles.
+ *
  * Arguments of the wrong type or length throw synchronously, before any work is queued.
  */
 #define _GNU_SOURCE
@@ -653,7 +664,32 @@ static napi_value seal_parts(napi_env env, napi_callback_info info) {
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* openBlobs                                                                                                        */
 
-enum { OPEN_SHORT = -1, OPEN_AUTH = -2, OPEN_ID = -3, OPEN_CODEC = -4 };
+enum { OPEN_SHORT = -1, OPEN_AUTH = -2, OPEN_ID = -3, OPEN_CODEC = -4, OPEN_WRITE = -5 };
+
+/* openBlobsInto's per-thread read buffer, kept between jobs while it is at most SCRATCH_KEEP bytes. */
+#define SCRATCH_KEEP (8u << 20)
+static __thread uint8_t *scratch;
+static __thread size_t scratch_size;
+
+/* A buffer of at least `length` bytes owned by the calling thread, or NULL when out of memory. */
+static uint8_t *scratch_get(size_t length) {
+  if (scratch_size < length) {
+    free(scratch);
+    scratch_size = 0;
+    scratch = malloc(length);
+    if (scratch) scratch_size = length;
+  }
+  return scratch;
+}
+
+/* Gives back what scratch_get lent: a buffer above SCRATCH_KEEP is freed rather than kept for the next job. */
+static void scratch_put(void) {
+  if (scratch_size > SCRATCH_KEEP) {
+    free(scratch);
+    scratch = NULL;
+    scratch_size = 0;
+  }
+}
 
 /* One blob of an openBlobs batch. */
 typedef struct {
@@ -664,16 +700,18 @@ typedef struct {
   uint8_t id_key[KEY_BYTES];
   uint8_t id[ID_BYTES];
   uint8_t type, codec;
+  int out_fd; /* openBlobsInto: where the plaintext goes, else -1 */
+  int64_t out_offset;
   /* results */
   int outcome; /* 0, a positive errno, or one of OPEN_* */
-  size_t got;  /* bytes read */
+  size_t got;  /* bytes read; for OPEN_WRITE, the write's errno */
   int crypto_failed;
-  uint8_t *sealed; /* salt ‖ plaintext (decrypted in place) ‖ tag */
+  uint8_t *sealed; /* salt ‖ plaintext (decrypted in place) ‖ tag; the thread's scratch when out_fd >= 0 */
 } open_job_t;
 
 static void open_item_clear(void *data) {
   open_job_t *job = data;
-  free(job->sealed);
+  free(job->sealed); /* NULL for openBlobsInto's items, whose buffer is the thread's */
   job->sealed = NULL;
   OPENSSL_cleanse(job->seal_key, sizeof job->seal_key);
   OPENSSL_cleanse(job->id_key, sizeof job->id_key);
@@ -705,13 +743,9 @@ static int open_in_place(open_job_t *job) {
   return result;
 }
 
-static void open_one(void *data) {
-  open_job_t *job = data;
-  job->sealed = malloc(job->length);
-  if (!job->sealed) {
-    job->outcome = ENOMEM;
-    return;
-  }
+/* Reads, opens and checks one blob into job->sealed, which the caller provides: job->outcome stays 0 when it passed
+ * every check (its plaintext is then at job->sealed + SALT_BYTES), else says why not. */
+static void open_checked(open_job_t *job) {
   size_t done = 0;
   while (done < job->length) {
     ssize_t n = pread(job->fd, job->sealed + done, job->length - done, (off_t)(job->offset + (int64_t)done));
@@ -750,6 +784,42 @@ static void open_one(void *data) {
   if (CRYPTO_memcmp(mac, job->id, ID_BYTES) != 0) job->outcome = OPEN_ID;
 }
 
+static void open_one(void *data) {
+  open_job_t *job = data;
+  job->sealed = malloc(job->length);
+  if (!job->sealed) {
+    job->outcome = ENOMEM;
+    return;
+  }
+  open_checked(job);
+}
+
+/* openBlobsInto's item: open_one into the thread's scratch, then the plaintext written to its target. */
+static void open_into_one(void *data) {
+  open_job_t *job = data;
+  job->sealed = scratch_get(job->length);
+  if (!job->sealed) {
+    job->outcome = ENOMEM;
+    return;
+  }
+  open_checked(job);
+  const uint8_t *plain = job->sealed + SALT_BYTES;
+  size_t bytes = job->length - SALT_BYTES - TAG_BYTES;
+  for (size_t done = 0; job->outcome == 0 && !job->crypto_failed && done < bytes;) {
+    ssize_t n = pwrite(job->out_fd, plain + done, bytes - done, (off_t)(job->out_offset + (int64_t)done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      job->outcome = OPEN_WRITE;
+      job->got = n < 0 ? (size_t)errno : (size_t)EIO;
+    } else {
+      done += (size_t)n;
+    }
+  }
+  job->sealed = NULL;
+  scratch_put();
+}
+
+
 
 static void open_batch_complete(napi_env env, napi_status status, void *data) {
   batch_t *batch = data;
@@ -784,28 +854,29 @@ static void open_batch_complete(napi_env env, napi_status status, void *data) {
   batch_free(batch);
 }
 
-static napi_value open_blobs(napi_env env, napi_callback_info info) {
-  static const char *usage =
-      "openBlobs(specs: Float64Array(5 × n: fd, offset, length, type, codec), ids: Uint8Array(32 × n), "
-      "sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32))";
-  size_t argc = 4;
-  napi_value argv[4];
+/* The blobs of openBlobs or openBlobsInto (argv[0..3]) as a batch whose items `run`, or NULL after throwing. */
+static batch_t *open_batch_new(napi_env env, napi_value *argv, const char *usage, void (*run)(void *)) {
   bool is_typed = false;
   napi_typedarray_type kind;
   size_t n_specs = 0, ids_len = 0;
   void *specs_data = NULL;
   uint8_t *ids, *seal_key, *id_key;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4 ||
-      napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed ||
+  if (napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed ||
       napi_get_typedarray_info(env, argv[0], &kind, &n_specs, &specs_data, NULL, NULL) != napi_ok || kind != napi_float64_array ||
       n_specs == 0 || n_specs % 5 != 0 || n_specs / 5 > 4096 || !get_bytes(env, argv[1], 0, &ids, &ids_len) ||
       ids_len != n_specs / 5 * ID_BYTES || !get_bytes(env, argv[2], KEY_BYTES, &seal_key, NULL) ||
-      !get_bytes(env, argv[3], KEY_BYTES, &id_key, NULL))
-    return fail(env, usage);
+      !get_bytes(env, argv[3], KEY_BYTES, &id_key, NULL)) {
+    fail(env, usage);
+    return NULL;
+  }
   const double *specs = specs_data;
   uint32_t count = (uint32_t)(n_specs / 5);
-  batch_t *batch = batch_new(count, sizeof(open_job_t), open_one, open_item_clear);
-  if (!batch) return fail(env, "openBlobs: out of memory");
+  batch_t *batch = batch_new(count, sizeof(open_job_t), run, open_item_clear);
+  if (!batch) {
+    fail(env, "openBlobs: out of memory");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < count; i++) ((open_job_t *)batch_item(batch, i))->out_fd = -1;
   for (uint32_t i = 0; i < count; i++) {
     const double *spec = specs + (size_t)i * 5;
     open_job_t *job = batch_item(batch, i);
@@ -814,7 +885,8 @@ static napi_value open_blobs(napi_env env, napi_callback_info info) {
         !(length >= SALT_BYTES + TAG_BYTES && length <= (1 << 30) && length == (size_t)length) ||
         !(type >= 0 && type <= 255 && type == (int)type) || !(codec >= 0 && codec <= 255 && codec == (int)codec)) {
       batch_free(batch);
-      return fail(env, usage);
+      fail(env, usage);
+      return NULL;
     }
     job->fd = (int)fd;
     job->offset = (int64_t)offset;
@@ -825,9 +897,82 @@ static napi_value open_blobs(napi_env env, napi_callback_info info) {
     memcpy(job->id_key, id_key, KEY_BYTES);
     memcpy(job->id, ids + (size_t)i * ID_BYTES, ID_BYTES);
   }
+  return batch;
+}
+
+static napi_value open_blobs(napi_env env, napi_callback_info info) {
+  static const char *usage =
+      "openBlobs(specs: Float64Array(5 × n: fd, offset, length, type, codec), ids: Uint8Array(32 × n), "
+      "sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32))";
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4) return fail(env, usage);
+  batch_t *batch = open_batch_new(env, argv, usage, open_one);
+  if (!batch) return NULL;
   napi_value promise;
   napi_create_promise(env, &batch->deferred, &promise);
   if (!queue(env, "vaultpath:openBlobs", batch_execute, open_batch_complete, batch, &batch->work, batch->deferred))
+    batch_free(batch);
+  return promise;
+}
+
+static void open_into_complete(napi_env env, napi_status status, void *data) {
+  batch_t *batch = data;
+  int ok = status != napi_cancelled;
+  for (uint32_t i = 0; ok && i < batch->count; i++) ok = !((open_job_t *)batch_item(batch, i))->crypto_failed;
+  napi_value buffer, results;
+  double *out = NULL;
+  if (ok && napi_create_arraybuffer(env, (size_t)batch->count * 2 * sizeof(double), (void **)&out, &buffer) == napi_ok &&
+      napi_create_typedarray(env, napi_float64_array, (size_t)batch->count * 2, buffer, 0, &results) == napi_ok) {
+    for (uint32_t i = 0; i < batch->count; i++) {
+      open_job_t *job = batch_item(batch, i);
+      out[2 * i] = job->outcome;
+      out[2 * i + 1] = (double)job->got;
+    }
+    napi_resolve_deferred(env, batch->deferred, results);
+  } else {
+    napi_value message, error;
+    napi_create_string_utf8(env, status == napi_cancelled ? "openBlobsInto: cancelled" : "openBlobsInto: the crypto library failed, or memory ran out",
+                            NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &error);
+    napi_reject_deferred(env, batch->deferred, error);
+  }
+  napi_delete_async_work(env, batch->work);
+  batch_free(batch);
+}
+
+static napi_value open_blobs_into(napi_env env, napi_callback_info info) {
+  static const char *usage =
+      "openBlobsInto(specs: Float64Array(5 × n: fd, offset, length, type, codec), ids: Uint8Array(32 × n), "
+      "sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32), targets: Float64Array(2 × n: fd, offset))";
+  size_t argc = 5;
+  napi_value argv[5];
+  bool is_typed = false;
+  napi_typedarray_type kind;
+  size_t n_targets = 0;
+  void *targets_data = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 5 ||
+      napi_is_typedarray(env, argv[4], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[4], &kind, &n_targets, &targets_data, NULL, NULL) != napi_ok || kind != napi_float64_array)
+    return fail(env, usage);
+  batch_t *batch = open_batch_new(env, argv, usage, open_into_one);
+  if (!batch) return NULL;
+  const double *targets = targets_data;
+  int valid = n_targets == (size_t)batch->count * 2;
+  for (uint32_t i = 0; valid && i < batch->count; i++) {
+    double fd = targets[2 * i], offset = targets[2 * i + 1];
+    open_job_t *job = batch_item(batch, i);
+    valid = fd >= 0 && fd <= INT_MAX && fd == (int)fd && offset >= 0 && offset <= 9007199254740991.0 && offset == (int64_t)offset;
+    job->out_fd = (int)fd;
+    job->out_offset = (int64_t)offset;
+  }
+  if (!valid) {
+    batch_free(batch);
+    return fail(env, usage);
+  }
+  napi_value promise;
+  napi_create_promise(env, &batch->deferred, &promise);
+  if (!queue(env, "vaultpath:openBlobsInto", batch_execute, open_into_complete, batch, &batch->work, batch->deferred))
     batch_free(batch);
   return promise;
 }
@@ -842,4 +987,6 @@ void vp_register_blob_crypto(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "sealParts", fn);
   napi_create_function(env, "openBlobs", NAPI_AUTO_LENGTH, open_blobs, NULL, &fn);
   napi_set_named_property(env, exports, "openBlobs", fn);
+  napi_create_function(env, "openBlobsInto", NAPI_AUTO_LENGTH, open_blobs_into, NULL, &fn);
+  napi_set_named_property(env, exports, "openBlobsInto", fn);
 }

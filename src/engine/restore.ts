@@ -26,6 +26,7 @@ import picomatch from 'picomatch';
 import { VaultpathError, throwIfAborted } from '../errors.js';
 import { toHex } from '../bytes.js';
 import { ObjectType } from '../crypto/object-type.js';
+import { BLOB_OVERHEAD } from '../crypto/envelope.js';
 import type { BlobLocation, Vault, VaultIndex } from '../repo/vault.js';
 import { Folder, objectName } from '../repo/layout.js';
 import { type Tree, type TreeNode, checkNodeName } from '../repo/tree.js';
@@ -34,7 +35,7 @@ import { downloadTo } from '../transfer/store.js';
 import { setTimesNs } from '../scan/probe.js';
 import { Limiter } from './limit.js';
 import { nativeWriter } from './native-writer.js';
-import { type BlobOpener, nativeBlobOpener } from './native-open.js';
+import { type BlobOpener, type BlobWriter, nativeBlobOpener, nativeBlobWriter } from './native-open.js';
 
 export interface RestoreOptions {
   /** Globs (relative to the snapshot's root, e.g. `data/photos/**`) of files to restore. @default everything */
@@ -95,7 +96,7 @@ export async function restore(vault: Vault, ref: string, target: string, options
   const include = options.include && options.include.length > 0 ? picomatch([...options.include], { dot: true }) : undefined;
   const ctx: RestoreContext = {
     vault, index, cache, include, signal, files: 0, dirs: 0, bytes: 0, errors: [], progress: options.onProgress,
-    limiter: new Limiter(FILES_IN_FLIGHT), smallFiles: new Limiter(SMALL_FILES_IN_FLIGHT), openBlob: nativeBlobOpener(vault.keys), pending: new Set(), folders: [],
+    limiter: new Limiter(FILES_IN_FLIGHT), smallFiles: new Limiter(SMALL_FILES_IN_FLIGHT), openBlob: nativeBlobOpener(vault.keys), writeBlob: nativeBlobWriter(vault.keys), pending: new Set(), folders: [],
   };
   try {
     await restoreTree(ctx, snapshot.tree, targetDir, '', () => Promise.resolve(true));
@@ -129,6 +130,8 @@ interface RestoreContext {
   readonly smallFiles: Limiter;
   /** The addon's blob opener (read, opened and checked on the thread pool), or `null` to do it here. */
   readonly openBlob: BlobOpener | null;
+  /** The addon's blob writer (opened, checked and written to the file on the thread pool), or `null`. */
+  readonly writeBlob: BlobWriter | null;
   /** File restores under way. */
   readonly pending: Set<Promise<void>>;
   /** Folders in post-order (children first), for their metadata at the end. */
@@ -139,6 +142,8 @@ interface RestoreContext {
 const FILES_IN_FLIGHT = 8;
 /** Small files restored at once by the addon (each at most {@link SMALL_FILE} bytes): a few batches' worth. */
 const SMALL_FILES_IN_FLIGHT = 32;
+/** Chunks of one large file being opened and written by the addon at once. */
+const CHUNKS_IN_FLIGHT = 4;
 /** Read buffers kept for reuse: one per file in flight. */
 const SPARE_BUFFERS = FILES_IN_FLIGHT;
 /** The smallest read buffer made. */
@@ -223,10 +228,16 @@ async function makeFolder(ctx: RestoreContext, path: string, rel: string): Promi
 }
 
 /** The plaintext of data chunk `idHex`: located through the index, read from its pack, opened and checked. */
-async function readChunk(ctx: RestoreContext, idHex: string): Promise<Buffer> {
+/** Where chunk `idHex` is stored, or a {@link RestoreFileError} when the index does not have it as data. */
+function locate(ctx: RestoreContext, idHex: string): [BlobLocation, Buffer] {
   const id = Buffer.from(idHex, 'hex');
   const location = ctx.index.get(id);
   if (!location || location.type !== ObjectType.data) throw new RestoreFileError(`chunk ${idHex} is not in the vault's index`);
+  return [location, id];
+}
+
+async function readChunk(ctx: RestoreContext, idHex: string): Promise<Buffer> {
+  const [location, id] = locate(ctx, idHex);
   if (ctx.openBlob) return ctx.cache.withPack(location, (fd) => ctx.openBlob!(fd, location, id));
   const sealed = await ctx.cache.read(location);
   try {
@@ -315,6 +326,7 @@ async function restoreFile(ctx: RestoreContext, node: TreeNode, path: string, re
   }
   const temp = join(path, '..', `.vaultpath-restore-${randomBytes(6).toString('hex')}`);
   let file: FileHandle | undefined;
+  const inFlight: Promise<void>[] = [];
   try {
     file = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     const size = node.size!;
@@ -331,6 +343,28 @@ async function restoreFile(ctx: RestoreContext, node: TreeNode, path: string, re
     let written = 0;
     for (const idHex of node.content!) {
       throwIfAborted(ctx.signal);
+      // With the addon, a chunk that falls inside one data region goes from its pack to the file on the thread
+      // pool, a few at once; its plaintext length is the stored length less the envelope (checked when opened).
+      if (ctx.writeBlob) {
+        const [location, id] = locate(ctx, idHex);
+        const length = location.length - BLOB_OVERHEAD;
+        const region = regions[r];
+        if (location.codec === 0 && length > 0 && region && at + length <= region[1]) {
+          const fd = file.fd;
+          const position = at;
+          const p = ctx.cache.withPack(location, (pack) => ctx.writeBlob!(pack, location, id, fd, position));
+          p.catch(() => undefined); // awaited below, in order; this only keeps an early failure from counting as unhandled
+          inFlight.push(p);
+          if (inFlight.length >= CHUNKS_IN_FLIGHT) await inFlight.shift();
+          written += length;
+          at += length;
+          if (at === region[1]) {
+            r++;
+            at = regions[r]?.[0] ?? at;
+          }
+          continue;
+        }
+      }
       let data = await readChunk(ctx, idHex);
       while (data.length > 0) {
         const region = regions[r];
@@ -346,6 +380,8 @@ async function restoreFile(ctx: RestoreContext, node: TreeNode, path: string, re
         }
       }
     }
+    while (inFlight.length > 0) await inFlight.shift();
+    throwIfAborted(ctx.signal); // nothing is renamed into place once the restore is aborted
     const expected = regions.reduce((s, [a, b]) => s + (b - a), 0);
     if (written !== expected) throw new RestoreFileError(`the snapshot's chunks hold ${written} bytes, the file needs ${expected}`);
     await file.truncate(size); // trailing holes stay holes
@@ -357,6 +393,9 @@ async function restoreFile(ctx: RestoreContext, node: TreeNode, path: string, re
     ctx.bytes += size;
     ctx.progress?.({ files: ctx.files, bytes: ctx.bytes });
   } catch (e) {
+    // The addon may still be writing to the file's descriptor: close it only once nothing can, so a later file
+    // that gets the same number never receives these bytes.
+    await Promise.allSettled(inFlight);
     await file?.close().catch(() => undefined);
     await unlink(temp).catch(() => undefined);
     if ((e as VaultpathError).code === 'VP_ABORTED') throw e;

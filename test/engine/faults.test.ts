@@ -245,6 +245,43 @@ describe('damage in the vault', () => {
     expect(v.damage.flatMap((d) => d.files).length).toBeGreaterThan(0);
   });
 
+  it('a damaged pack fails the large files that need it part-way through, leaving no partial file behind', async () => {
+    const src = await sourceOf(6, 3 * MiB, 700);
+    await backup(f.vault, [src], { scratchDir: f.path('scratch'), targetPackSize: 512 * 1024 });
+    const { dataPacks } = await packsByContent(f);
+    const victim = f.path('vault', ...dataPacks[Math.floor(dataPacks.length / 2)]!.split('/'));
+    const bytes = await readFile(victim);
+    bytes[100]! ^= 0xff; // inside the pack's first blob, a chunk from the middle of the backup
+    await writeFile(victim, bytes);
+    const r = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
+    expect(r.errors.length).toBeGreaterThan(0);
+    expect(r.errors.length).toBeLessThan(6);
+    for (const e of r.errors) expect(e.reason).toMatch(/failed authentication/);
+    const restored = await readdir(join(f.path('target'), 'src'));
+    expect(restored.sort()).toEqual(
+      Array.from({ length: 6 }, (_, i) => `f${i}`)
+        .filter((name) => !r.errors.some((e) => e.path === `src/${name}`))
+        .sort(),
+    );
+    for (const name of restored) expect((await readFile(join(f.path('target'), 'src', name))).equals(await readFile(join(src, name))), name).toBe(true);
+  });
+
+  it('an aborted restore rejects with VP_ABORTED and leaves no partial file behind', async () => {
+    const src = await sourceOf(12, 3 * MiB, 800);
+    await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+    const controller = new AbortController();
+    const restoring = restore(f.vault, 'latest', f.path('target'), {
+      recoveryFolder: f.path('recovery'),
+      signal: controller.signal,
+      onProgress: () => controller.abort(),
+    });
+    await expect(restoring).rejects.toMatchObject({ code: 'VP_ABORTED' });
+    const left = await readdir(join(f.path('target'), 'src'));
+    expect(left.length).toBeLessThan(12);
+    expect(left.filter((name) => name.startsWith('.vaultpath-restore-'))).toEqual([]);
+    for (const name of left) expect((await readFile(join(f.path('target'), 'src', name))).equals(await readFile(join(src, name))), name).toBe(true);
+  });
+
   it('a missing pack is found by the structure check alone', async () => {
     const { dataPacks } = await backedUp();
     await unlink(f.path('vault', ...dataPacks[1]!.split('/')));

@@ -1,5 +1,6 @@
 // The addon's blob opener must accept exactly what the portable path (Vault.openBlobAt) accepts, give the same
-// plaintext, and refuse everything else with the same error code and message.
+// plaintext, and refuse everything else with the same error code and message. Its blob writer must do the same and
+// put the plaintext, and nothing else, at the asked position of the target file.
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { gcm } from '@noble/ciphers/aes.js';
@@ -7,7 +8,7 @@ import { expand } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type AddonOpenBlobs, nativeBlobOpener } from '../../src/engine/native-open.js';
+import { type AddonOpenBlobs, type AddonOpenBlobsInto, nativeBlobOpener, nativeBlobWriter } from '../../src/engine/native-open.js';
 import { nativeFunction } from '../../src/native.js';
 import { ObjectType } from '../../src/crypto/object-type.js';
 import type { BlobLocation } from '../../src/repo/vault.js';
@@ -158,5 +159,87 @@ describe('the native blob opener', () => {
       expect(() => raw(new Float64Array(4), Buffer.alloc(32), k.sealKey, k.chunkIdKey)).toThrow(usage);
       expect(() => raw(new Float64Array(0), Buffer.alloc(0), k.sealKey, k.chunkIdKey)).toThrow(usage);
     });
+  });
+});
+
+describe.runIf(linux)('the native blob writer', () => {
+  /** Blobs of these sizes sealed by the reference implementation into one pack file; their plaintexts, ids, places. */
+  async function referencePack(sizes: readonly number[], seed: number): Promise<{ plain: Uint8Array[]; ids: Uint8Array[]; at: BlobLocation[]; path: string }> {
+    const k = f.vault.keys;
+    const plain = sizes.map((n, i) => seededBytes(n, seed + i));
+    const ids = plain.map((p) => refChunkId(k.chunkIdKey, p));
+    const blobs = plain.map((p, i) => ({ sealed: refSealBlob(k.sealKey, ObjectType.data, ids[i]!, p, seededBytes(32, seed + 50 + i)), type: ObjectType.data }));
+    const path = f.path(`pack-${seed}`);
+    return { plain, ids, at: await packFile(path, blobs), path };
+  }
+
+  it('writes each blob\'s plaintext at its position, of any size, several at once, into one file', async () => {
+    const write = nativeBlobWriter(f.vault.keys)!;
+    // 9 MiB is above what a pool thread keeps between jobs: its buffer is freed, and the next blob gets a new one.
+    const { plain, ids, at, path } = await referencePack([4096, 1, 300_000, 9 * 1024 * 1024 + 5, 70_000, 2 * 1024 * 1024], 200);
+    const positions = plain.reduce<number[]>((acc, p, i) => [...acc, i === 0 ? 0 : acc[i - 1]! + plain[i - 1]!.length], []);
+    const pack = openSync(path, 'r');
+    const target = f.path('restored');
+    const out = openSync(target, 'w');
+    try {
+      await Promise.all(at.map((a, i) => write(pack, a, ids[i]!, out, positions[i]!)));
+    } finally {
+      closeSync(pack);
+      closeSync(out);
+    }
+    expect(readFileSync(target).equals(Buffer.concat(plain))).toBe(true);
+  });
+
+  it('refuses what the opener refuses, with the same code and message, and writes nothing for it', async () => {
+    const write = nativeBlobWriter(f.vault.keys)!;
+    const open = nativeBlobOpener(f.vault.keys)!;
+    const { plain, ids, at, path } = await referencePack([50_000, 50_000], 300);
+    const damaged = readFileSync(path);
+    damaged[at[0]!.offset + 1000]! ^= 0x40; // inside the first blob's ciphertext
+    await writeFile(path, damaged);
+    const pack = openSync(path, 'r');
+    const target = f.path('restored');
+    const out = openSync(target, 'w');
+    try {
+      const expected = await open(pack, at[0]!, ids[0]!).then(
+        () => expect.fail('the damaged blob opened'),
+        (e: { code: string; message: string }) => ({ code: e.code, message: e.message }),
+      );
+      expect(expected.code).toBe('VP_AUTH_FAILED');
+      await expect(write(pack, at[0]!, ids[0]!, out, 0)).rejects.toMatchObject(expected);
+      await expect(write(pack, at[1]!, ids[0]!, out, 0)).rejects.toMatchObject({ code: 'VP_AUTH_FAILED' }); // asked under another id
+      await expect(write(pack, { ...at[1]!, length: 47 }, ids[1]!, out, 0)).rejects.toMatchObject({ code: 'VP_MALFORMED_OBJECT' });
+      expect(readFileSync(target).length).toBe(0);
+      await write(pack, at[1]!, ids[1]!, out, 10);
+    } finally {
+      closeSync(pack);
+      closeSync(out);
+    }
+    expect(readFileSync(target).equals(Buffer.concat([Buffer.alloc(10), plain[1]!]))).toBe(true);
+  });
+
+  it('reports a failed write by its errno name, as Node\'s file calls do', async () => {
+    const write = nativeBlobWriter(f.vault.keys)!;
+    const { ids, at, path } = await referencePack([1000], 400);
+    const pack = openSync(path, 'r');
+    const readOnly = openSync(path, 'r');
+    try {
+      await expect(write(pack, at[0]!, ids[0]!, readOnly, 0)).rejects.toMatchObject({ code: 'EBADF', message: expect.stringContaining('EBADF') });
+    } finally {
+      closeSync(pack);
+      closeSync(readOnly);
+    }
+  });
+
+  it('throws before queueing anything when a target is not a descriptor and an offset', () => {
+    const raw = nativeFunction<AddonOpenBlobsInto>('openBlobsInto')!;
+    const k = f.vault.keys;
+    const spec = Float64Array.of(0, 0, 100, 1, 0);
+    const usage = /openBlobsInto\(specs/;
+    expect(() => raw(spec, Buffer.alloc(32), k.sealKey, k.chunkIdKey, Float64Array.of(-1, 0))).toThrow(usage);
+    expect(() => raw(spec, Buffer.alloc(32), k.sealKey, k.chunkIdKey, Float64Array.of(1, 0.5))).toThrow(usage);
+    expect(() => raw(spec, Buffer.alloc(32), k.sealKey, k.chunkIdKey, Float64Array.of(1))).toThrow(usage);
+    expect(() => raw(spec, Buffer.alloc(32), k.sealKey, k.chunkIdKey, Float64Array.of(1, 0, 2, 0))).toThrow(usage);
+    expect(() => raw(spec, Buffer.alloc(31), k.sealKey, k.chunkIdKey, Float64Array.of(1, 0))).toThrow(usage);
   });
 });

@@ -1,17 +1,17 @@
-// Restores with the addon's writer and blob opener absent (as where it did not build): small files take Node's
-// synchronous calls, and blobs are read and opened on the event loop.
+// Restores with the addon's writer, blob opener and blob writer absent (as where it did not build): small files take
+// Node's synchronous calls, and blobs are read and opened on the event loop and written by Node's file calls.
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backup } from '../../src/engine/backup.js';
 import { restore } from '../../src/engine/restore.js';
 import { nativeWriter } from '../../src/engine/native-writer.js';
-import { nativeBlobOpener } from '../../src/engine/native-open.js';
+import { nativeBlobOpener, nativeBlobWriter } from '../../src/engine/native-open.js';
 import { seededBytes } from '../support/seeded.js';
 import { type VaultFixture, describeTree, makeVault, packsByContent } from '../support/vaults.js';
 
 vi.mock('../../src/engine/native-writer.js', () => ({ nativeWriter: () => null }));
-vi.mock('../../src/engine/native-open.js', () => ({ nativeBlobOpener: () => null }));
+vi.mock('../../src/engine/native-open.js', () => ({ nativeBlobOpener: () => null, nativeBlobWriter: () => null }));
 
 let f: VaultFixture;
 beforeEach(async () => {
@@ -23,6 +23,7 @@ describe('restore without the native writer and blob opener', () => {
   it('restores small files byte for byte with modes and nanosecond mtimes, replacing a link in the way', async () => {
     expect(nativeWriter()).toBeNull();
     expect(nativeBlobOpener(f.vault.keys)).toBeNull();
+    expect(nativeBlobWriter(f.vault.keys)).toBeNull();
     const src = f.path('src');
     await mkdir(join(src, 'sub'), { recursive: true });
     for (let i = 0; i < 20; i++) await writeFile(join(src, 'sub', `f${i}`), seededBytes(1000 * i + 1, i));
