@@ -1,7 +1,7 @@
 /*
  * Bulk blob crypto as libuv thread-pool jobs, on the OpenSSL that Node itself links (its symbols and headers are
  * Node's, as for any addon), so the event loop never hashes, encrypts or decrypts bulk bytes: the backup's per-file
- * sealing and per-pack hashing, and the restore's opening of data blobs.
+ * sealing and per-pack writing and hashing, and the restore's opening of data blobs.
  *
  * sealFiles(paths: string[], sizes: number[], sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32), type: number,
  *           salts: Uint8Array(32 × paths.length)): Promise<SealFileResult[]>
@@ -22,10 +22,16 @@
  *   crypto library fails. One job for many files spares a thread hand-off
  *   and a promise per file, which for files of a few KiB cost more than their crypto.
  *
- * sha256(parts: Uint8Array[]): Promise<Buffer>
+ * writePack(path: string, parts: Uint8Array[]): Promise<Buffer>
  *
- *   SHA-256 of the parts in order (a pack's id). The parts are not copied: a reference keeps each alive until the
- *   job completes, and the caller must not change their bytes meanwhile.
+ *   A pack staged in the scratch cache: creates `path` (O_EXCL, mode 0644), writes the parts to it in order and
+ *   resolves to their SHA-256 (the pack's id), hashing each piece right after copying it, while it is in the cache.
+ *   The file is written with O_DIRECT through a 4 KiB-aligned buffer of the pool thread's (2 MiB, kept between
+ *   jobs), the last partial block without: staged packs are read once (linked into a local vault, or uploaded) and
+ *   then deleted, so passing them through the page cache only costs a copy into freshly allocated pages and evicts
+ *   the user's own cached files. Where the file system refuses O_DIRECT the file is written the ordinary way. Not
+ *   synced: the store syncs what it keeps. Rejects with an Error whose `errno` is that of the failed system call
+ *   (EEXIST, ENOSPC, ...); the file may then exist, partly written, and the caller removes it.
  *
  * sealParts(parts: Uint8Array[], sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32), type: number,
  *           salt: Uint8Array(32) | null, id: Uint8Array(32) | null, out?: Uint8Array | null)
@@ -442,38 +448,118 @@ static napi_value seal_files(napi_env env, napi_callback_info info) {
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
-/* sha256                                                                                                           */
+/* writePack                                                                                                        */
+
+#define DIRECT_ALIGN 4096
+#define STAGE_BYTES (2u << 20)
+static __thread uint8_t *stage; /* the pool thread's aligned staging buffer, STAGE_BYTES long */
 
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   vp_parts_t parts;
+  char path[PATH_BYTES];
   uint8_t digest[32];
-  int ok;
-} hash_job_t;
+  int ok;  /* the crypto library did its part */
+  int err; /* errno of the failed system call, or 0 */
+} pack_job_t;
 
-static void hash_job_free(napi_env env, hash_job_t *job) {
+static void pack_job_free(napi_env env, pack_job_t *job) {
   vp_parts_release(env, &job->parts);
   free(job);
 }
 
-static void hash_execute(napi_env env, void *data) {
-  hash_job_t *job = data;
+/* Writes `length` bytes at `offset`, looping over short writes; a short direct write turns O_DIRECT off for the rest
+ * (what follows it would no longer be aligned). 0, or the errno. */
+static int write_at(int fd, int *direct, const uint8_t *data, size_t length, off_t offset) {
+  while (length > 0) {
+    ssize_t n = pwrite(fd, data, length, offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) return EIO;
+    if ((size_t)n < length && *direct) {
+      int flags = fcntl(fd, F_GETFL);
+      if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_DIRECT) != 0) return errno;
+      *direct = 0;
+    }
+    data += n;
+    length -= (size_t)n;
+    offset += n;
+  }
+  return 0;
+}
+
+static void pack_execute(napi_env env, void *data) {
+  pack_job_t *job = data;
+  int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, direct = 1;
+  if (!stage && posix_memalign((void **)&stage, DIRECT_ALIGN, STAGE_BYTES) != 0) stage = NULL;
+  int fd = stage ? open(job->path, flags | O_DIRECT, 0644) : -1;
+  if (fd < 0 && (!stage || errno == EINVAL)) {
+    /* No buffer, or a file system without O_DIRECT: it refuses after creating the file, which O_EXCL says is ours. */
+    if (stage) unlink(job->path);
+    direct = 0;
+    fd = open(job->path, flags, 0644);
+  }
+  if (fd < 0) {
+    job->err = errno;
+    job->ok = 1;
+    return;
+  }
   unsigned int n = 0;
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
   job->ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
-  for (uint32_t i = 0; job->ok && i < job->parts.count; i++) job->ok = EVP_DigestUpdate(ctx, job->parts.iov[i].iov_base, job->parts.iov[i].iov_len) == 1;
-  job->ok = job->ok && EVP_DigestFinal_ex(ctx, job->digest, &n) == 1 && n == 32;
+  off_t offset = 0;
+  size_t staged = 0;
+  for (uint32_t i = 0; job->ok && !job->err && i < job->parts.count; i++) {
+    const uint8_t *from = job->parts.iov[i].iov_base;
+    size_t left = job->parts.iov[i].iov_len;
+    if (!direct) {
+      job->ok = EVP_DigestUpdate(ctx, from, left) == 1;
+      job->err = job->ok ? write_at(fd, &direct, from, left, offset) : 0;
+      offset += (off_t)left;
+      continue;
+    }
+    while (left > 0 && job->ok && !job->err) {
+      size_t piece = left < STAGE_BYTES - staged ? left : STAGE_BYTES - staged;
+      memcpy(stage + staged, from, piece);
+      job->ok = EVP_DigestUpdate(ctx, stage + staged, piece) == 1;
+      staged += piece;
+      from += piece;
+      left -= piece;
+      if (staged == STAGE_BYTES) {
+        job->err = write_at(fd, &direct, stage, staged, offset);
+        offset += (off_t)staged;
+        staged = 0;
+      }
+    }
+  }
+  if (job->ok && !job->err && staged > 0) {
+    /* The whole blocks directly; the last partial one through the page cache, as O_DIRECT takes whole blocks only. */
+    size_t whole = staged / DIRECT_ALIGN * DIRECT_ALIGN;
+    if (whole > 0) job->err = write_at(fd, &direct, stage, whole, offset);
+    if (!job->err && whole < staged) {
+      int fl = fcntl(fd, F_GETFL);
+      if (direct && (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0)) job->err = errno;
+      direct = 0;
+      if (!job->err) job->err = write_at(fd, &direct, stage + whole, staged - whole, offset + (off_t)whole);
+    }
+  }
+  job->ok = job->ok && (job->err || (EVP_DigestFinal_ex(ctx, job->digest, &n) == 1 && n == 32));
   EVP_MD_CTX_free(ctx);
+  if (close(fd) != 0 && !job->err) job->err = errno;
 }
 
-static void hash_complete(napi_env env, napi_status status, void *data) {
-  hash_job_t *job = data;
-  if (status == napi_cancelled || !job->ok) {
-    napi_value message, error;
-    napi_create_string_utf8(env, status == napi_cancelled ? "sha256: cancelled" : "sha256: the crypto library failed",
+static void pack_complete(napi_env env, napi_status status, void *data) {
+  pack_job_t *job = data;
+  if (status == napi_cancelled || !job->ok || job->err) {
+    napi_value message, error, number;
+    napi_create_string_utf8(env, status == napi_cancelled ? "writePack: cancelled" : !job->ok ? "writePack: the crypto library failed" : strerror(job->err),
                             NAPI_AUTO_LENGTH, &message);
     napi_create_error(env, NULL, message, &error);
+    if (status != napi_cancelled && job->ok) {
+      napi_create_int32(env, job->err, &number);
+      napi_set_named_property(env, error, "errno", number);
+    }
     napi_reject_deferred(env, job->deferred, error);
   } else {
     napi_value digest;
@@ -481,23 +567,30 @@ static void hash_complete(napi_env env, napi_status status, void *data) {
     napi_resolve_deferred(env, job->deferred, digest);
   }
   napi_delete_async_work(env, job->work);
-  hash_job_free(env, job);
+  pack_job_free(env, job);
 }
 
-static napi_value sha256(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1) return fail(env, "sha256(parts: Uint8Array[])");
-  hash_job_t *job = calloc(1, sizeof *job);
-  if (!job) return fail(env, "sha256: out of memory");
-  int read = vp_parts_read(env, argv[0], &job->parts);
+static napi_value write_pack(napi_env env, napi_callback_info info) {
+  static const char *usage = "writePack(path: string, parts: Uint8Array[])";
+  size_t argc = 2, length = 0, written = 0;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2) return fail(env, usage);
+  pack_job_t *job = calloc(1, sizeof *job);
+  if (!job) return fail(env, "writePack: out of memory");
+  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &length) != napi_ok || length >= PATH_BYTES ||
+      napi_get_value_string_utf8(env, argv[0], job->path, PATH_BYTES, &written) != napi_ok || written != length ||
+      strlen(job->path) != length) {
+    free(job);
+    return fail(env, "writePack: the path must be a string shorter than 4096 bytes, without NUL");
+  }
+  int read = vp_parts_read(env, argv[1], &job->parts);
   if (read != 1) {
-    hash_job_free(env, job);
-    return fail(env, read < 0 ? "sha256: out of memory" : "sha256(parts: Uint8Array[]): every part must be a Uint8Array");
+    pack_job_free(env, job);
+    return fail(env, read < 0 ? "writePack: out of memory" : usage);
   }
   napi_value promise;
   napi_create_promise(env, &job->deferred, &promise);
-  if (!queue(env, "vaultpath:sha256", hash_execute, hash_complete, job, &job->work, job->deferred)) hash_job_free(env, job);
+  if (!queue(env, "vaultpath:writePack", pack_execute, pack_complete, job, &job->work, job->deferred)) pack_job_free(env, job);
   return promise;
 }
 
@@ -981,8 +1074,8 @@ void vp_register_blob_crypto(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "sealFiles", NAPI_AUTO_LENGTH, seal_files, NULL, &fn);
   napi_set_named_property(env, exports, "sealFiles", fn);
-  napi_create_function(env, "sha256", NAPI_AUTO_LENGTH, sha256, NULL, &fn);
-  napi_set_named_property(env, exports, "sha256", fn);
+  napi_create_function(env, "writePack", NAPI_AUTO_LENGTH, write_pack, NULL, &fn);
+  napi_set_named_property(env, exports, "writePack", fn);
   napi_create_function(env, "sealParts", NAPI_AUTO_LENGTH, seal_parts, NULL, &fn);
   napi_set_named_property(env, exports, "sealParts", fn);
   napi_create_function(env, "openBlobs", NAPI_AUTO_LENGTH, open_blobs, NULL, &fn);

@@ -1,8 +1,8 @@
 // Builds the optional native addon (native/statx.c, Argon2id in native/argon2*.c, the restore's whole-file writer
-// in native/write_file.c, the backup's file sealing and pack hashing and the restore's blob opening in
+// in native/write_file.c, the backup's file sealing and pack writing and the restore's blob opening in
 // native/blob_crypto.c) on Linux with the node-gyp that npm bundles. vaultpath works without it (the scan then
 // falls back to lstat and reports compressed/encrypted as unknown; key derivation uses @noble/hashes, about five
-// times slower; backup seals small files and hashes packs on its own thread; restore opens blobs on its own thread
+// times slower; backup seals small files and writes and hashes packs on its own thread; restore opens blobs on its own thread
 // and writes small files one at a time with Node's calls), so a failed build warns, with node-gyp's output,
 // instead of failing the install.
 import { spawnSync } from 'node:child_process';

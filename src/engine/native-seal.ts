@@ -6,7 +6,8 @@
  *   files to a job. The salt is drawn here, from the same CSPRNG pool as every other object's.
  * - {@link nativeChunkSealer}: a chunk cut from a large file, given as views of the read buffers, identified and
  *   sealed (or either alone) in one thread-pool job; several run at once on the pool's threads.
- * - {@link nativePackHash}: a pack's SHA-256 over its slices, in one thread-pool job.
+ * - {@link nativePackWriter}: a pack written to its staged file and hashed in the same pass, in one job, bypassing
+ *   the page cache where the file system allows.
  *
  * All are `null` where the addon is not built; the backup then does the same work with node:crypto on its own
  * thread and the sealing workers (seal-pool.ts). A sealed blob's bytes are a buffer of their own, or one of the
@@ -128,7 +129,22 @@ export function nativeChunkSealer(keys: SealKeys & ChunkIdKeys, buffers?: SealBu
   };
 }
 
-/** SHA-256 of `parts` in order on the thread pool, or `null` when the addon is not built here. */
-export function nativePackHash(): ((parts: readonly Uint8Array[]) => Promise<Buffer>) | null {
-  return nativeFunction<(parts: readonly Uint8Array[]) => Promise<Buffer>>('sha256');
+/**
+ * Writes a pack's slices to a new file at `path` (created exclusively) and resolves to their SHA-256, in one
+ * thread-pool job (native/blob_crypto.c, `writePack`), or `null` where the addon is not built.
+ * @throws an `Error` whose `code` is the errno name (`EEXIST`, `ENOSPC`, …), as Node's own file calls throw; the file
+ *   may then exist, partly written.
+ */
+export function nativePackWriter(): ((path: string, parts: readonly Uint8Array[]) => Promise<Buffer>) | null {
+  const writePack = nativeFunction<(path: string, parts: readonly Uint8Array[]) => Promise<Buffer>>('writePack');
+  if (!writePack) return null;
+  return async (path, parts) => {
+    try {
+      return await writePack(path, parts);
+    } catch (e) {
+      const errno = (e as { errno?: number }).errno;
+      if (errno === undefined) throw e;
+      throw Object.assign(new Error(`${errnoName(errno)}: ${(e as Error).message}, writing ${path}`), { code: errnoName(errno), errno, path });
+    }
+  };
 }

@@ -21,8 +21,8 @@ import { BLOB_OVERHEAD, type SealedObject } from '../crypto/envelope.js';
 import type { ScratchCache } from '../stage/scratch-cache.js';
 import type { Vault } from '../repo/vault.js';
 import { Folder, objectName } from '../repo/layout.js';
-import { PACK_ENTRY_LENGTH, PACK_TRAILER_LENGTH, type PackHasher, type PackInfo, type PackedType, PackWriter, packHasher } from '../repo/pack.js';
-import { nativePackHash } from './native-seal.js';
+import { PACK_ENTRY_LENGTH, PACK_TRAILER_LENGTH, type PackInfo, type PackedType, PackWriter, packHasher } from '../repo/pack.js';
+import { nativePackWriter } from './native-seal.js';
 import type { IndexEntry } from '../repo/index-file.js';
 
 /** Slices per writev call (the POSIX minimum of IOV_MAX). */
@@ -169,6 +169,21 @@ export class PackUploader {
   }
 
   async #writePack(path: string, blobs: readonly PendingBlob[], size: number): Promise<PackInfo> {
+    const writeHashed = nativePackWriter();
+    if (writeHashed) {
+      // The addon creates, writes and hashes the file in one job once the pack is complete: the PackWriter's
+      // slices are gathered by its hasher, whose digest is that job.
+      const parts: Buffer[] = [];
+      const writer = new PackWriter(this.#vault.keys, () => undefined, { update: (p) => void parts.push(p), digest: () => writeHashed(path, parts) });
+      try {
+        for (const b of blobs) await writer.addSealed(b.type, b.id, b.sealed, b.plaintextLength);
+        const info = await writer.finish();
+        if (info.size !== size) throw new Error(`pack size ${info.size} differs from the reserved ${size}`);
+        return info;
+      } catch (e) {
+        throw scratchError(e, this.#scratch.dir);
+      }
+    }
     const file = await open(path, 'wx');
     try {
       // The pack is in memory already: gather its slices and write them in a few large writev calls, not one call
@@ -179,7 +194,7 @@ export class PackUploader {
         (parts) => {
           slices.push(...parts);
         },
-        packHasherOffThread(),
+        packHasher(),
       );
       for (const b of blobs) await writer.addSealed(b.type, b.id, b.sealed, b.plaintextLength);
       const info = await writer.finish();
@@ -200,17 +215,6 @@ export class PackUploader {
     this.#packsSinceIndex = 0;
     await this.#vault.writeIndex(entries, { signal: this.#signal });
   }
-}
-
-/**
- * A pack hasher that keeps the slices (the pack is in memory anyway) and hashes them in one thread-pool job when the
- * addon is built, so ~1 GiB of packs costs the event loop nothing; node:crypto on this thread otherwise.
- */
-function packHasherOffThread(): PackHasher {
-  const sha256 = nativePackHash();
-  if (!sha256) return packHasher();
-  const parts: Buffer[] = [];
-  return { update: (p) => void parts.push(p), digest: () => sha256(parts) };
 }
 
 /** Writes every byte of `parts`, looping over short writes (a filling disk writes what fits, then fails). */

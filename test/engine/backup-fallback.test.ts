@@ -1,12 +1,13 @@
 // Backups with the addon's sealing absent (as where it did not build): small files are read, identified and sealed
-// on the calling thread, large chunks on the sealing workers, packs hashed with node:crypto. The result is the same vault format.
+// on the calling thread, large chunks on the sealing workers, packs written with Node's calls and hashed with
+// node:crypto. The result is the same vault format.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backup } from '../../src/engine/backup.js';
 import { restore } from '../../src/engine/restore.js';
 import { verify } from '../../src/engine/verify.js';
-import { nativeChunkSealer, nativeFileSealer, nativePackHash } from '../../src/engine/native-seal.js';
+import { nativeChunkSealer, nativeFileSealer, nativePackWriter } from '../../src/engine/native-seal.js';
 import { seededBytes } from '../support/seeded.js';
 import { type VaultFixture, describeTree, makeVault } from '../support/vaults.js';
 
@@ -14,7 +15,7 @@ vi.mock('../../src/engine/native-seal.js', async (importOriginal) => ({
   ...(await importOriginal<typeof import('../../src/engine/native-seal.js')>()),
   nativeFileSealer: () => null,
   nativeChunkSealer: () => null,
-  nativePackHash: () => null,
+  nativePackWriter: () => null,
 }));
 
 let f: VaultFixture;
@@ -27,7 +28,7 @@ describe('backup without the native sealer', () => {
   it('backs up small files that restore byte for byte, into packs that verify', async () => {
     expect(nativeFileSealer(f.vault.keys)).toBeNull();
     expect(nativeChunkSealer(f.vault.keys)).toBeNull();
-    expect(nativePackHash()).toBeNull();
+    expect(nativePackWriter()).toBeNull();
     const src = f.path('src');
     await mkdir(join(src, 'sub'), { recursive: true });
     for (let i = 0; i < 30; i++) await writeFile(join(src, 'sub', `f${i}`), seededBytes(997 * i + 1, i));

@@ -177,7 +177,7 @@ describe.runIf(linux)('the native blob writer', () => {
     const write = nativeBlobWriter(f.vault.keys)!;
     // 9 MiB is above what a pool thread keeps between jobs: its buffer is freed, and the next blob gets a new one.
     const { plain, ids, at, path } = await referencePack([4096, 1, 300_000, 9 * 1024 * 1024 + 5, 70_000, 2 * 1024 * 1024], 200);
-    const positions = plain.reduce<number[]>((acc, p, i) => [...acc, i === 0 ? 0 : acc[i - 1]! + plain[i - 1]!.length], []);
+    const positions = plain.map((_, i) => plain.slice(0, i).reduce((sum, p) => sum + p.length, 0));
     const pack = openSync(path, 'r');
     const target = f.path('restored');
     const out = openSync(target, 'w');

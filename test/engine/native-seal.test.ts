@@ -1,12 +1,12 @@
-// The addon's file and chunk sealing and pack hashing must give exactly the bytes of the portable code (crypto/envelope.ts,
+// The addon's file and chunk sealing and pack writing must give exactly the bytes of the portable code (crypto/envelope.ts,
 // crypto/chunk-id.ts, node:crypto's SHA-256): packs written either way are one format.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type AddonSealFiles, type AddonSealParts, nativeChunkSealer, nativeFileSealer, nativePackHash } from '../../src/engine/native-seal.js';
+import { type AddonSealFiles, type AddonSealParts, nativeChunkSealer, nativeFileSealer, nativePackWriter } from '../../src/engine/native-seal.js';
 import { nativeFunction } from '../../src/native.js';
 import { SealBuffers } from '../../src/engine/seal-buffers.js';
 import { VaultKeys } from '../../src/crypto/keys.js';
@@ -14,6 +14,7 @@ import { ChunkIdentifier } from '../../src/crypto/chunk-id.js';
 import { ObjectType } from '../../src/crypto/object-type.js';
 import { joinSealed, openBlob, seal } from '../../src/crypto/envelope.js';
 import { FIXED_MASTER_KEY, seededBytes } from '../support/seeded.js';
+import { isRoot, mountRamfs, mountTmpfs, unmount } from '../support/trees.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -25,11 +26,11 @@ const linux = process.platform === 'linux';
 const keys = VaultKeys.fromMasterKey(FIXED_MASTER_KEY);
 const ids = new ChunkIdentifier(keys);
 
-describe('the native file and chunk sealers and pack hash', () => {
-  it.runIf(linux)('are built and load on Linux (the backup seals small files and chunks and hashes packs through them)', () => {
+describe('the native file and chunk sealers and pack writer', () => {
+  it.runIf(linux)('are built and load on Linux (the backup seals small files and chunks and writes packs through them)', () => {
     expect(nativeFileSealer(keys), 'the native addon did not build or load: see the output of scripts/build-native.mjs').not.toBeNull();
     expect(nativeChunkSealer(keys)).not.toBeNull();
-    expect(nativePackHash()).not.toBeNull();
+    expect(nativePackWriter()).not.toBeNull();
   });
 
   describe.runIf(linux)('on Linux', () => {
@@ -210,14 +211,58 @@ describe('the native file and chunk sealers and pack hash', () => {
       expect(() => raw([Buffer.alloc(1)], k, k, 1, k, null, Buffer.alloc(48))).toThrow(TypeError); // one byte short
       expect(() => raw([Buffer.alloc(1)], k, k, 1, null, null, Buffer.alloc(49))).toThrow(TypeError); // nothing to seal
     });
+  });
+});
 
-    it('hashes a pack as SHA-256 of its slices in order', async () => {
-      const sha256 = nativePackHash()!;
-      const parts = [seededBytes(1, 1), new Uint8Array(0), seededBytes(3 * 1024 * 1024 + 7, 2), seededBytes(48, 3).subarray(5)];
-      const h = createHash('sha256');
-      for (const p of parts) h.update(p);
-      expect(await sha256(parts)).toEqual(h.digest());
-      expect(await sha256([])).toEqual(createHash('sha256').digest());
-    });
+describe.runIf(linux)('the native pack writer', () => {
+  it('writes the parts in order to a new file and returns their SHA-256, whatever their sizes and alignment', async () => {
+    const write = nativePackWriter()!;
+    const KiB = 1024;
+    // Around the 4 KiB blocks written directly and the 2 MiB staging buffer: empty parts, odd sizes, exact
+    // multiples, one part larger than the buffer, and a tail shorter than a block.
+    const layouts = [[], [0], [1], [4096], [4095, 1], [2 * KiB * KiB], [2 * KiB * KiB + 1], [3000, 0, 5 * KiB * KiB + 17, 4096, 12_345], [16 * KiB * KiB - 8]];
+    for (const [n, sizes] of layouts.entries()) {
+      const parts = sizes.map((size, i) => Buffer.from(seededBytes(size, 100 * n + i)));
+      const path = join(dir, `pack-${n}`);
+      const id = await write(path, parts);
+      const all = Buffer.concat(parts);
+      expect((await readFile(path)).equals(all), `layout ${sizes.join('+')}`).toBe(true);
+      expect(id.equals(createHash('sha256').update(all).digest()), `layout ${sizes.join('+')}`).toBe(true);
+    }
+  });
+
+  it('never replaces an existing file, and reports failures by errno name as Node does', async () => {
+    const write = nativePackWriter()!;
+    const path = join(dir, 'taken');
+    await writeFile(path, 'earlier');
+    await expect(write(path, [Buffer.alloc(10)])).rejects.toMatchObject({ code: 'EEXIST', message: expect.stringContaining(path) });
+    expect(await readFile(path, 'utf8')).toBe('earlier');
+    await expect(write(join(dir, 'missing', 'pack'), [Buffer.alloc(10)])).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('writes the ordinary way where the file system refuses O_DIRECT', async (context) => {
+    const mnt = join(dir, 'ram');
+    await mkdir(mnt);
+    if (!isRoot() || !mountRamfs(mnt)) context.skip(); // ramfs refuses O_DIRECT; mounting one needs root
+    try {
+      const parts = [Buffer.from(seededBytes(3 * 1024 * 1024 + 5, 8)), Buffer.from(seededBytes(100, 9))];
+      const id = await nativePackWriter()!(join(mnt, 'pack'), parts);
+      const all = Buffer.concat(parts);
+      expect((await readFile(join(mnt, 'pack'))).equals(all)).toBe(true);
+      expect(id.equals(createHash('sha256').update(all).digest())).toBe(true);
+    } finally {
+      unmount(mnt);
+    }
+  });
+
+  it('reports a full disk as ENOSPC', async (context) => {
+    const mnt = join(dir, 'small');
+    await mkdir(mnt);
+    if (!isRoot() || !mountTmpfs(mnt)) context.skip(); // a real full disk needs root to mount a small tmpfs (1 MiB)
+    try {
+      await expect(nativePackWriter()!(join(mnt, 'pack'), [Buffer.from(seededBytes(3 * 1024 * 1024, 7))])).rejects.toMatchObject({ code: 'ENOSPC' });
+    } finally {
+      unmount(mnt);
+    }
   });
 });

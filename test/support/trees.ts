@@ -29,6 +29,11 @@ export function mountTmpfs(dir: string): boolean {
   return spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'none', dir]).status === 0;
 }
 
+/** Mounts a ramfs at `dir` (root only): a file system that refuses O_DIRECT, after creating the file. */
+export function mountRamfs(dir: string): boolean {
+  return spawnSync('mount', ['-t', 'ramfs', 'none', dir]).status === 0;
+}
+
 export function unmount(dir: string): void {
   spawnSync('umount', [dir]);
 }
