@@ -469,18 +469,31 @@ static void pack_job_free(napi_env env, pack_job_t *job) {
   free(job);
 }
 
-/* Writes `length` bytes at `offset`, looping over short writes; a short direct write turns O_DIRECT off for the rest
- * (what follows it would no longer be aligned). 0, or the errno. */
+/* Turns O_DIRECT off for the rest of the file. 0, or the errno. */
+static int undirect(int fd, int *direct) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_DIRECT) != 0) return errno;
+  *direct = 0;
+  return 0;
+}
+
+/* Writes `length` bytes at `offset`, looping over short writes. A short direct write turns O_DIRECT off for the rest
+ * (what follows it would no longer be aligned), and so does a direct write refused as misaligned (a device whose
+ * blocks are larger than 4 KiB), which is then retried. 0, or the errno. */
 static int write_at(int fd, int *direct, const uint8_t *data, size_t length, off_t offset) {
   while (length > 0) {
     ssize_t n = pwrite(fd, data, length, offset);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EINVAL && *direct) {
+      int err = undirect(fd, direct);
+      if (err) return err;
+      continue;
+    }
     if (n < 0) return errno;
     if (n == 0) return EIO;
     if ((size_t)n < length && *direct) {
-      int flags = fcntl(fd, F_GETFL);
-      if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_DIRECT) != 0) return errno;
-      *direct = 0;
+      int err = undirect(fd, direct);
+      if (err) return err;
     }
     data += n;
     length -= (size_t)n;
@@ -492,17 +505,21 @@ static int write_at(int fd, int *direct, const uint8_t *data, size_t length, off
 static void pack_execute(napi_env env, void *data) {
   pack_job_t *job = data;
   int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, direct = 1;
-  if (!stage && posix_memalign((void **)&stage, DIRECT_ALIGN, STAGE_BYTES) != 0) stage = NULL;
-  int fd = stage ? open(job->path, flags | O_DIRECT, 0644) : -1;
-  if (fd < 0 && (!stage || errno == EINVAL)) {
-    /* No buffer, or a file system without O_DIRECT: it refuses after creating the file, which O_EXCL says is ours. */
-    if (stage) unlink(job->path);
+  job->ok = 1;
+  if (!stage && posix_memalign((void **)&stage, DIRECT_ALIGN, STAGE_BYTES) != 0) {
+    stage = NULL;
+    job->err = ENOMEM;
+    return;
+  }
+  int fd = open(job->path, flags | O_DIRECT, 0644);
+  if (fd < 0 && errno == EINVAL) {
+    /* A file system without O_DIRECT: it refuses after creating the file, which O_EXCL says is ours. */
+    unlink(job->path);
     direct = 0;
     fd = open(job->path, flags, 0644);
   }
   if (fd < 0) {
     job->err = errno;
-    job->ok = 1;
     return;
   }
   unsigned int n = 0;
@@ -513,12 +530,6 @@ static void pack_execute(napi_env env, void *data) {
   for (uint32_t i = 0; job->ok && !job->err && i < job->parts.count; i++) {
     const uint8_t *from = job->parts.iov[i].iov_base;
     size_t left = job->parts.iov[i].iov_len;
-    if (!direct) {
-      job->ok = EVP_DigestUpdate(ctx, from, left) == 1;
-      job->err = job->ok ? write_at(fd, &direct, from, left, offset) : 0;
-      offset += (off_t)left;
-      continue;
-    }
     while (left > 0 && job->ok && !job->err) {
       size_t piece = left < STAGE_BYTES - staged ? left : STAGE_BYTES - staged;
       memcpy(stage + staged, from, piece);
@@ -537,12 +548,8 @@ static void pack_execute(napi_env env, void *data) {
     /* The whole blocks directly; the last partial one through the page cache, as O_DIRECT takes whole blocks only. */
     size_t whole = staged / DIRECT_ALIGN * DIRECT_ALIGN;
     if (whole > 0) job->err = write_at(fd, &direct, stage, whole, offset);
-    if (!job->err && whole < staged) {
-      int fl = fcntl(fd, F_GETFL);
-      if (direct && (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0)) job->err = errno;
-      direct = 0;
-      if (!job->err) job->err = write_at(fd, &direct, stage + whole, staged - whole, offset + (off_t)whole);
-    }
+    if (!job->err && whole < staged && direct) job->err = undirect(fd, &direct);
+    if (!job->err && whole < staged) job->err = write_at(fd, &direct, stage + whole, staged - whole, offset + (off_t)whole);
   }
   job->ok = job->ok && (job->err || (EVP_DigestFinal_ex(ctx, job->digest, &n) == 1 && n == 32));
   EVP_MD_CTX_free(ctx);
