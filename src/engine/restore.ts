@@ -96,6 +96,7 @@ export async function restore(vault: Vault, ref: string, target: string, options
   const include = options.include && options.include.length > 0 ? picomatch([...options.include], { dot: true }) : undefined;
   const ctx: RestoreContext = {
     vault, index, cache, include, signal, files: 0, dirs: 0, bytes: 0, errors: [], progress: options.onProgress,
+    tempPrefix: randomBytes(6).toString('hex'), temps: 0,
     limiter: new Limiter(FILES_IN_FLIGHT), smallFiles: new Limiter(SMALL_FILES_IN_FLIGHT), openBlob: nativeBlobOpener(vault.keys), writeBlob: nativeBlobWriter(vault.keys), pending: new Set(), folders: [],
   };
   try {
@@ -125,6 +126,9 @@ interface RestoreContext {
   bytes: number;
   readonly errors: RestoreError[];
   readonly progress: ((p: { files: number; bytes: number }) => void) | undefined;
+  /** Temporary names: `.vaultpath-restore-<tempPrefix>-<count>`, see {@link tempBeside}. */
+  readonly tempPrefix: string;
+  temps: number;
   readonly limiter: Limiter;
   /** The limit on small files restored by the addon. */
   readonly smallFiles: Limiter;
@@ -268,7 +272,7 @@ async function restoreSmallFile(ctx: RestoreContext, node: TreeNode, path: strin
     ctx.errors.push({ path: rel, reason: `the snapshot's chunks hold ${length} bytes, the file needs ${node.size}` });
     return;
   }
-  const temp = join(path, '..', `.vaultpath-restore-${randomBytes(6).toString('hex')}`);
+  const temp = tempBeside(ctx, path);
   const write = nativeWriter();
   if (write) {
     // One thread-pool job per file: the event loop never waits on the journal, and files in flight overlap.
@@ -324,7 +328,7 @@ async function restoreFile(ctx: RestoreContext, node: TreeNode, path: string, re
     ctx.errors.push({ path: rel, reason: 'a folder is in the way of a file' });
     return;
   }
-  const temp = join(path, '..', `.vaultpath-restore-${randomBytes(6).toString('hex')}`);
+  const temp = tempBeside(ctx, path);
   let file: FileHandle | undefined;
   const inFlight: Promise<void>[] = [];
   try {
@@ -404,7 +408,7 @@ async function restoreFile(ctx: RestoreContext, node: TreeNode, path: string, re
 }
 
 async function restoreLink(ctx: RestoreContext, node: TreeNode, path: string, rel: string): Promise<void> {
-  const temp = join(path, '..', `.vaultpath-restore-${randomBytes(6).toString('hex')}`);
+  const temp = tempBeside(ctx, path);
   try {
     await symlink(node.linkTarget!, temp);
     await rename(temp, path);
@@ -428,6 +432,15 @@ async function writeFully(file: FileHandle, data: Uint8Array, position: number):
 }
 
 class RestoreFileError extends Error {}
+
+/**
+ * A temporary name in the folder of `path`, unique to this restore: a random prefix drawn once per restore and a
+ * counter (a random draw per file cost more than its write). Created exclusively, so a name already taken fails
+ * that file instead of opening what is there.
+ */
+function tempBeside(ctx: RestoreContext, path: string): string {
+  return join(path, '..', `.vaultpath-restore-${ctx.tempPrefix}-${(ctx.temps++).toString(36)}`);
+}
 
 /**
  * The recovery folder: packs downloaded whole, each opened once and read at positions by every file that needs it.
