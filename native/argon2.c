@@ -6,11 +6,18 @@
  * from finished slices, so filling the lanes of one slice in turn gives the same result as filling them at once.
  * The first half of the first pass takes its reference indices from generated address blocks (data-independent,
  * the Argon2i part), everything after from the previous block (data-dependent, the Argon2d part).
+ *
+ * The memory is mapped on its own and, where the kernel offers transparent huge pages on request, asked to be backed
+ * by 2 MiB pages: 64 MiB then costs about 32 page faults instead of 16,384, and the random reads of the Argon2d part
+ * miss the TLB far less. Measured on 64 MiB, t = 1, in Node: 33 ms against 60 ms (medians of 8); the kernel may
+ * stall the first fault to assemble huge pages where memory is fragmented (one run of eight took 139 ms). The
+ * bytes are the same.
  */
 #include "argon2.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "blake2b.h"
 
@@ -223,8 +230,11 @@ int vp_argon2id(const uint8_t *pwd, size_t pwd_len, const uint8_t *salt, size_t 
   in.passes = t;
   in.cancel = cancel;
   const size_t bytes = (size_t)in.blocks * sizeof(block_t);
-  void *mem = NULL;
-  if (posix_memalign(&mem, 64, bytes) != 0) return VP_ARGON2_ENOMEM;
+  void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return VP_ARGON2_ENOMEM;
+#ifdef MADV_HUGEPAGE
+  madvise(mem, bytes, MADV_HUGEPAGE); /* advice only: without huge pages it runs the same, slower */
+#endif
   in.mem = mem;
 
   /* H0 = BLAKE2b-512(LE32(p, tag length, m, t, version, type) || LE32(len) || P || LE32(len) || S || two empty fields). */
@@ -275,6 +285,6 @@ int vp_argon2id(const uint8_t *pwd, size_t pwd_len, const uint8_t *salt, size_t 
   }
   vp_wipe(bytes_block, sizeof bytes_block);
   vp_wipe(in.mem, bytes);
-  free(in.mem);
+  munmap(in.mem, bytes);
   return rc;
 }
