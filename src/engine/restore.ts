@@ -231,7 +231,6 @@ async function makeFolder(ctx: RestoreContext, path: string, rel: string): Promi
   return false;
 }
 
-/** The plaintext of data chunk `idHex`: located through the index, read from its pack, opened and checked. */
 /** Where chunk `idHex` is stored, or a {@link RestoreFileError} when the index does not have it as data. */
 function locate(ctx: RestoreContext, idHex: string): [BlobLocation, Buffer] {
   const id = Buffer.from(idHex, 'hex');
@@ -240,6 +239,7 @@ function locate(ctx: RestoreContext, idHex: string): [BlobLocation, Buffer] {
   return [location, id];
 }
 
+/** The plaintext of data chunk `idHex`: located through the index, read from its pack, opened and checked. */
 async function readChunk(ctx: RestoreContext, idHex: string): Promise<Buffer> {
   const [location, id] = locate(ctx, idHex);
   if (ctx.openBlob) return ctx.cache.withPack(location, (fd) => ctx.openBlob!(fd, location, id));
