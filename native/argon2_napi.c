@@ -14,6 +14,7 @@
 
 #include "argon2.h"
 #include "blake2b.h"
+#include "napi_job.h"
 
 #define TAG_BYTES 32
 
@@ -144,18 +145,9 @@ static napi_value argon2id(napi_env env, napi_callback_info info) {
       job->cancel = data;
     }
   }
-  napi_value promise, name;
+  napi_value promise;
   napi_create_promise(env, &job->deferred, &promise);
-  napi_create_string_utf8(env, "vaultpath:argon2id", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_async_work(env, NULL, name, execute, complete, job, &job->work) != napi_ok ||
-      napi_queue_async_work(env, job->work) != napi_ok) {
-    napi_value message, error;
-    napi_create_string_utf8(env, "Argon2id: could not queue the work", NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &error);
-    napi_reject_deferred(env, job->deferred, error);
-    if (job->work) napi_delete_async_work(env, job->work);
-    job_free(env, job);
-  }
+  if (!vp_queue(env, "vaultpath:argon2id", execute, complete, job, &job->work, job->deferred)) job_free(env, job);
   return promise;
 }
 

@@ -86,9 +86,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "napi_job.h"
 #include "parts.h"
 
-#define PATH_BYTES 4096
 #define KEY_BYTES 32
 #define SALT_BYTES 32
 #define TAG_BYTES 16
@@ -367,28 +367,10 @@ static void seal_batch_complete(napi_env env, napi_status status, void *data) {
   if (ok) {
     napi_resolve_deferred(env, batch->deferred, results);
   } else {
-    napi_value message, error;
-    napi_create_string_utf8(env, status == napi_cancelled ? "sealFiles: cancelled" : "sealFiles: the crypto library failed, or memory ran out",
-                            NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &error);
-    napi_reject_deferred(env, batch->deferred, error);
+    vp_reject(env, batch->deferred, status == napi_cancelled ? "sealFiles: cancelled" : "sealFiles: the crypto library failed, or memory ran out");
   }
   napi_delete_async_work(env, batch->work);
   batch_free(batch);
-}
-
-static int queue(napi_env env, const char *what, napi_async_execute_callback execute, napi_async_complete_callback complete,
-                 void *job, napi_async_work *work, napi_deferred deferred) {
-  napi_value name;
-  napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &name);
-  if (napi_create_async_work(env, NULL, name, execute, complete, job, work) == napi_ok && napi_queue_async_work(env, *work) == napi_ok)
-    return 1;
-  napi_value message, error;
-  napi_create_string_utf8(env, "could not queue the work", NAPI_AUTO_LENGTH, &message);
-  napi_create_error(env, NULL, message, &error);
-  napi_reject_deferred(env, deferred, error);
-  if (*work) napi_delete_async_work(env, *work);
-  return 0;
 }
 
 static napi_value seal_files(napi_env env, napi_callback_info info) {
@@ -414,24 +396,17 @@ static napi_value seal_files(napi_env env, napi_callback_info info) {
   for (uint32_t i = 0; i < count; i++) {
     seal_job_t *job = batch_item(batch, i);
     napi_value path, size_value;
-    size_t length = 0, written = 0;
     int64_t size = -1;
+    int path_ok = 0;
     if (napi_get_element(env, argv[0], i, &path) != napi_ok || napi_get_element(env, argv[1], i, &size_value) != napi_ok ||
-        napi_get_value_string_utf8(env, path, NULL, 0, &length) != napi_ok || napi_get_value_int64(env, size_value, &size) != napi_ok ||
+        (path_ok = vp_read_path(env, path, job->path)) == 0 || napi_get_value_int64(env, size_value, &size) != napi_ok ||
         size < 0 || size > (1 << 30)) {
       batch_free(batch);
       return fail(env, usage);
     }
-    /* The length first: a path cut to fit the buffer would name another file. Too long, or holding a NUL, fails
-     * this file alone (as its open would), not the batch. */
-    if (length >= PATH_BYTES) {
-      job->err = ENAMETOOLONG;
-      job->step = "open";
-    } else if (napi_get_value_string_utf8(env, path, job->path, PATH_BYTES, &written) != napi_ok || written != length) {
-      batch_free(batch);
-      return fail(env, usage);
-    } else if (strlen(job->path) != written) {
-      job->err = EINVAL;
+    /* Too long, or holding a NUL, fails this file alone (as its open would), not the batch. */
+    if (path_ok < 0) {
+      job->err = -path_ok;
       job->step = "open";
     }
     job->size = (size_t)size;
@@ -442,7 +417,7 @@ static napi_value seal_files(napi_env env, napi_callback_info info) {
   }
   napi_value promise;
   napi_create_promise(env, &batch->deferred, &promise);
-  if (!queue(env, "vaultpath:sealFiles", batch_execute, seal_batch_complete, batch, &batch->work, batch->deferred))
+  if (!vp_queue(env, "vaultpath:sealFiles", batch_execute, seal_batch_complete, batch, &batch->work, batch->deferred))
     batch_free(batch);
   return promise;
 }
@@ -559,10 +534,7 @@ static void pack_execute(napi_env env, void *data) {
 static void pack_complete(napi_env env, napi_status status, void *data) {
   pack_job_t *job = data;
   if (status == napi_cancelled || !job->ok || job->err) {
-    napi_value message, error, number;
-    napi_create_string_utf8(env, status == napi_cancelled ? "writePack: cancelled" : !job->ok ? "writePack: the crypto library failed" : strerror(job->err),
-                            NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &error);
+    napi_value number, error = vp_error(env, status == napi_cancelled ? "writePack: cancelled" : !job->ok ? "writePack: the crypto library failed" : strerror(job->err));
     if (status != napi_cancelled && job->ok) {
       napi_create_int32(env, job->err, &number);
       napi_set_named_property(env, error, "errno", number);
@@ -579,14 +551,12 @@ static void pack_complete(napi_env env, napi_status status, void *data) {
 
 static napi_value write_pack(napi_env env, napi_callback_info info) {
   static const char *usage = "writePack(path: string, parts: Uint8Array[])";
-  size_t argc = 2, length = 0, written = 0;
+  size_t argc = 2;
   napi_value argv[2];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2) return fail(env, usage);
   pack_job_t *job = calloc(1, sizeof *job);
   if (!job) return fail(env, "writePack: out of memory");
-  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &length) != napi_ok || length >= PATH_BYTES ||
-      napi_get_value_string_utf8(env, argv[0], job->path, PATH_BYTES, &written) != napi_ok || written != length ||
-      strlen(job->path) != length) {
+  if (vp_read_path(env, argv[0], job->path) != 1) {
     free(job);
     return fail(env, "writePack: the path must be a string shorter than 4096 bytes, without NUL");
   }
@@ -597,7 +567,7 @@ static napi_value write_pack(napi_env env, napi_callback_info info) {
   }
   napi_value promise;
   napi_create_promise(env, &job->deferred, &promise);
-  if (!queue(env, "vaultpath:writePack", pack_execute, pack_complete, job, &job->work, job->deferred)) pack_job_free(env, job);
+  if (!vp_queue(env, "vaultpath:writePack", pack_execute, pack_complete, job, &job->work, job->deferred)) pack_job_free(env, job);
   return promise;
 }
 
@@ -676,11 +646,7 @@ static void parts_execute(napi_env env, void *data) {
 static void parts_complete(napi_env env, napi_status status, void *data) {
   parts_job_t *job = data;
   if (status == napi_cancelled || !job->ok) {
-    napi_value message, error;
-    napi_create_string_utf8(env, status == napi_cancelled ? "sealParts: cancelled" : "sealParts: the crypto library failed",
-                            NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &error);
-    napi_reject_deferred(env, job->deferred, error);
+    vp_reject(env, job->deferred, status == napi_cancelled ? "sealParts: cancelled" : "sealParts: the crypto library failed");
   } else {
     napi_value result, id;
     napi_create_object(env, &result);
@@ -696,10 +662,7 @@ static void parts_complete(napi_env env, napi_status status, void *data) {
     if (handed) {
       napi_resolve_deferred(env, job->deferred, result);
     } else {
-      napi_value message, error;
-      napi_create_string_utf8(env, "sealParts: out of memory", NAPI_AUTO_LENGTH, &message);
-      napi_create_error(env, NULL, message, &error);
-      napi_reject_deferred(env, job->deferred, error);
+      vp_reject(env, job->deferred, "sealParts: out of memory");
     }
   }
   napi_delete_async_work(env, job->work);
@@ -757,7 +720,7 @@ static napi_value seal_parts(napi_env env, napi_callback_info info) {
   }
   napi_value promise;
   napi_create_promise(env, &job->deferred, &promise);
-  if (!queue(env, "vaultpath:sealParts", parts_execute, parts_complete, job, &job->work, job->deferred)) parts_job_free(env, job);
+  if (!vp_queue(env, "vaultpath:sealParts", parts_execute, parts_complete, job, &job->work, job->deferred)) parts_job_free(env, job);
   return promise;
 }
 
@@ -921,10 +884,16 @@ static void open_into_one(void *data) {
 
 
 
-static void open_batch_complete(napi_env env, napi_status status, void *data) {
-  batch_t *batch = data;
+/* Whether an open batch ran and the crypto library did its part for every blob (refusals are results, not failures). */
+static int open_batch_ok(batch_t *batch, napi_status status) {
   int ok = status != napi_cancelled;
   for (uint32_t i = 0; ok && i < batch->count; i++) ok = !((open_job_t *)batch_item(batch, i))->crypto_failed;
+  return ok;
+}
+
+static void open_batch_complete(napi_env env, napi_status status, void *data) {
+  batch_t *batch = data;
+  int ok = open_batch_ok(batch, status);
   napi_value results, result;
   if (ok) {
     napi_create_array_with_length(env, batch->count, &results);
@@ -944,11 +913,7 @@ static void open_batch_complete(napi_env env, napi_status status, void *data) {
   if (ok) {
     napi_resolve_deferred(env, batch->deferred, results);
   } else {
-    napi_value message, error;
-    napi_create_string_utf8(env, status == napi_cancelled ? "openBlobs: cancelled" : "openBlobs: the crypto library failed, or memory ran out",
-                            NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &error);
-    napi_reject_deferred(env, batch->deferred, error);
+    vp_reject(env, batch->deferred, status == napi_cancelled ? "openBlobs: cancelled" : "openBlobs: the crypto library failed, or memory ran out");
   }
   napi_delete_async_work(env, batch->work);
   batch_free(batch);
@@ -1011,15 +976,14 @@ static napi_value open_blobs(napi_env env, napi_callback_info info) {
   if (!batch) return NULL;
   napi_value promise;
   napi_create_promise(env, &batch->deferred, &promise);
-  if (!queue(env, "vaultpath:openBlobs", batch_execute, open_batch_complete, batch, &batch->work, batch->deferred))
+  if (!vp_queue(env, "vaultpath:openBlobs", batch_execute, open_batch_complete, batch, &batch->work, batch->deferred))
     batch_free(batch);
   return promise;
 }
 
 static void open_into_complete(napi_env env, napi_status status, void *data) {
   batch_t *batch = data;
-  int ok = status != napi_cancelled;
-  for (uint32_t i = 0; ok && i < batch->count; i++) ok = !((open_job_t *)batch_item(batch, i))->crypto_failed;
+  int ok = open_batch_ok(batch, status);
   napi_value buffer, results;
   double *out = NULL;
   if (ok && napi_create_arraybuffer(env, (size_t)batch->count * 2 * sizeof(double), (void **)&out, &buffer) == napi_ok &&
@@ -1031,11 +995,7 @@ static void open_into_complete(napi_env env, napi_status status, void *data) {
     }
     napi_resolve_deferred(env, batch->deferred, results);
   } else {
-    napi_value message, error;
-    napi_create_string_utf8(env, status == napi_cancelled ? "openBlobsInto: cancelled" : "openBlobsInto: the crypto library failed, or memory ran out",
-                            NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &error);
-    napi_reject_deferred(env, batch->deferred, error);
+    vp_reject(env, batch->deferred, status == napi_cancelled ? "openBlobsInto: cancelled" : "openBlobsInto: the crypto library failed, or memory ran out");
   }
   napi_delete_async_work(env, batch->work);
   batch_free(batch);
@@ -1072,7 +1032,7 @@ static napi_value open_blobs_into(napi_env env, napi_callback_info info) {
   }
   napi_value promise;
   napi_create_promise(env, &batch->deferred, &promise);
-  if (!queue(env, "vaultpath:openBlobsInto", batch_execute, open_into_complete, batch, &batch->work, batch->deferred))
+  if (!vp_queue(env, "vaultpath:openBlobsInto", batch_execute, open_into_complete, batch, &batch->work, batch->deferred))
     batch_free(batch);
   return promise;
 }

@@ -30,9 +30,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "napi_job.h"
 #include "parts.h"
 
-#define PATH_BYTES 4096
 
 /* One file of a batch. */
 typedef struct {
@@ -120,10 +120,7 @@ static void complete(napi_env env, napi_status status, void *data) {
     for (uint32_t i = 0; i < batch->count; i++) codes[i] = status == napi_cancelled ? ECANCELED : batch->files[i].rc;
     napi_resolve_deferred(env, batch->deferred, result);
   } else {
-    napi_value message, error;
-    napi_create_string_utf8(env, "writeFiles: out of memory for the results", NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &error);
-    napi_reject_deferred(env, batch->deferred, error);
+    vp_reject(env, batch->deferred, "writeFiles: out of memory for the results");
   }
   napi_delete_async_work(env, batch->work);
   batch_free(env, batch);
@@ -132,19 +129,6 @@ static void complete(napi_env env, napi_status status, void *data) {
 static napi_value fail(napi_env env, const char *message) {
   napi_throw_type_error(env, "EINVAL", message);
   return NULL;
-}
-
-/*
- * Reads a path argument: 1 when it fits, 0 when it is not a string, or -ENAMETOOLONG / -EINVAL (a NUL inside) for
- * a path no system call may be given. The length is asked first: a string cut to fit the buffer would name another
- * file.
- */
-static int get_path(napi_env env, napi_value value, char *out) {
-  size_t length = 0, written = 0;
-  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) return 0;
-  if (length >= PATH_BYTES) return -ENAMETOOLONG;
-  if (napi_get_value_string_utf8(env, value, out, PATH_BYTES, &written) != napi_ok || written != length) return 0;
-  return strlen(out) == written ? 1 : -EINVAL;
 }
 
 /* Reads one file's description into `job`; 0 when it is not what writeFiles takes. */
@@ -158,7 +142,7 @@ static int get_file(napi_env env, napi_value file, job_t *job) {
       napi_get_value_int64(env, nsec_v, &nsec) != napi_ok || nsec < 0 || nsec > 999999999)
     return 0;
   /* A path no system call may take fails this file alone (its code, nothing written), not the batch. */
-  int temp_ok = get_path(env, temp, job->temp), path_ok = get_path(env, path, job->path);
+  int temp_ok = vp_read_path(env, temp, job->temp), path_ok = vp_read_path(env, path, job->path);
   if (temp_ok == 0 || path_ok == 0) return 0;
   if (temp_ok < 0 || path_ok < 0) job->rc = temp_ok < 0 ? -temp_ok : -path_ok;
   if (vp_parts_read(env, chunks, &job->chunks) != 1) return 0;
@@ -193,18 +177,9 @@ static napi_value write_files(napi_env env, napi_callback_info info) {
       return fail(env, usage);
     }
   }
-  napi_value promise, name;
+  napi_value promise;
   napi_create_promise(env, &batch->deferred, &promise);
-  napi_create_string_utf8(env, "vaultpath:writeFiles", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_async_work(env, NULL, name, execute, complete, batch, &batch->work) != napi_ok ||
-      napi_queue_async_work(env, batch->work) != napi_ok) {
-    napi_value message, error;
-    napi_create_string_utf8(env, "writeFiles: could not queue the work", NAPI_AUTO_LENGTH, &message);
-    napi_create_error(env, NULL, message, &error);
-    napi_reject_deferred(env, batch->deferred, error);
-    if (batch->work) napi_delete_async_work(env, batch->work);
-    batch_free(env, batch);
-  }
+  if (!vp_queue(env, "vaultpath:writeFiles", execute, complete, batch, &batch->work, batch->deferred)) batch_free(env, batch);
   return promise;
 }
 
