@@ -239,9 +239,8 @@ function locate(ctx: RestoreContext, idHex: string): [BlobLocation, Buffer] {
   return [location, id];
 }
 
-/** The plaintext of data chunk `idHex`: located through the index, read from its pack, opened and checked. */
-async function readChunk(ctx: RestoreContext, idHex: string): Promise<Buffer> {
-  const [location, id] = locate(ctx, idHex);
+/** The plaintext of data chunk `id`, stored at `location`: read from its pack, opened and checked. */
+async function readChunk(ctx: RestoreContext, [location, id]: [BlobLocation, Buffer]): Promise<Buffer> {
   if (ctx.openBlob) return ctx.cache.withPack(location, (fd) => ctx.openBlob!(fd, location, id));
   const sealed = await ctx.cache.read(location);
   try {
@@ -261,7 +260,7 @@ const SMALL_FILE = 1024 * 1024;
 async function restoreSmallFile(ctx: RestoreContext, node: TreeNode, path: string, rel: string): Promise<void> {
   const data: Buffer[] = [];
   try {
-    for (const idHex of node.content!) data.push(await readChunk(ctx, idHex));
+    for (const idHex of node.content!) data.push(await readChunk(ctx, locate(ctx, idHex)));
   } catch (e) {
     if ((e as VaultpathError).code === 'VP_ABORTED') throw e;
     ctx.errors.push({ path: rel, reason: e instanceof RestoreFileError || e instanceof VaultpathError ? e.message : String(e) });
@@ -345,12 +344,22 @@ async function restoreFile(ctx: RestoreContext, node: TreeNode, path: string, re
     let r = 0;
     let at = regions[0]?.[0] ?? 0;
     let written = 0;
+    /** Counts `n` bytes written at `at`, moving to the next data region when this one is full. */
+    const advance = (n: number, region: [number, number]): void => {
+      written += n;
+      at += n;
+      if (at === region[1]) {
+        r++;
+        at = regions[r]?.[0] ?? at;
+      }
+    };
     for (const idHex of node.content!) {
       throwIfAborted(ctx.signal);
+      const chunk = locate(ctx, idHex);
       // With the addon, a chunk that falls inside one data region goes from its pack to the file on the thread
       // pool, a few at once; its plaintext length is the stored length less the envelope (checked when opened).
       if (ctx.writeBlob) {
-        const [location, id] = locate(ctx, idHex);
+        const [location, id] = chunk;
         const length = location.length - BLOB_OVERHEAD;
         const region = regions[r];
         if (location.codec === 0 && length > 0 && region && at + length <= region[1]) {
@@ -360,28 +369,18 @@ async function restoreFile(ctx: RestoreContext, node: TreeNode, path: string, re
           p.catch(() => undefined); // awaited below, in order; this only keeps an early failure from counting as unhandled
           inFlight.push(p);
           if (inFlight.length >= CHUNKS_IN_FLIGHT) await inFlight.shift();
-          written += length;
-          at += length;
-          if (at === region[1]) {
-            r++;
-            at = regions[r]?.[0] ?? at;
-          }
+          advance(length, region);
           continue;
         }
       }
-      let data = await readChunk(ctx, idHex);
+      let data = await readChunk(ctx, chunk);
       while (data.length > 0) {
         const region = regions[r];
         if (!region) throw new RestoreFileError('the snapshot lists more data than the file size allows');
         const n = Math.min(data.length, region[1] - at);
         await writeFully(file, data.subarray(0, n), at);
-        written += n;
-        at += n;
         data = data.subarray(n);
-        if (at === region[1]) {
-          r++;
-          at = regions[r]?.[0] ?? at;
-        }
+        advance(n, region);
       }
     }
     while (inFlight.length > 0) await inFlight.shift();
