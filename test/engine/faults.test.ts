@@ -16,7 +16,7 @@ import { ObjectType } from '../../src/crypto/object-type.js';
 import { encodeTree } from '../../src/repo/tree.js';
 import { seededBytes } from '../support/seeded.js';
 import { isRoot, mountTmpfs, unmount } from '../support/trees.js';
-import { PASSPHRASE, type VaultFixture, describeTree, makeVault, packsByContent } from '../support/vaults.js';
+import { PASSPHRASE, type VaultFixture, damageObject, describeTree, makeVault, packsByContent } from '../support/vaults.js';
 
 const MiB = 1024 * 1024;
 let f: VaultFixture;
@@ -219,10 +219,7 @@ describe('damage in the vault', () => {
     const index = await f.vault.loadIndex();
     const [, tree] = [...index.entries()].find(([, at]) => at.type === ObjectType.tree)!;
     const hex = tree.packId.toString('hex');
-    const victim = f.path('vault', 'data', hex.slice(0, 2), hex);
-    const bytes = await readFile(victim);
-    bytes[tree.offset + 40]! ^= 0xff; // inside the tree blob's ciphertext
-    await writeFile(victim, bytes);
+    await damageObject(f, `data/${hex.slice(0, 2)}/${hex}`, tree.offset + 40); // inside the tree blob's ciphertext
     const r = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
     expect(r.errors.length).toBeGreaterThan(0);
     expect(r.errors[0]!.reason).toMatch(/listing cannot be read: tree [0-9a-f]{64} in pack .* failed authentication/);
@@ -230,10 +227,7 @@ describe('damage in the vault', () => {
 
   it('a damaged pack fails only the files that need it, names them, and verify --read-data reports it with those files', async () => {
     const { dataPacks } = await backedUp();
-    const victim = f.path('vault', ...dataPacks[0]!.split('/'));
-    const bytes = await readFile(victim);
-    bytes[100]! ^= 0xff;
-    await writeFile(victim, bytes);
+    await damageObject(f, dataPacks[0]!, 100);
     const r = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
     expect(r.errors.length).toBeGreaterThan(0);
     expect(r.errors.length).toBeLessThan(8);
@@ -249,10 +243,8 @@ describe('damage in the vault', () => {
     const src = await sourceOf(6, 3 * MiB, 700);
     await backup(f.vault, [src], { scratchDir: f.path('scratch'), targetPackSize: 512 * 1024 });
     const { dataPacks } = await packsByContent(f);
-    const victim = f.path('vault', ...dataPacks[Math.floor(dataPacks.length / 2)]!.split('/'));
-    const bytes = await readFile(victim);
-    bytes[100]! ^= 0xff; // inside the pack's first blob, a chunk from the middle of the backup
-    await writeFile(victim, bytes);
+    // Inside the pack's first blob: a chunk from the middle of the backup.
+    await damageObject(f, dataPacks[Math.floor(dataPacks.length / 2)]!, 100);
     const r = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
     expect(r.errors.length).toBeGreaterThan(0);
     expect(r.errors.length).toBeLessThan(6);

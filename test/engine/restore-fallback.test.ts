@@ -8,7 +8,7 @@ import { restore } from '../../src/engine/restore.js';
 import { nativeWriter } from '../../src/engine/native-writer.js';
 import { nativeBlobOpener, nativeBlobWriter } from '../../src/engine/native-open.js';
 import { seededBytes } from '../support/seeded.js';
-import { type VaultFixture, describeTree, makeVault, packsByContent } from '../support/vaults.js';
+import { type VaultFixture, damageObject, describeTree, makeVault, packsByContent } from '../support/vaults.js';
 
 vi.mock('../../src/engine/native-writer.js', () => ({ nativeWriter: () => null }));
 vi.mock('../../src/engine/native-open.js', () => ({ nativeBlobOpener: () => null, nativeBlobWriter: () => null }));
@@ -64,10 +64,7 @@ describe('restore without the native writer and blob opener', () => {
 
     // A pack of file data only (the folders' listings are elsewhere), damaged inside its first blob.
     const { dataPacks } = await packsByContent(f);
-    const victim = f.path('vault', ...dataPacks[0]!.split('/'));
-    const bytes = await readFile(victim);
-    bytes[100]! ^= 0xff;
-    await writeFile(victim, bytes);
+    await damageObject(f, dataPacks[0]!, 100);
     const r = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
     expect(r.errors.length).toBeGreaterThan(0);
     expect(r.errors.length).toBeLessThan(6);

@@ -1,6 +1,6 @@
 /** Vaults on the real file system for engine tests, with a cheap KDF (the KDF's cost is not what these test). */
 import { createHash } from 'node:crypto';
-import { lstat, opendir, readFile, readlink, rm } from 'node:fs/promises';
+import { lstat, opendir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalStore } from '../../src/transfer/local-store.js';
 import { Vault } from '../../src/repo/vault.js';
@@ -35,6 +35,14 @@ export async function packsByContent(f: VaultFixture): Promise<{ dataPacks: stri
   const treePacks: string[] = [];
   for await (const o of f.store.list('data/')) (withTrees.has(o.name.slice(-64)) ? treePacks : dataPacks).push(o.name);
   return { dataPacks, treePacks };
+}
+
+/** Flips every bit of byte `at` of the vault's object `name` (as `f.store.list` names it, e.g. `data/ab/ab…`). */
+export async function damageObject(f: VaultFixture, name: string, at: number): Promise<void> {
+  const path = f.path('vault', ...name.split('/'));
+  const bytes = await readFile(path);
+  bytes[at]! ^= 0xff;
+  await writeFile(path, bytes);
 }
 
 /** Every entry below `root`: type, mode, size, mtime (ns), content hash or link target. */
