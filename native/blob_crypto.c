@@ -4,7 +4,7 @@
  * sealing and per-pack writing and hashing, and the restore's opening of data blobs.
  *
  * sealFiles(paths: string[], sizes: number[], sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32), type: number,
- *           salts: Uint8Array(32 × paths.length)): Promise<SealFileResult[]>
+ *           salts: Uint8Array(32 × paths.length), out?: Uint8Array | null): Promise<SealFileResult[]>
  *
  *   Whole small files that are one chunk each (the caller guarantees each size is below the chunker's minimum), as
  *   one job for the lot (up to 4096), one after another; for each, with its own 32 bytes of `salts`:
@@ -13,8 +13,12 @@
  *     id     = HMAC-SHA256(chunkIdKey, bytes read)                                   (crypto/chunk-id.ts)
  *     key    = HMAC-SHA256(sealKey, "vaultpath/v1/object-key" ‖ salt ‖ 0x01)           (crypto/envelope.ts)
  *     sealed = salt ‖ AES-256-GCM(key, nonce 0¹², aad = 01 ‖ type ‖ 00 ‖ 00 ‖ salt ‖ id, bytes) ‖ tag
- *   The plaintext is read straight into the sealed buffer and encrypted in place: one allocation, no copy.
- *   Resolves to one result per path, in order: { errno: 0, id, sealed, bytes, size, mtimeSec, mtimeNsec, ctimeSec,
+ *   The plaintext is read straight into the sealed buffer and encrypted in place: no copy. Without `out`, each
+ *   file's sealed buffer is allocated here and handed to JS as `sealed`. With `out` (at least the sum of
+ *   size + 48 over the files), file i is sealed into `out` at the sum of (size + 48) of the files before it and
+ *   there is no `sealed`: the caller reuses its buffers, where one allocation per file would be freed only when the
+ *   collector runs (tens of MiB for a folder of small files). `out` is kept alive until the job settles.
+ *   Resolves to one result per path, in order: { errno: 0, id, sealed?, bytes, size, mtimeSec, mtimeNsec, ctimeSec,
  *   ctimeNsec } (the fstat after reading), or { errno, step: "open" | "read" } when a system call failed (a path too
  *   long is ENAMETOOLONG, a folder EISDIR, one holding a NUL or naming something other than a regular file EINVAL,
  *   all at "open"; the
@@ -132,6 +136,7 @@ typedef struct {
   const char *step;
   int crypto_failed;
   uint8_t *sealed; /* salt ‖ ciphertext ‖ tag, SALT_BYTES + bytes + TAG_BYTES long */
+  int borrowed;    /* `sealed` lies in the caller's output buffer (not ours to free or hand over) */
   size_t bytes;    /* plaintext bytes read */
   uint8_t id[ID_BYTES];
   struct stat st;
@@ -140,7 +145,7 @@ typedef struct {
 /* Frees what one file's sealing holds, not the struct itself. */
 static void seal_item_clear(void *data) {
   seal_job_t *job = data;
-  free(job->sealed);
+  if (!job->borrowed) free(job->sealed);
   job->sealed = NULL;
   OPENSSL_cleanse(job->seal_key, sizeof job->seal_key);
   OPENSSL_cleanse(job->id_key, sizeof job->id_key);
@@ -200,7 +205,7 @@ static int seal_in_place(seal_job_t *job) {
 static void seal_one(void *data) {
   seal_job_t *job = data;
   if (job->err != 0) return; /* refused when it was read: a path too long, or with a NUL inside */
-  job->sealed = malloc(SALT_BYTES + job->size + TAG_BYTES);
+  if (!job->borrowed) job->sealed = malloc(SALT_BYTES + job->size + TAG_BYTES);
   if (!job->sealed) {
     job->err = ENOMEM;
     job->step = "read";
@@ -302,11 +307,13 @@ static int seal_result(napi_env env, seal_job_t *job, napi_value *result) {
   }
   napi_value id, sealed;
   napi_create_buffer_copy(env, ID_BYTES, job->id, NULL, &id);
-  int handed = hand_over(env, job->sealed, job->sealed, SALT_BYTES + job->bytes + TAG_BYTES, &sealed);
-  job->sealed = NULL;
-  if (!handed) return 0;
   napi_set_named_property(env, *result, "id", id);
-  napi_set_named_property(env, *result, "sealed", sealed);
+  if (!job->borrowed) {
+    int handed = hand_over(env, job->sealed, job->sealed, SALT_BYTES + job->bytes + TAG_BYTES, &sealed);
+    job->sealed = NULL;
+    if (!handed) return 0;
+    napi_set_named_property(env, *result, "sealed", sealed);
+  }
   set_number(env, *result, "bytes", (double)job->bytes);
   set_number(env, *result, "size", (double)job->st.st_size);
   set_number(env, *result, "mtimeSec", (double)job->st.st_mtim.tv_sec);
@@ -325,6 +332,7 @@ typedef struct {
   char *items;
   void (*run)(void *item);
   void (*clear)(void *item);
+  napi_ref keep; /* the caller's buffer the items write into, kept alive until the batch is freed; or NULL */
 } batch_t;
 
 /* A batch of `count` zeroed items, or NULL when out of memory. */
@@ -344,7 +352,8 @@ static batch_t *batch_new(uint32_t count, size_t item_size, void (*run)(void *),
 
 static void *batch_item(batch_t *batch, uint32_t i) { return batch->items + (size_t)i * batch->item_size; }
 
-static void batch_free(batch_t *batch) {
+static void batch_free(napi_env env, batch_t *batch) {
+  if (batch->keep) napi_delete_reference(env, batch->keep);
   for (uint32_t i = 0; i < batch->count; i++) batch->clear(batch_item(batch, i));
   free(batch->items);
   free(batch);
@@ -370,26 +379,33 @@ static void seal_batch_complete(napi_env env, napi_status status, void *data) {
     vp_reject(env, batch->deferred, status == napi_cancelled ? "sealFiles: cancelled" : "sealFiles: the crypto library failed, or memory ran out");
   }
   napi_delete_async_work(env, batch->work);
-  batch_free(batch);
+  batch_free(env, batch);
 }
 
 static napi_value seal_files(napi_env env, napi_callback_info info) {
   static const char *usage =
       "sealFiles(paths: string[], sizes: number[], sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32), type: number, "
-      "salts: Uint8Array(32 × paths.length))";
-  size_t argc = 6;
-  napi_value argv[6];
+      "salts: Uint8Array(32 × paths.length), out?: Uint8Array | null)";
+  size_t argc = 7;
+  napi_value argv[7];
   bool paths_array = false, sizes_array = false;
   uint32_t count = 0, sizes_count = 0, type = 0;
   uint8_t *seal_key, *id_key, *salts;
   size_t salts_len = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 6 ||
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || argc > 7 ||
       napi_is_array(env, argv[0], &paths_array) != napi_ok || !paths_array || napi_is_array(env, argv[1], &sizes_array) != napi_ok ||
       !sizes_array || napi_get_array_length(env, argv[0], &count) != napi_ok ||
       napi_get_array_length(env, argv[1], &sizes_count) != napi_ok || sizes_count != count || count == 0 || count > 4096 ||
       !get_bytes(env, argv[2], KEY_BYTES, &seal_key, NULL) || !get_bytes(env, argv[3], KEY_BYTES, &id_key, NULL) ||
       napi_get_value_uint32(env, argv[4], &type) != napi_ok || type > 255 || !get_bytes(env, argv[5], 0, &salts, &salts_len) ||
       salts_len != (size_t)count * SALT_BYTES)
+    return fail(env, usage);
+  /* With `out`, file i is sealed into it at the sum of (size + SALT_BYTES + TAG_BYTES) of the files before it. */
+  napi_valuetype out_type = napi_undefined;
+  uint8_t *out = NULL;
+  size_t out_len = 0, out_at = 0;
+  if (argc == 7 && (napi_typeof(env, argv[6], &out_type) != napi_ok ||
+                    (out_type != napi_undefined && out_type != napi_null && !get_bytes(env, argv[6], 0, &out, &out_len))))
     return fail(env, usage);
   batch_t *batch = batch_new(count, sizeof(seal_job_t), seal_one, seal_item_clear);
   if (!batch) return fail(env, "sealFiles: out of memory");
@@ -401,7 +417,7 @@ static napi_value seal_files(napi_env env, napi_callback_info info) {
     if (napi_get_element(env, argv[0], i, &path) != napi_ok || napi_get_element(env, argv[1], i, &size_value) != napi_ok ||
         (path_ok = vp_read_path(env, path, job->path)) == 0 || napi_get_value_int64(env, size_value, &size) != napi_ok ||
         size < 0 || size > (1 << 30)) {
-      batch_free(batch);
+      batch_free(env, batch);
       return fail(env, usage);
     }
     /* Too long, or holding a NUL, fails this file alone (as its open would), not the batch. */
@@ -410,15 +426,28 @@ static napi_value seal_files(napi_env env, napi_callback_info info) {
       job->step = "open";
     }
     job->size = (size_t)size;
+    if (out) {
+      if (out_len - out_at < SALT_BYTES + job->size + TAG_BYTES) {
+        batch_free(env, batch);
+        return fail(env, "sealFiles: `out` is shorter than the files' sizes plus 48 bytes each");
+      }
+      job->sealed = out + out_at;
+      job->borrowed = 1;
+      out_at += SALT_BYTES + job->size + TAG_BYTES;
+    }
     job->type = (uint8_t)type;
     memcpy(job->seal_key, seal_key, KEY_BYTES);
     memcpy(job->id_key, id_key, KEY_BYTES);
     memcpy(job->salt, salts + (size_t)i * SALT_BYTES, SALT_BYTES);
   }
+  if (out && napi_create_reference(env, argv[6], 1, &batch->keep) != napi_ok) {
+    batch_free(env, batch);
+    return fail(env, "sealFiles: out of memory");
+  }
   napi_value promise;
   napi_create_promise(env, &batch->deferred, &promise);
   if (!vp_queue(env, "vaultpath:sealFiles", batch_execute, seal_batch_complete, batch, &batch->work, batch->deferred))
-    batch_free(batch);
+    batch_free(env, batch);
   return promise;
 }
 
@@ -916,7 +945,7 @@ static void open_batch_complete(napi_env env, napi_status status, void *data) {
     vp_reject(env, batch->deferred, status == napi_cancelled ? "openBlobs: cancelled" : "openBlobs: the crypto library failed, or memory ran out");
   }
   napi_delete_async_work(env, batch->work);
-  batch_free(batch);
+  batch_free(env, batch);
 }
 
 /* The blobs of openBlobs or openBlobsInto (argv[0..3]) as a batch whose items `run`, or NULL after throwing. */
@@ -949,7 +978,7 @@ static batch_t *open_batch_new(napi_env env, napi_value *argv, const char *usage
     if (!(fd >= 0 && fd <= INT_MAX && fd == (int)fd) || !(offset >= 0 && offset <= 9007199254740991.0 && offset == (int64_t)offset) ||
         !(length >= SALT_BYTES + TAG_BYTES && length <= (1 << 30) && length == (size_t)length) ||
         !(type >= 0 && type <= 255 && type == (int)type) || !(codec >= 0 && codec <= 255 && codec == (int)codec)) {
-      batch_free(batch);
+      batch_free(env, batch);
       fail(env, usage);
       return NULL;
     }
@@ -977,7 +1006,7 @@ static napi_value open_blobs(napi_env env, napi_callback_info info) {
   napi_value promise;
   napi_create_promise(env, &batch->deferred, &promise);
   if (!vp_queue(env, "vaultpath:openBlobs", batch_execute, open_batch_complete, batch, &batch->work, batch->deferred))
-    batch_free(batch);
+    batch_free(env, batch);
   return promise;
 }
 
@@ -998,7 +1027,7 @@ static void open_into_complete(napi_env env, napi_status status, void *data) {
     vp_reject(env, batch->deferred, status == napi_cancelled ? "openBlobsInto: cancelled" : "openBlobsInto: the crypto library failed, or memory ran out");
   }
   napi_delete_async_work(env, batch->work);
-  batch_free(batch);
+  batch_free(env, batch);
 }
 
 static napi_value open_blobs_into(napi_env env, napi_callback_info info) {
@@ -1027,13 +1056,13 @@ static napi_value open_blobs_into(napi_env env, napi_callback_info info) {
     job->out_offset = (int64_t)offset;
   }
   if (!valid) {
-    batch_free(batch);
+    batch_free(env, batch);
     return fail(env, usage);
   }
   napi_value promise;
   napi_create_promise(env, &batch->deferred, &promise);
   if (!vp_queue(env, "vaultpath:openBlobsInto", batch_execute, open_into_complete, batch, &batch->work, batch->deferred))
-    batch_free(batch);
+    batch_free(env, batch);
   return promise;
 }
 

@@ -179,9 +179,12 @@ static napi_value set_times(napi_env env, napi_callback_info info) {
 void vp_register_argon2(napi_env env, napi_value exports);
 /* writeFiles(...): restored small files created, written, stamped and renamed, a batch per libuv job (write_file.c). */
 void vp_register_write_file(napi_env env, napi_value exports);
-/* sealFiles(...), sealParts(...), sha256(...), openBlobs(...): small files read, identified and sealed, a chunk
- * identified and sealed, a pack hashed, and a blob read, opened and checked, on libuv workers (blob_crypto.c). */
+/* sealFiles(...), sealParts(...), writePack(...), openBlobs(...), openBlobsInto(...): small files read, identified
+ * and sealed, a chunk identified and sealed, a pack written and hashed, and blobs read, opened and checked, on libuv
+ * workers (blob_crypto.c). */
 void vp_register_blob_crypto(napi_env env, napi_value exports);
+/* mapBuffer(...), unmapBuffer(...): buffers whose memory is given back when the program says so (memory.c). */
+void vp_register_memory(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn, fields;
@@ -196,6 +199,7 @@ static napi_value init(napi_env env, napi_value exports) {
   vp_register_argon2(env, exports);
   vp_register_write_file(env, exports);
   vp_register_blob_crypto(env, exports);
+  vp_register_memory(env, exports);
   return exports;
 }
 

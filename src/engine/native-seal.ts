@@ -31,15 +31,18 @@ export type AddonSealFiles = (
   chunkIdKey: Uint8Array,
   type: number,
   salts: Uint8Array,
+  out?: Uint8Array | null,
 ) => Promise<
   (
-    | { errno: 0; id: Buffer; sealed: Buffer; bytes: number; size: number; mtimeSec: number; mtimeNsec: number; ctimeSec: number; ctimeNsec: number }
+    | { errno: 0; id: Buffer; sealed?: Buffer; bytes: number; size: number; mtimeSec: number; mtimeNsec: number; ctimeSec: number; ctimeNsec: number }
     | { errno: number; step: 'open' | 'read' }
   )[]
 >;
 
 /** Files sealed in one thread-pool job at most: enough to spare most hand-offs, few enough to keep several jobs running. */
 export const SEAL_BATCH = 16;
+/** Sealed bytes of one job's files at most, when they are sealed into a {@link SealBuffers} pool's buffer. */
+export const SEAL_BATCH_BYTES = 640 * 1024;
 
 /** A file read and sealed whole; `after` is its fstat once read, to notice a change while it was read. */
 export interface SealedFile {
@@ -63,18 +66,47 @@ export type FileSealer = (path: string, size: number, type: ObjectTypeCode) => P
  * The native file sealer under `keys`, or `null` when the addon is not built here. Calls made in the same turn of
  * the event loop are sealed together, up to {@link SEAL_BATCH} files per thread-pool job: each call still gets its
  * own result.
+ *
+ * With `buffers`, a job's files are sealed into one buffer of that pool (at most {@link SEAL_BATCH_BYTES} of them
+ * to a job, or one larger file alone), shared by the files: the caller gives each sealed file's bytes back once
+ * (written in a pack, or unused), and the buffer returns to the pool when all have been. A failed file's share is
+ * given back here. Without, each sealed file is a buffer of its own, freed by the collector.
  */
-export function nativeFileSealer(keys: SealKeys & ChunkIdKeys): FileSealer | null {
+export function nativeFileSealer(keys: SealKeys & ChunkIdKeys, buffers?: SealBuffers): FileSealer | null {
   const sealFiles = nativeFunction<AddonSealFiles>('sealFiles');
   if (!sealFiles) return null;
   const ns = (sec: number, nsec: number): bigint => BigInt(sec) * 1_000_000_000n + BigInt(nsec);
-  const byType = new Map<ObjectTypeCode, (file: { path: string; size: number }) => Promise<Awaited<ReturnType<AddonSealFiles>>[number]>>();
+  type File = { path: string; size: number };
+  type Result = Awaited<ReturnType<AddonSealFiles>>[number];
+  const sealBatch = async (type: ObjectTypeCode, files: File[]): Promise<Result[]> => {
+    const salts = Buffer.concat(files.map(() => freshSalt()));
+    const args = [files.map((f) => f.path), files.map((f) => f.size), keys.sealKey, keys.chunkIdKey, type, salts] as const;
+    if (!buffers) return sealFiles(...args);
+    const out = buffers.acquire(files.reduce((n, f) => n + f.size + BLOB_OVERHEAD, 0), files.length);
+    let results: Awaited<ReturnType<AddonSealFiles>>;
+    try {
+      results = await sealFiles(...args, out);
+    } catch (e) {
+      for (let i = 0; i < files.length; i++) buffers.release(out);
+      throw e;
+    }
+    let at = 0;
+    return results.map((r, i) => {
+      const slot = out.subarray(at, at + files[i]!.size + BLOB_OVERHEAD);
+      at += slot.length;
+      if (r.errno !== 0 || !('id' in r)) {
+        buffers.release(out); // nothing of it was written
+        return r;
+      }
+      return { ...r, sealed: slot.subarray(0, r.bytes + BLOB_OVERHEAD) };
+    });
+  };
+  const byType = new Map<ObjectTypeCode, (file: File) => Promise<Result>>();
   const sealerOf = (type: ObjectTypeCode) => {
     let seal = byType.get(type);
     if (!seal) {
-      seal = batched(SEAL_BATCH, (files: { path: string; size: number }[]) =>
-        sealFiles(files.map((f) => f.path), files.map((f) => f.size), keys.sealKey, keys.chunkIdKey, type, Buffer.concat(files.map(() => freshSalt()))),
-      );
+      const weight = buffers ? { weight: (f: File) => f.size + BLOB_OVERHEAD, maxWeight: SEAL_BATCH_BYTES } : undefined;
+      seal = batched(SEAL_BATCH, (files: File[]) => sealBatch(type, files), weight);
       byType.set(type, seal);
     }
     return seal;
@@ -82,9 +114,10 @@ export function nativeFileSealer(keys: SealKeys & ChunkIdKeys): FileSealer | nul
   return async (path, size, type) => {
     const r = await sealerOf(type)({ path, size });
     if (r.errno !== 0 || !('id' in r)) return { step: (r as { step: 'open' | 'read' }).step, code: errnoName(r.errno) };
+    const sealed = r.sealed!;
     return {
       id: r.id,
-      sealed: { parts: [r.sealed], length: r.sealed.length },
+      sealed: { parts: [sealed], length: sealed.length },
       bytes: r.bytes,
       after: { size: BigInt(r.size), mtimeNs: ns(r.mtimeSec, r.mtimeNsec), ctimeNs: ns(r.ctimeSec, r.ctimeNsec) },
     };

@@ -36,6 +36,20 @@ describe('batched calls', () => {
     expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected']);
   });
 
+  it('close a batch before its weights would pass maxWeight; an input heavier than that goes alone', async () => {
+    const batches: number[][] = [];
+    const run = batched(
+      4,
+      async (xs: number[]) => {
+        batches.push(xs);
+        return xs;
+      },
+      { weight: (x) => x, maxWeight: 10 },
+    );
+    expect(await Promise.all([3, 4, 3, 1, 20, 5, 5, 1].map(run))).toEqual([3, 4, 3, 1, 20, 5, 5, 1]);
+    expect(batches).toEqual([[3, 4, 3], [1], [20], [5, 5], [1]]);
+  });
+
   it('refuse a batch size that is not a whole number of at least 1', () => {
     expect(() => batched(0, async () => [])).toThrow(RangeError);
     expect(() => batched(1.5, async () => [])).toThrow(RangeError);

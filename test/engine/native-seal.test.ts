@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type AddonSealFiles, type AddonSealParts, nativeChunkSealer, nativeFileSealer, nativePackWriter } from '../../src/engine/native-seal.js';
+import { type AddonSealFiles, type AddonSealParts, SEAL_BATCH_BYTES, nativeChunkSealer, nativeFileSealer, nativePackWriter } from '../../src/engine/native-seal.js';
 import { nativeFunction } from '../../src/native.js';
 import { SealBuffers } from '../../src/engine/seal-buffers.js';
 import { VaultKeys } from '../../src/crypto/keys.js';
@@ -51,7 +51,7 @@ describe('the native file and chunk sealers and pack writer', () => {
         if (!r || !('id' in r)) throw new Error(`sealFiles failed: errno ${r?.errno}`);
         expect(r.bytes).toBe(length);
         expect(r.id).toEqual(ids.id(data));
-        expect(r.sealed.equals(joinSealed(seal(keys, type, ids.id(data), data, salt, false)))).toBe(true);
+        expect(r.sealed!.equals(joinSealed(seal(keys, type, ids.id(data), data, salt, false)))).toBe(true);
       }
       // Several files in one job, each under its own salt, a failure among them reported in its place.
       const paths = [join(dir, 'f1'), join(dir, 'missing'), join(dir, 'f4096')];
@@ -80,6 +80,52 @@ describe('the native file and chunk sealers and pack writer', () => {
         { errno: 22, step: 'open' }, // a FIFO: opened without blocking, and refused
       ]);
       expect(results[3]).toMatchObject({ errno: 0, bytes: 4 });
+    });
+
+    it('seals a batch into the caller\'s buffer, file i at the sum of (size + 48) before it; a failed file\'s place untouched', async () => {
+      const raw = nativeFunction<AddonSealFiles>('sealFiles')!;
+      const sizes = [1000, 10, 4096];
+      const data = sizes.map((n, i) => seededBytes(n, 40 + i));
+      for (const [i, d] of data.entries()) await writeFile(join(dir, `o${i}`), d.subarray(0, i === 0 ? 600 : d.length)); // the first shrank
+      const paths = [join(dir, 'o0'), join(dir, 'missing'), join(dir, 'o2')];
+      const salts = Buffer.concat(sizes.map((_, i) => seededBytes(32, 50 + i)));
+      const out = Buffer.alloc(sizes.reduce((n, s) => n + s + 48, 0) + 7, 0xee);
+      const results = await raw(paths, sizes, keys.sealKey, keys.chunkIdKey, ObjectType.data, salts, out);
+      expect(results[1]).toEqual({ errno: 2, step: 'open' });
+      for (const i of [0, 2]) expect(results[i]).not.toHaveProperty('sealed');
+      const first = data[0]!.subarray(0, 600);
+      expect(out.subarray(0, 648).equals(joinSealed(seal(keys, ObjectType.data, ids.id(first), first, seededBytes(32, 50), false)))).toBe(true);
+      expect(out.subarray(648, 1048).every((b) => b === 0xee)).toBe(true); // the shrunk file's unused tail
+      expect(out.subarray(1048, 1048 + 58).every((b) => b === 0xee)).toBe(true); // the missing file's place
+      const at = 1048 + 58;
+      expect(out.subarray(at, at + 4096 + 48).equals(joinSealed(seal(keys, ObjectType.data, ids.id(data[2]!), data[2]!, seededBytes(32, 52), false)))).toBe(true);
+      expect(out.subarray(at + 4096 + 48).every((b) => b === 0xee)).toBe(true);
+    });
+
+    it('with a buffer pool, seals a batch into one shared buffer, which comes back once every file has been given back', async () => {
+      const KiB = 1024;
+      const pool = new SealBuffers(16 * 1024 * KiB);
+      const sealer = nativeFileSealer(keys, pool)!;
+      const sizes = [200_000, 200_000, 3, 300_000, 700_000];
+      const data = sizes.map((n, i) => seededBytes(n, 60 + i));
+      for (const [i, d] of data.entries()) await writeFile(join(dir, `p${i}`), d);
+      const calls = data.map((d, i) => [join(dir, `p${i}`), d.length] as const);
+      calls.splice(2, 0, [join(dir, 'missing'), 10]);
+      const results = await Promise.all(calls.map(([path, size]) => sealer(path, size, ObjectType.data)));
+      expect(results[2]).toEqual({ step: 'open', code: 'ENOENT' });
+      const sealed = results.filter((r): r is Exclude<typeof r, { code: string }> => !('code' in r));
+      expect(sealed.map((r) => r.bytes)).toEqual(sizes);
+      for (const [i, r] of sealed.entries()) expect(openBlob(keys, ObjectType.data, r.id, joinSealed(r.sealed)).equals(data[i]!)).toBe(true);
+      // Jobs of at most 640 KiB of sealed bytes: the first four calls, then the fifth (it would pass 640 KiB), then
+      // the 700 KB file alone.
+      expect(SEAL_BATCH_BYTES).toBe(640 * KiB);
+      const memory = (i: number) => sealed[i]!.sealed.parts[0]!.buffer;
+      expect(new Set([0, 1, 2].map(memory)).size).toBe(1);
+      expect(new Set([2, 3, 4].map(memory)).size).toBe(3);
+      for (const r of sealed) if (r !== sealed[2]) for (const p of r.sealed.parts) pool.release(p);
+      expect(pool.freeBytes).toBe(320 * KiB + 704 * KiB); // whole 64 KiB grains; the first job's waits for its last file
+      for (const p of sealed[2]!.sealed.parts) pool.release(p); // the missing file's share went back in the sealer
+      expect(pool.freeBytes).toBe(448 * KiB + 320 * KiB + 704 * KiB);
     });
 
     it('seals the calls of one turn together, each with its own result and salt', async () => {
@@ -145,9 +191,12 @@ describe('the native file and chunk sealers and pack writer', () => {
       expect(() => raw(['p', 'q'], [1], k, k, 3, Buffer.alloc(64))).toThrow(TypeError); // a size per path
       expect(() => raw(['p', 'q'], [1, 1], k, k, 3, k)).toThrow(TypeError); // a salt per path
       expect(() => raw([], [], k, k, 3, Buffer.alloc(0))).toThrow(TypeError);
-      const sha256 = nativeFunction<(...args: unknown[]) => unknown>('sha256')!;
-      expect(() => sha256([Buffer.alloc(1), 'not bytes'])).toThrow(TypeError);
-      expect(() => sha256(Buffer.alloc(1))).toThrow(TypeError);
+      expect(() => raw(['p'], [10], k, k, 3, k, Buffer.alloc(57))).toThrow(TypeError); // out: one byte short of 10 + 48
+      expect(() => raw(['p'], [10], k, k, 3, k, 'not bytes')).toThrow(TypeError);
+      const writePack = nativeFunction<(...args: unknown[]) => unknown>('writePack')!;
+      expect(() => writePack(join(dir, 'p'), [Buffer.alloc(1), 'not bytes'])).toThrow(TypeError);
+      expect(() => writePack(join(dir, 'p'), Buffer.alloc(1))).toThrow(TypeError);
+      expect(() => writePack(42, [Buffer.alloc(1)])).toThrow(TypeError);
     });
 
     it('seals a chunk given as slices of shared read buffers exactly as the portable code does under the same salt', async () => {
