@@ -84,6 +84,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -364,6 +365,27 @@ static void batch_execute(napi_env env, void *data) {
   for (uint32_t i = 0; i < batch->count; i++) batch->run(batch_item(batch, i));
 }
 
+/* Resolves the batch's promise to `result` when `ok`, else rejects it naming `name`; then frees the batch. */
+static void batch_settle(napi_env env, batch_t *batch, napi_status status, int ok, napi_value result, const char *name) {
+  if (ok) {
+    napi_resolve_deferred(env, batch->deferred, result);
+  } else {
+    char message[96];
+    snprintf(message, sizeof message, "%s: %s", name, status == napi_cancelled ? "cancelled" : "the crypto library failed, or memory ran out");
+    vp_reject(env, batch->deferred, message);
+  }
+  napi_delete_async_work(env, batch->work);
+  batch_free(env, batch);
+}
+
+/* The batch's promise, with its work queued on the thread pool (or the batch freed and the promise rejected). */
+static napi_value batch_queue(napi_env env, batch_t *batch, const char *resource, napi_async_complete_callback complete) {
+  napi_value promise;
+  napi_create_promise(env, &batch->deferred, &promise);
+  if (!vp_queue(env, resource, batch_execute, complete, batch, &batch->work, batch->deferred)) batch_free(env, batch);
+  return promise;
+}
+
 static void seal_batch_complete(napi_env env, napi_status status, void *data) {
   batch_t *batch = data;
   napi_value results, item;
@@ -373,13 +395,7 @@ static void seal_batch_complete(napi_env env, napi_status status, void *data) {
     ok = seal_result(env, batch_item(batch, i), &item);
     if (ok) napi_set_element(env, results, i, item);
   }
-  if (ok) {
-    napi_resolve_deferred(env, batch->deferred, results);
-  } else {
-    vp_reject(env, batch->deferred, status == napi_cancelled ? "sealFiles: cancelled" : "sealFiles: the crypto library failed, or memory ran out");
-  }
-  napi_delete_async_work(env, batch->work);
-  batch_free(env, batch);
+  batch_settle(env, batch, status, ok, results, "sealFiles");
 }
 
 static napi_value seal_files(napi_env env, napi_callback_info info) {
@@ -444,11 +460,7 @@ static napi_value seal_files(napi_env env, napi_callback_info info) {
     batch_free(env, batch);
     return fail(env, "sealFiles: out of memory");
   }
-  napi_value promise;
-  napi_create_promise(env, &batch->deferred, &promise);
-  if (!vp_queue(env, "vaultpath:sealFiles", batch_execute, seal_batch_complete, batch, &batch->work, batch->deferred))
-    batch_free(env, batch);
-  return promise;
+  return batch_queue(env, batch, "vaultpath:sealFiles", seal_batch_complete);
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
@@ -923,7 +935,7 @@ static int open_batch_ok(batch_t *batch, napi_status status) {
 static void open_batch_complete(napi_env env, napi_status status, void *data) {
   batch_t *batch = data;
   int ok = open_batch_ok(batch, status);
-  napi_value results, result;
+  napi_value results = NULL, result;
   if (ok) {
     napi_create_array_with_length(env, batch->count, &results);
     for (uint32_t i = 0; ok && i < batch->count; i++) {
@@ -939,13 +951,7 @@ static void open_batch_complete(napi_env env, napi_status status, void *data) {
       napi_set_element(env, results, i, result);
     }
   }
-  if (ok) {
-    napi_resolve_deferred(env, batch->deferred, results);
-  } else {
-    vp_reject(env, batch->deferred, status == napi_cancelled ? "openBlobs: cancelled" : "openBlobs: the crypto library failed, or memory ran out");
-  }
-  napi_delete_async_work(env, batch->work);
-  batch_free(env, batch);
+  batch_settle(env, batch, status, ok, results, "openBlobs");
 }
 
 /* The blobs of openBlobs or openBlobsInto (argv[0..3]) as a batch whose items `run`, or NULL after throwing. */
@@ -1003,31 +1009,22 @@ static napi_value open_blobs(napi_env env, napi_callback_info info) {
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4) return fail(env, usage);
   batch_t *batch = open_batch_new(env, argv, usage, open_one);
   if (!batch) return NULL;
-  napi_value promise;
-  napi_create_promise(env, &batch->deferred, &promise);
-  if (!vp_queue(env, "vaultpath:openBlobs", batch_execute, open_batch_complete, batch, &batch->work, batch->deferred))
-    batch_free(env, batch);
-  return promise;
+  return batch_queue(env, batch, "vaultpath:openBlobs", open_batch_complete);
 }
 
 static void open_into_complete(napi_env env, napi_status status, void *data) {
   batch_t *batch = data;
   int ok = open_batch_ok(batch, status);
-  napi_value buffer, results;
+  napi_value buffer, results = NULL;
   double *out = NULL;
-  if (ok && napi_create_arraybuffer(env, (size_t)batch->count * 2 * sizeof(double), (void **)&out, &buffer) == napi_ok &&
-      napi_create_typedarray(env, napi_float64_array, (size_t)batch->count * 2, buffer, 0, &results) == napi_ok) {
-    for (uint32_t i = 0; i < batch->count; i++) {
-      open_job_t *job = batch_item(batch, i);
-      out[2 * i] = job->outcome;
-      out[2 * i + 1] = (double)job->got;
-    }
-    napi_resolve_deferred(env, batch->deferred, results);
-  } else {
-    vp_reject(env, batch->deferred, status == napi_cancelled ? "openBlobsInto: cancelled" : "openBlobsInto: the crypto library failed, or memory ran out");
+  ok = ok && napi_create_arraybuffer(env, (size_t)batch->count * 2 * sizeof(double), (void **)&out, &buffer) == napi_ok &&
+       napi_create_typedarray(env, napi_float64_array, (size_t)batch->count * 2, buffer, 0, &results) == napi_ok;
+  for (uint32_t i = 0; ok && i < batch->count; i++) {
+    open_job_t *job = batch_item(batch, i);
+    out[2 * i] = job->outcome;
+    out[2 * i + 1] = (double)job->got;
   }
-  napi_delete_async_work(env, batch->work);
-  batch_free(env, batch);
+  batch_settle(env, batch, status, ok, results, "openBlobsInto");
 }
 
 static napi_value open_blobs_into(napi_env env, napi_callback_info info) {
@@ -1059,11 +1056,7 @@ static napi_value open_blobs_into(napi_env env, napi_callback_info info) {
     batch_free(env, batch);
     return fail(env, usage);
   }
-  napi_value promise;
-  napi_create_promise(env, &batch->deferred, &promise);
-  if (!vp_queue(env, "vaultpath:openBlobsInto", batch_execute, open_into_complete, batch, &batch->work, batch->deferred))
-    batch_free(env, batch);
-  return promise;
+  return batch_queue(env, batch, "vaultpath:openBlobsInto", open_into_complete);
 }
 
 void vp_register_blob_crypto(napi_env env, napi_value exports) {

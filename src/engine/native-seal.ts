@@ -77,13 +77,15 @@ export function nativeFileSealer(keys: SealKeys & ChunkIdKeys, buffers?: SealBuf
   if (!sealFiles) return null;
   const ns = (sec: number, nsec: number): bigint => BigInt(sec) * 1_000_000_000n + BigInt(nsec);
   type File = { path: string; size: number };
+  /** Room for a file's sealed bytes: its size as scanned, and the envelope. */
+  const room = (f: File): number => f.size + BLOB_OVERHEAD;
   type Result = Awaited<ReturnType<AddonSealFiles>>[number];
   const sealBatch = async (type: ObjectTypeCode, files: File[]): Promise<Result[]> => {
     const salts = Buffer.concat(files.map(() => freshSalt()));
     const args = [files.map((f) => f.path), files.map((f) => f.size), keys.sealKey, keys.chunkIdKey, type, salts] as const;
     if (!buffers) return sealFiles(...args);
-    const out = buffers.acquire(files.reduce((n, f) => n + f.size + BLOB_OVERHEAD, 0), files.length);
-    let results: Awaited<ReturnType<AddonSealFiles>>;
+    const out = buffers.acquire(files.reduce((n, f) => n + room(f), 0), files.length);
+    let results: Result[];
     try {
       results = await sealFiles(...args, out);
     } catch (e) {
@@ -92,7 +94,7 @@ export function nativeFileSealer(keys: SealKeys & ChunkIdKeys, buffers?: SealBuf
     }
     let at = 0;
     return results.map((r, i) => {
-      const slot = out.subarray(at, at + files[i]!.size + BLOB_OVERHEAD);
+      const slot = out.subarray(at, at + room(files[i]!));
       at += slot.length;
       if (r.errno !== 0 || !('id' in r)) {
         buffers.release(out); // nothing of it was written
@@ -105,7 +107,7 @@ export function nativeFileSealer(keys: SealKeys & ChunkIdKeys, buffers?: SealBuf
   const sealerOf = (type: ObjectTypeCode) => {
     let seal = byType.get(type);
     if (!seal) {
-      const weight = buffers ? { weight: (f: File) => f.size + BLOB_OVERHEAD, maxWeight: SEAL_BATCH_BYTES } : undefined;
+      const weight = buffers ? { weight: room, maxWeight: SEAL_BATCH_BYTES } : undefined;
       seal = batched(SEAL_BATCH, (files: File[]) => sealBatch(type, files), weight);
       byType.set(type, seal);
     }

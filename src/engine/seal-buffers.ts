@@ -87,7 +87,10 @@ export class SealBuffers {
       return;
     }
     this.#out.delete(memory);
-    if (memory.byteLength > this.#maxFreeBytes) return this.#memory.free(memory);
+    if (memory.byteLength > this.#maxFreeBytes) {
+      this.#memory.free(memory);
+      return;
+    }
     // Past the cap, the buffers given back longest ago go first: when the sizes asked for change (a folder of small
     // files after large ones), stale sizes would otherwise fill the cap and every fresh buffer be dropped.
     this.#free.push(memory);
