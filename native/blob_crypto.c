@@ -64,15 +64,19 @@
  *   check is ever handed back.
  *
  * openBlobsInto(specs: Float64Array(5 × n), ids: Uint8Array(32 × n), sealKey: Uint8Array(32),
- *               chunkIdKey: Uint8Array(32), targets: Float64Array(2 × n)): Promise<Float64Array(2 × n)>
+ *               chunkIdKey: Uint8Array(32), targets: Float64Array(3 × n)): Promise<Float64Array(2 × n)>
  *
  *   As openBlobs, but blob i's plaintext, once it has passed every check, is written with pwrite to the open file
- *   targets[2i] at offset targets[2i+1] instead of being handed back: a restore's large file is filled chunk by
- *   chunk without its bytes ever reaching JavaScript. The blobs are read into one buffer per pool thread, kept
- *   between jobs up to 8 MiB, so a restore does not fault in fresh pages for every chunk. Resolves to [outcome,
- *   got] per blob: outcome 0 (written whole), or as openBlobs, or OPEN_WRITE (-5) with `got` the errno of the
- *   failed write. Nothing is written for a blob that failed a check. Writes are positional, so blobs of one file
- *   may be written by several jobs at once; the caller must keep each target open until the job settles.
+ *   targets[3i] at offset targets[3i+2] instead of being handed back: a restore's large file is filled chunk by
+ *   chunk without its bytes ever reaching JavaScript. targets[3i+1] is the same file opened again with O_DIRECT, or
+ *   -1: the whole 4 KiB pages a blob covers are then written through it, bypassing the page cache (on some machines
+ *   copying into freshly allocated page-cache pages costs several times the write itself, and a restored tree would
+ *   evict the user's cached files); the partial pages at its ends, and pages the direct descriptor refuses, go
+ *   through targets[3i]. The blobs are read into one 4 KiB-aligned buffer per pool thread, kept between jobs up to
+ *   8 MiB, so a restore does not fault in fresh pages for every chunk. Resolves to [outcome, got] per blob: outcome
+ *   0 (written whole), or as openBlobs, or OPEN_WRITE (-5) with `got` the errno of the failed write. Nothing is
+ *   written for a blob that failed a check. Writes are positional, so blobs of one file may be written by several
+ *   jobs at once; the caller must keep each target open until the job settles.
  *
  * Arguments of the wrong type or length throw synchronously, before any work is queued.
  */
@@ -493,29 +497,28 @@ static int undirect(int fd, int *direct) {
   return 0;
 }
 
-/* Writes `length` bytes at `offset`, looping over short writes. A short direct write turns O_DIRECT off for the rest
- * (what follows it would no longer be aligned), and so does a direct write refused as misaligned (a device whose
- * blocks are larger than 4 KiB), which is then retried. 0, or the errno. */
-static int write_at(int fd, int *direct, const uint8_t *data, size_t length, off_t offset) {
-  while (length > 0) {
-    ssize_t n = pwrite(fd, data, length, offset);
+/* Writes `length` bytes at `offset`, looping over short writes; *done counts the bytes written. 0, or the errno (EIO
+ * for a write that wrote nothing). */
+static int pwrite_all(int fd, const uint8_t *data, size_t length, off_t offset, size_t *done) {
+  *done = 0;
+  while (*done < length) {
+    ssize_t n = pwrite(fd, data + *done, length - *done, offset + (off_t)*done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EINVAL && *direct) {
-      int err = undirect(fd, direct);
-      if (err) return err;
-      continue;
-    }
-    if (n < 0) return errno;
-    if (n == 0) return EIO;
-    if ((size_t)n < length && *direct) {
-      int err = undirect(fd, direct);
-      if (err) return err;
-    }
-    data += n;
-    length -= (size_t)n;
-    offset += n;
+    if (n <= 0) return n < 0 ? errno : EIO;
+    *done += (size_t)n;
   }
   return 0;
+}
+
+/* Writes `length` bytes at `offset`. A direct write refused as misaligned (after a short direct write, whatever
+ * follows is no longer aligned; or a device whose blocks are larger than 4 KiB) turns O_DIRECT off for the rest of
+ * the file and is retried. 0, or the errno. */
+static int write_at(int fd, int *direct, const uint8_t *data, size_t length, off_t offset) {
+  size_t done = 0, more = 0;
+  int err = pwrite_all(fd, data, length, offset, &done);
+  if (err != EINVAL || !*direct) return err;
+  err = undirect(fd, direct);
+  return err ? err : pwrite_all(fd, data + done, length - done, offset + (off_t)done, &more);
 }
 
 static void pack_execute(napi_env env, void *data) {
@@ -770,7 +773,8 @@ static napi_value seal_parts(napi_env env, napi_callback_info info) {
 
 enum { OPEN_SHORT = -1, OPEN_AUTH = -2, OPEN_ID = -3, OPEN_CODEC = -4, OPEN_WRITE = -5 };
 
-/* openBlobsInto's per-thread read buffer, kept between jobs while it is at most SCRATCH_KEEP bytes. */
+/* openBlobsInto's per-thread read buffer, DIRECT_ALIGN-aligned, kept between jobs while it is at most SCRATCH_KEEP
+ * bytes. */
 #define SCRATCH_KEEP (8u << 20)
 static __thread uint8_t *scratch;
 static __thread size_t scratch_size;
@@ -780,7 +784,7 @@ static uint8_t *scratch_get(size_t length) {
   if (scratch_size < length) {
     free(scratch);
     scratch_size = 0;
-    scratch = malloc(length);
+    if (posix_memalign((void **)&scratch, DIRECT_ALIGN, length) != 0) scratch = NULL;
     if (scratch) scratch_size = length;
   }
   return scratch;
@@ -805,6 +809,7 @@ typedef struct {
   uint8_t id[ID_BYTES];
   uint8_t type, codec;
   int out_fd; /* openBlobsInto: where the plaintext goes, else -1 */
+  int direct_fd; /* openBlobsInto: the same file opened with O_DIRECT, or -1 */
   int64_t out_offset;
   /* results */
   int outcome; /* 0, a positive errno, or one of OPEN_* */
@@ -898,25 +903,39 @@ static void open_one(void *data) {
   open_checked(job);
 }
 
-/* openBlobsInto's item: open_one into the thread's scratch, then the plaintext written to its target. */
+/* Writes a checked blob's plaintext `plain` to the file at `start`: the whole pages it covers through direct_fd when
+ * there is one (straight from the buffer, bypassing the page cache; refused, they go through out_fd), the partial
+ * pages at either end through out_fd. No page is written both ways, so the two never race in the page cache. */
+static int write_plaintext(const open_job_t *job, const uint8_t *plain, size_t bytes) {
+  const int64_t start = job->out_offset, end = start + (int64_t)bytes, page = DIRECT_ALIGN;
+  int64_t a = (start + page - 1) / page * page, b = end / page * page;
+  size_t done = 0, more = 0;
+  if (job->direct_fd < 0 || b <= a) return pwrite_all(job->out_fd, plain, bytes, (off_t)start, &done);
+  int err = pwrite_all(job->direct_fd, plain + (a - start), (size_t)(b - a), (off_t)a, &done);
+  if (err == EINVAL) err = pwrite_all(job->out_fd, plain + (a - start) + done, (size_t)(b - a) - done, (off_t)a + (off_t)done, &more);
+  if (!err) err = pwrite_all(job->out_fd, plain, (size_t)(a - start), (off_t)start, &done);
+  if (!err) err = pwrite_all(job->out_fd, plain + (b - start), (size_t)(end - b), (off_t)b, &done);
+  return err;
+}
+
+/* openBlobsInto's item: open_one into the thread's scratch, then the plaintext written to its target. The blob is
+ * read to where its plaintext's byte for file offset x lies at an address ≡ x (mod DIRECT_ALIGN), as O_DIRECT
+ * wants its buffers aligned like the file offsets. */
 static void open_into_one(void *data) {
   open_job_t *job = data;
-  job->sealed = scratch_get(job->length);
-  if (!job->sealed) {
+  size_t shift = (size_t)((job->out_offset - SALT_BYTES) & (DIRECT_ALIGN - 1));
+  uint8_t *buffer = scratch_get(job->length + shift);
+  if (!buffer) {
     job->outcome = ENOMEM;
     return;
   }
+  job->sealed = buffer + shift;
   open_checked(job);
-  const uint8_t *plain = job->sealed + SALT_BYTES;
-  size_t bytes = job->length - SALT_BYTES - TAG_BYTES;
-  for (size_t done = 0; job->outcome == 0 && !job->crypto_failed && done < bytes;) {
-    ssize_t n = pwrite(job->out_fd, plain + done, bytes - done, (off_t)(job->out_offset + (int64_t)done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
+  if (job->outcome == 0 && !job->crypto_failed) {
+    int err = write_plaintext(job, job->sealed + SALT_BYTES, job->length - SALT_BYTES - TAG_BYTES);
+    if (err) {
       job->outcome = OPEN_WRITE;
-      job->got = n < 0 ? (size_t)errno : (size_t)EIO;
-    } else {
-      done += (size_t)n;
+      job->got = (size_t)err;
     }
   }
   job->sealed = NULL;
@@ -976,7 +995,7 @@ static batch_t *open_batch_new(napi_env env, napi_value *argv, const char *usage
     fail(env, "openBlobs: out of memory");
     return NULL;
   }
-  for (uint32_t i = 0; i < count; i++) ((open_job_t *)batch_item(batch, i))->out_fd = -1;
+  for (uint32_t i = 0; i < count; i++) ((open_job_t *)batch_item(batch, i))->out_fd = ((open_job_t *)batch_item(batch, i))->direct_fd = -1;
   for (uint32_t i = 0; i < count; i++) {
     const double *spec = specs + (size_t)i * 5;
     open_job_t *job = batch_item(batch, i);
@@ -1030,7 +1049,7 @@ static void open_into_complete(napi_env env, napi_status status, void *data) {
 static napi_value open_blobs_into(napi_env env, napi_callback_info info) {
   static const char *usage =
       "openBlobsInto(specs: Float64Array(5 × n: fd, offset, length, type, codec), ids: Uint8Array(32 × n), "
-      "sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32), targets: Float64Array(2 × n: fd, offset))";
+      "sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32), targets: Float64Array(3 × n: fd, direct fd or -1, offset))";
   size_t argc = 5;
   napi_value argv[5];
   bool is_typed = false;
@@ -1044,12 +1063,14 @@ static napi_value open_blobs_into(napi_env env, napi_callback_info info) {
   batch_t *batch = open_batch_new(env, argv, usage, open_into_one);
   if (!batch) return NULL;
   const double *targets = targets_data;
-  int valid = n_targets == (size_t)batch->count * 2;
+  int valid = n_targets == (size_t)batch->count * 3;
   for (uint32_t i = 0; valid && i < batch->count; i++) {
-    double fd = targets[2 * i], offset = targets[2 * i + 1];
+    double fd = targets[3 * i], direct = targets[3 * i + 1], offset = targets[3 * i + 2];
     open_job_t *job = batch_item(batch, i);
-    valid = fd >= 0 && fd <= INT_MAX && fd == (int)fd && offset >= 0 && offset <= 9007199254740991.0 && offset == (int64_t)offset;
+    valid = fd >= 0 && fd <= INT_MAX && fd == (int)fd && direct >= -1 && direct <= INT_MAX && direct == (int)direct &&
+            offset >= 0 && offset <= 9007199254740991.0 && offset == (int64_t)offset;
     job->out_fd = (int)fd;
+    job->direct_fd = (int)direct;
     job->out_offset = (int64_t)offset;
   }
   if (!valid) {

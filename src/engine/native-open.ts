@@ -6,7 +6,8 @@
  *
  * {@link nativeBlobWriter} does the same and then writes the plaintext straight to a restored file at its offset, so
  * a large file's bytes never reach JavaScript: no buffer per chunk, no garbage for the collector to trace, and one
- * read buffer per pool thread instead of fresh pages for every chunk.
+ * read buffer per pool thread instead of fresh pages for every chunk. Given the file opened a second time with
+ * O_DIRECT ({@link openDirect}), it writes the whole pages of each chunk through that, past the page cache.
  *
  * Same checks, same order and same errors as `Vault.openBlobAt` (which does the work on the calling thread when
  * the addon is not built): cut short, then authentication, then codec, then id. Nothing but the plaintext of a blob
@@ -14,6 +15,8 @@
  *
  * @module
  */
+import { constants } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { VaultpathError } from '../errors.js';
 import { BLOB_OVERHEAD, authFailed, unknownCodec, type SealKeys } from '../crypto/envelope.js';
 import type { ChunkIdKeys } from '../crypto/chunk-id.js';
@@ -35,6 +38,7 @@ export type AddonOpenBlobsInto = (
   ids: Uint8Array,
   sealKey: Uint8Array,
   chunkIdKey: Uint8Array,
+  /** 3 × n: the file's descriptor, the same file's O_DIRECT descriptor or -1, the offset. */
   targets: Float64Array,
 ) => Promise<Float64Array>;
 
@@ -56,13 +60,19 @@ const OPEN_WRITE = -5;
  */
 export type BlobOpener = (fd: number, at: BlobLocation, id: Uint8Array) => Promise<Buffer>;
 
+/** A file a {@link BlobWriter} writes to: its descriptor, and the same file's O_DIRECT descriptor or -1. */
+export interface BlobTarget {
+  readonly fd: number;
+  readonly direct: number;
+}
+
 /**
  * Opens blob `id` as {@link BlobOpener} does and writes its plaintext to the open file `out` at `position`; resolves
  * once it is written whole. Nothing is written for a blob that fails a check.
  * @throws what {@link BlobOpener} throws, or an `Error` whose `code` is the errno name (`ENOSPC`, …) when the write
  *   fails, as Node's own file calls throw.
  */
-export type BlobWriter = (fd: number, at: BlobLocation, id: Uint8Array, out: number, position: number) => Promise<void>;
+export type BlobWriter = (fd: number, at: BlobLocation, id: Uint8Array, out: BlobTarget, position: number) => Promise<void>;
 
 type Job = { fd: number; at: BlobLocation; id: Uint8Array };
 
@@ -103,10 +113,10 @@ function refusal(at: BlobLocation, id: Uint8Array, outcome: number, got: number)
 export function nativeBlobWriter(keys: SealKeys & ChunkIdKeys): BlobWriter | null {
   const openBlobsInto = nativeFunction<AddonOpenBlobsInto>('openBlobsInto');
   if (!openBlobsInto) return null;
-  const write = batched(OPEN_BATCH, async (blobs: (Job & { out: number; position: number })[]) => {
+  const write = batched(OPEN_BATCH, async (blobs: (Job & { out: BlobTarget; position: number })[]) => {
     const [specs, ids] = describe(blobs);
-    const targets = new Float64Array(blobs.length * 2);
-    blobs.forEach((b, i) => targets.set([b.out, b.position], i * 2));
+    const targets = new Float64Array(blobs.length * 3);
+    blobs.forEach((b, i) => targets.set([b.out.fd, b.out.direct, b.position], i * 3));
     const results = await openBlobsInto(specs, ids, keys.sealKey, keys.chunkIdKey, targets);
     return blobs.map((_, i) => [results[2 * i]!, results[2 * i + 1]!] as const);
   });
@@ -115,6 +125,17 @@ export function nativeBlobWriter(keys: SealKeys & ChunkIdKeys): BlobWriter | nul
     const [outcome, got] = await write({ fd, at, id, out, position });
     if (outcome !== 0) throw refusal(at, id, outcome, got);
   };
+}
+
+/**
+ * The file open as `fd` opened a second time for direct I/O (O_DIRECT, through /proc/self/fd: the same file, not
+ * whatever its name now points to), or undefined where that cannot be done (no O_DIRECT on this platform or file
+ * system, no /proc). The caller closes it, after every write through it has settled.
+ */
+export async function openDirect(fd: number): Promise<FileHandle | undefined> {
+  const direct = constants.O_DIRECT as number | undefined;
+  if (direct === undefined || process.platform !== 'linux') return undefined;
+  return open(`/proc/self/fd/${fd}`, constants.O_WRONLY | direct).catch(() => undefined);
 }
 
 /** The native blob opener under `keys`, or `null` when the addon is not built here. */

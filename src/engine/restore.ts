@@ -35,7 +35,7 @@ import { downloadTo } from '../transfer/store.js';
 import { setTimesNs } from '../scan/probe.js';
 import { Limiter } from './limit.js';
 import { nativeWriter } from './native-writer.js';
-import { type BlobOpener, type BlobWriter, nativeBlobOpener, nativeBlobWriter } from './native-open.js';
+import { type BlobOpener, type BlobWriter, nativeBlobOpener, nativeBlobWriter, openDirect } from './native-open.js';
 
 export interface RestoreOptions {
   /** Globs (relative to the snapshot's root, e.g. `data/photos/**`) of files to restore. @default everything */
@@ -329,9 +329,13 @@ async function restoreFile(ctx: RestoreContext, node: TreeNode, path: string, re
   }
   const temp = tempBeside(ctx, path);
   let file: FileHandle | undefined;
+  /** The file opened again for direct I/O: the addon writes the chunks' whole pages through it. */
+  let direct: FileHandle | undefined;
   const inFlight: Promise<void>[] = [];
   try {
     file = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    if (ctx.writeBlob) direct = await openDirect(file.fd);
+    const target = { fd: file.fd, direct: direct?.fd ?? -1 };
     const size = node.size!;
     // Data regions are [0, size) minus the holes, in order; the chunks fill them one after another.
     const regions: [number, number][] = [];
@@ -363,9 +367,8 @@ async function restoreFile(ctx: RestoreContext, node: TreeNode, path: string, re
         const length = location.length - BLOB_OVERHEAD;
         const region = regions[r];
         if (location.codec === 0 && length > 0 && region && at + length <= region[1]) {
-          const fd = file.fd;
           const position = at;
-          const p = ctx.cache.withPack(location, (pack) => ctx.writeBlob!(pack, location, id, fd, position));
+          const p = ctx.cache.withPack(location, (pack) => ctx.writeBlob!(pack, location, id, target, position));
           p.catch(() => undefined); // awaited below, in order; this only keeps an early failure from counting as unhandled
           inFlight.push(p);
           if (inFlight.length >= CHUNKS_IN_FLIGHT) await inFlight.shift();
@@ -388,6 +391,8 @@ async function restoreFile(ctx: RestoreContext, node: TreeNode, path: string, re
     const expected = regions.reduce((s, [a, b]) => s + (b - a), 0);
     if (written !== expected) throw new RestoreFileError(`the snapshot's chunks hold ${written} bytes, the file needs ${expected}`);
     await file.truncate(size); // trailing holes stay holes
+    await direct?.close();
+    direct = undefined;
     await file.close();
     file = undefined;
     await setMeta(temp, node);
@@ -399,6 +404,7 @@ async function restoreFile(ctx: RestoreContext, node: TreeNode, path: string, re
     // The addon may still be writing to the file's descriptor: close it only once nothing can, so a later file
     // that gets the same number never receives these bytes.
     await Promise.allSettled(inFlight);
+    await direct?.close().catch(() => undefined);
     await file?.close().catch(() => undefined);
     await unlink(temp).catch(() => undefined);
     if ((e as VaultpathError).code === 'VP_ABORTED') throw e;

@@ -1,14 +1,14 @@
 // The addon's blob opener must accept exactly what the portable path (Vault.openBlobAt) accepts, give the same
 // plaintext, and refuse everything else with the same error code and message. Its blob writer must do the same and
 // put the plaintext, and nothing else, at the asked position of the target file.
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { open, rename, writeFile } from 'node:fs/promises';
 import { gcm } from '@noble/ciphers/aes.js';
 import { expand } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type AddonOpenBlobs, type AddonOpenBlobsInto, nativeBlobOpener, nativeBlobWriter } from '../../src/engine/native-open.js';
+import { type AddonOpenBlobs, type AddonOpenBlobsInto, nativeBlobOpener, nativeBlobWriter, openDirect } from '../../src/engine/native-open.js';
 import { nativeFunction } from '../../src/native.js';
 import { ObjectType } from '../../src/crypto/object-type.js';
 import type { BlobLocation } from '../../src/repo/vault.js';
@@ -182,12 +182,50 @@ describe.runIf(linux)('the native blob writer', () => {
     const target = f.path('restored');
     const out = openSync(target, 'w');
     try {
-      await Promise.all(at.map((a, i) => write(pack, a, ids[i]!, out, positions[i]!)));
+      await Promise.all(at.map((a, i) => write(pack, a, ids[i]!, { fd: out, direct: -1 }, positions[i]!)));
     } finally {
       closeSync(pack);
       closeSync(out);
     }
     expect(readFileSync(target).equals(Buffer.concat(plain))).toBe(true);
+  });
+
+  it.runIf(linux)('writes the same bytes with a direct descriptor: whole pages through it, partial ones beside it', async () => {
+    const write = nativeBlobWriter(f.vault.keys)!;
+    // Blobs that start and end inside a page, inside one page, exactly on page bounds, and above a thread's buffer.
+    const sizes = [5000, 100, 3092, 8192, 3 * 4096 + 17, 9 * 1024 * 1024 + 3, 12_288, 1];
+    const { plain, ids, at, path } = await referencePack(sizes, 300);
+    const positions = plain.map((_, i) => plain.slice(0, i).reduce((sum, p) => sum + p.length, 0));
+    const pack = openSync(path, 'r');
+    const target = f.path('restored-direct');
+    const out = await open(target, 'w');
+    const direct = await openDirect(out.fd);
+    try {
+      // Where the file system refuses O_DIRECT (tmpfs on older kernels) the writer must do without it.
+      await Promise.all(at.map((a, i) => write(pack, a, ids[i]!, { fd: out.fd, direct: direct?.fd ?? -1 }, positions[i]!)));
+    } finally {
+      closeSync(pack);
+      await direct?.close();
+      await out.close();
+    }
+    expect(positions[3]! % 4096).toBe(0); // the page-aligned blob is where it should be
+    expect(readFileSync(target).equals(Buffer.concat(plain))).toBe(true);
+  });
+
+  it.runIf(linux)('opens the same file again for direct I/O, not what its name points to', async () => {
+    const target = f.path('named');
+    const file = await open(target, 'w');
+    const direct = await openDirect(file.fd);
+    try {
+      await rename(target, f.path('renamed'));
+      await writeFile(target, 'another file under the old name');
+      if (!direct) return; // no O_DIRECT on this file system: nothing was opened
+      expect((await direct.stat()).ino).toBe((await file.stat()).ino);
+      expect((await direct.stat()).ino).not.toBe(statSync(target).ino);
+    } finally {
+      await direct?.close();
+      await file.close();
+    }
   });
 
   it('refuses what the opener refuses, with the same code and message, and writes nothing for it', async () => {
@@ -200,17 +238,18 @@ describe.runIf(linux)('the native blob writer', () => {
     const pack = openSync(path, 'r');
     const target = f.path('restored');
     const out = openSync(target, 'w');
+    const target0 = { fd: out, direct: -1 };
     try {
       const expected = await open(pack, at[0]!, ids[0]!).then(
         () => expect.fail('the damaged blob opened'),
         (e: { code: string; message: string }) => ({ code: e.code, message: e.message }),
       );
       expect(expected.code).toBe('VP_AUTH_FAILED');
-      await expect(write(pack, at[0]!, ids[0]!, out, 0)).rejects.toMatchObject(expected);
-      await expect(write(pack, at[1]!, ids[0]!, out, 0)).rejects.toMatchObject({ code: 'VP_AUTH_FAILED' }); // asked under another id
-      await expect(write(pack, { ...at[1]!, length: 47 }, ids[1]!, out, 0)).rejects.toMatchObject({ code: 'VP_MALFORMED_OBJECT' });
+      await expect(write(pack, at[0]!, ids[0]!, target0, 0)).rejects.toMatchObject(expected);
+      await expect(write(pack, at[1]!, ids[0]!, target0, 0)).rejects.toMatchObject({ code: 'VP_AUTH_FAILED' }); // asked under another id
+      await expect(write(pack, { ...at[1]!, length: 47 }, ids[1]!, target0, 0)).rejects.toMatchObject({ code: 'VP_MALFORMED_OBJECT' });
       expect(readFileSync(target).length).toBe(0);
-      await write(pack, at[1]!, ids[1]!, out, 10);
+      await write(pack, at[1]!, ids[1]!, target0, 10);
     } finally {
       closeSync(pack);
       closeSync(out);
@@ -224,22 +263,24 @@ describe.runIf(linux)('the native blob writer', () => {
     const pack = openSync(path, 'r');
     const readOnly = openSync(path, 'r');
     try {
-      await expect(write(pack, at[0]!, ids[0]!, readOnly, 0)).rejects.toMatchObject({ code: 'EBADF', message: expect.stringContaining('EBADF') });
+      await expect(write(pack, at[0]!, ids[0]!, { fd: readOnly, direct: -1 }, 0)).rejects.toMatchObject({ code: 'EBADF', message: expect.stringContaining('EBADF') });
     } finally {
       closeSync(pack);
       closeSync(readOnly);
     }
   });
 
-  it('throws before queueing anything when a target is not a descriptor and an offset', () => {
+  it('throws before queueing anything when a target is not a descriptor, a direct descriptor or -1, and an offset', () => {
     const raw = nativeFunction<AddonOpenBlobsInto>('openBlobsInto')!;
     const k = f.vault.keys;
     const spec = Float64Array.of(0, 0, 100, 1, 0);
     const usage = /openBlobsInto\(specs/;
-    expect(() => raw(spec, Buffer.alloc(32), k.sealKey, k.chunkIdKey, Float64Array.of(-1, 0))).toThrow(usage);
-    expect(() => raw(spec, Buffer.alloc(32), k.sealKey, k.chunkIdKey, Float64Array.of(1, 0.5))).toThrow(usage);
-    expect(() => raw(spec, Buffer.alloc(32), k.sealKey, k.chunkIdKey, Float64Array.of(1))).toThrow(usage);
-    expect(() => raw(spec, Buffer.alloc(32), k.sealKey, k.chunkIdKey, Float64Array.of(1, 0, 2, 0))).toThrow(usage);
-    expect(() => raw(spec, Buffer.alloc(31), k.sealKey, k.chunkIdKey, Float64Array.of(1, 0))).toThrow(usage);
+    expect(() => raw(spec, Buffer.alloc(32), k.sealKey, k.chunkIdKey, Float64Array.of(-1, -1, 0))).toThrow(usage);
+    expect(() => raw(spec, Buffer.alloc(32), k.sealKey, k.chunkIdKey, Float64Array.of(1, -2, 0))).toThrow(usage);
+    expect(() => raw(spec, Buffer.alloc(32), k.sealKey, k.chunkIdKey, Float64Array.of(1, 2.5, 0))).toThrow(usage);
+    expect(() => raw(spec, Buffer.alloc(32), k.sealKey, k.chunkIdKey, Float64Array.of(1, -1, 0.5))).toThrow(usage);
+    expect(() => raw(spec, Buffer.alloc(32), k.sealKey, k.chunkIdKey, Float64Array.of(1, 0))).toThrow(usage);
+    expect(() => raw(spec, Buffer.alloc(32), k.sealKey, k.chunkIdKey, Float64Array.of(1, -1, 0, 2))).toThrow(usage);
+    expect(() => raw(spec, Buffer.alloc(31), k.sealKey, k.chunkIdKey, Float64Array.of(1, -1, 0))).toThrow(usage);
   });
 });
