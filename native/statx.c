@@ -185,6 +185,8 @@ void vp_register_write_file(napi_env env, napi_value exports);
 void vp_register_blob_crypto(napi_env env, napi_value exports);
 /* mapBuffer(...), unmapBuffer(...): buffers whose memory is given back when the program says so (memory.c). */
 void vp_register_memory(napi_env env, napi_value exports);
+/* gearScan(...): the chunker's gear-hash scan (gear.c). */
+void vp_register_gear(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn, fields;
@@ -200,6 +202,7 @@ static napi_value init(napi_env env, napi_value exports) {
   vp_register_write_file(env, exports);
   vp_register_blob_crypto(env, exports);
   vp_register_memory(env, exports);
+  vp_register_gear(env, exports);
   return exports;
 }
 

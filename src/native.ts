@@ -1,6 +1,7 @@
 /**
  * The optional native addon (binding.gyp, native/*.c), loaded once for every module that uses part of it: the scan's
- * statx, Argon2id, the restore's whole-file writer, and the backup's file sealing and pack hashing.
+ * statx, Argon2id, the chunker's gear-hash scan, the restore's whole-file writer and blob opening, and the backup's
+ * file sealing and pack hashing.
  *
  * The addon is built at install on Linux; where it is not (another platform, or a failed compile), {@link addon}
  * is `null` and each user falls back to its portable path. Users check for the function they need, so an older

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { type Chunk, type ChunkerParams, DEFAULT_CHUNKER_PARAMS, checkChunkerParams, chunkStream } from '../../src/chunk/fastcdc.js';
+import { type Chunk, type ChunkerParams, DEFAULT_CHUNKER_PARAMS, type GearScan, checkChunkerParams, chunkStream, gearScanPortable } from '../../src/chunk/fastcdc.js';
+import { nativeFunction } from '../../src/native.js';
 import { VaultKeys, generateMasterKey } from '../../src/crypto/keys.js';
 import { ChunkIdentifier } from '../../src/crypto/chunk-id.js';
 import { concatParts } from '../../src/bytes.js';
@@ -165,5 +166,52 @@ describe('chunker parameters', () => {
 
   it('default to 512 KiB / 1 MiB / 8 MiB', () => {
     expect(DEFAULT_CHUNKER_PARAMS).toEqual({ minSize: 524_288, avgSize: 1_048_576, maxSize: 8_388_608 });
+  });
+});
+
+describe('the scan in the addon', () => {
+  const native = nativeFunction<GearScan>('gearScan');
+  const gear = new Int32Array(keys.gearTable.buffer.slice(keys.gearTable.byteOffset, keys.gearTable.byteOffset + 1024));
+  const zeroFix = -gear[0]! | 0;
+
+  it.runIf(process.platform === 'linux')('is built and loads on Linux (the backup chunks through it)', () => {
+    expect(native, 'the native addon did not build or load: see the output of scripts/build-native.mjs').not.toBeNull();
+  });
+
+  it.runIf(native !== null)('finds the cuts, and leaves the hash, that the portable scan finds and leaves', () => {
+    const input = Buffer.concat([seededBytes(300_000, 7), Buffer.alloc(5000), seededBytes(999, 8), Buffer.alloc(63), seededBytes(200_000, 9), Buffer.alloc(100_000)]);
+    let compared = 0;
+    for (const bits of [4, 9, 13, 16, 22]) {
+      for (const skippable of [0, 1]) {
+        const mask = (~0 << (32 - bits)) | 0;
+        let i = 0;
+        let h = 12345;
+        while (i < input.length) {
+          const limit = Math.min(input.length, i + 1 + ((i * 7919) % 70_001));
+          const a = Int32Array.of(h, mask, zeroFix, skippable);
+          const b = Int32Array.of(h, mask, zeroFix, skippable);
+          const cut = native!(input, i, limit, a, gear);
+          expect(cut).toBe(gearScanPortable(input, i, limit, b, gear));
+          if (cut < 0) expect(a[0]).toBe(b[0]);
+          compared++;
+          h = cut < 0 ? a[0]! : 0;
+          i = cut < 0 ? limit : cut;
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(100);
+  });
+
+  it.runIf(native !== null)('throws before reading anything when an argument is of the wrong type or range', () => {
+    const buf = Buffer.alloc(100);
+    const state = new Int32Array(4);
+    const usage = /gearScan\(buf/;
+    expect(() => native!(buf, 0, 101, state, gear)).toThrow(usage);
+    expect(() => native!(buf, 50, 40, state, gear)).toThrow(usage);
+    expect(() => native!(buf, -1, 40, state, gear)).toThrow(usage);
+    expect(() => native!(buf, 0, 10, new Int32Array(3), gear)).toThrow(usage);
+    expect(() => native!(buf, 0, 10, state, new Int32Array(255))).toThrow(usage);
+    expect(() => native!(new Uint16Array(50) as unknown as Uint8Array, 0, 10, state, gear)).toThrow(usage);
+    expect(native!(buf, 100, 100, state, gear)).toBe(-1); // an empty range is no cut
   });
 });
