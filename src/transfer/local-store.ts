@@ -12,7 +12,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { type Stats, close, constants, fstat, open as fsOpen, read } from 'node:fs';
 import { type FileHandle, copyFile, link, lstat, mkdir, open, opendir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { VaultpathError, throwIfAborted } from '../errors.js';
@@ -39,6 +39,15 @@ export interface LocalStoreOptions {
   readonly durable?: boolean;
   /** Tells the age of leftover temporary files. @default systemClock */
   readonly clock?: Clock;
+}
+
+/**
+ * One callback-style fs call as a promise. Reads use these rather than `FileHandle`: for the small objects a walk
+ * reads by the hundred (trees, index objects), a FileHandle's open, read and close cost three to four times as
+ * much time on the calling thread as the same three calls through callbacks.
+ */
+function call<T>(start: (done: (e: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => start((e, value) => (e ? reject(e) : resolve(value))));
 }
 
 /** Ranges up to this length are read without first asking the file's size (see get). */
@@ -169,20 +178,22 @@ export class LocalStore implements Store {
   async get(name: string, options: GetOptions = {}): Promise<Buffer> {
     checkName(name);
     throwIfAborted(options.signal);
-    let file: FileHandle | undefined;
+    let fd: number | undefined;
     try {
-      file = await open(this.#path(name), 'r');
+      fd = await call<number>((done) => fsOpen(this.#path(name), 'r', done));
       const offset = options.offset ?? 0;
       // A short range (a tree, an index entry's blob) is read up to the end of the file, a short read ending it,
       // without an fstat round trip; a longer one is first clamped to the file's size, so that a damaged index
       // cannot make this allocate more than the file holds.
       const length =
-        options.length !== undefined && options.length <= UNCLAMPED_RANGE ? options.length : Math.max(0, Math.min(options.length ?? Infinity, (await file.stat()).size - offset));
+        options.length !== undefined && options.length <= UNCLAMPED_RANGE
+          ? options.length
+          : Math.max(0, Math.min(options.length ?? Infinity, (await call<Stats>((done) => fstat(fd!, done))).size - offset));
       const out = Buffer.allocUnsafe(length);
       let done = 0;
       while (done < length) {
         throwIfAborted(options.signal);
-        const { bytesRead } = await file.read(out, done, length - done, offset + done);
+        const bytesRead = await call<number>((cb) => read(fd!, out, done, length - done, offset + done, cb));
         if (bytesRead === 0) break;
         done += bytesRead;
       }
@@ -190,7 +201,7 @@ export class LocalStore implements Store {
     } catch (e) {
       throw storeError(e, this.location, `read ${name}`);
     } finally {
-      await file?.close().catch(() => undefined);
+      if (fd !== undefined) close(fd, () => undefined); // a read-only descriptor: nothing to learn from its close
     }
   }
 
