@@ -90,6 +90,43 @@ export function encodeIndex(content: IndexContent): Buffer {
  * @throws {VaultpathError} `VP_MALFORMED_OBJECT`.
  */
 export function decodeIndex(plain: Buffer, where = 'index'): IndexContent {
+  const reader = readIndex(plain, where);
+  const entries: IndexEntry[] = [];
+  reader.forEach((bytes, at, packId, type) =>
+    entries.push({
+      id: Buffer.from(bytes.subarray(at, at + 32)),
+      packId,
+      offset: bytes.readUInt32LE(at + 36),
+      length: bytes.readUInt32LE(at + 40),
+      plaintextLength: bytes.readUInt32LE(at + 44),
+      type,
+      codec: bytes[at + 49]!,
+    }),
+  );
+  return { entries, supersedes: reader.supersedes };
+}
+
+/**
+ * An index object's plaintext with its counts checked, its entries visited in place: what a reader that adds
+ * entries straight into a map uses, without an {@link IndexEntry} and a copy of the id for each. @internal
+ */
+export interface IndexReader {
+  readonly packIds: readonly Buffer[];
+  readonly supersedes: readonly Buffer[];
+  /**
+   * Calls `visit` for each entry in order with the plaintext and the entry's offset in it (fields as in the layout
+   * above), its pack id and its type, after checking the pack ordinal, the type and the reserved field.
+   * @throws {VaultpathError} `VP_MALFORMED_OBJECT` at the first entry that fails a check.
+   */
+  forEach(visit: (plain: Buffer, at: number, packId: Buffer, type: PackedType) => void): void;
+}
+
+/**
+ * Checks an index object's counts and length and returns a reader of its entries.
+ * @throws {VaultpathError} `VP_MALFORMED_OBJECT`.
+ * @internal
+ */
+export function readIndex(plain: Buffer, where = 'index'): IndexReader {
   const bad = (what: string): VaultpathError =>
     new VaultpathError('VP_MALFORMED_OBJECT', `${where} ${what}; the index is damaged. Rebuild the index from the packs.`);
   let o = 0;
@@ -106,23 +143,8 @@ export function decodeIndex(plain: Buffer, where = 'index'): IndexContent {
   const n = plain.readUInt32LE(o);
   o += 4;
   need(INDEX_ENTRY_LENGTH * n, 'entries');
-  const entries: IndexEntry[] = [];
-  for (let i = 0; i < n; i++, o += INDEX_ENTRY_LENGTH) {
-    const ordinal = plain.readUInt32LE(o + 32);
-    if (ordinal >= packCount) throw bad(`entry ${i} names pack ${ordinal} of ${packCount}`);
-    const type = plain[o + 48]!;
-    if (type !== ObjectType.data && type !== ObjectType.tree) throw bad(`entry ${i} has type ${type}`);
-    if (plain.readUInt16LE(o + 50) !== 0) throw bad(`entry ${i} has a non-zero reserved field`);
-    entries.push({
-      id: Buffer.from(plain.subarray(o, o + 32)),
-      packId: packIds[ordinal]!,
-      offset: plain.readUInt32LE(o + 36),
-      length: plain.readUInt32LE(o + 40),
-      plaintextLength: plain.readUInt32LE(o + 44),
-      type,
-      codec: plain[o + 49]!,
-    });
-  }
+  const first = o;
+  o += INDEX_ENTRY_LENGTH * n;
   need(4, 'superseded count');
   const s = plain.readUInt32LE(o);
   o += 4;
@@ -130,12 +152,31 @@ export function decodeIndex(plain: Buffer, where = 'index'): IndexContent {
   const supersedes: Buffer[] = [];
   for (let i = 0; i < s; i++, o += 32) supersedes.push(Buffer.from(plain.subarray(o, o + 32)));
   if (o !== plain.length) throw bad(`has ${plain.length - o} bytes after its last field`);
-  return { entries, supersedes };
+  return {
+    packIds,
+    supersedes,
+    forEach(visit) {
+      for (let i = 0, at = first; i < n; i++, at += INDEX_ENTRY_LENGTH) {
+        const ordinal = plain.readUInt32LE(at + 32);
+        if (ordinal >= packCount) throw bad(`entry ${i} names pack ${ordinal} of ${packCount}`);
+        const type = plain[at + 48]!;
+        if (type !== ObjectType.data && type !== ObjectType.tree) throw bad(`entry ${i} has type ${type}`);
+        if (plain.readUInt16LE(at + 50) !== 0) throw bad(`entry ${i} has a non-zero reserved field`);
+        visit(plain, at, packIds[ordinal]!, type);
+      }
+    },
+  };
 }
 
 /** Seals an index object stored under `index/<id>`. */
 export function sealIndex(keys: SealKeys, id: Uint8Array, content: IndexContent): Buffer {
   return joinSealed(sealObject(keys, ObjectType.index, id, encodeIndex(content)));
+}
+
+/** Opens the index object stored under `index/<id>` and checks its counts (see {@link readIndex}). @internal */
+export function openIndexReader(keys: SealKeys, id: Uint8Array, sealed: Uint8Array): IndexReader {
+  const where = `index ${Buffer.from(id).toString('hex')}`;
+  return readIndex(openObject(keys, ObjectType.index, id, sealed, { where }), where);
 }
 
 /** Opens and decodes the index object stored under `index/<id>`. */
