@@ -330,21 +330,33 @@ interface WalkContext {
   readonly progress: () => void;
 }
 
-/** Backs up folder `relDir` and returns its tree id (hex). */
-async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: string, parent: Map<string, TreeNode> | undefined): Promise<string> {
+/** A folder's tree in the parent snapshot: its id and its nodes (continuations included) by name. */
+interface ParentTree {
+  readonly id: string;
+  readonly nodes: Map<string, TreeNode>;
+}
+
+/**
+ * Backs up folder `relDir` and returns its tree id (hex). A folder whose every entry is unchanged since the parent
+ * snapshot (the same names; files reused unchanged with the same mode and decision; subfolders with the same tree,
+ * mode and mtime) keeps the parent's tree id: its tree would list the same nodes, so it is neither encoded nor
+ * hashed again.
+ */
+async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: string, parentTree: ParentTree | undefined): Promise<string> {
   throwIfAborted(ctx.signal);
-  const entries = await lister.list(relDir);
   const nameOf = (e: ScanEntry): string => e.relativePath.slice(e.relativePath.lastIndexOf('/') + 1);
+  const parent = parentTree?.nodes;
+  const entries = await lister.list(relDir);
   // The parent snapshot's trees of the subfolders are read a few folders ahead, so their reads overlap the walk
   // instead of each folder waiting for its own.
   const dirs = parent ? entries.filter((e) => e.kind === 'dir' && e.decision.kind !== 'skip') : [];
-  const parentTrees: (Promise<Map<string, TreeNode> | undefined> | undefined)[] = [];
+  const parentTrees: (Promise<ParentTree | undefined> | undefined)[] = [];
   let readAhead = 0;
   let dirIndex = 0;
-  const parentTreeOf = (i: number): Promise<Map<string, TreeNode> | undefined> | undefined => {
+  const parentTreeOf = (i: number): Promise<ParentTree | undefined> | undefined => {
     for (; readAhead < Math.min(i + TREE_READ_AHEAD, dirs.length); readAhead++) {
       const previous = parent?.get(nameOf(dirs[readAhead]!));
-      const read = previous?.type === 'dir' && previous.subtree ? readTreeNodes(ctx, previous.subtree) : undefined;
+      const read = previous?.type === 'dir' && previous.subtree ? readParentTree(ctx, previous.subtree) : undefined;
       read?.catch(() => undefined); // awaited in turn below; an abort must not surface as an unhandled rejection first
       parentTrees.push(read);
     }
@@ -354,6 +366,8 @@ async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: stri
   };
   // Files of this folder are backed up several at a time; their nodes come back in name order for the tree.
   const slots: (TreeNode | Promise<TreeNode | undefined>)[] = [];
+  // Whether every node so far is the parent tree's node of the same name, unchanged.
+  let same = parent !== undefined;
   for (const e of entries) {
     const name = nameOf(e);
     if (e.decision.kind === 'skip') {
@@ -371,16 +385,23 @@ async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: stri
       const parentChildren = parent ? await parentTreeOf(dirIndex++) : undefined;
       const subtree = await backupFolder(ctx, lister, e.relativePath, parentChildren);
       ctx.c.dirs++;
-      slots.push({ name, type: 'dir', mode: stats.mode & 0o7777, mtimeNs: stats.mtimeNs.toString(), subtree });
+      const node: TreeNode = { name, type: 'dir', mode: stats.mode & 0o7777, mtimeNs: stats.mtimeNs.toString(), subtree };
+      if (same) {
+        const previous = parent!.get(name);
+        same = previous?.type === 'dir' && previous.subtree === subtree && previous.mode === node.mode && previous.mtimeNs === node.mtimeNs;
+      }
+      slots.push(node);
     } else if (e.kind === 'file') {
       const previous = parent?.get(name);
-      const base = fileBase(e, name);
       // Unchanged files are decided here, at once: no task, no promise, for the bulk of an incremental backup.
-      const reused = reuseUnchanged(ctx, base, stats.size, previous);
+      const reused = reuseUnchanged(ctx, fileBase(e, name), stats.size, previous);
       if (reused) {
+        same &&= previous!.mode === reused.mode && previous!.decision === reused.decision;
         slots.push(reused);
         continue;
       }
+      same = false;
+      const base = fileBase(e, name);
       // A large file holds up to a few chunks of 8 MiB in flight: one at a time, beside the small ones. A file that
       // is one chunk for the addon holds less than the chunker's minimum: many run at once, sealed a batch per job.
       const run = (): Promise<TreeNode | undefined> => backupFile(ctx, e, base, previous);
@@ -391,6 +412,7 @@ async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: stri
     }
   }
   const nodes = (await Promise.all(slots)).filter((n): n is TreeNode => n !== undefined);
+  if (same && nodes.length === parent!.size) return parentTree!.id;
   return storeTree(ctx, nodes);
 }
 
@@ -421,10 +443,7 @@ function reuseUnchanged(ctx: WalkContext, base: FileBase, size: number, previous
     previous.mtimeNs !== base.mtimeNs ||
     previous.ctimeNs !== base.ctimeNs ||
     previous.inode !== base.inode ||
-    !previous.content!.every((hex) => {
-      const id = Buffer.from(hex, 'hex');
-      return ctx.index.has(id) || ctx.uploader?.has(id);
-    })
+    !previous.content!.every((hex) => ctx.index.hasHex(hex) || ctx.uploader?.has(Buffer.from(hex, 'hex')))
   ) {
     return undefined;
   }
@@ -735,10 +754,10 @@ async function storeTree(ctx: WalkContext, nodes: readonly TreeNode[]): Promise<
   return next!;
 }
 
-/** The nodes of tree `idHex` and its continuations, by name. */
-async function readTreeNodes(ctx: WalkContext, idHex: string): Promise<Map<string, TreeNode> | undefined> {
+/** Tree `idHex` of the parent snapshot with its continuations, or undefined when it cannot be read. */
+async function readParentTree(ctx: WalkContext, idHex: string): Promise<ParentTree | undefined> {
   try {
-    return await treeNodes(ctx.vault, ctx.index, idHex, ctx.signal);
+    return { id: idHex, nodes: await treeNodes(ctx.vault, ctx.index, idHex, ctx.signal) };
   } catch (e) {
     if ((e as VaultpathError).code === 'VP_ABORTED') throw e;
     return undefined; // an unreadable parent tree only means the files are read again
@@ -770,12 +789,12 @@ export function rootNodeNames(roots: readonly string[]): string[] {
   });
 }
 
-async function parentRootTree(vault: Vault, index: VaultIndex, parent: Snapshot, root: string, signal: AbortSignal | undefined): Promise<Map<string, TreeNode> | undefined> {
+async function parentRootTree(vault: Vault, index: VaultIndex, parent: Snapshot, root: string, signal: AbortSignal | undefined): Promise<ParentTree | undefined> {
   const i = parent.paths.indexOf(root);
   if (i < 0) return undefined;
   try {
     const node = (await treeNodes(vault, index, parent.tree, signal)).get(rootNodeNames(parent.paths)[i]!);
-    return node?.type === 'dir' && node.subtree ? await treeNodes(vault, index, node.subtree, signal) : undefined;
+    return node?.type === 'dir' && node.subtree ? { id: node.subtree, nodes: await treeNodes(vault, index, node.subtree, signal) } : undefined;
   } catch (e) {
     if ((e as VaultpathError).code === 'VP_ABORTED') throw e;
     return undefined;

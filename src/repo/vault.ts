@@ -100,6 +100,11 @@ export class VaultIndex {
     return this.get(id) !== undefined;
   }
 
+  /** {@link has} for an id in hex (a tree's chunk list), without a buffer for it. */
+  hasHex(id: string): boolean {
+    return this.#blobs.has(Buffer.from(id, 'hex').toString('latin1'));
+  }
+
   hasPack(packId: Uint8Array): boolean {
     return this.#packs.has(Buffer.from(packId.buffer, packId.byteOffset, packId.byteLength).toString('latin1'));
   }

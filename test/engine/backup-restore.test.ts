@@ -113,6 +113,31 @@ describe('backup and restore', () => {
     expect(await describeTree(join(f.path('t2'), 'src'))).toEqual(stateTwo);
   });
 
+  it('keep the trees of unchanged folders, and give a folder a new tree for a vanished entry or a changed mode', async () => {
+    const src = f.path('src');
+    await makeSource(src);
+    const leafDir = join(src, 'deep/a/b/c/d/e/f');
+    await writeFile(join(leafDir, 'second.txt'), 'second');
+    await utimes(leafDir, 1_600_000_000, 1_600_000_000);
+    await mkdir(join(src, 'modes/inner'), { recursive: true });
+    await writeFile(join(src, 'modes/inner/x.txt'), 'x');
+    const first = await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+    const unchanged = await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+    expect(unchanged.filesUnchanged).toBe(unchanged.files);
+    expect((await f.vault.readSnapshot(unchanged.snapshot!)).tree).toBe((await f.vault.readSnapshot(first.snapshot!)).tree);
+
+    // A file removed with its folder's mtime put back: every remaining entry is unchanged, but one is gone.
+    await unlink(join(leafDir, 'second.txt'));
+    await utimes(leafDir, 1_600_000_000, 1_600_000_000);
+    // A folder whose mode alone changed (its mtime stays), in a folder where nothing else changed.
+    await chmod(join(src, 'modes/inner'), 0o700);
+    const state = await describeTree(src);
+    const changed = await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+    expect(changed.filesUnchanged).toBe(changed.files);
+    await restore(f.vault, changed.snapshot!, f.path('t'), { recoveryFolder: f.path('recovery') });
+    expect(await describeTree(join(f.path('t'), 'src'))).toEqual(state);
+  });
+
   it('record sparse holes instead of storing them, and restore them as holes', async () => {
     const src = f.path('src');
     await mkdir(src);
