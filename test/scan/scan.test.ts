@@ -1,4 +1,4 @@
-import { rm, unlink } from 'node:fs/promises';
+import { lstat, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ScanEntry, type ScanOptions, ScanSummary, scan, scanTotals } from '../../src/scan/scan.js';
@@ -186,6 +186,20 @@ describe('scanning a real tree', () => {
         k, size: t.size, nlink: t.nlink, dev: t.dev, ino: t.ino, mtime: t.mtimeNs, ctime: t.ctimeNs, mode: t.mode,
       });
     }
+  });
+
+  it('probes a batch that goes back and forth between folders, with the same names in each, as lstat sees it', async (context) => {
+    if (!statxAvailable()) context.skip();
+    const dir = await tempDir();
+    await writeTree(dir, { 'a/same': 'one', 'b/same': 'second', 'a/only-a': '', 'b/sub/same': 'third file' });
+    const paths = ['a/same', 'b/same', 'a/same', 'a/only-a', 'b/sub/same', 'b/same', 'missing/same', 'a/missing'].map((p) => join(dir, p));
+    paths.push('/', dir); // the root folder itself, and a path whose folder is the root's parent
+    const probed = new StatxProbe().probe(paths, { rootDev: 0 });
+    const expected = await Promise.all(
+      paths.map((p) => lstat(p, { bigint: true }).then((s) => ({ ok: true, ino: s.ino, size: Number(s.size) }), (e: NodeJS.ErrnoException) => ({ ok: false, code: e.code }))),
+    );
+    expect(probed.map((r) => (r.ok ? { ok: true, ino: r.entry.ino, size: r.entry.size } : { ok: false, code: r.code }))).toEqual(expected);
+    await rm(dir, { recursive: true, force: true });
   });
 });
 
