@@ -34,7 +34,6 @@
  * @module
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { VaultpathError } from '../errors.js';
 import { checkBytes, toHex } from '../bytes.js';
 import { ObjectType } from './object-type.js';
@@ -101,8 +100,9 @@ export async function createKeySlot(
   bytes.writeUInt32LE(kdf.parallelism, 16);
   salt.copy(bytes, 20);
   randomBytes(24).copy(bytes, 52);
+  const cipher = xchacha();
   const kek = await deriveKey(secret, salt, kdf, { signal: options.signal });
-  const wrapped = xchacha20poly1305(kek, bytes.subarray(52, 76), aad(bytes, id)).encrypt(masterKey);
+  const wrapped = (await cipher)(kek, bytes.subarray(52, 76), aad(bytes, id)).encrypt(masterKey);
   kek.fill(0);
   bytes.set(wrapped, 76);
   checksum(bytes).copy(bytes, CHECKSUM_START);
@@ -166,9 +166,10 @@ export interface OpenKeySlotOptions {
  */
 export async function openKeySlot(slot: KeySlot, passphrase: string, options: OpenKeySlotOptions = {}): Promise<Uint8Array> {
   const secret = passphraseBytes(passphrase);
+  const cipher = xchacha();
   const kek = await deriveKey(secret, slot.salt, slot.kdf, options);
   try {
-    return xchacha20poly1305(kek, slot.bytes.subarray(52, 76), aad(slot.bytes, slot.id)).decrypt(slot.bytes.subarray(76, CHECKSUM_START));
+    return (await cipher)(kek, slot.bytes.subarray(52, 76), aad(slot.bytes, slot.id)).decrypt(slot.bytes.subarray(76, CHECKSUM_START));
   } catch (cause) {
     throw new VaultpathError(
       'VP_WRONG_PASSPHRASE',
@@ -214,6 +215,16 @@ export async function unlockKeySlots(
   const chosen = wrong ?? failures[0]!;
   const detail = failures.length > 1 ? ` (${failures.length} key slots tried: ${failures.map((f) => f.code).join(', ')})` : '';
   throw new VaultpathError(chosen.code, chosen.message + detail, { cause: failures.length > 1 ? new AggregateError(failures) : chosen });
+}
+
+/**
+ * XChaCha20-Poly1305, loaded while the first key is being derived: a command that opens a vault starts its key
+ * derivation without waiting for this module to load.
+ */
+function xchacha(): Promise<(typeof import('@noble/ciphers/chacha.js'))['xchacha20poly1305']> {
+  const loading = import('@noble/ciphers/chacha.js').then((m) => m.xchacha20poly1305);
+  loading.catch(() => undefined); // awaited once the key is derived; must not surface before that on its own
+  return loading;
 }
 
 function aad(slotBytes: Buffer, id: Uint8Array): Buffer {

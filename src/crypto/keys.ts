@@ -13,9 +13,7 @@
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
-import { hkdf } from '@noble/hashes/hkdf.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { hkdfSync, randomBytes } from 'node:crypto';
 import { checkBytes } from '../bytes.js';
 
 /** Length of the master key and of every symmetric subkey. */
@@ -80,6 +78,7 @@ export class VaultKeys {
   }
 }
 
+/** HKDF-SHA256 without a salt (RFC 5869: HashLen zero bytes, which HMAC pads like an empty key). */
 function subkey(masterKey: Uint8Array, label: string, length: number): Uint8Array {
-  return hkdf(sha256, masterKey, undefined, new TextEncoder().encode(label), length);
+  return new Uint8Array(hkdfSync('sha256', masterKey, new Uint8Array(0), label, length));
 }
