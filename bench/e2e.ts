@@ -224,6 +224,10 @@ async function main(): Promise<void> {
     );
   }
   if (!theirs) console.log('(restic is not on PATH: install it to compare)');
+  if (process.env['NODE_EXTRA_CA_CERTS']) {
+    // Node 20 reads and parses the whole CA bundle at start-up when this is set, before any of our code runs.
+    console.log('(NODE_EXTRA_CA_CERTS is set: every node process parses its CA bundle at start-up, which each vaultpath step pays)');
+  }
 }
 
 await main();

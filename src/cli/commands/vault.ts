@@ -3,21 +3,19 @@
  *
  * Exit codes: 0 success, 3 backup completed with warnings, 1 failure (including a restore or verify that found
  * damage), 2 usage error.
+ *
+ * This module loads only what opening a vault needs; each command loads its engine while the vault's key is being
+ * derived (on a thread of its own), so that the derivation starts as early as it can.
  */
 import { generatePassphrase } from '../../crypto/passphrase.js';
 import { DEFAULT_KDF_PARAMS, type KdfParams } from '../../crypto/kdf.js';
 import { openStore } from '../../transfer/open.js';
 import type { Store } from '../../transfer/store.js';
-import { registeredStore } from '../../agent/register.js';
 import { agentHome } from '../../agent/settings.js';
-import { checkVaultName, createIdentity, vaultNameFrom } from '../../agent/identity.js';
 import { systemClock } from '../../throttle/clock.js';
 import { proxyFrom, withAgentDefaults } from '../agent-defaults.js';
 import { throttleFrom } from '../throttle.js';
 import { Vault } from '../../repo/vault.js';
-import { backup } from '../../engine/backup.js';
-import { restore } from '../../engine/restore.js';
-import { verify } from '../../engine/verify.js';
 import { formatBytes, parseSize } from '../../units.js';
 import { type CommandContext, UsageError, list, text } from '../context.js';
 import { readNewPassphrase, readPassphrase } from '../secrets.js';
@@ -36,7 +34,10 @@ function vaultPath(ctx: CommandContext): string {
 async function storeFor(ctx: CommandContext, throttle: ReturnType<typeof throttleFrom>, create = false): Promise<Store> {
   const proxy = proxyFrom(ctx);
   const buckets = throttle ? { upload: throttle.bucket, download: throttle.bucket } : {};
-  if (!text(ctx, 'vault') && !create) return (await registeredStore(agentHome(), { signal: ctx.signal, ...(proxy ? { proxy } : {}), ...buckets })).store;
+  if (!text(ctx, 'vault') && !create) {
+    const { registeredStore } = await import('../../agent/register.js');
+    return (await registeredStore(agentHome(), { signal: ctx.signal, ...(proxy ? { proxy } : {}), ...buckets })).store;
+  }
   return openStore(vaultPath(ctx), { create, signal: ctx.signal, ...(proxy ? { azure: { proxy } } : {}), ...buckets });
 }
 
@@ -65,6 +66,7 @@ export function kdfFrom(ctx: CommandContext): KdfParams {
 
 export async function initCommand(ctx: CommandContext): Promise<number> {
   const location = vaultPath(ctx);
+  const { checkVaultName, createIdentity, vaultNameFrom } = await import('../../agent/identity.js');
   const name = text(ctx, 'name') ?? vaultNameFrom(location);
   checkVaultName(name);
   const generated = ctx.options['generate-passphrase'] === true;
@@ -92,6 +94,7 @@ export async function backupCommand(ctx: CommandContext): Promise<number> {
   // The key is derived (on a worker thread) while the backup scans the sources.
   const vault = openVault(ctx, throttle);
   vault.catch(() => undefined); // handed to backup(), which awaits it
+  const { backup } = await import('../../engine/backup.js');
   const bar = new ProgressBar(!ctx.json);
   const parentOption = text(ctx, 'parent');
   const result = await backup(vault, paths, {
@@ -148,7 +151,10 @@ export async function restoreCommand(ctx: CommandContext): Promise<number> {
   if (!ref) throw new UsageError('restore needs a snapshot: vaultpath restore SNAPSHOT|latest --vault DIR --target DIR');
   const target = text(ctx, 'target');
   if (!target) throw new UsageError('--target DIR is required');
-  const vault = await openVault(ctx);
+  const opening = openVault(ctx);
+  opening.catch(() => undefined); // awaited below, once the engine is loaded
+  const { restore } = await import('../../engine/restore.js');
+  const vault = await opening;
   const bar = new ProgressBar(!ctx.json);
   const result = await restore(vault, ref, target, {
     include: list(ctx, 'include'),
@@ -170,7 +176,10 @@ export async function restoreCommand(ctx: CommandContext): Promise<number> {
 
 export async function verifyCommand(ctx: CommandContext): Promise<number> {
   ctx = await withAgentDefaults(ctx);
-  const vault = await openVault(ctx);
+  const opening = openVault(ctx);
+  opening.catch(() => undefined); // awaited below, once the engine is loaded
+  const { verify } = await import('../../engine/verify.js');
+  const vault = await opening;
   const result = await verify(vault, { readData: ctx.options['read-data'] === true, signal: ctx.signal });
   if (ctx.json) {
     ctx.out(JSON.stringify(result));
