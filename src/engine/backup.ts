@@ -393,15 +393,15 @@ async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: stri
       slots.push(node);
     } else if (e.kind === 'file') {
       const previous = parent?.get(name);
+      const base = fileBase(e, name);
       // Unchanged files are decided here, at once: no task, no promise, for the bulk of an incremental backup.
-      const reused = reuseUnchanged(ctx, fileBase(e, name), stats.size, previous);
+      const reused = reuseUnchanged(ctx, base, stats.size, previous);
       if (reused) {
-        same &&= previous!.mode === reused.mode && previous!.decision === reused.decision;
+        same &&= previous!.mode === base.mode && previous!.decision === base.decision;
         slots.push(reused);
         continue;
       }
       same = false;
-      const base = fileBase(e, name);
       // A large file holds up to a few chunks of 8 MiB in flight: one at a time, beside the small ones. A file that
       // is one chunk for the addon holds less than the chunker's minimum: many run at once, sealed a batch per job.
       const run = (): Promise<TreeNode | undefined> => backupFile(ctx, e, base, previous);
