@@ -90,19 +90,12 @@ export function encodeIndex(content: IndexContent): Buffer {
  * @throws {VaultpathError} `VP_MALFORMED_OBJECT`.
  */
 export function decodeIndex(plain: Buffer, where = 'index'): IndexContent {
-  const reader = readIndex(plain, where);
+  return indexContent(readIndex(plain, where));
+}
+
+function indexContent(reader: IndexReader): IndexContent {
   const entries: IndexEntry[] = [];
-  reader.forEach((bytes, at, packId, type) =>
-    entries.push({
-      id: Buffer.from(bytes.subarray(at, at + 32)),
-      packId,
-      offset: bytes.readUInt32LE(at + 36),
-      length: bytes.readUInt32LE(at + 40),
-      plaintextLength: bytes.readUInt32LE(at + 44),
-      type,
-      codec: bytes[at + 49]!,
-    }),
-  );
+  reader.forEach((plain, at, location) => entries.push({ id: Buffer.from(plain.subarray(at, at + 32)), ...location }));
   return { entries, supersedes: reader.supersedes };
 }
 
@@ -114,11 +107,11 @@ export interface IndexReader {
   readonly packIds: readonly Buffer[];
   readonly supersedes: readonly Buffer[];
   /**
-   * Calls `visit` for each entry in order with the plaintext and the entry's offset in it (fields as in the layout
-   * above), its pack id and its type, after checking the pack ordinal, the type and the reserved field.
+   * Calls `visit` for each entry in order with its location, after checking the pack ordinal, the type and the
+   * reserved field. The entry's id is the 32 bytes of `plain` at `at`, left in place.
    * @throws {VaultpathError} `VP_MALFORMED_OBJECT` at the first entry that fails a check.
    */
-  forEach(visit: (plain: Buffer, at: number, packId: Buffer, type: PackedType) => void): void;
+  forEach(visit: (plain: Buffer, at: number, location: Omit<IndexEntry, 'id'>) => void): void;
 }
 
 /**
@@ -162,7 +155,14 @@ export function readIndex(plain: Buffer, where = 'index'): IndexReader {
         const type = plain[at + 48]!;
         if (type !== ObjectType.data && type !== ObjectType.tree) throw bad(`entry ${i} has type ${type}`);
         if (plain.readUInt16LE(at + 50) !== 0) throw bad(`entry ${i} has a non-zero reserved field`);
-        visit(plain, at, packIds[ordinal]!, type);
+        visit(plain, at, {
+          packId: packIds[ordinal]!,
+          type,
+          codec: plain[at + 49]!,
+          offset: plain.readUInt32LE(at + 36),
+          length: plain.readUInt32LE(at + 40),
+          plaintextLength: plain.readUInt32LE(at + 44),
+        });
       }
     },
   };
@@ -181,8 +181,7 @@ export function openIndexReader(keys: SealKeys, id: Uint8Array, sealed: Uint8Arr
 
 /** Opens and decodes the index object stored under `index/<id>`. */
 export function openIndex(keys: SealKeys, id: Uint8Array, sealed: Uint8Array): IndexContent {
-  const where = `index ${Buffer.from(id).toString('hex')}`;
-  return decodeIndex(openObject(keys, ObjectType.index, id, sealed, { where }), where);
+  return indexContent(openIndexReader(keys, id, sealed));
 }
 
 function checked(b: Buffer, label: string): Buffer {

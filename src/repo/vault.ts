@@ -78,17 +78,9 @@ export class VaultIndex {
   /** Adds every entry of an opened index object (the same as {@link add} for each, without an object per entry). */
   addAll(reader: IndexReader): void {
     for (const p of reader.packIds) this.#packs.add(p.toString('latin1'));
-    reader.forEach((plain, at, packId, type) => {
+    reader.forEach((plain, at, location) => {
       const key = plain.toString('latin1', at, at + 32);
-      if (this.#blobs.has(key)) return;
-      this.#blobs.set(key, {
-        packId,
-        type,
-        codec: plain[at + 49]!,
-        offset: plain.readUInt32LE(at + 36),
-        length: plain.readUInt32LE(at + 40),
-        plaintextLength: plain.readUInt32LE(at + 44),
-      });
+      if (!this.#blobs.has(key)) this.#blobs.set(key, location);
     });
   }
 

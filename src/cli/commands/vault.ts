@@ -151,10 +151,7 @@ export async function restoreCommand(ctx: CommandContext): Promise<number> {
   if (!ref) throw new UsageError('restore needs a snapshot: vaultpath restore SNAPSHOT|latest --vault DIR --target DIR');
   const target = text(ctx, 'target');
   if (!target) throw new UsageError('--target DIR is required');
-  const opening = openVault(ctx);
-  opening.catch(() => undefined); // awaited below, once the engine is loaded
-  const { restore } = await import('../../engine/restore.js');
-  const vault = await opening;
+  const [vault, { restore }] = await Promise.all([openVault(ctx), import('../../engine/restore.js')]);
   const bar = new ProgressBar(!ctx.json);
   const result = await restore(vault, ref, target, {
     include: list(ctx, 'include'),
@@ -176,10 +173,7 @@ export async function restoreCommand(ctx: CommandContext): Promise<number> {
 
 export async function verifyCommand(ctx: CommandContext): Promise<number> {
   ctx = await withAgentDefaults(ctx);
-  const opening = openVault(ctx);
-  opening.catch(() => undefined); // awaited below, once the engine is loaded
-  const { verify } = await import('../../engine/verify.js');
-  const vault = await opening;
+  const [vault, { verify }] = await Promise.all([openVault(ctx), import('../../engine/verify.js')]);
   const result = await verify(vault, { readData: ctx.options['read-data'] === true, signal: ctx.signal });
   if (ctx.json) {
     ctx.out(JSON.stringify(result));
