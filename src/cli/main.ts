@@ -9,6 +9,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
 import { isVaultpathError } from '../errors.js';
 import { prepareKdf } from '../crypto/kdf.js';
 import { type CommandContext, UsageError } from './context.js';
@@ -154,6 +155,20 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
     signal,
   });
 }
+
+/**
+ * Keeps V8's young generation at its starting size (1 MiB a semi-space) instead of letting it double up to 16 MiB
+ * while the walk of many small files allocates: the collector then runs more often on a smaller space, for the same
+ * wall time. Measured on the benchmark corpus, a first backup's peak RSS went from 187–197 MiB to 166–173 MiB
+ * and a restore's from 123–131 MiB to 120–121 MiB. The factor is read whenever the space would grow, so setting it
+ * now takes effect; a size the user asks for (`node --max-semi-space-size=…`, NODE_OPTIONS) is left alone.
+ */
+function keepYoungGenerationSmall(): void {
+  const asked = [...process.execArgv, process.env['NODE_OPTIONS'] ?? ''].some((a) => a.includes('semi-space'));
+  if (!asked) setFlagsFromString('--semi-space-growth-factor=1');
+}
+
+keepYoungGenerationSmall();
 
 const controller = new AbortController();
 process.once('SIGINT', () => controller.abort(new Error('interrupted (Ctrl-C)')));
