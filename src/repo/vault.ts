@@ -30,6 +30,9 @@ import { type IndexEntry, type IndexReader, openIndexReader, sealIndex } from '.
 import { PACK_TRAILER_LENGTH, type PackedType, openPackHeader, readPackTrailer } from './pack.js';
 import { type Snapshot, type Tree, decodeSnapshot, decodeTree, encodeSnapshot } from './tree.js';
 
+/** Snapshots read at once by {@link Vault.listSnapshots}. */
+export const SNAPSHOT_READS = 16;
+
 /** Where a blob lives. */
 export interface BlobLocation {
   readonly packId: Buffer;
@@ -339,22 +342,41 @@ export class Vault {
     return decodeSnapshot(plain, where);
   }
 
-  /** Every snapshot, oldest first. Snapshots that fail to open are reported through `onError` and left out. */
+  /**
+   * Every snapshot, oldest first. Snapshots that fail to open are reported through `onError` and left out. Up to
+   * {@link SNAPSHOT_READS} are read at once, so that a vault of many snapshots on a remote store costs a few round
+   * trips' time rather than one per snapshot.
+   */
   async listSnapshots(
     options: { signal?: AbortSignal; onError?: (id: string, e: unknown) => void } = {},
   ): Promise<{ id: string; snapshot: Snapshot }[]> {
     const out: { id: string; snapshot: Snapshot }[] = [];
-    for await (const o of this.store.list(`${Folder.snapshots}/`, options)) {
-      const id = idFromName(Folder.snapshots, o.name);
-      if (!id) continue;
-      try {
-        out.push({ id: id.toString('hex'), snapshot: await this.readSnapshot(id.toString('hex'), options) });
-      } catch (e) {
-        if ((e as VaultpathError).code === 'VP_ABORTED') throw e;
-        options.onError?.(id.toString('hex'), e);
+    const reading = new Set<Promise<void>>();
+    let aborted: unknown;
+    const read = (idHex: string): void => {
+      const p = this.readSnapshot(idHex, options).then(
+        (snapshot) => void out.push({ id: idHex, snapshot }),
+        (e: unknown) => {
+          if ((e as VaultpathError).code === 'VP_ABORTED') aborted ??= e;
+          else options.onError?.(idHex, e);
+        },
+      );
+      reading.add(p);
+      void p.finally(() => reading.delete(p));
+    };
+    try {
+      for await (const o of this.store.list(`${Folder.snapshots}/`, options)) {
+        const id = idFromName(Folder.snapshots, o.name);
+        if (!id) continue;
+        if (aborted !== undefined) break;
+        read(id.toString('hex'));
+        if (reading.size >= SNAPSHOT_READS) await Promise.race(reading);
       }
+    } finally {
+      await Promise.all(reading); // every read settles (none rejects) before the listing's outcome is known
     }
-    return out.sort((a, b) => (a.snapshot.time < b.snapshot.time ? -1 : a.snapshot.time > b.snapshot.time ? 1 : 0));
+    if (aborted !== undefined) throw aborted;
+    return out.sort((a, b) => (a.snapshot.time < b.snapshot.time ? -1 : a.snapshot.time > b.snapshot.time ? 1 : a.id < b.id ? -1 : 1));
   }
 
   /**
