@@ -186,9 +186,17 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
     await report!.add({ root, path, relativePath, kind: 'file', decision: { kind: 'skip', reason, rule: reason }, detail });
   };
 
-  const index = await vault.loadIndex({ signal });
-  const parentId = options.parent === undefined ? await latestFor(vault, roots, signal) : options.parent;
-  const parentSnapshot = parentId ? await vault.readSnapshot(parentId, { signal }) : undefined;
+  // The index and the parent snapshot are read at once: neither needs the other.
+  const [index, parent] = await Promise.all([
+    vault.loadIndex({ signal }),
+    options.parent === undefined
+      ? vault.latestSnapshot({ signal, paths: roots })
+      : options.parent === null
+        ? undefined
+        : vault.readSnapshot(options.parent, { signal }).then((snapshot) => ({ id: options.parent!, snapshot })),
+  ]);
+  const parentId = parent?.id ?? null;
+  const parentSnapshot = parent?.snapshot;
 
   const capacity = options.scratchCapacity ?? scratchCapacity(totals.bytesToRead);
   // A pack holds at most the target size plus one blob; the cache must hold at least one such pack.
@@ -798,14 +806,5 @@ async function parentRootTree(vault: Vault, index: VaultIndex, parent: Snapshot,
   } catch (e) {
     if ((e as VaultpathError).code === 'VP_ABORTED') throw e;
     return undefined;
-  }
-}
-
-async function latestFor(vault: Vault, roots: readonly string[], signal: AbortSignal | undefined): Promise<string | null> {
-  try {
-    return await vault.resolveSnapshot('latest', { signal, paths: roots });
-  } catch (e) {
-    if ((e as VaultpathError).code === 'VP_NOT_FOUND') return null;
-    throw e;
   }
 }

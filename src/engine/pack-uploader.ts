@@ -34,7 +34,7 @@ export const TARGET_PACK_SIZE = 16 * 1024 * 1024;
 export interface PackUploaderOptions {
   /** @default TARGET_PACK_SIZE */
   readonly targetPackSize?: number;
-  /** Packs being written or uploaded at once (each held in memory until written). @default 3 */
+  /** Packs being written or uploaded at once (each held in memory until written). @default 2 */
   readonly maxInFlight?: number;
   /** Write an index object after this many acknowledged packs. @default 16 */
   readonly indexEvery?: number;

@@ -379,19 +379,24 @@ export class Vault {
     return out.sort((a, b) => (a.snapshot.time < b.snapshot.time ? -1 : a.snapshot.time > b.snapshot.time ? 1 : a.id < b.id ? -1 : 1));
   }
 
+  /** The newest snapshot (of exactly `paths`, when given), or undefined when there is none. */
+  async latestSnapshot(options: { signal?: AbortSignal; paths?: readonly string[] } = {}): Promise<{ id: string; snapshot: Snapshot } | undefined> {
+    const all = await this.listSnapshots({ signal: options.signal });
+    return (options.paths ? all.filter((s) => samePaths(s.snapshot.paths, options.paths!)) : all).at(-1);
+  }
+
   /**
    * Resolves `latest`, a full id, or a unique prefix of at least 4 hex characters to a snapshot id.
    * @throws {VaultpathError} `VP_NOT_FOUND` (none, or ambiguous).
    */
   async resolveSnapshot(ref: string, options: { signal?: AbortSignal; paths?: readonly string[] } = {}): Promise<string> {
     throwIfAborted(options.signal);
-    const all = await this.listSnapshots(options);
     if (ref === 'latest') {
-      const matching = options.paths ? all.filter((s) => samePaths(s.snapshot.paths, options.paths!)) : all;
-      const last = matching.at(-1);
+      const last = await this.latestSnapshot(options);
       if (!last) throw new VaultpathError('VP_NOT_FOUND', `The vault at ${this.store.location} has no snapshots yet.`);
       return last.id;
     }
+    const all = await this.listSnapshots(options);
     if (!/^[0-9a-f]{4,64}$/.test(ref)) {
       throw new VaultpathError('VP_NOT_FOUND', `"${ref}" is not a snapshot id: give "latest" or at least 4 hex characters of an id.`);
     }
