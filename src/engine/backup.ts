@@ -1,14 +1,17 @@
 /**
  * `backup()`: the data path from folders to a snapshot.
  *
- *   scan (totals) → scratch sized and checked → index loaded (orphan packs adopted) → for each folder, depth first:
+ *   scan (totals) → scratch sized and checked → index loaded, lock taken (orphan packs adopted when an earlier run
+ *   left its lock) → for each folder, depth first:
  *   list → rules → [unchanged since the parent snapshot? reuse] → read (data regions only) → chunk → id →
  *   dedup → seal → pack → scratch → store → index → trees → snapshot
  *
  * Write ordering (FORMAT.md §12): the snapshot is written only after every pack and index object it references has
  * been acknowledged, so an interrupted backup never leaves a snapshot pointing at missing data, and earlier
  * snapshots are never touched. Packs and index objects written before an interruption are found again by the next
- * run (the index, and adoption of packs no index lists) and not uploaded again.
+ * run (the index, and adoption of packs no index lists) and not uploaded again. A run holds a shared lock (FORMAT.md
+ * §11) from before its first pack until its snapshot is written; the vault's packs are listed for adoption only when
+ * an earlier run's lock is still there, and abandoned locks are then removed (repo/lock.ts).
  *
  * Files that fail (unreadable, vanished, changed while read) are reported per file in the backup's report and
  * counted as warnings; the snapshot is then marked `warnings` instead of `complete`.
@@ -37,6 +40,7 @@ import { ScratchCache, scratchCapacity } from '../stage/scratch-cache.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
 import type { Vault, VaultIndex } from '../repo/vault.js';
 import { MAX_TREE_NODES, type Snapshot, type Tree, type TreeNode, encodeTree } from '../repo/tree.js';
+import { type Lock, isAbandoned } from '../repo/lock.js';
 import { PackUploader, TARGET_PACK_SIZE } from './pack-uploader.js';
 import { Limiter } from './limit.js';
 import { type ChunkSealer, SealPool } from './seal-pool.js';
@@ -186,18 +190,6 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
     await report!.add({ root, path, relativePath, kind: 'file', decision: { kind: 'skip', reason, rule: reason }, detail });
   };
 
-  // The index and the parent snapshot are read at once: neither needs the other.
-  const [index, parent] = await Promise.all([
-    vault.loadIndex({ signal }),
-    options.parent === undefined
-      ? vault.latestSnapshot({ signal, paths: roots })
-      : options.parent === null
-        ? undefined
-        : vault.readSnapshot(options.parent, { signal }).then((snapshot) => ({ id: options.parent!, snapshot })),
-  ]);
-  const parentId = parent?.id ?? null;
-  const parentSnapshot = parent?.snapshot;
-
   const capacity = options.scratchCapacity ?? scratchCapacity(totals.bytesToRead);
   // A pack holds at most the target size plus one blob; the cache must hold at least one such pack.
   const largestPack = (options.targetPackSize ?? TARGET_PACK_SIZE) + vault.config.chunker.maxSize + 64 * 1024;
@@ -207,16 +199,42 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
       `A scratch cache of ${formatBytes(capacity)} cannot hold one pack of up to ${formatBytes(largestPack)}; give at least that much.`,
     );
   }
+
+  // The index, the parent snapshot and the locks are read, and this run's lock written, at once: none needs another.
+  // The lock goes before any pack: one left behind tells the next backup that packs may lie outside the index.
+  const locking = options.dryRun ? undefined : vault.writeLock({ time: new Date(started).toISOString(), hostname: osHostname(), pid: process.pid, exclusive: false }, { signal });
+  locking?.catch(() => undefined); // awaited below
+  const [index, parent, locks] = await Promise.all([
+    vault.loadIndex({ signal }),
+    options.parent === undefined
+      ? vault.latestSnapshot({ signal, paths: roots })
+      : options.parent === null
+        ? undefined
+        : vault.readSnapshot(options.parent, { signal }).then((snapshot) => ({ id: options.parent!, snapshot })),
+    options.dryRun ? [] : vault.readLocks({ signal }),
+  ]).catch(async (e: unknown) => {
+    const id = await locking?.catch(() => undefined);
+    if (id) await vault.deleteLock(id).catch(() => undefined); // nothing was stored
+    throw e;
+  });
+  const lockId = await locking;
+  const earlierLocks = locks.filter((l) => l.id !== lockId);
+  const parentId = parent?.id ?? null;
+  const parentSnapshot = parent?.snapshot;
+
   const scratch = options.dryRun
     ? undefined
-    : await ScratchCache.open(options.scratchDir ?? join(defaultReportDir(), '..', 'scratch'), { capacity, signal });
+    : await ScratchCache.open(options.scratchDir ?? join(defaultReportDir(), '..', 'scratch'), { capacity, signal }).catch(async (e: unknown) => {
+        if (lockId) await vault.deleteLock(lockId).catch(() => undefined); // nothing was stored
+        throw e;
+      });
   let uploader: PackUploader | undefined;
   let pool: ChunkSealer | undefined;
   const sealBuffers = new SealBuffers(FREE_SEAL_BYTES);
   let snapshotId: string | undefined;
   try {
     report = await SkippedFilesReport.create(reportPath);
-    if (!options.dryRun) await vault.adoptOrphanPacks(index, { signal });
+    if (earlierLocks.length > 0) await adoptAfterLocks(vault, index, earlierLocks, clock, signal);
     uploader = scratch
       ? new PackUploader(vault, scratch, {
           signal,
@@ -264,6 +282,8 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
         program: PROGRAM,
       };
       snapshotId = await vault.writeSnapshot(snapshot, { signal });
+      // Everything this run stored is indexed and referenced: its lock has nothing left to tell.
+      if (lockId) await vault.deleteLock(lockId).catch(() => undefined);
     }
     return {
       snapshot: snapshotId,
@@ -285,11 +305,26 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
   } catch (e) {
     await uploader?.settle();
     await report?.close().catch(() => undefined);
+    // A run that staged no pack left nothing outside the index; one that did keeps its lock for the next backup.
+    if (lockId && (uploader?.packsStaged ?? 0) === 0) await vault.deleteLock(lockId).catch(() => undefined);
     throw e;
   } finally {
     await pool?.close();
     await scratch?.close();
     sealBuffers.dispose();
+  }
+}
+
+/**
+ * Adopts packs no index lists, which only a run that left its lock behind (killed, failed or still running) can have
+ * stored, then removes the locks found abandoned (lock.ts). Without locks the vault's packs are not listed at all.
+ */
+async function adoptAfterLocks(vault: Vault, index: VaultIndex, locks: readonly { id: string; lock?: Lock }[], clock: Clock, signal: AbortSignal | undefined): Promise<void> {
+  await vault.adoptOrphanPacks(index, { signal });
+  const now = clock.now();
+  const here = osHostname();
+  for (const { id, lock } of locks) {
+    if (lock && isAbandoned(lock, { now, hostname: here })) await vault.deleteLock(id, { signal }).catch(() => undefined);
   }
 }
 

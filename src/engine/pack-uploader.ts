@@ -70,6 +70,11 @@ export class PackUploader {
   #packsSinceIndex = 0;
   #failure: unknown;
   #seq = 0;
+  /** Packs staged so far: each may reach the store, acknowledged or not. */
+  get packsStaged(): number {
+    return this.#seq;
+  }
+
   /** Packs and bytes acknowledged by the store. */
   packs = 0;
   bytesStored = 0;

@@ -29,6 +29,7 @@ import { type VaultConfig, VAULT_FORMAT_VERSION, openConfig, sealConfig } from '
 import { type IndexEntry, type IndexReader, openIndexReader, sealIndex } from './index-file.js';
 import { PACK_TRAILER_LENGTH, type PackedType, openPackHeader, readPackTrailer } from './pack.js';
 import { type Snapshot, type Tree, decodeSnapshot, decodeTree, encodeSnapshot } from './tree.js';
+import { type Lock, decodeLock, encodeLock } from './lock.js';
 
 /** Snapshots read at once by {@link Vault.listSnapshots}. */
 export const SNAPSHOT_READS = 16;
@@ -332,6 +333,41 @@ export class Vault {
     const sealed = joinSealed(sealObject(this.keys, ObjectType.snapshot, id, encodeSnapshot(snapshot)));
     await this.store.put(objectName(Folder.snapshots, id), sealed, { ...options, ifNotExists: true });
     return id.toString('hex');
+  }
+
+  // ---- locks (FORMAT.md §11; see lock.ts) ------------------------------------------------------------------
+
+  /** Writes a lock (create-only, under a fresh random id). Returns its id, hex. */
+  async writeLock(lock: Lock, options: { signal?: AbortSignal } = {}): Promise<string> {
+    const id = randomBytes(32);
+    await this.store.put(objectName(Folder.locks, id), joinSealed(sealObject(this.keys, ObjectType.lock, id, encodeLock(lock))), { ...options, ifNotExists: true });
+    return id.toString('hex');
+  }
+
+  /**
+   * Every lock, with its contents, or the error that kept it from opening (damaged, or sealed under another vault's
+   * key). A lock removed while this reads is left out.
+   */
+  async readLocks(options: { signal?: AbortSignal } = {}): Promise<{ id: string; lock?: Lock; error?: unknown }[]> {
+    const out: { id: string; lock?: Lock; error?: unknown }[] = [];
+    for await (const o of this.store.list(`${Folder.locks}/`, options)) {
+      const id = idFromName(Folder.locks, o.name);
+      if (!id) continue;
+      const where = `lock ${id.toString('hex')}`;
+      try {
+        out.push({ id: id.toString('hex'), lock: decodeLock(openObject(this.keys, ObjectType.lock, id, await this.store.get(o.name, options), { where }), where) });
+      } catch (e) {
+        const code = (e as VaultpathError).code;
+        if (code === 'VP_ABORTED') throw e;
+        if (code !== 'VP_NOT_FOUND') out.push({ id: id.toString('hex'), error: e });
+      }
+    }
+    return out;
+  }
+
+  /** Removes lock `idHex`; a lock already gone is no error. */
+  async deleteLock(idHex: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.store.delete(objectName(Folder.locks, Buffer.from(idHex, 'hex')), options);
   }
 
   /** Reads snapshot `idHex`. */

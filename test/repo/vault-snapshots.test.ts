@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SNAPSHOT_READS, Vault } from '../../src/repo/vault.js';
 import type { Snapshot } from '../../src/repo/tree.js';
-import type { Body, CallOptions, GetOptions, PutOptions, Store, StoreObjectInfo } from '../../src/transfer/store.js';
+import type { GetOptions } from '../../src/transfer/store.js';
+import { PassThroughStore } from '../support/pass-through-store.js';
 import { PASSPHRASE, type VaultFixture, damageObject, makeVault } from '../support/vaults.js';
 
 let f: VaultFixture;
@@ -14,17 +15,10 @@ afterEach(() => f.cleanup());
  * A Store decorator that counts the gets under way at once, each held back 1–8 ms by its name, so that reads finish
  * in another order than the listing's.
  */
-class ConcurrencyStore implements Store {
+class ConcurrencyStore extends PassThroughStore {
   running = 0;
   most = 0;
-  constructor(readonly inner: Store) {}
-  get location(): string {
-    return this.inner.location;
-  }
-  put(name: string, body: Body, options?: PutOptions): Promise<void> {
-    return this.inner.put(name, body, options);
-  }
-  async get(name: string, options?: GetOptions): Promise<Buffer> {
+  override async get(name: string, options?: GetOptions): Promise<Buffer> {
     this.running++;
     this.most = Math.max(this.most, this.running);
     try {
@@ -33,15 +27,6 @@ class ConcurrencyStore implements Store {
     } finally {
       this.running--;
     }
-  }
-  stat(name: string, options?: CallOptions): Promise<StoreObjectInfo | undefined> {
-    return this.inner.stat(name, options);
-  }
-  list(prefix: string, options?: CallOptions): AsyncIterable<StoreObjectInfo> {
-    return this.inner.list(prefix, options);
-  }
-  delete(name: string, options?: CallOptions): Promise<void> {
-    return this.inner.delete(name, options);
   }
 }
 
