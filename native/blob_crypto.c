@@ -26,16 +26,18 @@
  *   crypto library fails. One job for many files spares a thread hand-off
  *   and a promise per file, which for files of a few KiB cost more than their crypto.
  *
- * writePack(path: string, parts: Uint8Array[]): Promise<Buffer>
+ * writePack(path: string, parts: Uint8Array[], from?: string, ranges?: Float64Array): Promise<Buffer>
  *
- *   A pack staged in the scratch cache: creates `path` (O_EXCL, mode 0644), writes the parts to it in order and
- *   resolves to their SHA-256 (the pack's id), hashing each piece right after copying it, while it is in the cache.
- *   The file is written with O_DIRECT through a 4 KiB-aligned buffer of the pool thread's (2 MiB, kept between
- *   jobs), the last partial block without: staged packs are read once (linked into a local vault, or uploaded) and
- *   then deleted, so passing them through the page cache only costs a copy into freshly allocated pages and evicts
- *   the user's own cached files. Where the file system refuses O_DIRECT the file is written the ordinary way. Not
- *   synced: the store syncs what it keeps. Rejects with an Error whose `errno` is that of the failed system call
- *   (EEXIST, ENOSPC, ...); the file may then exist, partly written, and the caller removes it.
+ *   A pack staged in the scratch cache: creates `path` (O_EXCL, mode 0644), writes to it, in order, the byte ranges
+ *   of file `from` (`ranges` holds offset, length pairs; a pack's blobs, staged there as they were sealed, taken in
+ *   the pack's shuffled order) and then the parts, and resolves to the SHA-256 of what it wrote (the pack's id),
+ *   hashing each piece right after reading or copying it, while it is in the cache. A range past the end of `from`
+ *   fails with EIO. The file is written with O_DIRECT through a 4 KiB-aligned buffer of the pool thread's (2 MiB,
+ *   kept between jobs), the last partial block without: staged packs are read once (linked into a local vault, or
+ *   uploaded) and then deleted, so passing them through the page cache only costs a copy into freshly allocated
+ *   pages and evicts the user's own cached files. Where the file system refuses O_DIRECT the file is written the
+ *   ordinary way. Not synced: the store syncs what it keeps. Rejects with an Error whose `errno` is that of the
+ *   failed system call (EEXIST, ENOSPC, ...); the file may then exist, partly written, and the caller removes it.
  *
  * sealParts(parts: Uint8Array[], sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32), type: number,
  *           salt: Uint8Array(32) | null, id: Uint8Array(32) | null, out?: Uint8Array | null)
@@ -479,6 +481,9 @@ typedef struct {
   napi_deferred deferred;
   vp_parts_t parts;
   char path[PATH_BYTES];
+  char from[PATH_BYTES]; /* the file the ranges are read from; "" when there are none */
+  uint32_t range_count;
+  uint64_t *ranges; /* offset, length pairs in `from` */
   uint8_t digest[32];
   int ok;  /* the crypto library did its part */
   int err; /* errno of the failed system call, or 0 */
@@ -486,6 +491,7 @@ typedef struct {
 
 static void pack_job_free(napi_env env, pack_job_t *job) {
   vp_parts_release(env, &job->parts);
+  free(job->ranges);
   free(job);
 }
 
@@ -521,58 +527,102 @@ static int write_at(int fd, int *direct, const uint8_t *data, size_t length, off
   return err ? err : pwrite_all(fd, data + done, length - done, offset + (off_t)done, &more);
 }
 
+/* The pack being written: its file, its hash, and the bytes in the stage not yet written. */
+typedef struct {
+  pack_job_t *job;
+  int fd;
+  int direct;
+  EVP_MD_CTX *ctx;
+  off_t offset; /* bytes written to the file */
+  size_t staged;
+} pack_out_t;
+
+/* Hashes the `n` bytes just placed at the end of the stage, and writes the stage out once it is full. */
+static void out_took(pack_out_t *o, size_t n) {
+  o->job->ok = EVP_DigestUpdate(o->ctx, stage + o->staged, n) == 1;
+  o->staged += n;
+  if (o->staged == STAGE_BYTES && o->job->ok) {
+    o->job->err = write_at(o->fd, &o->direct, stage, STAGE_BYTES, o->offset);
+    o->offset += STAGE_BYTES;
+    o->staged = 0;
+  }
+}
+
+static int out_going(const pack_out_t *o) {
+  return o->job->ok && !o->job->err;
+}
+
+/* Appends `length` bytes from memory. */
+static void out_bytes(pack_out_t *o, const uint8_t *from, size_t length) {
+  while (length > 0 && out_going(o)) {
+    size_t piece = length < STAGE_BYTES - o->staged ? length : STAGE_BYTES - o->staged;
+    memcpy(stage + o->staged, from, piece);
+    from += piece;
+    length -= piece;
+    out_took(o, piece);
+  }
+}
+
+/* Appends `length` bytes of file `in` from offset `at`, read straight into the stage. A file shorter than that is
+ * EIO: the caller's ranges lie outside what it wrote. */
+static void out_file(pack_out_t *o, int in, uint64_t at, uint64_t length) {
+  while (length > 0 && out_going(o)) {
+    size_t piece = length < STAGE_BYTES - o->staged ? (size_t)length : STAGE_BYTES - o->staged;
+    ssize_t n = pread(in, stage + o->staged, piece, (off_t)at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      o->job->err = n < 0 ? errno : EIO;
+      return;
+    }
+    at += (uint64_t)n;
+    length -= (uint64_t)n;
+    out_took(o, (size_t)n);
+  }
+}
+
 static void pack_execute(napi_env env, void *data) {
   pack_job_t *job = data;
-  int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, direct = 1;
+  int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
+  pack_out_t o = {.job = job, .fd = -1, .direct = 1};
   job->ok = 1;
   if (!stage && posix_memalign((void **)&stage, DIRECT_ALIGN, STAGE_BYTES) != 0) {
     stage = NULL;
     job->err = ENOMEM;
     return;
   }
-  int fd = open(job->path, flags | O_DIRECT, 0644);
-  if (fd < 0 && errno == EINVAL) {
-    /* A file system without O_DIRECT: it refuses after creating the file, which O_EXCL says is ours. */
-    unlink(job->path);
-    direct = 0;
-    fd = open(job->path, flags, 0644);
-  }
-  if (fd < 0) {
+  int in = -1;
+  if (job->from[0] && (in = open(job->from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
     job->err = errno;
     return;
   }
+  o.fd = open(job->path, flags | O_DIRECT, 0644);
+  if (o.fd < 0 && errno == EINVAL) {
+    /* A file system without O_DIRECT: it refuses after creating the file, which O_EXCL says is ours. */
+    unlink(job->path);
+    o.direct = 0;
+    o.fd = open(job->path, flags, 0644);
+  }
+  if (o.fd < 0) {
+    job->err = errno;
+    if (in >= 0) close(in);
+    return;
+  }
   unsigned int n = 0;
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  job->ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
-  off_t offset = 0;
-  size_t staged = 0;
-  for (uint32_t i = 0; job->ok && !job->err && i < job->parts.count; i++) {
-    const uint8_t *from = job->parts.iov[i].iov_base;
-    size_t left = job->parts.iov[i].iov_len;
-    while (left > 0 && job->ok && !job->err) {
-      size_t piece = left < STAGE_BYTES - staged ? left : STAGE_BYTES - staged;
-      memcpy(stage + staged, from, piece);
-      job->ok = EVP_DigestUpdate(ctx, stage + staged, piece) == 1;
-      staged += piece;
-      from += piece;
-      left -= piece;
-      if (staged == STAGE_BYTES) {
-        job->err = write_at(fd, &direct, stage, staged, offset);
-        offset += (off_t)staged;
-        staged = 0;
-      }
-    }
-  }
-  if (job->ok && !job->err && staged > 0) {
+  o.ctx = EVP_MD_CTX_new();
+  job->ok = o.ctx && EVP_DigestInit_ex(o.ctx, EVP_sha256(), NULL) == 1;
+  for (uint32_t i = 0; i < job->range_count && out_going(&o); i++) out_file(&o, in, job->ranges[2 * i], job->ranges[2 * i + 1]);
+  for (uint32_t i = 0; i < job->parts.count && out_going(&o); i++) out_bytes(&o, job->parts.iov[i].iov_base, job->parts.iov[i].iov_len);
+  if (out_going(&o) && o.staged > 0) {
     /* The whole blocks directly; the last partial one through the page cache, as O_DIRECT takes whole blocks only. */
-    size_t whole = staged / DIRECT_ALIGN * DIRECT_ALIGN;
-    if (whole > 0) job->err = write_at(fd, &direct, stage, whole, offset);
-    if (!job->err && whole < staged && direct) job->err = undirect(fd, &direct);
-    if (!job->err && whole < staged) job->err = write_at(fd, &direct, stage + whole, staged - whole, offset + (off_t)whole);
+    size_t whole = o.staged / DIRECT_ALIGN * DIRECT_ALIGN;
+    if (whole > 0) job->err = write_at(o.fd, &o.direct, stage, whole, o.offset);
+    if (!job->err && whole < o.staged && o.direct) job->err = undirect(o.fd, &o.direct);
+    if (!job->err && whole < o.staged) job->err = write_at(o.fd, &o.direct, stage + whole, o.staged - whole, o.offset + (off_t)whole);
   }
-  job->ok = job->ok && (job->err || (EVP_DigestFinal_ex(ctx, job->digest, &n) == 1 && n == 32));
-  EVP_MD_CTX_free(ctx);
-  if (close(fd) != 0 && !job->err) job->err = errno;
+  job->ok = job->ok && (job->err || (EVP_DigestFinal_ex(o.ctx, job->digest, &n) == 1 && n == 32));
+  EVP_MD_CTX_free(o.ctx);
+  if (close(o.fd) != 0 && !job->err) job->err = errno;
+  if (in >= 0) close(in);
 }
 
 static void pack_complete(napi_env env, napi_status status, void *data) {
@@ -593,18 +643,42 @@ static void pack_complete(napi_env env, napi_status status, void *data) {
   pack_job_free(env, job);
 }
 
+/* Reads `value`, a Float64Array of offset, length pairs (whole numbers from 0 to 2^53), into job->ranges. 1, 0 when it
+ * is not such an array, -1 when memory ran out. */
+static int read_ranges(napi_env env, napi_value value, pack_job_t *job) {
+  bool is_typed = false;
+  napi_typedarray_type type;
+  size_t count = 0;
+  void *data = NULL;
+  if (napi_is_typedarray(env, value, &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, value, &type, &count, &data, NULL, NULL) != napi_ok || type != napi_float64_array || count % 2 != 0 ||
+      count / 2 > UINT32_MAX)
+    return 0;
+  job->range_count = (uint32_t)(count / 2);
+  job->ranges = malloc((count ? count : 1) * sizeof *job->ranges);
+  if (!job->ranges) return -1;
+  const double *numbers = data;
+  for (size_t i = 0; i < count; i++) {
+    double x = numbers[i];
+    if (!(x >= 0 && x <= 9007199254740992.0) || x != (double)(uint64_t)x) return 0;
+    job->ranges[i] = (uint64_t)x;
+  }
+  return 1;
+}
+
 static napi_value write_pack(napi_env env, napi_callback_info info) {
-  static const char *usage = "writePack(path: string, parts: Uint8Array[])";
-  size_t argc = 2;
-  napi_value argv[2];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2) return fail(env, usage);
+  static const char *usage = "writePack(path: string, parts: Uint8Array[], from?: string, ranges?: Float64Array)";
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || (argc != 2 && argc != 4)) return fail(env, usage);
   pack_job_t *job = calloc(1, sizeof *job);
   if (!job) return fail(env, "writePack: out of memory");
-  if (vp_read_path(env, argv[0], job->path) != 1) {
+  if (vp_read_path(env, argv[0], job->path) != 1 || (argc == 4 && vp_read_path(env, argv[2], job->from) != 1) || (argc == 4 && !job->from[0])) {
     free(job);
-    return fail(env, "writePack: the path must be a string shorter than 4096 bytes, without NUL");
+    return fail(env, "writePack: each path must be a non-empty string shorter than 4096 bytes, without NUL");
   }
   int read = vp_parts_read(env, argv[1], &job->parts);
+  if (read == 1 && argc == 4) read = read_ranges(env, argv[3], job);
   if (read != 1) {
     pack_job_free(env, job);
     return fail(env, read < 0 ? "writePack: out of memory" : usage);

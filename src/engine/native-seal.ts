@@ -7,7 +7,8 @@
  * - {@link nativeChunkSealer}: a chunk cut from a large file, given as views of the read buffers, identified and
  *   sealed (or either alone) in one thread-pool job; several run at once on the pool's threads.
  * - {@link nativePackWriter}: a pack written to its staged file and hashed in the same pass, in one job, bypassing
- *   the page cache where the file system allows.
+ *   the page cache where the file system allows; its blobs are copied from the file they were appended to as they
+ *   came, in the pack's shuffled order.
  *
  * All are `null` where the addon is not built; the backup then does the same work with node:crypto on its own
  * thread and the sealing workers (seal-pool.ts). A sealed blob's bytes are a buffer of their own, or one of the
@@ -164,18 +165,29 @@ export function nativeChunkSealer(keys: SealKeys & ChunkIdKeys, buffers?: SealBu
   };
 }
 
+/** Byte ranges of a staged file, copied into a pack before its in-memory parts. */
+export interface StagedRanges {
+  readonly path: string;
+  /** Offset, length pairs, in the order they are written. */
+  readonly ranges: Float64Array;
+}
+
+/** Writes a pack: `from`'s ranges (if any), then `parts`, to a new file; resolves to the SHA-256 of all of it. */
+export type NativePackWriter = (path: string, parts: readonly Uint8Array[], from?: StagedRanges) => Promise<Buffer>;
+
 /**
- * Writes a pack's slices to a new file at `path` (created exclusively) and resolves to their SHA-256, in one
- * thread-pool job (native/blob_crypto.c, `writePack`), or `null` where the addon is not built.
- * @throws an `Error` whose `code` is the errno name (`EEXIST`, `ENOSPC`, …), as Node's own file calls throw; the file
- *   may then exist, partly written.
+ * Writes a pack to a new file at `path` (created exclusively): the byte ranges of a staged file, then in-memory
+ * slices, and resolves to the SHA-256 of what it wrote, in one thread-pool job (native/blob_crypto.c, `writePack`),
+ * or `null` where the addon is not built.
+ * @throws an `Error` whose `code` is the errno name (`EEXIST`, `ENOSPC`, `EIO` for a range past the end of the
+ *   staged file, …), as Node's own file calls throw; the file may then exist, partly written.
  */
-export function nativePackWriter(): ((path: string, parts: readonly Uint8Array[]) => Promise<Buffer>) | null {
-  const writePack = nativeFunction<(path: string, parts: readonly Uint8Array[]) => Promise<Buffer>>('writePack');
+export function nativePackWriter(): NativePackWriter | null {
+  const writePack = nativeFunction<(path: string, parts: readonly Uint8Array[], from?: string, ranges?: Float64Array) => Promise<Buffer>>('writePack');
   if (!writePack) return null;
-  return async (path, parts) => {
+  return async (path, parts, from) => {
     try {
-      return await writePack(path, parts);
+      return await (from ? writePack(path, parts, from.path, from.ranges) : writePack(path, parts));
     } catch (e) {
       const errno = (e as { errno?: number }).errno;
       if (errno === undefined) throw e;

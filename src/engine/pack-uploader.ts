@@ -2,18 +2,22 @@
  * Packs sealed blobs, stages each pack in the scratch cache, uploads it, and records it in the index, in the order
  * the format requires.
  *
- * - Blobs collect in memory up to the target pack size (one pack's worth, ~16 MiB), then are written in a random
- *   order (so a pack's layout says nothing about file layout) to a file in the scratch cache, after reserving its
- *   size there: when the cache is full, the caller waits.
- * - Uploads run in the background, at most `maxInFlight` at once; the body is re-read from the staged file on every
- *   attempt. Only after the store acknowledges a pack is its file removed, its space released, and its blobs queued
- *   for the index.
+ * - Blobs are appended, as they come, to the pack's pending file in the scratch cache, about 1 MiB at a time, and
+ *   their sealed bytes handed back (`recycle`) once written: a pack in the making holds no blob in memory. When the
+ *   pack reaches the target size, its blobs are copied into the pack file in a random order (so a pack's layout
+ *   says nothing about file layout), hashed in the same pass, and the pending file is removed.
+ * - Every byte in the cache is reserved first: a pending file blob by blob, a pack file whole before its copy (so a
+ *   pack briefly needs twice its size). When the cache is full, the caller waits. Reservations are granted in the
+ *   order asked, so a pack's copy is never stuck behind the next pack's blobs.
+ * - Uploads run in the background, at most `maxInFlight` packs being copied or uploaded at once; the body is
+ *   re-read from the staged file on every attempt. Only after the store acknowledges a pack is its file removed,
+ *   its space released, and its blobs queued for the index.
  * - Index objects are written for acknowledged packs only, every `indexEvery` packs and at the end, so an
  *   interrupted backup loses little: what was acknowledged is listed, and the next run reuses it.
  *
  * @module
  */
-import { randomInt } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { type FileHandle, open, unlink } from 'node:fs/promises';
 import { VaultpathError, throwIfAborted } from '../errors.js';
@@ -21,35 +25,66 @@ import { BLOB_OVERHEAD, type SealedObject } from '../crypto/envelope.js';
 import type { ScratchCache } from '../stage/scratch-cache.js';
 import type { Vault } from '../repo/vault.js';
 import { Folder, objectName } from '../repo/layout.js';
-import { PACK_ENTRY_LENGTH, PACK_TRAILER_LENGTH, type PackInfo, type PackedType, PackWriter, packHasher } from '../repo/pack.js';
-import { nativePackWriter } from './native-seal.js';
+import { PACK_ENTRY_LENGTH, PACK_TRAILER_LENGTH, type PackEntry, type PackedType, packTail } from '../repo/pack.js';
+import { type StagedRanges, nativePackWriter } from './native-seal.js';
 import type { IndexEntry } from '../repo/index-file.js';
 
 /** Slices per writev call (the POSIX minimum of IOV_MAX). */
 const IOV_MAX = 1024;
+/** Sealed bytes gathered before they are appended to a pending file in one call. */
+const APPEND_BYTES = 1024 * 1024;
+/** Bytes copied at a time where the addon is not built. */
+const COPY_BYTES = 1024 * 1024;
 
 /** Writers aim at packs of this size. */
 export const TARGET_PACK_SIZE = 16 * 1024 * 1024;
 
+/**
+ * The scratch space a backup needs at least: a pack of up to `largestPack` bytes is copied from its pending file, so
+ * both are in the cache at once.
+ */
+export function scratchNeeded(largestPack: number): number {
+  return 2 * largestPack;
+}
+
 export interface PackUploaderOptions {
   /** @default TARGET_PACK_SIZE */
   readonly targetPackSize?: number;
-  /** Packs being written or uploaded at once (each held in memory until written). @default 2 */
+  /** Packs being copied or uploaded at once. @default 2 */
   readonly maxInFlight?: number;
   /** Write an index object after this many acknowledged packs. @default 16 */
   readonly indexEvery?: number;
   readonly signal?: AbortSignal;
   /** Called after each pack is acknowledged. MUST NOT block. */
   readonly onPackStored?: (bytes: number) => void;
-  /** Given each blob's sealed bytes once its pack is written to the scratch cache, when nothing refers to them. */
+  /** Given each blob's sealed bytes once they are written to the scratch cache, when nothing refers to them. */
   readonly recycle?: (sealed: SealedObject) => void;
 }
 
 interface PendingBlob {
   readonly type: PackedType;
   readonly id: Buffer;
-  readonly sealed: SealedObject;
+  /** Where the blob is in the pending file. */
+  readonly at: number;
+  readonly length: number;
   readonly plaintextLength: number;
+}
+
+/** A pack being filled: its blobs appended to a pending file as they come. */
+interface OpenPack {
+  readonly path: string;
+  /** The pending file, created on the first append. */
+  file: Promise<FileHandle> | undefined;
+  readonly blobs: PendingBlob[];
+  /** Bytes placed in the pack (appended, or gathered to be). */
+  bytes: number;
+  /** Scratch bytes granted to the pending file. */
+  reserved: number;
+  /** Sealed blobs not yet appended. */
+  gathered: SealedObject[];
+  gatheredBytes: number;
+  /** This pack's last append; it never rejects (a failure is kept as the uploader's). */
+  appended: Promise<void>;
 }
 
 export class PackUploader {
@@ -61,15 +96,19 @@ export class PackUploader {
   readonly #signal: AbortSignal | undefined;
   readonly #onPackStored: ((bytes: number) => void) | undefined;
   readonly #recycle: ((sealed: SealedObject) => void) | undefined;
-  #batch: PendingBlob[] = [];
-  #batchBytes = 0;
-  /** Ids added in this run (in a batch, staged, uploading or stored): the run's own dedup set. */
+  #open: OpenPack | undefined;
+  /** Ids added in this run (pending, staged, uploading or stored): the run's own dedup set. */
   readonly #added = new Set<string>();
   readonly #inFlight = new Set<Promise<void>>();
   #acknowledged: IndexEntry[] = [];
   #packsSinceIndex = 0;
   #failure: unknown;
   #seq = 0;
+  #pending = 0;
+  /** The last append of any pack: appends run one after another, in the order their space was asked for. */
+  #appending: Promise<void> = Promise.resolve();
+  /** Sealed bytes added and not yet appended: the memory a producer may run ahead by. */
+  #unwritten = 0;
   /** Packs staged so far: each may reach the store, acknowledged or not. */
   get packsStaged(): number {
     return this.#seq;
@@ -95,30 +134,52 @@ export class PackUploader {
     return this.#added.has(Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1'));
   }
 
-  /** Adds a sealed blob; may wait for scratch space or an upload slot when a pack is full. */
+  /**
+   * Adds a sealed blob; may wait for scratch space, an append, or an upload slot. Its sealed bytes are handed to
+   * `recycle` once written to the scratch cache.
+   */
   async add(type: PackedType, id: Buffer, sealed: SealedObject, plaintextLength: number): Promise<void> {
     this.#check();
     // Registered at once, before any wait below, so that a concurrent file finds the chunk known and skips it.
     this.#added.add(id.toString('latin1'));
-    // Stage first if this blob would carry the pack past its target: a pack is at most the target plus one blob.
-    if (this.#batch.length > 0 && this.#batchBytes + sealed.length > this.#target) await this.#stage();
-    this.#batch.push({ type, id, sealed, plaintextLength });
-    this.#batchBytes += sealed.length;
-    if (this.#batchBytes >= this.#target) await this.#stage();
+    // Before the blob is placed: producers wait while more than a couple of appends' worth is in memory, however
+    // many add at once, and the pack is staged if this blob would carry it past its target (a pack is at most the
+    // target plus one blob and its header entry). Both are checked again after any wait; placing follows at once.
+    for (;;) {
+      if (this.#unwritten >= 2 * APPEND_BYTES) {
+        await this.#appending;
+        this.#check();
+      } else if (this.#open && packSize(this.#open) + sealed.length + PACK_ENTRY_LENGTH > this.#target) {
+        await this.#stage();
+      } else {
+        break;
+      }
+    }
+    const pack = (this.#open ??= this.#newPack());
+    pack.blobs.push({ type, id, at: pack.bytes, length: sealed.length, plaintextLength });
+    pack.bytes += sealed.length;
+    pack.gathered.push(sealed);
+    pack.gatheredBytes += sealed.length;
+    this.#unwritten += sealed.length;
+    if (packSize(pack) >= this.#target) await this.#stage();
+    else if (pack.gatheredBytes >= APPEND_BYTES) this.#append(pack);
   }
 
   /** Packs what is left, waits for every upload, and writes the last index object. */
   async finish(): Promise<void> {
     this.#check();
-    if (this.#batch.length > 0) await this.#stage();
+    if (this.#open) await this.#stage();
     while (this.#inFlight.size > 0) await Promise.race(this.#inFlight);
     this.#check();
     await this.#writeIndex();
   }
 
-  /** Waits for uploads already started (after a failure or abort), without starting more. */
+  /** Waits for uploads already started (after a failure or abort), without starting more, and removes the pending file. */
   async settle(): Promise<void> {
+    const pack = this.#open;
+    this.#open = undefined;
     await Promise.allSettled([...this.#inFlight]);
+    if (pack) await this.#discard(pack);
   }
 
   #check(): void {
@@ -126,36 +187,78 @@ export class PackUploader {
     throwIfAborted(this.#signal);
   }
 
+  #newPack(): OpenPack {
+    return { path: this.#scratch.path(`pending-${this.#pending++}`), file: undefined, blobs: [], bytes: 0, reserved: 0, gathered: [], gatheredBytes: 0, appended: Promise.resolve() };
+  }
+
+  /**
+   * Appends what `pack` gathered to its pending file, after every earlier append and once its space is granted. The
+   * space is asked for now, so grants follow the order of the calls.
+   */
+  #append(pack: OpenPack): void {
+    const sealed = pack.gathered;
+    const bytes = pack.gatheredBytes;
+    if (bytes === 0) return;
+    pack.gathered = [];
+    pack.gatheredBytes = 0;
+    const reserving = this.#scratch.reserve(bytes, this.#signal);
+    reserving.catch(() => undefined); // awaited below
+    const earlier = this.#appending;
+    this.#appending = pack.appended = (async () => {
+      try {
+        await earlier;
+        await reserving;
+        pack.reserved += bytes;
+        this.#check();
+        const file = await (pack.file ??= open(pack.path, 'wx'));
+        const parts = sealed.flatMap((b) => b.parts);
+        for (let i = 0; i < parts.length; i += IOV_MAX) await writeAll(file, parts.slice(i, i + IOV_MAX));
+        if (this.#recycle) for (const b of sealed) this.#recycle(b);
+      } catch (e) {
+        this.#failure ??= scratchError(e, this.#scratch.dir);
+      } finally {
+        this.#unwritten -= bytes;
+      }
+    })();
+  }
+
   async #stage(): Promise<void> {
-    const blobs = this.#batch;
-    this.#batch = [];
-    this.#batchBytes = 0;
+    const pack = this.#open!;
+    this.#open = undefined;
+    const blobs = pack.blobs;
     // Fisher–Yates with the CSPRNG: the order of blobs in a pack is independent of the order of the data.
     for (let i = blobs.length - 1; i > 0; i--) {
       const j = randomInt(i + 1);
       [blobs[i], blobs[j]] = [blobs[j]!, blobs[i]!];
     }
-    let size = PACK_TRAILER_LENGTH + BLOB_OVERHEAD + 4 + PACK_ENTRY_LENGTH * blobs.length;
-    for (const b of blobs) size += b.sealed.length;
+    const size = packSize(pack);
+    // The pack's last blobs, then the pack file's space, asked for before any later blob's: granted in order, the
+    // copy never waits behind the next pack.
+    this.#append(pack);
+    const room = this.#scratch.reserve(size, this.#signal);
+    room.catch(() => undefined); // awaited below
     while (this.#inFlight.size >= this.#maxInFlight) await Promise.race(this.#inFlight);
-    this.#check();
-    // The reservation is the backpressure: the caller waits here while the scratch cache is full. Writing the pack
-    // and uploading it then run in the background while the caller reads and chunks the next data.
-    await this.#scratch.reserve(size, this.#signal);
+    try {
+      this.#check();
+      // The reservation is the backpressure: the caller waits here while the scratch cache is full. Copying the pack
+      // and uploading it then run in the background while the caller reads and chunks the next data.
+      await room;
+    } catch (e) {
+      void room.then(() => this.#scratch.release(size), () => undefined);
+      await this.#discard(pack);
+      throw e;
+    }
     const path = this.#scratch.path(`pack-${this.#seq++}`);
     const task = (async () => {
       try {
-        const info = await this.#writePack(path, blobs, size);
-        // Written: the sealed bytes are in the staged file now, and need not stay in memory during the upload.
-        if (this.#recycle) for (const b of blobs) this.#recycle(b.sealed);
-        blobs.length = 0;
+        const { id, entries } = await this.#copyPack(pack, path);
         await this.#vault.store.put(
-          objectName(Folder.data, info.id),
+          objectName(Folder.data, id),
           { size, path, stream: () => createReadStream(path, { highWaterMark: 1024 * 1024 }) },
           { signal: this.#signal },
         );
-        for (const e of info.entries) {
-          this.#acknowledged.push({ id: e.id, type: e.type, codec: e.codec, packId: info.id, offset: e.offset, length: e.length, plaintextLength: e.plaintextLength });
+        for (const e of entries) {
+          this.#acknowledged.push({ id: e.id, type: e.type, codec: e.codec, packId: id, offset: e.offset, length: e.length, plaintextLength: e.plaintextLength });
         }
         this.packs++;
         this.bytesStored += size;
@@ -164,6 +267,7 @@ export class PackUploader {
       } catch (e) {
         this.#failure ??= e;
       } finally {
+        await this.#discard(pack);
         await unlink(path).catch(() => undefined);
         this.#scratch.release(size);
       }
@@ -173,44 +277,40 @@ export class PackUploader {
     void task.finally(() => this.#inFlight.delete(task));
   }
 
-  async #writePack(path: string, blobs: readonly PendingBlob[], size: number): Promise<PackInfo> {
-    const writeHashed = nativePackWriter();
-    if (writeHashed) {
-      // The addon creates, writes and hashes the file in one job once the pack is complete: the PackWriter's
-      // slices are gathered by its hasher, whose digest is that job.
-      const parts: Buffer[] = [];
-      const writer = new PackWriter(this.#vault.keys, () => undefined, { update: (p) => void parts.push(p), digest: () => writeHashed(path, parts) });
-      try {
-        for (const b of blobs) await writer.addSealed(b.type, b.id, b.sealed, b.plaintextLength);
-        const info = await writer.finish();
-        if (info.size !== size) throw new Error(`pack size ${info.size} differs from the reserved ${size}`);
-        return info;
-      } catch (e) {
-        throw scratchError(e, this.#scratch.dir);
-      }
+  /** Copies the pending file's blobs, in the pack's order, then its header and trailer, to the pack file at `path`. */
+  async #copyPack(pack: OpenPack, path: string): Promise<{ id: Buffer; entries: PackEntry[] }> {
+    await pack.appended;
+    this.#check();
+    const entries: PackEntry[] = [];
+    const ranges = new Float64Array(2 * pack.blobs.length);
+    let offset = 0;
+    for (const [i, b] of pack.blobs.entries()) {
+      entries.push({ type: b.type, codec: 0, id: b.id, offset, length: b.length, plaintextLength: b.plaintextLength });
+      ranges[2 * i] = b.at;
+      ranges[2 * i + 1] = b.length;
+      offset += b.length;
     }
-    const file = await open(path, 'wx');
+    const tail = packTail(this.#vault.keys, entries);
+    const from = { path: pack.path, ranges };
     try {
-      // The pack is in memory already: gather its slices and write them in a few large writev calls, not one call
-      // per blob (thousands of small files make thousands of blobs).
-      const slices: Buffer[] = [];
-      const writer = new PackWriter(
-        this.#vault.keys,
-        (parts) => {
-          slices.push(...parts);
-        },
-        packHasher(),
-      );
-      for (const b of blobs) await writer.addSealed(b.type, b.id, b.sealed, b.plaintextLength);
-      const info = await writer.finish();
-      if (info.size !== size) throw new Error(`pack size ${info.size} differs from the reserved ${size}`);
-      for (let i = 0; i < slices.length; i += IOV_MAX) await writeAll(file, slices.slice(i, i + IOV_MAX));
-      return info;
+      if (pack.file) await (await pack.file).close().finally(() => (pack.file = undefined));
+      const write = nativePackWriter();
+      const id = write ? await write(path, tail, from) : await copyPack(path, tail, from);
+      return { id, entries };
     } catch (e) {
       throw scratchError(e, this.#scratch.dir);
-    } finally {
-      await file.close();
     }
+  }
+
+  /** Closes and removes a pack's pending file and releases its space, once its appends are done. */
+  async #discard(pack: OpenPack): Promise<void> {
+    await pack.appended;
+    const file = pack.file;
+    pack.file = undefined;
+    if (file) await file.then((f) => f.close()).catch(() => undefined);
+    await unlink(pack.path).catch(() => undefined);
+    this.#scratch.release(pack.reserved);
+    pack.reserved = 0;
   }
 
   async #writeIndex(): Promise<void> {
@@ -220,6 +320,46 @@ export class PackUploader {
     this.#packsSinceIndex = 0;
     await this.#vault.writeIndex(entries, { signal: this.#signal });
   }
+}
+
+/**
+ * Writes a pack where the addon is not built: `from`'s ranges, in order, then `tail`, to a new file at `path`;
+ * resolves to the SHA-256 of what it wrote.
+ */
+async function copyPack(path: string, tail: readonly Buffer[], from: StagedRanges): Promise<Buffer> {
+  const hash = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(COPY_BYTES);
+  const source = await open(from.path, 'r');
+  try {
+    const file = await open(path, 'wx');
+    try {
+      for (let i = 0; i < from.ranges.length; i += 2) {
+        let at = from.ranges[i]!;
+        let left = from.ranges[i + 1]!;
+        while (left > 0) {
+          const { bytesRead } = await source.read(buffer, 0, Math.min(left, buffer.length), at);
+          if (bytesRead === 0) throw Object.assign(new Error(`EIO: ${from.path} ends before byte ${at + left}`), { code: 'EIO' });
+          const piece = buffer.subarray(0, bytesRead);
+          hash.update(piece);
+          await writeAll(file, [piece]);
+          at += bytesRead;
+          left -= bytesRead;
+        }
+      }
+      for (const p of tail) hash.update(p);
+      await writeAll(file, tail);
+    } finally {
+      await file.close();
+    }
+  } finally {
+    await source.close();
+  }
+  return hash.digest();
+}
+
+/** The size of the pack `pack` makes: its blobs, then the sealed header (one entry per blob) and the trailer. */
+function packSize(pack: OpenPack): number {
+  return pack.bytes + BLOB_OVERHEAD + 4 + PACK_ENTRY_LENGTH * pack.blobs.length + PACK_TRAILER_LENGTH;
 }
 
 /** Writes every byte of `parts`, looping over short writes (a filling disk writes what fits, then fails). */

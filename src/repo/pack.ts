@@ -143,12 +143,7 @@ export class PackWriter {
   async finish(): Promise<PackInfo> {
     if (this.#finished) throw new Error('PackWriter: finish() twice');
     this.#finished = true;
-    const header = sealBlob(this.#keys, ObjectType.packHeader, PACK_HEADER_ID, encodePackHeader(this.#entries));
-    const trailer = Buffer.alloc(PACK_TRAILER_LENGTH);
-    trailer.writeUInt32LE(header.length, 0);
-    TRAILER_MAGIC.copy(trailer, 4);
-    trailer[7] = PACK_VERSION;
-    await this.#write([...header.parts, trailer]);
+    await this.#write(packTail(this.#keys, this.#entries));
     return { id: await this.#hash.digest(), size: this.#size, entries: this.#entries };
   }
 
@@ -159,6 +154,19 @@ export class PackWriter {
     }
     await this.#sink(parts);
   }
+}
+
+/**
+ * The bytes that end a pack whose blobs are `entries` (in file order): the sealed header, then the trailer. For a
+ * writer that places the blobs itself; {@link PackWriter} ends its packs with these.
+ */
+export function packTail(keys: SealKeys, entries: readonly PackEntry[]): Buffer[] {
+  const header = sealBlob(keys, ObjectType.packHeader, PACK_HEADER_ID, encodePackHeader(entries));
+  const trailer = Buffer.alloc(PACK_TRAILER_LENGTH);
+  trailer.writeUInt32LE(header.length, 0);
+  TRAILER_MAGIC.copy(trailer, 4);
+  trailer[7] = PACK_VERSION;
+  return [...header.parts, trailer];
 }
 
 /** Encodes the plaintext of a pack header. */

@@ -280,6 +280,45 @@ describe.runIf(linux)('the native pack writer', () => {
     }
   });
 
+  it('copies byte ranges of a staged file, in the order given, before the parts, across the staging buffer', async () => {
+    const write = nativePackWriter()!;
+    const MiB = 1024 * 1024;
+    const staged = Buffer.from(seededBytes(5 * MiB + 123, 40));
+    const from = join(dir, 'pending');
+    await writeFile(from, staged);
+    // Out of order, repeated, empty, crossing the 2 MiB buffer, one larger than it, and the file's very end.
+    const ranges = [
+      [3 * MiB, 17],
+      [0, 4096],
+      [5 * MiB, 123],
+      [4095, 1],
+      [100, 0],
+      [MiB - 5, 2 * MiB + 11],
+      [0, 4096],
+      [5 * MiB + 100, 23],
+    ];
+    const tail = [Buffer.from(seededBytes(777, 41)), Buffer.from('trailer')];
+    const id = await write(join(dir, 'pack'), tail, { path: from, ranges: Float64Array.from(ranges.flat()) });
+    const expected = Buffer.concat([...ranges.map(([at, length]) => staged.subarray(at!, at! + length!)), ...tail]);
+    expect((await readFile(join(dir, 'pack'))).equals(expected)).toBe(true);
+    expect(id.equals(createHash('sha256').update(expected).digest())).toBe(true);
+    expect((await readFile(from)).equals(staged)).toBe(true); // the staged file is only read
+  });
+
+  it('fails with EIO for a range past the end of the staged file, and refuses ranges that are not offset, length pairs', async () => {
+    const write = nativePackWriter()!;
+    const from = join(dir, 'pending');
+    await writeFile(from, Buffer.alloc(1000, 7));
+    await expect(write(join(dir, 'p1'), [], { path: from, ranges: Float64Array.of(900, 101) })).rejects.toMatchObject({ code: 'EIO' });
+    await expect(write(join(dir, 'p2'), [], { path: join(dir, 'missing'), ranges: Float64Array.of(0, 1) })).rejects.toMatchObject({ code: 'ENOENT' });
+    const raw = nativeFunction<(...args: unknown[]) => unknown>('writePack')!;
+    for (const bad of [Float64Array.of(0), Float64Array.of(-1, 1), Float64Array.of(0.5, 1), Float64Array.of(0, Number.NaN), [0, 1], new Uint32Array(2)]) {
+      expect(() => raw(join(dir, 'p3'), [], from, bad)).toThrow(TypeError);
+    }
+    expect(() => raw(join(dir, 'p3'), [], '', Float64Array.of(0, 1))).toThrow(TypeError);
+    expect(() => raw(join(dir, 'p3'), [], from)).toThrow(TypeError);
+  });
+
   it('never replaces an existing file, and reports failures by errno name as Node does', async () => {
     const write = nativePackWriter()!;
     const path = join(dir, 'taken');

@@ -1,0 +1,130 @@
+// The pack uploader appends sealed blobs to a pending file as they come, so a pack in the making holds no blob in
+// memory, and copies them into the pack in a random order once it is full. The packs it stores are the format's:
+// named by their SHA-256, each blob where the index says.
+import { createHash } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PackUploader } from '../../src/engine/pack-uploader.js';
+import { ScratchCache } from '../../src/stage/scratch-cache.js';
+import { Vault } from '../../src/repo/vault.js';
+import { ObjectType } from '../../src/crypto/object-type.js';
+import { type SealedObject, openBlob, sealBlob } from '../../src/crypto/envelope.js';
+import type { PutOptions, Body } from '../../src/transfer/store.js';
+import { PassThroughStore } from '../support/pass-through-store.js';
+import { seededBytes } from '../support/seeded.js';
+import { PASSPHRASE, type VaultFixture, makeVault } from '../support/vaults.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+let f: VaultFixture;
+let scratch: ScratchCache;
+beforeEach(async () => {
+  f = await makeVault();
+  scratch = await ScratchCache.open(f.path('scratch'), { capacity: 64 * MiB });
+});
+afterEach(async () => {
+  await scratch.close();
+  await f.cleanup();
+});
+
+/** Files in this run's scratch folder besides its marker. */
+async function staged(): Promise<string[]> {
+  return (await readdir(scratch.dir)).filter((n) => n !== 'pid');
+}
+
+function blob(vault: Vault, length: number, seed: number): { id: Buffer; sealed: SealedObject; plain: Buffer } {
+  const plain = seededBytes(length, seed);
+  const id = vault.ids.id([plain]);
+  return { id, sealed: sealBlob(vault.keys, ObjectType.data, id, [plain]), plain };
+}
+
+describe('the pack uploader', () => {
+  it('stores blobs in a random order, in packs named by their SHA-256, each blob where the index says', async () => {
+    const uploader = new PackUploader(f.vault, scratch, { targetPackSize: 256 * KiB });
+    const blobs = Array.from({ length: 300 }, (_, i) => blob(f.vault, 1000 + i, i));
+    for (const b of blobs) await uploader.add(ObjectType.data, b.id, b.sealed, b.plain.length);
+    await uploader.finish();
+    expect(uploader.packs).toBeGreaterThan(1);
+
+    const index = await f.vault.loadIndex();
+    const packs = new Map<string, { at: number; added: number }[]>();
+    for (const [i, b] of blobs.entries()) {
+      const at = index.get(b.id)!;
+      const pack = await f.store.get(`data/${at.packId.toString('hex').slice(0, 2)}/${at.packId.toString('hex')}`);
+      expect(createHash('sha256').update(pack).digest().equals(at.packId)).toBe(true);
+      expect(openBlob(f.vault.keys, ObjectType.data, b.id, pack.subarray(at.offset, at.offset + at.length)).equals(b.plain)).toBe(true);
+      const list = packs.get(at.packId.toString('hex')) ?? [];
+      list.push({ at: at.offset, added: i });
+      packs.set(at.packId.toString('hex'), list);
+    }
+    // In file order, the blobs of a pack are not in the order they were added (for 300 blobs in a few packs, a
+    // shuffle that leaves every pack in order has a chance far below one in 10^100).
+    let inOrder = 0;
+    for (const list of packs.values()) {
+      const added = list.sort((a, b) => a.at - b.at).map((e) => e.added);
+      if (added.every((n, i) => i === 0 || n > added[i - 1]!)) inOrder++;
+    }
+    expect(inOrder).toBeLessThan(packs.size);
+    expect(await staged()).toEqual([]);
+    expect(scratch.used).toBe(0);
+  });
+
+  it('hands sealed bytes back once appended: a pack being filled holds at most two appends of them', async () => {
+    const recycled: SealedObject[] = [];
+    const uploader = new PackUploader(f.vault, scratch, { targetPackSize: 48 * MiB, recycle: (s) => recycled.push(s) });
+    let added = 0;
+    let most = 0;
+    for (let i = 0; i < 40; i++) {
+      const b = blob(f.vault, 512 * KiB - 100, i);
+      await uploader.add(ObjectType.data, b.id, b.sealed, b.plain.length);
+      added += b.sealed.length;
+      most = Math.max(most, added - recycled.reduce((n, s) => n + s.length, 0));
+    }
+    // 20 MiB added to one pack still open; what was not handed back is what the next appends will write.
+    expect(uploader.packs).toBe(0);
+    expect(recycled.length).toBeGreaterThan(30);
+    expect(most).toBeLessThanOrEqual(2 * MiB + 512 * KiB);
+    await uploader.finish();
+    expect(recycled.length).toBe(40);
+    expect(uploader.packs).toBe(1);
+  });
+
+  it('keeps the scratch cache within its capacity while each pack is copied beside its pending file', async () => {
+    await scratch.close();
+    // Room for one pack of up to 1 MiB + one blob, twice: the pending file and the pack it is copied into.
+    scratch = await ScratchCache.open(f.path('scratch'), { capacity: 2 * (MiB + 300 * KiB) });
+    const uploader = new PackUploader(f.vault, scratch, { targetPackSize: MiB });
+    const blobs = Array.from({ length: 60 }, (_, i) => blob(f.vault, 100 * KiB + 7 * i, 1000 + i));
+    await Promise.all(blobs.map((b) => uploader.add(ObjectType.data, b.id, b.sealed, b.plain.length)));
+    await uploader.finish();
+    expect(uploader.packs).toBeGreaterThanOrEqual(6);
+    expect(scratch.highWaterMark).toBeGreaterThan(MiB);
+    expect(scratch.highWaterMark).toBeLessThanOrEqual(scratch.capacity);
+    const index = await f.vault.loadIndex();
+    expect(blobs.every((b) => index.has(b.id))).toBe(true);
+    expect(await staged()).toEqual([]);
+  });
+
+  it('after a failed upload, fails the next add, and settle() leaves no pending file and no space held', async () => {
+    class FailingStore extends PassThroughStore {
+      override put(name: string, body: Body, options?: PutOptions): Promise<void> {
+        return name.startsWith('data/') ? Promise.reject(new Error('the store refused the pack')) : super.put(name, body, options);
+      }
+    }
+    const vault = await Vault.open(new FailingStore(f.store), PASSPHRASE);
+    // Blobs large enough that the pack open when the failure surfaces has appended some already.
+    const uploader = new PackUploader(vault, scratch, { targetPackSize: 3 * MiB });
+    await expect(
+      (async () => {
+        for (let i = 0; i < 100; i++) {
+          const b = blob(vault, 600 * KiB, i);
+          await uploader.add(ObjectType.data, b.id, b.sealed, b.plain.length);
+        }
+      })(),
+    ).rejects.toThrow('the store refused the pack');
+    await uploader.settle();
+    expect(await staged()).toEqual([]);
+    expect(scratch.used).toBe(0);
+  });
+});
