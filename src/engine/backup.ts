@@ -47,7 +47,7 @@ import { Limiter } from './limit.js';
 import { type ChunkSealer, SealPool } from './seal-pool.js';
 import { SealBuffers } from './seal-buffers.js';
 import { ReadBuffers } from './read-buffers.js';
-import { type FileSealer, SEAL_BATCH, nativeChunkSealer, nativeFileSealer } from './native-seal.js';
+import { type FileSealer, SEAL_BATCH, SEAL_BATCH_BYTES, nativeChunkSealer, nativeFileSealer } from './native-seal.js';
 import { formatBytes } from '../units.js';
 
 const READ_SIZE = 1024 * 1024;
@@ -249,7 +249,7 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
     const usePool = !options.dryRun && options.sealWorkers !== 0;
     const sealPool = (): ChunkSealer | undefined =>
       usePool ? (pool ??= (options.sealWorkers === undefined ? nativeChunkSealer(vault.keys, sealBuffers) : null) ?? new SealPool(vault.keys, options.sealWorkers)) : undefined;
-    const ctx: WalkContext = { sealBuffers, files: new Limiter(FILES_IN_FLIGHT), oneChunkFiles: new Limiter(SEAL_BATCH * 4), largeFiles: new Limiter(1), pool: sealPool, sealFile: nativeFileSealer(vault.keys, sealBuffers), buffers: new ReadBuffers(READ_SIZE, FREE_READ_BUFFERS), vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
+    const ctx: WalkContext = { sealBuffers, files: new Limiter(FILES_IN_FLIGHT), oneChunkFiles: new Limiter(SEAL_BATCH * 4, { maxWeight: ONE_CHUNK_BYTES }), largeFiles: new Limiter(1), pool: sealPool, sealFile: nativeFileSealer(vault.keys, sealBuffers), buffers: new ReadBuffers(READ_SIZE, FREE_READ_BUFFERS), vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
 
     // 2. Each root, depth first; its tree becomes one folder node of the snapshot's root tree.
     const rootNodes: TreeNode[] = [];
@@ -337,6 +337,12 @@ const FILES_IN_FLIGHT = 4;
 const OFFLOAD_MIN = 256 * 1024;
 /** Files up to this size are read with synchronous calls (see backupSmallFile). */
 const SMALL_FILE = 1024 * 1024;
+/**
+ * Bytes of one-chunk files in flight at once (read, sealed, or waiting to be packed), besides their count (SEAL_BATCH
+ * × 4): enough for four full sealing jobs. Counted in files alone, 64 files of 256 KiB held 16–20 MiB of sealed
+ * bytes at the peak of a first backup; files of a few KiB are bounded by their count, as before.
+ */
+const ONE_CHUNK_BYTES = 4 * SEAL_BATCH_BYTES;
 /** Files larger than this are backed up one at a time (memory), the others up to FILES_IN_FLIGHT at once. */
 const LARGE_FILE = 8 * 1024 * 1024;
 /**
@@ -354,7 +360,7 @@ const FREE_SEAL_BYTES = 8 * 1024 * 1024;
 
 interface WalkContext {
   readonly files: Limiter;
-  /** Files sealed whole by the addon (one chunk each): enough in flight for several batches at once. */
+  /** Files sealed whole by the addon (one chunk each): enough in flight for several batches at once, weighed by size. */
   readonly oneChunkFiles: Limiter;
   readonly largeFiles: Limiter;
   /** The sealing workers, started on first use; undefined when sealing stays on this thread. */
@@ -452,7 +458,7 @@ async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: stri
       // is one chunk for the addon holds less than the chunker's minimum: many run at once, sealed a batch per job.
       const run = (): Promise<TreeNode | undefined> => backupFile(ctx, e, base, previous);
       const oneChunk = isOneChunkFile(ctx, stats.size, e.decision.kind);
-      const task = oneChunk ? ctx.oneChunkFiles.run(run) : ctx.files.run(stats.size > LARGE_FILE ? () => ctx.largeFiles.run(run) : run);
+      const task = oneChunk ? ctx.oneChunkFiles.run(run, stats.size) : ctx.files.run(stats.size > LARGE_FILE ? () => ctx.largeFiles.run(run) : run);
       task.catch(() => undefined); // observed below; a failure must not surface as an unhandled rejection first
       slots.push(task);
     }

@@ -35,3 +35,42 @@ describe('Limiter', () => {
     expect(limiter.running).toBe(0);
   });
 });
+
+describe('Limiter with weights', () => {
+  it('keeps the running weights within the limit, starts a heavy task alone, and keeps arrival order', async () => {
+    const limiter = new Limiter(10, { maxWeight: 100 });
+    let weight = 0;
+    let peak = 0;
+    const started: number[] = [];
+    const task = (n: number, w: number) => async (): Promise<void> => {
+      started.push(n);
+      weight += w;
+      peak = Math.max(peak, weight);
+      if (limiter.running > 1) expect(Math.max(weight, limiter.weight)).toBeLessThanOrEqual(100);
+      await new Promise((r) => setTimeout(r, 1 + (n % 3)));
+      weight -= w;
+    };
+    const weights = [30, 30, 30, 250, 10, 60, 50, 5, 5, 5, 90, 40];
+    await Promise.all(weights.map((w, n) => limiter.run(task(n, w), w)));
+    expect(started).toEqual(weights.map((_, n) => n)); // the 250 waited for the room to empty, and nothing passed it
+    expect(peak).toBe(250); // alone: every other moment stayed within 100
+    expect(limiter.running).toBe(0);
+    expect(limiter.weight).toBe(0);
+  });
+
+  it('still caps the number of tasks when their weights are small', async () => {
+    const limiter = new Limiter(2, { maxWeight: 1000 });
+    let running = 0;
+    let peak = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, () =>
+        limiter.run(async () => {
+          peak = Math.max(peak, ++running);
+          await new Promise((r) => setTimeout(r, 1));
+          running--;
+        }, 1),
+      ),
+    );
+    expect(peak).toBe(2);
+  });
+});
