@@ -1,6 +1,7 @@
 /**
- * The scratch cache: a bounded staging folder where packs wait between being written and being acknowledged by
- * the store.
+ * The scratch cache: a bounded staging folder where packs are assembled (their sealed blobs appended to a pending
+ * file as they come, then copied into the pack in a random order: pack-uploader.ts) and wait between being written
+ * and being acknowledged by the store.
  *
  * Capacity is 5% of the bytes the backup will read (from the scan), never less than {@link SCRATCH_FLOOR}. Before
  * any data is read, the free space of the folder's volume is checked against it, and a shortfall fails with
