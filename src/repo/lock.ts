@@ -10,6 +10,7 @@
  * @module
  */
 import { VaultpathError } from '../errors.js';
+import { decodeJsonObject } from './tree.js';
 
 export interface Lock {
   /** When the run started, ISO 8601 UTC. */
@@ -30,13 +31,7 @@ export function encodeLock(lock: Lock): Buffer {
 /** @throws {VaultpathError} `VP_MALFORMED_OBJECT` when a field is missing or of the wrong kind. */
 export function decodeLock(bytes: Uint8Array, where: string): Lock {
   const bad = (what: string): VaultpathError => new VaultpathError('VP_MALFORMED_OBJECT', `${where} ${what}.`);
-  let s: Record<string, unknown>;
-  try {
-    s = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as Record<string, unknown>;
-  } catch {
-    throw bad('is not valid JSON');
-  }
-  if (typeof s !== 'object' || s === null || Array.isArray(s)) throw bad('is not a JSON object');
+  const s = decodeJsonObject(bytes, bad);
   if (typeof s['time'] !== 'string' || Number.isNaN(Date.parse(s['time']))) throw bad('has no valid time');
   if (typeof s['hostname'] !== 'string') throw bad('has no hostname');
   if (!Number.isSafeInteger(s['pid']) || (s['pid'] as number) < 1) throw bad('has no valid pid');

@@ -144,16 +144,25 @@ export function encodeSnapshot(s: Snapshot): Buffer {
   return Buffer.from(JSON.stringify(s), 'utf8');
 }
 
-/** @throws {VaultpathError} `VP_MALFORMED_OBJECT`, `VP_UNSUPPORTED_VERSION`. */
-export function decodeSnapshot(bytes: Uint8Array, where: string): Snapshot {
-  const bad = (what: string): VaultpathError => new VaultpathError('VP_MALFORMED_OBJECT', `${where} ${what}.`);
-  let s: Record<string, unknown>;
+/**
+ * The JSON object in `bytes` (UTF-8), for the decoders of the vault's JSON objects to check field by field.
+ * @throws what `bad` makes of "is not valid JSON" or "is not a JSON object" (an array, a string, null, …).
+ */
+export function decodeJsonObject(bytes: Uint8Array, bad: (what: string) => Error): Record<string, unknown> {
+  let parsed: unknown;
   try {
-    s = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as Record<string, unknown>;
+    parsed = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
   } catch {
     throw bad('is not valid JSON');
   }
-  if (typeof s !== 'object' || s === null) throw bad('is not a JSON object');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw bad('is not a JSON object');
+  return parsed as Record<string, unknown>;
+}
+
+/** @throws {VaultpathError} `VP_MALFORMED_OBJECT`, `VP_UNSUPPORTED_VERSION`. */
+export function decodeSnapshot(bytes: Uint8Array, where: string): Snapshot {
+  const bad = (what: string): VaultpathError => new VaultpathError('VP_MALFORMED_OBJECT', `${where} ${what}.`);
+  const s = decodeJsonObject(bytes, bad);
   if (s['version'] !== 1) {
     throw new VaultpathError('VP_UNSUPPORTED_VERSION', `${where} has version ${String(s['version'])}; this vaultpath reads version 1. Upgrade vaultpath.`);
   }

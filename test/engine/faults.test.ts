@@ -8,15 +8,16 @@ import { restore } from '../../src/engine/restore.js';
 import { verify } from '../../src/engine/verify.js';
 import { Vault } from '../../src/repo/vault.js';
 import { LocalStore } from '../../src/transfer/local-store.js';
-import type { Body, CallOptions, GetOptions, PutOptions, Store, StoreObjectInfo } from '../../src/transfer/store.js';
+import type { Body, PutOptions } from '../../src/transfer/store.js';
 import { openIndex } from '../../src/repo/index-file.js';
 import { Folder, idFromName } from '../../src/repo/layout.js';
 import { PackWriter } from '../../src/repo/pack.js';
 import { ObjectType } from '../../src/crypto/object-type.js';
 import { encodeTree } from '../../src/repo/tree.js';
 import { seededBytes } from '../support/seeded.js';
+import { PassThroughStore } from '../support/pass-through-store.js';
 import { isRoot, mountTmpfs, unmount } from '../support/trees.js';
-import { PASSPHRASE, type VaultFixture, damageObject, describeTree, makeVault, packsByContent } from '../support/vaults.js';
+import { PASSPHRASE, type VaultFixture, backupAbortedAfter, damageObject, describeTree, makeVault, packsByContent } from '../support/vaults.js';
 
 const MiB = 1024 * 1024;
 let f: VaultFixture;
@@ -33,28 +34,12 @@ async function sourceOf(files: number, size: number, seed = 0): Promise<string> 
 }
 
 /** A Store decorator that records when each put starts and finishes (write ordering is observed, not assumed). */
-class RecordingStore implements Store {
+class RecordingStore extends PassThroughStore {
   readonly events: { kind: 'start' | 'done'; name: string }[] = [];
-  constructor(readonly inner: Store) {}
-  get location(): string {
-    return this.inner.location;
-  }
-  async put(name: string, body: Body, options?: PutOptions): Promise<void> {
+  override async put(name: string, body: Body, options?: PutOptions): Promise<void> {
     this.events.push({ kind: 'start', name });
     await this.inner.put(name, body, options);
     this.events.push({ kind: 'done', name });
-  }
-  get(name: string, options?: GetOptions): Promise<Buffer> {
-    return this.inner.get(name, options);
-  }
-  stat(name: string, options?: CallOptions): Promise<StoreObjectInfo | undefined> {
-    return this.inner.stat(name, options);
-  }
-  list(prefix: string, options?: CallOptions): AsyncIterable<StoreObjectInfo> {
-    return this.inner.list(prefix, options);
-  }
-  delete(name: string, options?: CallOptions): Promise<void> {
-    return this.inner.delete(name, options);
   }
 }
 
@@ -104,19 +89,7 @@ describe('an interrupted backup', () => {
     const src = await sourceOf(4, MiB, 50);
     const first = await backup(f.vault, [src], { scratchDir: f.path('scratch') });
     for (let i = 0; i < 16; i++) await writeFile(join(src, `g${i}`), seededBytes(MiB, 200 + i));
-    const controller = new AbortController();
-    let storedAtAbort = 0;
-    const aborted = await backup(f.vault, [src], {
-      scratchDir: f.path('scratch'),
-      targetPackSize: 512 * 1024,
-      signal: controller.signal,
-      onProgress: (p) => {
-        if (p.bytesStored >= 4 * MiB && !controller.signal.aborted) {
-          storedAtAbort = p.bytesStored;
-          controller.abort();
-        }
-      },
-    }).then(() => undefined, (e: unknown) => e);
+    const { error: aborted, storedAtAbort } = await backupAbortedAfter(f.vault, [src], 4 * MiB, { scratchDir: f.path('scratch') });
     expect(aborted).toMatchObject({ code: 'VP_ABORTED' });
     expect(storedAtAbort).toBeGreaterThanOrEqual(4 * MiB);
     expect((await f.vault.listSnapshots()).map((s) => s.id)).toEqual([first.snapshot]);

@@ -8,7 +8,7 @@ import { LOCK_ABANDONED_AFTER_MS } from '../../src/repo/lock.js';
 import type { Body, CallOptions, PutOptions, StoreObjectInfo } from '../../src/transfer/store.js';
 import { seededBytes } from '../support/seeded.js';
 import { PassThroughStore } from '../support/pass-through-store.js';
-import { PASSPHRASE, type VaultFixture, makeVault } from '../support/vaults.js';
+import { PASSPHRASE, type VaultFixture, backupAbortedAfter, makeVault } from '../support/vaults.js';
 
 const MiB = 1024 * 1024;
 let f: VaultFixture;
@@ -71,19 +71,7 @@ describe('the lock a backup takes', () => {
 
   it('is left behind by a run that stored packs and failed, and the next run adopts them and removes it', async () => {
     const src = await source(8, 30);
-    const controller = new AbortController();
-    let storedAtAbort = 0;
-    const aborted = await backup(f.vault, [src], {
-      scratchDir: f.path('scratch'),
-      targetPackSize: 512 * 1024,
-      signal: controller.signal,
-      onProgress: (p) => {
-        if (p.bytesStored >= 2 * MiB && !controller.signal.aborted) {
-          storedAtAbort = p.bytesStored;
-          controller.abort();
-        }
-      },
-    }).then(() => undefined, (e: unknown) => e);
+    const { error: aborted, storedAtAbort } = await backupAbortedAfter(f.vault, [src], 2 * MiB, { scratchDir: f.path('scratch') });
     expect(aborted).toMatchObject({ code: 'VP_ABORTED' });
     const [left] = await f.vault.readLocks();
     expect(left?.lock).toMatchObject({ hostname: hostname(), pid: process.pid, exclusive: false });

@@ -6,6 +6,7 @@ import { LocalStore } from '../../src/transfer/local-store.js';
 import { Vault } from '../../src/repo/vault.js';
 import { ObjectType } from '../../src/crypto/object-type.js';
 import type { ChunkerParams } from '../../src/chunk/fastcdc.js';
+import { type BackupOptions, backup } from '../../src/engine/backup.js';
 import { TEST_KDF } from './seeded.js';
 import { tempDir } from './trees.js';
 
@@ -65,4 +66,25 @@ export async function describeTree(root: string): Promise<Record<string, string>
   };
   await walk('');
   return out;
+}
+
+/**
+ * A backup of `sources` aborted once the store has acknowledged at least `bytes` (in packs of 512 KiB): what it
+ * rejected with, and the bytes stored when the abort was asked for.
+ */
+export async function backupAbortedAfter(vault: Vault, sources: string[], bytes: number, options: BackupOptions): Promise<{ error: unknown; storedAtAbort: number }> {
+  const controller = new AbortController();
+  let storedAtAbort = 0;
+  const error = await backup(vault, sources, {
+    ...options,
+    targetPackSize: 512 * 1024,
+    signal: controller.signal,
+    onProgress: (p) => {
+      if (p.bytesStored >= bytes && !controller.signal.aborted) {
+        storedAtAbort = p.bytesStored;
+        controller.abort();
+      }
+    },
+  }).then(() => undefined, (e: unknown) => e);
+  return { error, storedAtAbort };
 }
