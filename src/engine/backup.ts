@@ -420,50 +420,60 @@ async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: stri
   const slots: (TreeNode | Promise<TreeNode | undefined>)[] = [];
   // Whether every node so far is the parent tree's node of the same name, unchanged.
   let same = parent !== undefined;
-  for (const e of entries) {
-    const name = nameOf(e);
-    if (e.decision.kind === 'skip') {
-      // Entries that could not be read or vanished are failures (warnings); the others were skipped by the rules.
-      // A folder that could not be listed is kept, empty.
-      if (e.decision.reason === 'unreadable' || e.decision.reason === 'vanished') {
-        await ctx.warn(e.path, e.root, e.relativePath, e.decision.reason, e.detail ?? '');
-      } else {
-        await ctx.note(e);
-      }
-      continue;
-    }
-    const stats = e.stats!;
-    if (e.kind === 'dir') {
-      const parentChildren = parent ? await parentTreeOf(dirIndex++) : undefined;
-      const subtree = await backupFolder(ctx, lister, e.relativePath, parentChildren);
-      ctx.c.dirs++;
-      const node: TreeNode = { name, type: 'dir', mode: stats.mode & 0o7777, mtimeNs: stats.mtimeNs.toString(), subtree };
-      if (same) {
-        const previous = parent!.get(name);
-        same = previous?.type === 'dir' && previous.subtree === subtree && previous.mode === node.mode && previous.mtimeNs === node.mtimeNs;
-      }
-      slots.push(node);
-    } else if (e.kind === 'file') {
-      const previous = parent?.get(name);
-      const base = fileBase(e, name);
-      // Unchanged files are decided here, at once: no task, no promise, for the bulk of an incremental backup.
-      const reused = reuseUnchanged(ctx, base, stats.size, previous);
-      if (reused) {
-        same &&= previous!.mode === base.mode && previous!.decision === base.decision;
-        slots.push(reused);
+  try {
+    for (const e of entries) {
+      const name = nameOf(e);
+      if (e.decision.kind === 'skip') {
+        // Entries that could not be read or vanished are failures (warnings); the others were skipped by the rules.
+        // A folder that could not be listed is kept, empty.
+        if (e.decision.reason === 'unreadable' || e.decision.reason === 'vanished') {
+          await ctx.warn(e.path, e.root, e.relativePath, e.decision.reason, e.detail ?? '');
+        } else {
+          await ctx.note(e);
+        }
         continue;
       }
-      same = false;
-      // A large file holds up to a few chunks of 8 MiB in flight: one at a time, beside the small ones. A file that
-      // is one chunk for the addon holds less than the chunker's minimum: many run at once, sealed a batch per job.
-      const run = (): Promise<TreeNode | undefined> => backupFile(ctx, e, base, previous);
-      const oneChunk = isOneChunkFile(ctx, stats.size, e.decision.kind);
-      const task = oneChunk ? ctx.oneChunkFiles.run(run, stats.size) : ctx.files.run(stats.size > LARGE_FILE ? () => ctx.largeFiles.run(run) : run);
-      task.catch(() => undefined); // observed below; a failure must not surface as an unhandled rejection first
-      slots.push(task);
+      const stats = e.stats!;
+      if (e.kind === 'dir') {
+        const parentChildren = parent ? await parentTreeOf(dirIndex++) : undefined;
+        const subtree = await backupFolder(ctx, lister, e.relativePath, parentChildren);
+        ctx.c.dirs++;
+        const node: TreeNode = { name, type: 'dir', mode: stats.mode & 0o7777, mtimeNs: stats.mtimeNs.toString(), subtree };
+        if (same) {
+          const previous = parent!.get(name);
+          same = previous?.type === 'dir' && previous.subtree === subtree && previous.mode === node.mode && previous.mtimeNs === node.mtimeNs;
+        }
+        slots.push(node);
+      } else if (e.kind === 'file') {
+        const previous = parent?.get(name);
+        const base = fileBase(e, name);
+        // Unchanged files are decided here, at once: no task, no promise, for the bulk of an incremental backup.
+        const reused = reuseUnchanged(ctx, base, stats.size, previous);
+        if (reused) {
+          same &&= previous!.mode === base.mode && previous!.decision === base.decision;
+          slots.push(reused);
+          continue;
+        }
+        same = false;
+        // A large file holds up to a few chunks of 8 MiB in flight: one at a time, beside the small ones. A file that
+        // is one chunk for the addon holds less than the chunker's minimum: many run at once, sealed a batch per job.
+        const run = (): Promise<TreeNode | undefined> => backupFile(ctx, e, base, previous);
+        const oneChunk = isOneChunkFile(ctx, stats.size, e.decision.kind);
+        const task = oneChunk ? ctx.oneChunkFiles.run(run, stats.size) : ctx.files.run(stats.size > LARGE_FILE ? () => ctx.largeFiles.run(run) : run);
+        task.catch(() => undefined); // observed below; a failure must not surface as an unhandled rejection first
+        slots.push(task);
+      }
     }
+  } catch (e) {
+    // A failing subfolder or entry fails the backup, but only once this folder's running files have settled: none
+    // may still add to the uploader after it is settled.
+    await Promise.allSettled(slots);
+    throw e;
   }
-  const nodes = (await Promise.all(slots)).filter((n): n is TreeNode => n !== undefined);
+  const settled = await Promise.allSettled(slots);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const nodes = settled.map((r) => (r as PromiseFulfilledResult<TreeNode | undefined>).value).filter((n): n is TreeNode => n !== undefined);
   if (same && nodes.length === parent!.size) return parentTree!.id;
   return storeTree(ctx, nodes);
 }

@@ -6,11 +6,13 @@
  *   their sealed bytes handed back (`recycle`) once written: a pack in the making holds no blob in memory. When the
  *   pack reaches the target size, its blobs are copied into the pack file in a random order (so a pack's layout
  *   says nothing about file layout), hashed in the same pass, and the pending file is removed.
- * - Every byte in the cache is reserved first: a pending file blob by blob, a pack file whole before its copy (so a
- *   pack briefly needs twice its size). When the cache is full, the caller waits. Reservations are granted in the
- *   order asked, so a pack's copy is never stuck behind the next pack's blobs.
- * - Uploads run in the background, at most `maxInFlight` packs being copied or uploaded at once; the body is
- *   re-read from the staged file on every attempt. Only after the store acknowledges a pack is its file removed,
+ * - Every byte in the cache is reserved first: a pending file append by append, a pack file whole before its copy
+ *   (so a pack needs twice its size until its copy is done and the pending file removed, before the upload). When
+ *   the cache is full, the caller waits. Reservations are granted in the order asked, so a pack's copy is never
+ *   stuck behind the next pack's blobs. A blob at least as large as a pack (a huge folder's tree) is a pack of its
+ *   own, written straight from memory, so it never needs twice its size.
+ * - Uploads run in the background, at most `maxInFlight` packs being copied or uploaded at once (slots are taken in
+ *   order, however many producers stage at once); the body is re-read from the staged file on every attempt. Only after the store acknowledges a pack is its file removed,
  *   its space released, and its blobs queued for the index.
  * - Index objects are written for acknowledged packs only, every `indexEvery` packs and at the end, so an
  *   interrupted backup loses little: what was acknowledged is listed, and the next run reuses it.
@@ -109,6 +111,11 @@ export class PackUploader {
   #appending: Promise<void> = Promise.resolve();
   /** Sealed bytes added and not yet appended: the memory a producer may run ahead by. */
   #unwritten = 0;
+  /** Upload slots taken (packs being copied or uploaded, or about to be), and those waiting for one, in order. */
+  #slots = 0;
+  readonly #slotWaiters: (() => void)[] = [];
+  /** Set by settle(): nothing new starts afterwards. */
+  #closed = false;
   /** Packs staged so far: each may reach the store, acknowledged or not. */
   get packsStaged(): number {
     return this.#seq;
@@ -142,6 +149,9 @@ export class PackUploader {
     this.#check();
     // Registered at once, before any wait below, so that a concurrent file finds the chunk known and skips it.
     this.#added.add(id.toString('latin1'));
+    // A blob larger than a pack (a tree of a huge folder) is a pack of its own, written from memory, where it is
+    // already: through a pending file it would need twice its size in the cache, which a small cache cannot give.
+    if (sealed.length >= this.#target) return this.#stageAlone(type, id, sealed, plaintextLength);
     // Before the blob is placed: producers wait while more than a couple of appends' worth is in memory, however
     // many add at once, and the pack is staged if this blob would carry it past its target (a pack is at most the
     // target plus one blob and its header entry). Both are checked again after any wait; placing follows at once.
@@ -176,6 +186,7 @@ export class PackUploader {
 
   /** Waits for uploads already started (after a failure or abort), without starting more, and removes the pending file. */
   async settle(): Promise<void> {
+    this.#closed = true;
     const pack = this.#open;
     this.#open = undefined;
     await Promise.allSettled([...this.#inFlight]);
@@ -185,6 +196,7 @@ export class PackUploader {
   #check(): void {
     if (this.#failure !== undefined) throw this.#failure;
     throwIfAborted(this.#signal);
+    if (this.#closed) throw new Error('internal: the pack uploader was used after settle()');
   }
 
   #newPack(): OpenPack {
@@ -235,23 +247,67 @@ export class PackUploader {
     // The pack's last blobs, then the pack file's space, asked for before any later blob's: granted in order, the
     // copy never waits behind the next pack.
     this.#append(pack);
+    await this.#launch(
+      size,
+      async (path) => {
+        const written = await this.#copyPack(pack, path);
+        await this.#discard(pack); // copied: the pending file's space is free for the next packs during the upload
+        return written;
+      },
+      () => this.#discard(pack),
+    );
+  }
+
+  /** Stages a blob as a pack of its own, written from memory (see add). */
+  async #stageAlone(type: PackedType, id: Buffer, sealed: SealedObject, plaintextLength: number): Promise<void> {
+    const entries: PackEntry[] = [{ type, codec: 0, id, offset: 0, length: sealed.length, plaintextLength }];
+    const tail = packTail(this.#vault.keys, entries);
+    const size = sealed.length + tail.reduce((n, p) => n + p.length, 0);
+    await this.#launch(
+      size,
+      async (path) => {
+        const parts = [...sealed.parts, ...tail];
+        const write = nativePackWriter();
+        let packId: Buffer;
+        try {
+          packId = write ? await write(path, parts) : await copyPack(path, parts);
+        } catch (e) {
+          throw scratchError(e, this.#scratch.dir);
+        }
+        this.#recycle?.(sealed);
+        return { id: packId, entries };
+      },
+      async () => undefined,
+    );
+  }
+
+  /**
+   * Reserves `size` bytes for a pack file (asked for at once, so in the order of the calls), takes an upload slot,
+   * and once both are there starts `write` (which makes the pack file at the given path) and the upload in the
+   * background. `cleanup` runs when the pack is done with, stored or not, and when it never starts.
+   */
+  async #launch(size: number, write: (path: string) => Promise<{ id: Buffer; entries: PackEntry[] }>, cleanup: () => Promise<void>): Promise<void> {
     const room = this.#scratch.reserve(size, this.#signal);
     room.catch(() => undefined); // awaited below
-    while (this.#inFlight.size >= this.#maxInFlight) await Promise.race(this.#inFlight);
+    let slot = false;
     try {
+      await this.#takeSlot();
+      slot = true;
       this.#check();
-      // The reservation is the backpressure: the caller waits here while the scratch cache is full. Copying the pack
+      // The reservation is the backpressure: the caller waits here while the scratch cache is full. Writing the pack
       // and uploading it then run in the background while the caller reads and chunks the next data.
       await room;
+      this.#check();
     } catch (e) {
       void room.then(() => this.#scratch.release(size), () => undefined);
-      await this.#discard(pack);
+      if (slot) this.#giveSlot();
+      await cleanup();
       throw e;
     }
     const path = this.#scratch.path(`pack-${this.#seq++}`);
     const task = (async () => {
       try {
-        const { id, entries } = await this.#copyPack(pack, path);
+        const { id, entries } = await write(path);
         await this.#vault.store.put(
           objectName(Folder.data, id),
           { size, path, stream: () => createReadStream(path, { highWaterMark: 1024 * 1024 }) },
@@ -267,14 +323,29 @@ export class PackUploader {
       } catch (e) {
         this.#failure ??= e;
       } finally {
-        await this.#discard(pack);
+        await cleanup();
         await unlink(path).catch(() => undefined);
         this.#scratch.release(size);
       }
       if (this.#failure === undefined && this.#packsSinceIndex >= this.#indexEvery) await this.#writeIndex().catch((e: unknown) => (this.#failure ??= e));
     })();
     this.#inFlight.add(task);
-    void task.finally(() => this.#inFlight.delete(task));
+    void task.finally(() => {
+      this.#inFlight.delete(task);
+      this.#giveSlot();
+    });
+  }
+
+  /** Waits for an upload slot: at most `maxInFlight` packs are written or uploaded at once, slots handed on in order. */
+  async #takeSlot(): Promise<void> {
+    if (this.#slots < this.#maxInFlight && this.#slotWaiters.length === 0) this.#slots++;
+    else await new Promise<void>((resolve) => this.#slotWaiters.push(resolve)); // handed over, already counted
+  }
+
+  #giveSlot(): void {
+    const next = this.#slotWaiters.shift();
+    if (next) next();
+    else this.#slots--;
   }
 
   /** Copies the pending file's blobs, in the pack's order, then its header and trailer, to the pack file at `path`. */
@@ -323,36 +394,38 @@ export class PackUploader {
 }
 
 /**
- * Writes a pack where the addon is not built: `from`'s ranges, in order, then `tail`, to a new file at `path`;
- * resolves to the SHA-256 of what it wrote.
+ * Writes a pack where the addon is not built: `from`'s ranges (if any), in order, then `parts`, to a new file at
+ * `path`; resolves to the SHA-256 of what it wrote.
  */
-async function copyPack(path: string, tail: readonly Buffer[], from: StagedRanges): Promise<Buffer> {
+async function copyPack(path: string, parts: readonly Buffer[], from?: StagedRanges): Promise<Buffer> {
   const hash = createHash('sha256');
-  const buffer = Buffer.allocUnsafe(COPY_BYTES);
-  const source = await open(from.path, 'r');
+  const source = from ? await open(from.path, 'r') : undefined;
   try {
     const file = await open(path, 'wx');
     try {
-      for (let i = 0; i < from.ranges.length; i += 2) {
-        let at = from.ranges[i]!;
-        let left = from.ranges[i + 1]!;
-        while (left > 0) {
-          const { bytesRead } = await source.read(buffer, 0, Math.min(left, buffer.length), at);
-          if (bytesRead === 0) throw Object.assign(new Error(`EIO: ${from.path} ends before byte ${at + left}`), { code: 'EIO' });
-          const piece = buffer.subarray(0, bytesRead);
-          hash.update(piece);
-          await writeAll(file, [piece]);
-          at += bytesRead;
-          left -= bytesRead;
+      if (source && from) {
+        const buffer = Buffer.allocUnsafe(COPY_BYTES);
+        for (let i = 0; i < from.ranges.length; i += 2) {
+          let at = from.ranges[i]!;
+          let left = from.ranges[i + 1]!;
+          while (left > 0) {
+            const { bytesRead } = await source.read(buffer, 0, Math.min(left, buffer.length), at);
+            if (bytesRead === 0) throw Object.assign(new Error(`EIO: ${from.path} ends before byte ${at + left}`), { code: 'EIO' });
+            const piece = buffer.subarray(0, bytesRead);
+            hash.update(piece);
+            await writeAll(file, [piece]);
+            at += bytesRead;
+            left -= bytesRead;
+          }
         }
       }
-      for (const p of tail) hash.update(p);
-      await writeAll(file, tail);
+      for (const p of parts) hash.update(p);
+      for (let i = 0; i < parts.length; i += IOV_MAX) await writeAll(file, parts.slice(i, i + IOV_MAX));
     } finally {
       await file.close();
     }
   } finally {
-    await source.close();
+    await source?.close();
   }
   return hash.digest();
 }

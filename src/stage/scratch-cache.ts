@@ -103,7 +103,11 @@ export class ScratchCache {
    * whole capacity is refused (it could never be served).
    */
   reserve(bytes: number, signal?: AbortSignal): Promise<void> {
-    throwIfAborted(signal);
+    try {
+      throwIfAborted(signal);
+    } catch (e) {
+      return Promise.reject(e); // as a rejection, like every other outcome: callers may ask before they await
+    }
     if (bytes > this.capacity) {
       return Promise.reject(new RangeError(`cannot reserve ${bytes} bytes in a scratch cache of ${this.capacity}`));
     }

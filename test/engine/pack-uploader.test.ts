@@ -33,10 +33,10 @@ async function staged(): Promise<string[]> {
   return (await readdir(scratch.dir)).filter((n) => n !== 'pid');
 }
 
-function blob(vault: Vault, length: number, seed: number): { id: Buffer; sealed: SealedObject; plain: Buffer } {
+function blob(vault: Vault, length: number, seed: number, type: typeof ObjectType.data | typeof ObjectType.tree = ObjectType.data): { id: Buffer; sealed: SealedObject; plain: Buffer } {
   const plain = seededBytes(length, seed);
   const id = vault.ids.id([plain]);
-  return { id, sealed: sealBlob(vault.keys, ObjectType.data, id, [plain]), plain };
+  return { id, sealed: sealBlob(vault.keys, type, id, [plain]), plain };
 }
 
 describe('the pack uploader', () => {
@@ -126,5 +126,76 @@ describe('the pack uploader', () => {
     await uploader.settle();
     expect(await staged()).toEqual([]);
     expect(scratch.used).toBe(0);
+  });
+
+  it('stores a blob larger than a pack as a pack of its own, even in a cache too small to stage it twice', async () => {
+    await scratch.close();
+    scratch = await ScratchCache.open(f.path('scratch'), { capacity: MiB });
+    const uploader = new PackUploader(f.vault, scratch, { targetPackSize: 256 * KiB });
+    const small = blob(f.vault, 100 * KiB, 1);
+    const tree = blob(f.vault, 600 * KiB, 2, ObjectType.tree); // a huge folder's listing: more than half the cache
+    await uploader.add(ObjectType.data, small.id, small.sealed, small.plain.length);
+    await uploader.add(ObjectType.tree, tree.id, tree.sealed, tree.plain.length);
+    await uploader.finish();
+    expect(uploader.packs).toBe(2);
+    const index = await f.vault.loadIndex();
+    const at = index.get(tree.id)!;
+    const pack = await f.store.get(`data/${at.packId.toString('hex').slice(0, 2)}/${at.packId.toString('hex')}`);
+    expect(openBlob(f.vault.keys, ObjectType.tree, tree.id, pack.subarray(at.offset, at.offset + at.length)).equals(tree.plain)).toBe(true);
+    expect(index.get(small.id)?.packId.equals(at.packId)).toBe(false);
+  });
+
+  it('uploads at most maxInFlight packs at once however many add at once', async () => {
+    let uploading = 0;
+    let most = 0;
+    class SlowStore extends PassThroughStore {
+      override async put(name: string, body: Body, options?: PutOptions): Promise<void> {
+        if (!name.startsWith('data/')) return super.put(name, body, options);
+        most = Math.max(most, ++uploading);
+        await new Promise((r) => setTimeout(r, 20));
+        try {
+          await super.put(name, body, options);
+        } finally {
+          uploading--;
+        }
+      }
+    }
+    const vault = await Vault.open(new SlowStore(f.store), PASSPHRASE);
+    const uploader = new PackUploader(vault, scratch, { targetPackSize: 512 * KiB, maxInFlight: 2 });
+    const blobs = Array.from({ length: 120 }, (_, i) => blob(vault, 60 * KiB, 3000 + i));
+    await Promise.all(blobs.map((b) => uploader.add(ObjectType.data, b.id, b.sealed, b.plain.length)));
+    await uploader.finish();
+    expect(uploader.packs).toBeGreaterThanOrEqual(12);
+    expect(most).toBe(2);
+  });
+
+  it('removes the pending file of a pack once it is copied, before its upload', async () => {
+    let mostPending = 0;
+    class SlowStore extends PassThroughStore {
+      override async put(name: string, body: Body, options?: PutOptions): Promise<void> {
+        if (name.startsWith('data/')) {
+          mostPending = Math.max(mostPending, (await staged()).filter((n) => n.startsWith('pending-')).length);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        return super.put(name, body, options);
+      }
+    }
+    const vault = await Vault.open(new SlowStore(f.store), PASSPHRASE);
+    const uploader = new PackUploader(vault, scratch, { targetPackSize: 512 * KiB, maxInFlight: 2 });
+    for (let i = 0; i < 60; i++) {
+      const b = blob(vault, 60 * KiB, 5000 + i);
+      await uploader.add(ObjectType.data, b.id, b.sealed, b.plain.length);
+    }
+    await uploader.finish();
+    // During an upload: the pack being filled, and at most one other still being copied; never the uploading ones.
+    expect(mostPending).toBeLessThanOrEqual(2);
+  });
+
+  it('refuses any use after settle()', async () => {
+    const uploader = new PackUploader(f.vault, scratch);
+    const b = blob(f.vault, 1000, 9);
+    await uploader.settle();
+    await expect(uploader.add(ObjectType.data, b.id, b.sealed, b.plain.length)).rejects.toThrow(/after settle/);
+    expect(await staged()).toEqual([]);
   });
 });
