@@ -41,11 +41,22 @@ export class Limiter {
 
   /** Waits until `task` may start (see the module comment), runs it, then lets the next ones start. */
   async run<T>(task: () => Promise<T>, weight = 0): Promise<T> {
-    if (this.#queue.length === 0 && this.#fits(weight)) this.#take(weight);
-    else await new Promise<void>((start) => this.#queue.push({ weight, start })); // taken for it before it starts
+    const release = await this.acquire(weight);
     try {
       return await task();
     } finally {
+      release();
+    }
+  }
+
+  /**
+   * Waits until a task of `weight` may start, as {@link run} does, and resolves to the function that ends it: for a
+   * task that is not one function call (it starts here and ends in a callback elsewhere). Call it exactly once.
+   */
+  async acquire(weight = 0): Promise<() => void> {
+    if (this.#queue.length === 0 && this.#fits(weight)) this.#take(weight);
+    else await new Promise<void>((start) => this.#queue.push({ weight, start })); // taken for it before it starts
+    return () => {
       this.#running--;
       this.#weight -= weight;
       while (this.#queue.length > 0 && this.#fits(this.#queue[0]!.weight)) {
@@ -53,7 +64,7 @@ export class Limiter {
         this.#take(next.weight);
         next.start();
       }
-    }
+    };
   }
 
   #fits(weight: number): boolean {

@@ -30,6 +30,7 @@ import { Folder, objectName } from '../repo/layout.js';
 import { PACK_ENTRY_LENGTH, PACK_TRAILER_LENGTH, type PackEntry, type PackedType, packTail } from '../repo/pack.js';
 import { type StagedRanges, nativePackWriter } from './native-seal.js';
 import type { IndexEntry } from '../repo/index-file.js';
+import { Limiter } from './limit.js';
 
 /** Slices per writev call (the POSIX minimum of IOV_MAX). */
 const IOV_MAX = 1024;
@@ -93,7 +94,6 @@ export class PackUploader {
   readonly #vault: Vault;
   readonly #scratch: ScratchCache;
   readonly #target: number;
-  readonly #maxInFlight: number;
   readonly #indexEvery: number;
   readonly #signal: AbortSignal | undefined;
   readonly #onPackStored: ((bytes: number) => void) | undefined;
@@ -111,9 +111,8 @@ export class PackUploader {
   #appending: Promise<void> = Promise.resolve();
   /** Sealed bytes added and not yet appended: the memory a producer may run ahead by. */
   #unwritten = 0;
-  /** Upload slots taken (packs being copied or uploaded, or about to be), and those waiting for one, in order. */
-  #slots = 0;
-  readonly #slotWaiters: (() => void)[] = [];
+  /** Upload slots: packs being copied or uploaded, or about to be; handed on in order. */
+  readonly #slots: Limiter;
   /** Set by settle(): nothing new starts afterwards. */
   #closed = false;
   /** Packs staged so far: each may reach the store, acknowledged or not. */
@@ -129,7 +128,7 @@ export class PackUploader {
     this.#vault = vault;
     this.#scratch = scratch;
     this.#target = options.targetPackSize ?? TARGET_PACK_SIZE;
-    this.#maxInFlight = options.maxInFlight ?? 2;
+    this.#slots = new Limiter(options.maxInFlight ?? 2);
     this.#indexEvery = options.indexEvery ?? 16;
     this.#signal = options.signal;
     this.#onPackStored = options.onPackStored;
@@ -289,10 +288,9 @@ export class PackUploader {
   async #launch(size: number, write: (path: string) => Promise<{ id: Buffer; entries: PackEntry[] }>, cleanup: () => Promise<void>): Promise<void> {
     const room = this.#scratch.reserve(size, this.#signal);
     room.catch(() => undefined); // awaited below
-    let slot = false;
+    let giveSlot: (() => void) | undefined;
     try {
-      await this.#takeSlot();
-      slot = true;
+      giveSlot = await this.#slots.acquire();
       this.#check();
       // The reservation is the backpressure: the caller waits here while the scratch cache is full. Writing the pack
       // and uploading it then run in the background while the caller reads and chunks the next data.
@@ -300,7 +298,7 @@ export class PackUploader {
       this.#check();
     } catch (e) {
       void room.then(() => this.#scratch.release(size), () => undefined);
-      if (slot) this.#giveSlot();
+      giveSlot?.();
       await cleanup();
       throw e;
     }
@@ -332,20 +330,8 @@ export class PackUploader {
     this.#inFlight.add(task);
     void task.finally(() => {
       this.#inFlight.delete(task);
-      this.#giveSlot();
+      giveSlot();
     });
-  }
-
-  /** Waits for an upload slot: at most `maxInFlight` packs are written or uploaded at once, slots handed on in order. */
-  async #takeSlot(): Promise<void> {
-    if (this.#slots < this.#maxInFlight && this.#slotWaiters.length === 0) this.#slots++;
-    else await new Promise<void>((resolve) => this.#slotWaiters.push(resolve)); // handed over, already counted
-  }
-
-  #giveSlot(): void {
-    const next = this.#slotWaiters.shift();
-    if (next) next();
-    else this.#slots--;
   }
 
   /** Copies the pending file's blobs, in the pack's order, then its header and trailer, to the pack file at `path`. */
