@@ -40,7 +40,7 @@ import { SkippedFilesReport, defaultReportDir } from '../scan/report.js';
 import { ScratchCache, scratchCapacity } from '../stage/scratch-cache.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
 import type { Vault, VaultIndex } from '../repo/vault.js';
-import { MAX_TREE_NODES, type Snapshot, type Tree, type TreeNode, encodeTree } from '../repo/tree.js';
+import { MAX_TREE_NODES, type Snapshot, type Tree, type TreeNode, compareNodes, encodeTree, nodeNameKey } from '../repo/tree.js';
 import { type Lock, isAbandoned } from '../repo/lock.js';
 import { PackUploader, TARGET_PACK_SIZE, scratchNeeded } from './pack-uploader.js';
 import { Limiter } from './limit.js';
@@ -261,7 +261,7 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
       const st = await lstat(root, { bigint: true });
       rootNodes.push({ name: names[i]!, type: 'dir', mode: Number(st.mode) & 0o7777, mtimeNs: st.mtimeNs.toString(), subtree });
     }
-    rootNodes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    rootNodes.sort(compareNodes);
     const rootTree = await storeTree(ctx, rootNodes);
 
     // 3. Everything the snapshot references is acknowledged before the snapshot is written.
@@ -830,7 +830,7 @@ async function treeNodes(vault: Vault, index: VaultIndex, idHex: string, signal:
   const out = new Map<string, TreeNode>();
   for (let id: string | undefined = idHex; id; ) {
     const tree: Tree = await vault.readTree(index, id, { signal });
-    for (const n of tree.nodes) out.set(n.name, n);
+    for (const n of tree.nodes) out.set(nodeNameKey(n), n);
     id = tree.next;
   }
   return out;

@@ -29,7 +29,7 @@ import { ObjectType } from '../crypto/object-type.js';
 import { BLOB_OVERHEAD } from '../crypto/envelope.js';
 import type { BlobLocation, Vault, VaultIndex } from '../repo/vault.js';
 import { Folder, objectName } from '../repo/layout.js';
-import { type Tree, type TreeNode, checkNodeName } from '../repo/tree.js';
+import { type Tree, type TreeNode, checkNodeName, nodeDisplayName, nodeNameBytes } from '../repo/tree.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
 import { downloadTo } from '../transfer/store.js';
 import { setTimesNs } from '../scan/probe.js';
@@ -178,13 +178,14 @@ async function restoreTree(ctx: RestoreContext, treeId: string, dir: string, rel
       return;
     }
     for (const node of tree.nodes) {
-      const nodeRel = rel === '' ? node.name : `${rel}/${node.name}`;
-      const unsafe = checkNodeName(node.name);
+      const name = nodeDisplayName(node);
+      const nodeRel = rel === '' ? name : `${rel}/${name}`;
+      const unsafe = checkNodeName(nodeNameBytes(node));
       if (unsafe) {
-        ctx.errors.push({ path: `${rel === '' ? '' : `${rel}/`}${JSON.stringify(node.name)}`, reason: `refused: ${unsafe} could lead outside the target` });
+        ctx.errors.push({ path: `${rel === '' ? '' : `${rel}/`}${JSON.stringify(name)}`, reason: `refused: ${unsafe} could lead outside the target` });
         continue;
       }
-      const path = join(dir, node.name);
+      const path = join(dir, name);
       if (node.type === 'dir') {
         let made = false;
         let making: Promise<boolean> | undefined;

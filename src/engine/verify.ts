@@ -16,7 +16,7 @@ import { VaultpathError, throwIfAborted } from '../errors.js';
 import { toHex } from '../bytes.js';
 import type { BlobLocation, Vault, VaultIndex } from '../repo/vault.js';
 import { Folder, idFromName, objectName } from '../repo/layout.js';
-import type { Tree } from '../repo/tree.js';
+import { type Tree, nodeDisplayName } from '../repo/tree.js';
 
 export interface VerifyOptions {
   /** Download every pack and open every blob. @default false */
@@ -192,7 +192,7 @@ async function findAffected(
       return;
     }
     for (const n of tree.nodes) {
-      const p = path === '' ? n.name : `${path}/${n.name}`;
+      const p = path === '' ? nodeDisplayName(n) : `${path}/${nodeDisplayName(n)}`;
       if (n.type === 'dir' && n.subtree) await findAffected(vault, index, n.subtree, p, snapshot, affected, signal);
       else if (n.type === 'file') {
         for (const c of n.content ?? []) {

@@ -16,12 +16,14 @@ export const MAX_TREE_NODES = 10_000;
 export type NodeType = 'file' | 'dir' | 'symlink';
 
 export interface TreeNode {
-  /** The name, when it is valid UTF-8. */
-  readonly name: string;
+  /** The name, when it is valid UTF-8. Exactly one of `name` and `nameRaw` is set. */
+  readonly name?: string;
+  /** Base64 of the name's bytes, when they are not valid UTF-8 (FORMAT.md §10). */
+  readonly nameRaw?: string;
   readonly type: NodeType;
   /** Permission bits (`mode & 0o7777`). */
   readonly mode: number;
-  /** Modification time, ns since the epoch, decimal. */
+  /** Modification time, ns since the epoch, decimal; negative before 1970. */
   readonly mtimeNs: string;
   /** Change time and inode as seen at backup, decimal: with size and mtime they decide "unchanged". */
   readonly ctimeNs?: string;
@@ -48,6 +50,9 @@ export interface Tree {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const DECIMAL = /^\d{1,30}$/;
+/** A time in nanoseconds since the epoch: negative before 1970. */
+const SIGNED_DECIMAL = /^-?\d{1,30}$/;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** Encodes a tree (nodes must already be sorted by name). */
 export function encodeTree(tree: Tree): Buffer {
@@ -74,10 +79,14 @@ export function decodeTree(bytes: Uint8Array, where: string): Tree {
     const n = raw as Record<string, unknown>;
     const at = `node ${i}`;
     if (typeof n !== 'object' || n === null) throw bad(`${at} is not an object`);
-    if (typeof n['name'] !== 'string') throw bad(`${at} has no name`);
+    if (n['name'] !== undefined ? typeof n['name'] !== 'string' || n['nameRaw'] !== undefined : typeof n['nameRaw'] !== 'string' || !BASE64.test(n['nameRaw'])) {
+      throw bad(`${at} has no name`);
+    }
     if (n['type'] !== 'file' && n['type'] !== 'dir' && n['type'] !== 'symlink') throw bad(`${at} has an unknown type`);
     if (!Number.isInteger(n['mode']) || (n['mode'] as number) < 0 || (n['mode'] as number) > 0o7777) throw bad(`${at} has an invalid mode`);
-    if (typeof n['mtimeNs'] !== 'string' || !DECIMAL.test(n['mtimeNs'])) throw bad(`${at} has an invalid mtimeNs`);
+    if (typeof n['mtimeNs'] !== 'string' || !SIGNED_DECIMAL.test(n['mtimeNs'])) throw bad(`${at} has an invalid mtimeNs`);
+    if (n['ctimeNs'] !== undefined && (typeof n['ctimeNs'] !== 'string' || !SIGNED_DECIMAL.test(n['ctimeNs']))) throw bad(`${at} has an invalid ctimeNs`);
+    if (n['inode'] !== undefined && (typeof n['inode'] !== 'string' || !DECIMAL.test(n['inode']))) throw bad(`${at} has an invalid inode`);
     if (n['type'] === 'file') {
       if (!Number.isSafeInteger(n['size']) || (n['size'] as number) < 0) throw bad(`${at} has an invalid size`);
       if (!Array.isArray(n['content']) || !n['content'].every((id) => typeof id === 'string' && HEX64.test(id))) {
@@ -102,15 +111,56 @@ export function decodeTree(bytes: Uint8Array, where: string): Tree {
   return o as Tree;
 }
 
+/** The bytes of a node's name: its `name` as UTF-8, or its `nameRaw` decoded. */
+export function nodeNameBytes(node: TreeNode): Buffer {
+  return node.name !== undefined ? Buffer.from(node.name, 'utf8') : Buffer.from(node.nameRaw ?? '', 'base64');
+}
+
+/**
+ * A string that names a node's name bytes one-to-one, for maps keyed by name: the name itself, or for a name that
+ * is not UTF-8, NUL and its base64 (a NUL never stands in a valid name, so the two kinds never collide).
+ */
+export function nodeNameKey(node: TreeNode): string {
+  return node.name ?? `\0${node.nameRaw ?? ''}`;
+}
+
+/** A node's name for messages and paths shown to people: bytes that are not UTF-8 shown as U+FFFD. */
+export function nodeDisplayName(node: TreeNode): string {
+  return node.name ?? nodeNameBytes(node).toString('utf8');
+}
+
+/** Orders nodes by the bytes of their names, as FORMAT.md §10 sorts them. */
+export function compareNodes(a: TreeNode, b: TreeNode): number {
+  if (a.name !== undefined && b.name !== undefined && isAscii(a.name) && isAscii(b.name)) return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+  return Buffer.compare(nodeNameBytes(a), nodeNameBytes(b));
+}
+
+function isAscii(s: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\x7f]*$/.test(s);
+}
+
+/** `ns` nanoseconds since the epoch as whole seconds (floor) and 0 ≤ nanoseconds < 10^9: right before 1970 too. */
+export function splitTimeNs(ns: bigint): { seconds: bigint; nanoseconds: number } {
+  let seconds = ns / 1_000_000_000n;
+  let rest = ns % 1_000_000_000n;
+  if (rest < 0n) {
+    rest += 1_000_000_000n;
+    seconds -= 1n;
+  }
+  return { seconds, nanoseconds: Number(rest) };
+}
+
 /**
  * Why a node's name cannot be created safely inside a target folder, or `undefined` when it can: a name must be
  * non-empty, not `.` or `..`, and free of `/`, `\` and NUL, so it can never lead outside the folder it is in.
  */
-export function checkNodeName(name: string): string | undefined {
-  if (name === '') return 'an empty name';
-  if (name === '.' || name === '..') return `the name "${name}"`;
-  if (name.includes('/') || name.includes('\\')) return 'a path separator in the name';
-  if (name.includes('\0')) return 'a NUL character in the name';
+export function checkNodeName(name: string | Uint8Array): string | undefined {
+  const text = typeof name === 'string' ? name : Buffer.from(name.buffer, name.byteOffset, name.byteLength).toString('latin1');
+  if (text === '') return 'an empty name';
+  if (text === '.' || text === '..') return `the name "${text}"`;
+  if (text.includes('/') || text.includes('\\')) return 'a path separator in the name';
+  if (text.includes('\0')) return 'a NUL character in the name';
   return undefined;
 }
 
