@@ -52,6 +52,11 @@ export const ERROR_CODES = {
   VP_TARGET: 'the restore target is not a folder',
   VP_SCHEDULE: 'a bandwidth schedule is not usable (unknown time zone, bad hours, or a rate outside the agent profile)',
   VP_WORKER: 'a worker thread (sealing on another core) failed; the backup stops',
+  VP_UNSAFE_PATH: 'a path changed under vaultpath while it worked (a folder or file swapped for a link, a FIFO or another file); it was not followed',
+  VP_UNSAFE_FOLDER: 'a working folder (reports, scratch, recovery) is not a folder of this user closed to others; nothing was written into it',
+  VP_TARGET_SPACE: 'the restore target has less free space than the restore needs, or ran out of space while writing',
+  VP_SNAPSHOT_DAMAGED: 'a snapshot asked for (by id, prefix or `latest`) cannot be read; no other snapshot is taken in its place',
+  VP_FORMAT_LIMIT: 'an object exceeds a limit the format states (tree depth, nodes in a listing, JSON nesting, object size)',
   VP_ABORTED: 'the operation was aborted through its AbortSignal',
 } as const;
 
