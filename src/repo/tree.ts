@@ -10,8 +10,15 @@
  */
 import { VaultpathError } from '../errors.js';
 
-/** Nodes per tree blob; a longer listing continues through `next`. */
+/** Nodes per tree blob; a longer listing continues through `next`. Readers refuse a tree blob with more. */
 export const MAX_TREE_NODES = 10_000;
+
+/**
+ * Folders nested below a snapshot's root tree, at most: readers walking trees (restore, verify, a backup's parent)
+ * refuse deeper nesting with `VP_FORMAT_LIMIT` instead of following it, so a hostile chain of trees costs bounded
+ * time and memory. Linux paths stop at 4096 bytes, about 2,048 levels of one-letter names; 1,024 is ample.
+ */
+export const MAX_TREE_DEPTH = 1024;
 
 export type NodeType = 'file' | 'dir' | 'symlink';
 
