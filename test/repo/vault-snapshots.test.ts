@@ -18,7 +18,10 @@ afterEach(() => f.cleanup());
 class ConcurrencyStore extends PassThroughStore {
   running = 0;
   most = 0;
+  /** Called as each get starts. */
+  onGet: (name: string) => void = () => undefined;
   override async get(name: string, options?: GetOptions): Promise<Buffer> {
+    this.onGet(name);
     this.running++;
     this.most = Math.max(this.most, this.running);
     try {
@@ -83,7 +86,11 @@ describe('listing snapshots', () => {
     const store = new ConcurrencyStore(f.store);
     const vault = await Vault.open(store, PASSPHRASE);
     const controller = new AbortController();
-    setTimeout(() => controller.abort(new Error('stop')), 1);
+    // Aborted from inside the listing, when its third snapshot read starts: reads are under way, more are to come.
+    let reads = 0;
+    store.onGet = (name) => {
+      if (name.startsWith('snapshots/') && ++reads === 3) controller.abort(new Error('stop'));
+    };
 
     await expect(vault.listSnapshots({ signal: controller.signal })).rejects.toMatchObject({ code: 'VP_ABORTED' });
     expect(store.running).toBe(0);

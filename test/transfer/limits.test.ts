@@ -53,11 +53,10 @@ describe('request limits', () => {
     const backend = slowBackend(0);
     const store = withRequestRate(backend, 50);
     await Promise.all(Array.from({ length: 10 }, () => store.stat('config')));
-    // 20 ms apart on average; one start that fires late makes the next gap look short, so each gap gets slack.
+    // 20 ms apart on average. Single gaps are not checked: a timer that fires late (a loaded machine) makes the next
+    // gap short, as the limiter schedules each start from the one before; the span can only grow under load.
     const span = backend.starts.at(-1)! - backend.starts[0]!;
     expect(span).toBeGreaterThanOrEqual(9 * 20 - 5);
-    const gaps = backend.starts.slice(1).map((t, i) => t - backend.starts[i]!);
-    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(10);
   });
 
   it('take a waiting request out of the queue when its signal aborts, with VP_ABORTED', async () => {
