@@ -15,6 +15,7 @@ import {
   FormatReader,
   FormatReaderError,
   type ListingEntry,
+  TREE_DEPTH_LIMIT,
   TREE_NODES_LIMIT,
   jsonNesting,
   parseTree,
@@ -188,7 +189,72 @@ describe('the limits FORMAT.md sets for tree readers', () => {
     expect(parsed.mtimeNs).toBe(-1_500_000_000n);
     expect(() => parseTree(tree({ nodes: [{ ...node('x'), nameRaw: raw }] }))).toThrow(FormatReaderError);
     expect(() => parseTree(tree({ nodes: [{ ...node('x'), name: undefined }] }))).toThrow(FormatReaderError);
-    // nameRaw is for names that are not UTF-8 only: one name, one spelling.
-    expect(() => parseTree(tree({ nodes: [{ ...node('x'), name: undefined, nameRaw: Buffer.from('ok').toString('base64') }] }))).toThrow(FormatReaderError);
+    // Names are their bytes: the same bytes spelled once as name and once as nameRaw are two nodes of one name.
+    const twice = [node('ok'), { ...node('x'), name: undefined, nameRaw: Buffer.from('ok').toString('base64') }];
+    expect(() => parseTree(tree({ nodes: twice }))).toThrow(/not strictly sorted/);
+    expect(() => parseTree(tree({ nodes: [node('\ud800')] }))).toThrow(/unpaired surrogate/);
+    expect(() => parseTree(tree({ nodes: [node('a/b')] }))).toThrow(FormatReaderError);
+    expect(parseTree(tree({ nodes: [node('a\\b')] })).nodes).toHaveLength(1); // a backslash is an ordinary byte
+  });
+});
+
+describe('odd entries, written by the code and read from FORMAT.md', () => {
+  let f: VaultFixture;
+  beforeAll(async () => {
+    f = await makeVault({ chunker: CHUNKER });
+  });
+  afterAll(() => f?.cleanup());
+
+  /** Backs up `src` (built by `make`) and compares the reader's listing of the new snapshot with the disk. */
+  async function roundTrip(make: (src: string) => Promise<void>): Promise<{ listing: ListingEntry[]; diff: string[] }> {
+    const src = f.path(`src-${Math.random().toString(36).slice(2)}`);
+    await mkdir(src);
+    await make(src);
+    const result = await backup(f.vault, [src], { scratchDir: f.path('scratch'), parent: null });
+    expect(result.status).toBe('complete');
+    const reader = await FormatReader.open(f.path('vault'), PASSPHRASE);
+    const snapshot = reader.snapshots.find((s) => s.paths[0] === src)!;
+    const listing = await reader.list(snapshot);
+    const name = src.slice(src.lastIndexOf('/') + 1);
+    return { listing, diff: differences(await diskListing(src, name), readerLines(listing)) };
+  }
+
+  it('a file and a folder dated before 1970 keep their negative nanosecond times', async () => {
+    const { listing, diff } = await roundTrip(async (src) => {
+      await mkdir(join(src, 'old'));
+      await writeFile(join(src, 'old', 'file'), 'from 1969');
+      // Dates, not numbers: Node reads a negative number of seconds as "now".
+      await utimes(join(src, 'old', 'file'), new Date(-86_400_250), new Date(-86_400_250));
+      await utimes(join(src, 'old'), new Date(-1), new Date(-1));
+    });
+    expect(diff).toEqual([]);
+    expect(listing.find((e) => Buffer.from(e.path).toString().endsWith('/old/file'))!.mtimeNs).toBe(-86_400_250_000_000n);
+  });
+
+  // Skipped until the backup reads folder listings as bytes and writes `nameRaw`: it now reads names as strings, so
+  // a name that is not UTF-8 comes back with U+FFFD in it, is not found again, and is reported as vanished.
+  it.skip('a name that is not UTF-8 is stored as its bytes (nameRaw)', async () => {
+    const raw = Buffer.from([0x6c, 0xe9, 0x2e, 0x74, 0x78, 0x74]); // "lé.txt" in Latin-1
+    const { listing, diff } = await roundTrip(async (src) => {
+      await writeFile(Buffer.concat([Buffer.from(`${src}/`), raw]), 'latin-1 name');
+    });
+    expect(diff).toEqual([]);
+    expect(listing.some((e) => Buffer.from(e.path).subarray(-raw.length).equals(raw))).toBe(true);
+  });
+
+  // Skipped until the backup stops at the depth readers follow: it now stores folders at any depth, so it writes,
+  // as complete, a snapshot that readers enforcing FORMAT.md's depth limit refuse whole.
+  it.skip('a folder deeper than readers follow is skipped with a warning, and the rest reads back', async () => {
+    const src = f.path('deep-src');
+    const levels = TREE_DEPTH_LIMIT + 5;
+    const deepest = join(src, ...Array.from({ length: levels }, () => 'd'));
+    await mkdir(deepest, { recursive: true });
+    await writeFile(join(deepest, 'leaf'), 'too deep');
+    const result = await backup(f.vault, [src], { scratchDir: f.path('scratch'), parent: null });
+    expect(result.status).toBe('warnings');
+    const reader = await FormatReader.open(f.path('vault'), PASSPHRASE);
+    const listing = await reader.list(reader.snapshots.find((s) => s.paths[0] === src)!);
+    const depth = Math.max(...listing.map((e) => Buffer.from(e.path).toString().split('/').length));
+    expect(depth).toBe(TREE_DEPTH_LIMIT);
   });
 });

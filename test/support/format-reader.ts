@@ -77,15 +77,6 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-function isUtf8(bytes: Uint8Array): boolean {
-  try {
-    strictUtf8.decode(bytes);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function isIsoUtc(s: unknown): s is string {
   return typeof s === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(s) && !Number.isNaN(Date.parse(s));
 }
@@ -181,12 +172,12 @@ export function checkKeySlot(slot: Uint8Array): KdfParameters {
   if (slot[4] !== 0x01) fail('VP_UNSUPPORTED_VERSION', `key slot version ${slot[4]}, this reader knows 1`);
   if (slot.length !== 156) fail('VP_KEY_SLOT_DAMAGED', `key slot of ${slot.length} bytes, not 156`);
   if (!equalBytes(sha256(slot.subarray(0, 124)), slot.subarray(124))) fail('VP_KEY_SLOT_DAMAGED', 'key slot checksum mismatch');
-  if (slot[5] !== T_KEY_SLOT || slot[7] !== 0) malformed('key slot type or reserved byte');
-  if (slot[6] !== 0x01) malformed(`key slot KDF algorithm ${slot[6]}`);
+  if (slot[5] !== T_KEY_SLOT || slot[7] !== 0) fail('VP_KEY_SLOT_DAMAGED', 'key slot type or reserved byte');
+  if (slot[6] !== 0x01) fail('VP_UNSUPPORTED_VERSION', `key slot KDF algorithm ${slot[6]}, this reader knows 1 (Argon2id)`);
   const p = { memoryKiB: u32(slot, 8), iterations: u32(slot, 12), parallelism: u32(slot, 16) };
   const okLanes = p.parallelism >= 1 && p.parallelism <= 16;
   const okMemory = p.memoryKiB >= 8 && p.memoryKiB <= 2 * 1024 * 1024 && p.memoryKiB >= 8 * p.parallelism;
-  if (!okLanes || !okMemory || p.iterations < 1 || p.iterations > 64) fail('VP_FORMAT_LIMIT', `key slot KDF parameters out of bounds: ${JSON.stringify(p)}`);
+  if (!okLanes || !okMemory || p.iterations < 1 || p.iterations > 64) fail('VP_KDF_PARAMS', `key slot KDF parameters out of bounds: ${JSON.stringify(p)}`);
   return p;
 }
 
@@ -411,8 +402,9 @@ function nodeName(n: Record<string, unknown>, at: string): Uint8Array {
     bytes = utf8ToBytes(n['name']);
   } else {
     if (typeof n['nameRaw'] !== 'string' || !BASE64.test(n['nameRaw'])) return malformed(`${at} nameRaw is not base64`);
+    // A writer spells a UTF-8 name as `name`; a reader goes by the bytes either way, so a second spelling of the
+    // same bytes is caught as a duplicate by the order check.
     bytes = new Uint8Array(Buffer.from(n['nameRaw'], 'base64'));
-    if (isUtf8(bytes)) malformed(`${at} nameRaw holds valid UTF-8: it must be written as name`);
   }
   const dot = 0x2e;
   if (bytes.length === 0 || (bytes.length === 1 && bytes[0] === dot) || (bytes.length === 2 && bytes[0] === dot && bytes[1] === dot)) malformed(`${at} has an empty, . or .. name`);
@@ -601,15 +593,23 @@ export class FormatReader {
     }
     const read = (name: string): Promise<Uint8Array> => readFile(join(root, ...name.split('/'))).then((b) => new Uint8Array(b));
 
-    // §3: the first slot the passphrase unwraps. Slots are checked before any KDF runs.
+    // §3: the first slot the passphrase unwraps; a slot this reader cannot use does not stop it trying the others.
     let master: Uint8Array | undefined;
     const slots = byKind.get('keys') ?? [];
-    if (slots.length === 0) fail('VP_MALFORMED_OBJECT', 'the vault has no key slot');
+    if (slots.length === 0) fail('VP_KEY_SLOT_DAMAGED', 'the vault has no key slot');
+    let refused = false;
+    let firstError: unknown;
     for (const s of slots) {
-      master = unwrapKeySlot(await read(s.name), hexToBytes(s.id), passphrase);
+      try {
+        master = unwrapKeySlot(await read(s.name), hexToBytes(s.id), passphrase);
+      } catch (e) {
+        firstError ??= e;
+        continue;
+      }
       if (master) break;
+      refused = true;
     }
-    if (!master) return fail('VP_WRONG_PASSPHRASE', 'no key slot opens with this passphrase');
+    if (!master) throw refused || firstError === undefined ? new FormatReaderError('VP_WRONG_PASSPHRASE', 'no key slot opens with this passphrase') : firstError;
     const keys = subkeys(master);
 
     if (!names.includes('config')) fail('VP_MALFORMED_OBJECT', 'the vault has no config');
@@ -665,7 +665,7 @@ export class FormatReader {
     const seen = new Set<string>();
     const nodes: ReaderNode[] = [];
     for (let at: string | undefined = id; at !== undefined; ) {
-      if (seen.has(at)) malformed(`tree ${id}: the next chain repeats tree ${at}`);
+      if (seen.has(at)) fail('VP_FORMAT_LIMIT', `tree ${id}: the next chain repeats tree ${at}`);
       seen.add(at);
       const part = parseTree(await this.readBlob(at, T_TREE), `tree ${at}`);
       if (nodes.length > 0 && part.nodes.length > 0 && compareBytes(nodes.at(-1)!.nameBytes, part.nodes[0]!.nameBytes) >= 0) {
