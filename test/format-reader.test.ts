@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backup } from '../src/engine/backup.js';
 import { seededBytes } from './support/seeded.js';
-import { type VaultFixture, PASSPHRASE, makeVault } from './support/vaults.js';
+import { type VaultFixture, PASSPHRASE, damageObject, makeVault, packsByContent } from './support/vaults.js';
 import { TEST_KDF } from './support/seeded.js';
 import {
   FormatReader,
@@ -154,12 +154,18 @@ describe('an independent reader written from FORMAT.md', () => {
     const at = (rel: string): ListingEntry => listing.find((e) => Buffer.from(e.path).toString() === `src/${rel}`)!;
     expect(at('sparse.img').holes?.length).toBeGreaterThanOrEqual(2);
     expect(at('sparse.img').size).toBe(4096 * KiB);
+    // The reader refuses a tree blob of more than TREE_NODES_LIMIT nodes: these came through a `next` chain.
     expect(listing.filter((e) => Buffer.from(e.path).toString().startsWith('src/wide/'))).toHaveLength(WIDE);
     expect(at('small.txt').mtimeNs).toBe(1_600_000_000_123_456_000n);
 
     // The second slot opens the same vault; a wrong passphrase opens nothing.
     await expect(FormatReader.open(f.path('vault'), 'another passphrase, also long')).resolves.toBeInstanceOf(FormatReader);
     await expect(FormatReader.open(f.path('vault'), 'not the passphrase at all')).rejects.toMatchObject({ code: 'VP_WRONG_PASSPHRASE' });
+
+    // The reader is no rubber stamp: one flipped byte in a pack and it refuses the vault.
+    const { dataPacks } = await packsByContent(f);
+    await damageObject(f, dataPacks[0]!, 100);
+    await expect(FormatReader.open(f.path('vault'), PASSPHRASE)).rejects.toThrow(/does not hash to its name/);
   }, 300_000);
 });
 

@@ -203,11 +203,41 @@ export function unwrapKeySlot(slot: Uint8Array, slotId: Uint8Array, passphrase: 
 interface Subkeys {
   readonly seal: Uint8Array;
   readonly chunkId: Uint8Array;
+  /** The FastCDC gear table: 256 words. */
+  readonly gear: Uint32Array;
 }
 
 function subkeys(master: Uint8Array): Subkeys {
   const sub = (label: string, n: number): Uint8Array => hkdf(sha256, master, new Uint8Array(0), utf8ToBytes(label), n);
-  return { seal: sub('vaultpath/v1/seal', 32), chunkId: sub('vaultpath/v1/chunk-id', 32) };
+  const table = sub('vaultpath/v1/chunker-gear', 1024);
+  const gear = Uint32Array.from({ length: 256 }, (_, i) => u32(table, 4 * i));
+  return { seal: sub('vaultpath/v1/seal', 32), chunkId: sub('vaultpath/v1/chunk-id', 32), gear };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// §9 chunking
+
+/** The chunk lengths §9's rule cuts `data` into, with gear table `gear` and the config's sizes. */
+export function chunkLengths(data: Uint8Array, gear: Uint32Array, sizes: ReaderConfig['chunker']): number[] {
+  const { minSize: min, avgSize: avg, maxSize: max } = sizes;
+  const b = Math.log2(avg);
+  const maskS = (0xffffffff << (32 - (b + 2))) >>> 0;
+  const maskL = (0xffffffff << (32 - (b - 2))) >>> 0;
+  const out: number[] = [];
+  for (let s = 0; s < data.length; ) {
+    let length = Math.min(max, data.length - s);
+    let h = 0;
+    for (let i = min; i < max && s + i < data.length; i++) {
+      h = ((h << 1) + gear[data[s + i]!]!) >>> 0;
+      if ((i < avg && (h & maskS) === 0) || (i >= avg && (h & maskL) === 0)) {
+        length = i + 1;
+        break;
+      }
+    }
+    out.push(length);
+    s += length;
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -548,7 +578,7 @@ export function parseLock(plain: Uint8Array, id: string): ReaderLock {
   const what = `lock ${id}`;
   const o = plainObject(parseJson(plain, what, 1), what);
   if (Object.keys(o).join(',') !== 'time,hostname,pid,exclusive') malformed(`${what} fields are ${Object.keys(o).join(',')}`);
-  if (!isIsoUtc(o['time']) || typeof o['hostname'] !== 'string' || !isU53(o['pid']) || typeof o['exclusive'] !== 'boolean') malformed(`${what} field types`);
+  if (!isIsoUtc(o['time']) || typeof o['hostname'] !== 'string' || !isU53(o['pid']) || o['pid'] < 1 || typeof o['exclusive'] !== 'boolean') malformed(`${what} field types`);
   return { id, time: o['time'] as string, hostname: o['hostname'] as string, pid: o['pid'] as number, exclusive: o['exclusive'] as boolean };
 }
 
@@ -680,6 +710,9 @@ export class FormatReader {
   /** The SHA-256 of a file's whole content: its chunks fill [0, size) minus the holes, which read as zeros. */
   async hashContent(node: ReaderNode): Promise<string> {
     const h = sha256.create();
+    // The data regions, one stream, to check the chunk boundaries against §9 (test-sized files only).
+    const stream: Uint8Array[] = [];
+    const lengths: number[] = [];
     const holes = node.holes ?? [];
     const zeros = new Uint8Array(1 << 16);
     const feedZeros = (n: number): void => {
@@ -697,6 +730,8 @@ export class FormatReader {
     skipHoles();
     for (const c of node.content ?? []) {
       let chunk = await this.readBlob(c, T_DATA);
+      stream.push(chunk);
+      lengths.push(chunk.length);
       while (chunk.length > 0) {
         const regionEnd = hole < holes.length ? holes[hole]![0] : node.size!;
         const take = Math.min(chunk.length, regionEnd - pos);
@@ -709,6 +744,8 @@ export class FormatReader {
     }
     skipHoles();
     if (pos !== node.size) malformed(`file content fills ${pos} bytes of ${node.size}`);
+    const want = chunkLengths(concatBytes(...stream), this.keys.gear, this.config.chunker);
+    if (want.join() !== lengths.join()) malformed(`file chunks of ${lengths.join(', ')} bytes, where §9 cuts ${want.join(', ')}`);
     return bytesToHex(h.digest());
   }
 
