@@ -444,7 +444,7 @@ function nodeName(n: Record<string, unknown>, at: string): Uint8Array {
 }
 
 function decimal(v: unknown, signed: boolean, at: string): bigint {
-  if (typeof v !== 'string' || !(signed ? /^(0|-?[1-9][0-9]*)$/ : /^(0|[1-9][0-9]*)$/).test(v)) return malformed(`${at} is not a decimal string`);
+  if (typeof v !== 'string' || !(signed ? /^(0|-?[1-9][0-9]{0,29})$/ : /^(0|[1-9][0-9]{0,29})$/).test(v)) return malformed(`${at} is not a decimal string`);
   return BigInt(v);
 }
 
