@@ -84,6 +84,18 @@ describe('the vaultpath command, when a user slips', () => {
       await expect(access(vault)).rejects.toMatchObject({ code: 'ENOENT' });
     });
 
+    it('SIGTERM (a service stop) at the prompt also exits 130 with one line', async () => {
+      const vault = join(dir, 'terminated');
+      const run = runCliOnTerminal(['init', '--vault', vault, ...CHEAP], env);
+      await run.waitFor('New vault passphrase');
+      const pid = run.commandPid();
+      expect(pid).toBeGreaterThan(0);
+      process.kill(pid!, 'SIGTERM');
+      expect(await run.exit).toBe(130);
+      expectOneLine(run.output().replace(/\r?\nEXIT=\d+\s*$/, '').replaceAll('\r', ''), /VP_ABORTED/);
+      await expect(access(vault)).rejects.toMatchObject({ code: 'ENOENT' });
+    });
+
     it('for passphrase change is asked twice and warned about too', async () => {
       const vault = join(dir, 'change');
       expect((await runCli(['init', '--vault', vault, ...CHEAP], { ...env, VAULTPATH_PASSPHRASE: PASSPHRASE })).code).toBe(0);

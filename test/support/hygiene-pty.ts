@@ -3,6 +3,7 @@
  * its prompts and press Ctrl-C as a user would. Input is sent only once the expected text has appeared: no timing.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { CLI } from './cli.js';
 
 export interface PtyRun {
@@ -14,6 +15,19 @@ export interface PtyRun {
   type(data: string): void;
   /** The command's exit code (printed by the shell around it). */
   readonly exit: Promise<number>;
+  /** The pid of the vaultpath process itself (below `script` and its shell), found through /proc. */
+  commandPid(): number | undefined;
+}
+
+/** The descendants of `pid`, through /proc/<pid>/task/<tid>/children. */
+function descendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+  return children.flatMap((c) => [c, ...descendants(c)]);
 }
 
 function quote(s: string): string {
@@ -73,5 +87,16 @@ export function runCliOnTerminal(args: readonly string[], env: Record<string, st
       child.stdin.write(data);
     },
     exit,
+    commandPid() {
+      for (const pid of descendants(child.pid!)) {
+        try {
+          const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+          if (argv[0] === process.execPath && argv[1] === CLI) return pid;
+        } catch {
+          // gone already
+        }
+      }
+      return undefined;
+    },
   };
 }
