@@ -5,6 +5,11 @@
  *
  * Exit codes: 0 success, 1 failure (a VaultpathError; its code is printed), 2 usage error, 130 interrupted.
  *
+ * Every failure is one line on stderr ending in its `VP_` code, never a stack: a VaultpathError as it is, an errno
+ * failure from a local file (no space, no permission, a folder in the way, the output closed) as `VP_LOCAL_IO`,
+ * anything else as `VP_INTERNAL` with a request to report it. `VAULTPATH_DEBUG=1` prints the details as well.
+ * SIGINT and SIGTERM abort the command's signal, set before any command work starts; a second one exits at once.
+ *
  * @module
  */
 import { readFile } from 'node:fs/promises';
@@ -22,7 +27,7 @@ Usage:
                           https://ACCOUNT.blob.core.windows.net/CONTAINER[/PREFIX]; NAME: 2-50 letters, digits, hyphens
   vaultpath backup PATH... --vault DIR [options]         back up folders into a snapshot
       --exclude GLOB / --include GLOB / --exclude-files-in DIR   as for scan (repeatable)
-      --scratch DIR           staging folder for packs (default: the temp folder)
+      --scratch DIR           staging folder for packs (default: ~/.cache/vaultpath/scratch, this user's own)
       --parent ID|none        compare with this snapshot (default: the latest of the same paths)
       --dry-run               show what would be read, read and write nothing
       --bwlimit RATE          one bandwidth limit, e.g. 8Mbit/s or 4MiB/s (also for restore)
@@ -47,7 +52,8 @@ Usage:
       --exclude GLOB          exclude matching entries and all below them (repeatable; *.mp3 matches at any depth)
       --include GLOB          scan only matching entries (repeatable)
       --exclude-files-in DIR  exclude a folder's own files but keep its subfolders (repeatable)
-      --report FILE           where to write the skipped-files report (JSON lines)
+      --report FILE           where to write the skipped-files report (JSON lines; default: a new file in
+                              ~/.cache/vaultpath/reports, where the newest 20 of each kind are kept)
       --case-collision skip|fail   names differing only by case: skip later ones (default) or fail
       --max-source-size SIZE  largest data source (default 54400GB)
   vaultpath demo [--source DIR] [--keep]   back up a folder into a new local vault, restore it, verify, compare
@@ -60,7 +66,9 @@ Common options:
   --proxy URL             HTTP proxy for an Azure vault (default: HTTPS_PROXY / HTTP_PROXY, NO_PROXY)
   --proxy-user USER       proxy user name; the password comes from VAULTPATH_PROXY_PASSWORD
   --json                  machine-readable output on stdout
-  --passphrase-file FILE  read the passphrase from a file (else VAULTPATH_PASSPHRASE, else a prompt)
+  --passphrase-file FILE  read the passphrase from a file (else VAULTPATH_PASSPHRASE, else a prompt; a new
+                          passphrase typed at a prompt is asked twice)
+  VAULTPATH_DEBUG=1       print the details of a failure, not only its one line
   -h, --help              this text
 
 Exit codes: 0 success, 3 backup completed with warnings, 1 failure (the error code is printed),
