@@ -110,6 +110,24 @@ describe('the vaultpath command, when a user slips', () => {
       expect((await runCli(['snapshots', '--vault', vault], { ...env, VAULTPATH_PASSPHRASE: next })).code).toBe(0);
     });
 
+    it('for register is asked twice on a terminal, after the loss warning, and opens the machine\u2019s backups', async () => {
+      const vault = join(dir, 'team');
+      expect((await runCli(['init', '--vault', vault, '--name', 'Team', ...CHEAP], { ...env, VAULTPATH_PASSPHRASE: PASSPHRASE })).code).toBe(0);
+      const file = join(dir, 'team.VaultCredentials');
+      expect((await runCli(['credentials', 'issue', '--vault', vault, '--out', file], { ...env, VAULTPATH_PASSPHRASE: PASSPHRASE })).code).toBe(0);
+      const home = join(dir, 'agent-home');
+      const mine = 'this machine passphrase, typed';
+      const run = runCliOnTerminal(['register', '--credentials', file, '--machine-name', 'host-one', ...CHEAP], { ...env, VAULTPATH_HOME: home });
+      let at = await run.waitFor('Passphrase for this machine');
+      expect(run.output().slice(0, at)).toMatch(LOSS);
+      run.type(`${mine}\r`);
+      at = await run.waitFor('Type it again', at);
+      run.type(`${mine}\r`);
+      expect(await run.exit).toBe(0);
+      expect(run.output()).toMatch(/Registered machine host-one/);
+      expect((await runCli(['snapshots'], { ...env, VAULTPATH_HOME: home, VAULTPATH_PASSPHRASE: mine })).code).toBe(0);
+    });
+
     it('from the environment or a file is taken once, without a prompt, and the loss warning is still shown', async () => {
       const r = await runCli(['init', '--vault', join(dir, 'from-env'), ...CHEAP], { ...env, VAULTPATH_PASSPHRASE: PASSPHRASE });
       expect(r.code).toBe(0);
