@@ -3,7 +3,7 @@
  * Ctrl-C at a prompt, and every failure a user can cause printed as one line with a VP_ code, never a stack.
  * Prompts are answered on a real pseudo-terminal; failures come from real paths (a file as a vault, /dev/full).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { access, chmod, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -174,6 +174,19 @@ describe('the vaultpath command, when a user slips', () => {
       const r = await runCli(['scan', join(dir, 'src'), '--report', join(closed, 'r.jsonl')], { ...env, XDG_CACHE_HOME: '/nonexistent' }, { uid: 65534, gid: 65534 });
       expect(r.code).toBe(1);
       expectOneLine(r.stderr, /EACCES.*VP_LOCAL_IO|VP_LOCAL_IO/);
+    });
+
+    it.runIf(isRoot())('a report on a read-only file system (EROFS)', async (context) => {
+      const ro = join(dir, 'read-only');
+      await mkdir(ro);
+      if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'none', ro]).status !== 0) context.skip();
+      try {
+        const r = await vp('scan', join(dir, 'src'), '--report', join(ro, 'r.jsonl'));
+        expect(r.code).toBe(1);
+        expectOneLine(r.stderr, /EROFS.*VP_LOCAL_IO/);
+      } finally {
+        spawnSync('umount', [ro]);
+      }
     });
 
     it('a full disk under the report (/dev/full: ENOSPC)', async () => {
