@@ -57,6 +57,9 @@ export const ERROR_CODES = {
   VP_TARGET_SPACE: 'the restore target has less free space than the restore needs, or ran out of space while writing',
   VP_SNAPSHOT_DAMAGED: 'a snapshot asked for (by id, prefix or `latest`) cannot be read; no other snapshot is taken in its place',
   VP_FORMAT_LIMIT: 'an object exceeds a limit the format states (tree depth, nodes in a listing, JSON nesting, object size)',
+  VP_LOCAL_IO: 'a local file or folder (a report, the scratch or recovery folder, a restore target, a passphrase file, the output) could not be read or written',
+  VP_PASSPHRASE_MISMATCH: 'a new passphrase typed twice was not the same both times; nothing was changed',
+  VP_INTERNAL: 'an unexpected failure inside vaultpath: a bug to report',
   VP_ABORTED: 'the operation was aborted through its AbortSignal',
 } as const;
 

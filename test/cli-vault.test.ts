@@ -5,6 +5,10 @@ import { seededBytes } from './support/seeded.js';
 import { tempDir } from './support/trees.js';
 import { describeTree } from './support/vaults.js';
 import { runCli } from './support/cli.js';
+import { useOwnCache } from './support/hygiene-cache.js';
+
+// Reports and scratch go to a folder of this file's own, removed at the end: nothing left in the user's cache.
+useOwnCache();
 
 const PASSPHRASE = 'correct horse battery staple';
 const vaultpath = (args: string[], env: Record<string, string> = {}) => runCli(args, { VAULTPATH_PASSPHRASE: PASSPHRASE, ...env });
@@ -74,9 +78,12 @@ describe('the vault commands, end to end', () => {
     await chmod(join(source, 'locked.txt'), 0o000);
     const asRoot = process.getuid?.() === 0;
     // Root reads every file, so as root the backup runs as the unprivileged user nobody, in folders it may write.
-    for (const d of [own, source]) await chmod(d, 0o777);
+    // The folder is sticky, as /tmp is: the report goes to a working folder of nobody's own below it, which vaultpath
+    // refuses below a folder any user could rename things in.
+    await chmod(own, 0o1777);
+    await chmod(source, 0o777);
     const options = asRoot ? { uid: 65534, gid: 65534 } : {};
-    const runAs = (args: string[]) => runCli(args, { VAULTPATH_PASSPHRASE: PASSPHRASE, TMPDIR: own }, options);
+    const runAs = (args: string[]) => runCli(args, { VAULTPATH_PASSPHRASE: PASSPHRASE, TMPDIR: own, XDG_CACHE_HOME: join(own, 'cache') }, options);
     expect((await runAs(['init', '--vault', join(own, 'vault'), '--kdf-memory', '64KiB'])).code).toBe(0);
     const r = await runAs(['backup', source, '--vault', join(own, 'vault'), '--scratch', join(own, 'scratch'), '--json']);
     expect(r.code).toBe(3);

@@ -5,6 +5,11 @@
  *
  * Exit codes: 0 success, 1 failure (a VaultpathError; its code is printed), 2 usage error, 130 interrupted.
  *
+ * Every failure is one line on stderr ending in its `VP_` code, never a stack: a VaultpathError as it is, an errno
+ * failure from a local file (no space, no permission, a folder in the way, the output closed) as `VP_LOCAL_IO`,
+ * anything else as `VP_INTERNAL` with a request to report it. `VAULTPATH_DEBUG=1` prints the details as well.
+ * SIGINT and SIGTERM abort the command's signal, set before any command work starts; a second one exits at once.
+ *
  * @module
  */
 import { readFile } from 'node:fs/promises';
@@ -22,7 +27,7 @@ Usage:
                           https://ACCOUNT.blob.core.windows.net/CONTAINER[/PREFIX]; NAME: 2-50 letters, digits, hyphens
   vaultpath backup PATH... --vault DIR [options]         back up folders into a snapshot
       --exclude GLOB / --include GLOB / --exclude-files-in DIR   as for scan (repeatable)
-      --scratch DIR           staging folder for packs (default: the temp folder)
+      --scratch DIR           staging folder for packs (default: ~/.cache/vaultpath/scratch, this user's own)
       --parent ID|none        compare with this snapshot (default: the latest of the same paths)
       --dry-run               show what would be read, read and write nothing
       --bwlimit RATE          one bandwidth limit, e.g. 8Mbit/s or 4MiB/s (also for restore)
@@ -47,7 +52,8 @@ Usage:
       --exclude GLOB          exclude matching entries and all below them (repeatable; *.mp3 matches at any depth)
       --include GLOB          scan only matching entries (repeatable)
       --exclude-files-in DIR  exclude a folder's own files but keep its subfolders (repeatable)
-      --report FILE           where to write the skipped-files report (JSON lines)
+      --report FILE           where to write the skipped-files report (JSON lines; default: a new file in
+                              ~/.cache/vaultpath/reports, where the newest 20 of each kind are kept)
       --case-collision skip|fail   names differing only by case: skip later ones (default) or fail
       --max-source-size SIZE  largest data source (default 54400GB)
   vaultpath demo [--source DIR] [--keep]   back up a folder into a new local vault, restore it, verify, compare
@@ -60,7 +66,9 @@ Common options:
   --proxy URL             HTTP proxy for an Azure vault (default: HTTPS_PROXY / HTTP_PROXY, NO_PROXY)
   --proxy-user USER       proxy user name; the password comes from VAULTPATH_PROXY_PASSWORD
   --json                  machine-readable output on stdout
-  --passphrase-file FILE  read the passphrase from a file (else VAULTPATH_PASSPHRASE, else a prompt)
+  --passphrase-file FILE  read the passphrase from a file (else VAULTPATH_PASSPHRASE, else a prompt; a new
+                          passphrase typed at a prompt is asked twice)
+  VAULTPATH_DEBUG=1       print the details of a failure, not only its one line
   -h, --help              this text
 
 Exit codes: 0 success, 3 backup completed with warnings, 1 failure (the error code is printed),
@@ -168,28 +176,105 @@ function keepYoungGenerationSmall(): void {
   if (!asked) setFlagsFromString('--semi-space-growth-factor=1');
 }
 
-keepYoungGenerationSmall();
+/** Why an errno failure happened, in words a user can act on. */
+const ERRNO_WORDS: Record<string, string> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'the disk quota is exhausted',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EISDIR: 'it is a folder, not a file',
+  ENOTDIR: 'a part of the path is not a folder',
+  EROFS: 'the file system is read-only',
+  ENOENT: 'it does not exist',
+  EEXIST: 'it already exists',
+  ELOOP: 'it is a symbolic link, which is not followed',
+  ENAMETOOLONG: 'the name is too long',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files on the system',
+  EIO: 'an input/output error from the device',
+  EPIPE: 'the reader of the output has gone',
+  ENXIO: 'no such device',
+  ETXTBSY: 'the file is busy',
+};
 
+/** The one line printed for a failure `e`, its exit code, and whether it is a bug (details worth printing). */
+function describeFailure(e: unknown, interrupted: boolean): { line: string; exitCode: number; bug: boolean } {
+  if (e instanceof UsageError || (e instanceof Error && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS'))) {
+    return { line: `vaultpath: ${firstLine(e.message)}\nRun "vaultpath --help" for usage.`, exitCode: 2, bug: false };
+  }
+  if (isVaultpathError(e)) {
+    const exitCode = e.code === 'VP_ABORTED' || interrupted ? 130 : 1;
+    return { line: `vaultpath: ${firstLine(e.message)} [${e.code}]`, exitCode, bug: e.code === 'VP_INTERNAL' };
+  }
+  if (interrupted) return { line: 'vaultpath: interrupted [VP_ABORTED]', exitCode: 130, bug: false };
+  const errno = e as (NodeJS.ErrnoException & { dest?: string }) | undefined;
+  if (errno instanceof Error && typeof errno.code === 'string' && Object.hasOwn(ERRNO_WORDS, errno.code)) {
+    const where = errno.path !== undefined ? ` ${errno.path}${errno.dest !== undefined ? ` → ${errno.dest}` : ''}` : '';
+    const action = errno.syscall ? `${errno.syscall}` : 'use';
+    return { line: `vaultpath: could not ${action}${where}: ${ERRNO_WORDS[errno.code]} (${errno.code}) [VP_LOCAL_IO]`, exitCode: 1, bug: false };
+  }
+  const what = e instanceof Error ? `${e.name}: ${firstLine(e.message)}` : firstLine(String(e));
+  return {
+    line: `vaultpath: unexpected failure (${what}); this is a bug, please report it with this line (VAULTPATH_DEBUG=1 prints the details) [VP_INTERNAL]`,
+    exitCode: 1,
+    bug: true,
+  };
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0]!;
+}
+
+const debug = /^(1|true|yes)$/i.test(process.env['VAULTPATH_DEBUG'] ?? '');
+
+/** Prints `e` as one line (with the stack as well under VAULTPATH_DEBUG) and sets the exit code. */
+function fail(e: unknown): void {
+  const { line, exitCode } = describeFailure(e, interrupted);
+  console.error(line);
+  if (debug) console.error(e);
+  process.exitCode = exitCode;
+}
+
+// Signals go to the command's abort signal before anything else is done: Ctrl-C (SIGINT) or a service stop (SIGTERM)
+// ends the command through its AbortSignal, so that it stops cleanly (locks removed, temporary files gone) and exits
+// 130. A second signal ends the process at once.
 const controller = new AbortController();
-process.once('SIGINT', () => controller.abort(new Error('interrupted (Ctrl-C)')));
+let interrupted = false;
+const onSignal = (name: string) => (): void => {
+  if (interrupted) process.exit(130);
+  interrupted = true;
+  controller.abort(new Error(`interrupted (${name})`));
+};
+process.on('SIGINT', onSignal('SIGINT'));
+process.on('SIGTERM', onSignal('SIGTERM'));
+
+// A reader that goes away (`vaultpath snapshots | head -1`) closes stdout: one line, not an unhandled 'error' event.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') {
+    process.stderr.write('vaultpath: the output was closed before everything was written (EPIPE) [VP_LOCAL_IO]\n');
+    process.exit(1);
+  }
+  fail(e);
+  process.exit(1);
+});
+// Whatever escapes the command (a callback that threw, a promise nobody awaited) is still one line, never a stack.
+process.on('uncaughtException', (e) => {
+  fail(e);
+  process.exit(process.exitCode ?? 1);
+});
+process.on('unhandledRejection', (e) => {
+  fail(e);
+  process.exit(process.exitCode ?? 1);
+});
+
+keepYoungGenerationSmall();
 
 main(process.argv.slice(2), controller.signal)
   // Whatever the outcome, what still follows the command's signal (a bandwidth schedule) stops with it.
   .finally(() => controller.abort(new Error('the command has ended')))
   .then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    if (e instanceof UsageError || (e instanceof Error && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS'))) {
-      console.error(`vaultpath: ${e.message}\nRun "vaultpath --help" for usage.`);
-      process.exitCode = 2;
-    } else if (isVaultpathError(e)) {
-      console.error(`vaultpath: ${e.message} [${e.code}]`);
-      process.exitCode = e.code === 'VP_ABORTED' ? 130 : 1;
-    } else {
-      console.error(e);
-      process.exitCode = 1;
-    }
-  },
-);
+    (code) => {
+      process.exitCode = interrupted && code !== 0 ? 130 : code;
+    },
+    fail,
+  );

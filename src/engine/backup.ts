@@ -225,7 +225,7 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
 
   const scratch = options.dryRun
     ? undefined
-    : await ScratchCache.open(options.scratchDir ?? join(defaultReportDir(), '..', 'scratch'), { capacity, signal }).catch(async (e: unknown) => {
+    : await ScratchCache.open(options.scratchDir, { capacity, signal }).catch(async (e: unknown) => {
         if (lockId) await vault.deleteLock(lockId).catch(() => undefined); // nothing was stored
         throw e;
       });

@@ -5,19 +5,43 @@
  * object a line (`{"path","reason","detail"}`), so a listing of millions of skips never sits in memory; the summary
  * gives the report's path.
  *
+ * Reports name the files a user has: they are created owner-only (0600) and never through a link (O_NOFOLLOW).
+ * Without a path, a report goes to this user's reports folder ({@link defaultReportDir}: `userFolder('reports')`,
+ * created 0700 and checked by `ensureUserFolder`), under a new name (O_EXCL: an existing file is never reused), and
+ * the older reports of the same kind there are pruned, the newest `KEEP_REPORTS` (20) kept. A report that cannot be
+ * written (no space, no permission, a folder in the way) is `VP_LOCAL_IO`, naming the report.
+ *
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, open } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { constants } from 'node:fs';
+import { type FileHandle, mkdir, open, readdir, unlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { VaultpathError } from '../errors.js';
+import { KEEP_REPORTS, ensureUserFolder, userFolder } from '../stage/user-folders.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
 import { type ScanEntry, type ScanOptions, ScanSummary, scanBatches } from './scan.js';
 import { defaultProbe } from './probe.js';
 
-/** Where reports go when no path is given. */
+/** Where reports go when no path is given: this user's reports folder (nothing is created here). */
 export function defaultReportDir(): string {
-  return join(tmpdir(), 'vaultpath', 'reports');
+  return userFolder('reports');
+}
+
+/** The names reports get in the reports folder: `<kind>-<ISO time>-<random>.jsonl`. */
+const REPORT_NAME = /^([a-z]+)-\d{4}-\d\d-\d\dT[0-9-]+Z-[0-9a-f]+\.jsonl$/;
+
+/** `e` as the `VP_LOCAL_IO` error of the report at `path`. */
+function reportError(e: unknown, path: string, action: string): VaultpathError {
+  if (e instanceof VaultpathError) return e;
+  const code = (e as NodeJS.ErrnoException).code ?? String(e);
+  return new VaultpathError('VP_LOCAL_IO', `Could not ${action} the report ${path} (${code}); give another path with --report, or free space there.`, { cause: e });
+}
+
+/** Removes the oldest reports of `kind` in `dir` beyond the newest {@link KEEP_REPORTS} (names sort by time). */
+async function pruneReports(dir: string, kind: string): Promise<void> {
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => REPORT_NAME.exec(n)?.[1] === kind).sort();
+  for (const name of names.slice(0, Math.max(0, names.length - KEEP_REPORTS))) await unlink(join(dir, name)).catch(() => undefined);
 }
 
 /** Appends skipped entries to a JSON-lines file, buffered (64 KiB) so a flood of skips costs few writes. */
@@ -33,10 +57,30 @@ export class SkippedFilesReport {
     this.#file = file;
   }
 
-  /** Creates (or truncates) the report at `path`, making its folder if needed. */
+  /**
+   * Creates the report at `path`, 0600, never through a link. In the default reports folder it must be a new file,
+   * and older reports of its kind are pruned; elsewhere (a path the user gave) an existing file is truncated and
+   * its folder made if needed.
+   * @throws {VaultpathError} `VP_LOCAL_IO` when it cannot be created; `VP_UNSAFE_FOLDER` for an unsafe reports folder.
+   */
   static async create(path: string): Promise<SkippedFilesReport> {
-    await mkdir(dirname(path), { recursive: true });
-    return new SkippedFilesReport(path, await open(path, 'w'));
+    const abs = resolve(path);
+    const inDefault = dirname(abs) === resolve(defaultReportDir());
+    let flags = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW;
+    try {
+      if (inDefault) {
+        ensureUserFolder(dirname(abs));
+        flags |= constants.O_EXCL;
+        const kind = REPORT_NAME.exec(basename(abs))?.[1];
+        if (kind) await pruneReports(dirname(abs), kind);
+      } else {
+        flags |= constants.O_TRUNC;
+        await mkdir(dirname(abs), { recursive: true, mode: 0o700 });
+      }
+      return new SkippedFilesReport(abs, await open(abs, flags, 0o600));
+    } catch (e) {
+      throw reportError(e, abs, 'create');
+    }
   }
 
   /** Records `e` if it was skipped. Returns a promise only when the buffer had to be written out. */
@@ -50,8 +94,11 @@ export class SkippedFilesReport {
   }
 
   async close(): Promise<void> {
-    await this.#flush();
-    await this.#file.close();
+    try {
+      await this.#flush();
+    } finally {
+      await this.#file.close().catch(() => undefined);
+    }
   }
 
   async #flush(): Promise<void> {
@@ -59,7 +106,13 @@ export class SkippedFilesReport {
     const text = this.#buffer.join('');
     this.#buffer = [];
     this.#buffered = 0;
-    await this.#file.write(text);
+    try {
+      // A write may be short (a disk filling up): loop until it is all written or the next write fails.
+      const bytes = Buffer.from(text);
+      for (let o = 0; o < bytes.length; ) o += (await this.#file.write(bytes, o, bytes.length - o)).bytesWritten;
+    } catch (e) {
+      throw reportError(e, this.path, 'write');
+    }
   }
 }
 

@@ -12,13 +12,18 @@
  * Each run works in its own subfolder named after its process; on start, subfolders of runs whose process is gone
  * (a crash, a kill) are removed, and a running backup's subfolder is never touched.
  *
+ * The default folder is this user's `userFolder('scratch')`, checked by `ensureUserFolder` (`VP_UNSAFE_FOLDER` when
+ * another user could change it); a folder given by path is created owner-only when missing. A run's subfolder is
+ * always 0700: staged packs are sealed, but their names and sizes are still nobody else's business.
+ *
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rm, statfs, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm, statfs, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { VaultpathError, throwIfAborted } from '../errors.js';
 import { formatBytes } from '../units.js';
+import { ensureUserFolder, userFolder } from './user-folders.js';
 
 /** The smallest capacity: room for a few packs in flight whatever the size of the backup. */
 export const SCRATCH_FLOOR = 64 * 1024 * 1024;
@@ -58,13 +63,14 @@ export class ScratchCache {
   }
 
   /**
-   * Opens the scratch folder `root` for one run: removes what dead runs left, checks free space, makes this run's
+   * Opens the scratch folder `root` (this user's scratch folder when undefined) for one run: removes what dead runs left, checks free space, makes this run's
    * subfolder.
    * @throws {VaultpathError} `VP_SCRATCH_SPACE` when the volume has less free space than `capacity`.
    */
-  static async open(root: string, options: OpenScratchOptions): Promise<ScratchCache> {
-    const base = resolve(root);
-    await mkdir(base, { recursive: true });
+  static async open(root: string | undefined, options: OpenScratchOptions): Promise<ScratchCache> {
+    const base = resolve(root ?? userFolder('scratch'));
+    if (base === resolve(userFolder('scratch'))) ensureUserFolder(base);
+    else await mkdir(base, { recursive: true, mode: 0o700 });
     await removeDeadRuns(base);
     const fs = await statfs(base);
     const free = Number(fs.bavail) * Number(fs.bsize);
@@ -78,8 +84,9 @@ export class ScratchCache {
     }
     throwIfAborted(options.signal);
     const dir = join(base, `run-${process.pid}-${randomBytes(4).toString('hex')}`);
-    await mkdir(dir);
-    await writeFile(join(dir, 'pid'), String(process.pid));
+    await mkdir(dir, { mode: 0o700 });
+    await chmod(dir, 0o700); // whatever the umask
+    await writeFile(join(dir, 'pid'), String(process.pid), { mode: 0o600 });
     return new ScratchCache(dir, options.capacity);
   }
 

@@ -20,7 +20,10 @@
  * Errors: 403 → `VP_STORE_AUTH` (or `VP_CREDENTIALS_EXPIRED` for a SAS past its expiry), 404 ContainerNotFound →
  * `VP_CONTAINER_NOT_FOUND`, 404 BlobNotFound → `VP_NOT_FOUND` (`stat` says undefined, `delete` succeeds), a proxy's
  * 407 → `VP_PROXY_AUTH`, anything else → `VP_STORE_IO` carrying the HTTP `status` and `Retry-After`, which the retry
- * decorator reads. A Content-MD5 mismatch is marked retryable: the bytes were damaged on the way. Messages name the
+ * decorator reads. A Content-MD5 mismatch is marked retryable: the bytes were damaged on the way. So is a failure
+ * with no answer whose network code the retry policy lists (undici surfaces a refused connection as ECONNREFUSED, a
+ * reset as ECONNRESET, a connection closed mid-answer as UND_ERR_SOCKET, possibly inside an AggregateError when a
+ * name has several addresses). Messages name the
  * operation, the object and the location, never a key or a SAS signature.
  *
  * Throttling: bodies are buffered per block, so the store declares `pacesWire` and pays the throttle's `pace` for
@@ -37,6 +40,7 @@ import { pipeline } from 'node:stream/promises';
 import { Agent, type Dispatcher, request } from 'undici';
 import { VaultpathError, causeChain, throwIfAborted } from '../errors.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
+import { DEFAULT_RETRY_POLICY } from './retry.js';
 import { AZURE_API_VERSION, type AzureCredential, credentialFromEnv, isSharedKey, sasExpiry, signRequest } from './azure-auth.js';
 import { type ProxySettings, describeProxy, isProxyAuthFailure, proxyAgent, proxyFor } from './proxy.js';
 import { type AzureLocation, parseAzureLocation } from './location.js';
@@ -349,7 +353,7 @@ export class AzureStore implements Store {
       try {
         xml = await a.body.text();
       } catch (e) {
-        throw this.#failure(e, `list ${prefix}`, options.signal);
+        throw this.#failure(e, `list ${prefix || 'the vault'}`, options.signal);
       }
       for (const m of xml.matchAll(/<Blob>([\s\S]*?)<\/Blob>/g)) {
         const full = xmlText(/<Name>([\s\S]*?)<\/Name>/.exec(m[1]!)?.[1] ?? '');
@@ -468,9 +472,28 @@ export class AzureStore implements Store {
     if (isProxyAuthFailure(e)) {
       return new VaultpathError('VP_PROXY_AUTH', `The proxy ${this.#proxy ? describeProxy(this.#proxy) : ''} refused the user name or password (407); check the proxy settings.`, { cause: e, status: 407 });
     }
-    const code = [...causeChain(e)].map((c) => c.code).find((c): c is string => typeof c === 'string') ?? '';
-    return new VaultpathError('VP_STORE_IO', `Could not ${what} in ${this.location}: ${code ? `${code}, ` : ''}${String((e as Error).message ?? e).split('\n')[0]}`, { cause: e });
+    const code = networkCode(e);
+    // A refused, reset or closed connection is said retryable here, where it is known, not left to a guess above.
+    return new VaultpathError('VP_STORE_IO', `Could not ${what} in ${this.location}: ${code ? `${code}, ` : ''}${String((e as Error).message ?? e).split('\n')[0]}`, {
+      cause: e,
+      retryable: code !== '' && DEFAULT_RETRY_POLICY.retryErrors.includes(code),
+    });
   }
+}
+
+/**
+ * The network error code behind `e`: the first string code in its cause chain, or in the errors of an
+ * AggregateError there (a connection tried on every address of a name fails with one error per address).
+ */
+function networkCode(e: unknown): string {
+  for (const c of causeChain(e)) {
+    if (typeof c.code === 'string' && c.code !== 'ERR_ABORTED') return c.code;
+    const inner = (c as { errors?: unknown }).errors;
+    if (Array.isArray(inner)) {
+      for (const x of inner) if (typeof (x as { code?: unknown })?.code === 'string') return (x as { code: string }).code;
+    }
+  }
+  return '';
 }
 
 function header(headers: Answer['headers'], name: string): string | undefined {

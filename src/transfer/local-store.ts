@@ -4,7 +4,15 @@
  * Writes are atomic and durable: the body goes to a temporary file in `<root>/.tmp/` (same file system), is
  * fsynced, then renamed into place (or hard-linked, for create-only writes, so an existing object is never
  * replaced), and the destination folder is fsynced. A crash leaves at most a temporary file, never a partial object
- * under its final name; temporary files older than an hour are removed when a store is opened.
+ * under its final name.
+ *
+ * Temporary files are named `<host>.<pid>.<random>.tmp` after the writer that owns them. When a store is opened,
+ * those of this host whose process is gone (a crash, a kill) are removed at once; those of a live process are kept;
+ * any other (another host's, an older name) once it is an hour old.
+ *
+ * Owner-only, as a vault's contents are nobody else's business: folders the store creates are 0700 and files 0600,
+ * whatever the umask (as restic does). Opening writes nothing: a folder that is not a vault (`snapshots --vault
+ * ~/Documents`) is left exactly as it was; `.tmp/` and the object folders are made by the first write that needs them.
  *
  * A full disk (ENOSPC, EDQUOT) is a permanent `VP_STORE_FULL` error that names the vault; it is never retried and
  * never blamed on the source.
@@ -14,6 +22,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Stats, close, constants, fstat, open as fsOpen, read } from 'node:fs';
 import { type FileHandle, copyFile, link, lstat, mkdir, open, opendir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { VaultpathError, throwIfAborted } from '../errors.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
@@ -31,6 +40,27 @@ import {
 
 const TMP = '.tmp';
 const STALE_TMP_MS = 60 * 60 * 1000;
+/** Folders and files the store creates: owner-only. */
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
+
+/** This host's name as it goes into temporary names (letters, digits, hyphens). */
+function hostTag(): string {
+  return hostname().replace(/[^A-Za-z0-9-]/g, '-').slice(0, 64) || 'host';
+}
+
+/** `<host>.<pid>.<16 hex>.tmp`: the host name may hold dots, so the pid and random part are read from the end. */
+const TEMP_NAME = /^(.+)\.(\d+)\.[0-9a-f]{16}\.tmp$/;
+
+/** True while process `pid` exists (on this host); EPERM means it exists under another user. */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export interface LocalStoreOptions {
   /** Create the folder if it does not exist. @default false */
@@ -71,10 +101,9 @@ export class LocalStore implements Store {
   static async open(root: string, options: LocalStoreOptions = {}): Promise<LocalStore> {
     const abs = resolve(root);
     try {
-      if (options.create) await mkdir(abs, { recursive: true });
+      if (options.create) await mkdir(abs, { recursive: true, mode: DIR_MODE });
       const st = await stat(abs);
-      if (!st.isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
-      await mkdir(join(abs, TMP), { recursive: true });
+      if (!st.isDirectory()) throw new VaultpathError('VP_NOT_A_VAULT', `The vault location ${abs} is a file, not a folder; give the vault's folder.`);
     } catch (e) {
       throw storeError(e, abs, 'open the vault folder');
     }
@@ -87,11 +116,14 @@ export class LocalStore implements Store {
     checkName(name);
     throwIfAborted(options.signal);
     const final = this.#path(name);
-    const temp = join(this.#root, TMP, `${randomBytes(8).toString('hex')}-${name.replaceAll('/', '_')}`);
+    const temp = join(this.#root, TMP, `${hostTag()}.${process.pid}.${randomBytes(8).toString('hex')}.tmp`);
     let file: FileHandle | undefined;
     try {
+      await this.#makeTempFolder();
       if (!(body instanceof Uint8Array) && body.path !== undefined && (await this.#adopt(body.path, body.size, temp))) {
         file = await open(temp, 'r');
+        // A link shares the staged file's mode, a copy copies it: either way, owner-only from here on.
+        await file.chmod(FILE_MODE);
       } else {
         file = await this.#writeTemp(temp, name, body, options.signal);
       }
@@ -99,7 +131,7 @@ export class LocalStore implements Store {
       await file.close();
       file = undefined;
       const dir = join(final, '..');
-      await mkdir(dir, { recursive: true });
+      await mkdir(dir, { recursive: true, mode: DIR_MODE });
       if (options.ifNotExists) {
         // link() fails with EEXIST instead of replacing: an atomic create-only write.
         await link(temp, final);
@@ -138,7 +170,7 @@ export class LocalStore implements Store {
   }
 
   async #writeTemp(temp: string, name: string, body: Body, signal: AbortSignal | undefined): Promise<FileHandle> {
-    const file = await open(temp, 'wx', 0o644);
+    const file = await open(temp, 'wx', FILE_MODE);
     try {
       let written = 0;
       for await (const chunk of bodyStream(body)) {
@@ -265,11 +297,33 @@ export class LocalStore implements Store {
     return this.#root + sep + name.split('/').join(sep);
   }
 
+  /** Makes `.tmp/` (owner-only) the first time a write needs it. */
+  async #makeTempFolder(): Promise<void> {
+    if (this.#tempReady) return;
+    await mkdir(join(this.#root, TMP), { mode: DIR_MODE }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+    this.#tempReady = true;
+  }
+
+  #tempReady = false;
+
+  /**
+   * Removes the temporary files that no writer will finish: this host's whose process is gone, and any other
+   * once it is an hour old. Only an existing `.tmp/` is read; none is made.
+   */
   async #removeStaleTemporaries(now: number): Promise<void> {
     const dir = join(this.#root, TMP);
+    const host = hostTag();
     try {
       for await (const entry of await opendir(dir)) {
         const path = join(dir, entry.name);
+        const owner = TEMP_NAME.exec(entry.name);
+        if (owner && owner[1] === host) {
+          const pid = Number(owner[2]);
+          if (pid !== process.pid && !isAlive(pid)) await rm(path, { force: true });
+          continue;
+        }
         const st = await lstat(path).catch(() => undefined);
         if (st && now - st.mtimeMs > STALE_TMP_MS) await rm(path, { force: true });
       }

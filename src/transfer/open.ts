@@ -1,8 +1,8 @@
 /**
  * Opens the store for a vault location, the one place that tells a folder from a URL:
  * `http(s)://…` is an Azure Blob Storage container ({@link AzureStore}), anything else a local folder
- * ({@link LocalStore}). Remote stores are wrapped in the retry decorator; both are then composed by
- * {@link storeChain} (retry → concurrency → request rate → throttle → backend).
+ * ({@link LocalStore}). Remote stores are opened under the retry policy (a refused or reset first connection is
+ * tried again) and wrapped in the retry decorator; both are then composed by {@link storeChain} (retry → concurrency → request rate → throttle → backend).
  *
  * @module
  */
@@ -10,7 +10,7 @@ import type { AzureStoreOptions } from './azure-store.js';
 import { isRemoteLocation } from './location.js';
 import { LocalStore } from './local-store.js';
 import { type StoreChainOptions, storeChain } from './limits.js';
-import type { RetryOptions } from './retry.js';
+import { type RetryOptions, retryOpen } from './retry.js';
 import type { Store } from './store.js';
 
 export interface OpenStoreOptions extends Omit<StoreChainOptions, 'retry'> {
@@ -28,8 +28,10 @@ export async function openStore(location: string, options: OpenStoreOptions = {}
   if (isRemoteLocation(location)) {
     // Loaded only for a remote vault: the HTTP client costs a tenth of a second to load.
     const { AzureStore } = await import('./azure-store.js');
-    const backend = await AzureStore.open(location, { ...options.azure, create: options.create ?? false, ...(options.signal ? { signal: options.signal } : {}) });
     const { retry, ...chain } = options;
+    const open = (signal: AbortSignal | undefined) => AzureStore.open(location, { ...options.azure, create: options.create ?? false, ...(signal ? { signal } : {}) });
+    // The first connection is retried as every later call is: a refused or reset connection is often a moment's.
+    const backend = retry === false ? await open(options.signal) : await retryOpen(location, open, { ...(retry ?? {}), ...(options.signal ? { signal: options.signal } : {}) });
     return storeChain(backend, retry === false ? chain : { ...chain, retry: retry ?? {} });
   }
   const { retry: _none, ...chain } = options;

@@ -23,6 +23,8 @@
  *   acknowledged, resumed by the next attempt) does not count against `maxAttempts`; the deadline still bounds it.
  * - A listing that fails part-way resumes after the last name it yielded (stores list in name order), so each name
  *   is still yielded once.
+ * - Opening a remote store is retried the same way ({@link retryOpen}): a refused or reset first connection does
+ *   not fail the command while the policy allows another attempt.
  *
  * @module
  */
@@ -72,7 +74,7 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
 
 /** What one retry was about, for counting and logging. */
 export interface RetryEvent {
-  readonly operation: 'put' | 'get' | 'stat' | 'list' | 'delete' | 'download';
+  readonly operation: 'open' | 'put' | 'get' | 'stat' | 'list' | 'delete' | 'download';
   readonly name: string;
   /** The attempt about to start (2 for the first retry). */
   readonly attempt: number;
@@ -115,19 +117,15 @@ export class RetryStore implements Store {
   readonly stats: RetryStats = { attempts: 0, retries: 0, bytesResent: 0 };
   readonly policy: RetryPolicy;
   readonly #inner: Store;
-  readonly #clock: Clock;
-  readonly #onRetry: ((event: RetryEvent) => void) | undefined;
-  readonly #random: () => number;
+  readonly #attempts: Attempts;
 
   constructor(inner: Store, options: RetryOptions = {}) {
     this.#inner = inner;
     this.policy = Object.freeze({ ...DEFAULT_RETRY_POLICY, ...options.policy });
-    this.#clock = options.clock ?? systemClock;
-    this.#onRetry = options.onRetry;
-    this.#random = options.random ?? Math.random;
+    this.#attempts = new Attempts(this.policy, options, this.stats, () => this.#inner.location);
     if (inner.download) {
       this.download = (name: string, path: string, options: CallOptions = {}) =>
-        this.#run('download', name, 0, options.signal, (signal) => inner.download!(name, path, { ...options, signal }));
+        this.#attempts.run('download', name, 0, options.signal, (signal) => inner.download!(name, path, { ...options, signal }));
     }
   }
 
@@ -138,23 +136,24 @@ export class RetryStore implements Store {
   download?: (name: string, path: string, options?: CallOptions) => Promise<number>;
 
   put(name: string, body: Body, options: PutOptions = {}): Promise<void> {
-    return this.#run('put', name, bodySize(body), options.signal, (signal, attempt) => this.#inner.put(name, body, { ...options, signal, attempt }));
+    return this.#attempts.run('put', name, bodySize(body), options.signal, (signal, attempt) => this.#inner.put(name, body, { ...options, signal, attempt }));
   }
 
   get(name: string, options: GetOptions = {}): Promise<Buffer> {
-    return this.#run('get', name, 0, options.signal, (signal) => this.#inner.get(name, { ...options, signal }));
+    return this.#attempts.run('get', name, 0, options.signal, (signal) => this.#inner.get(name, { ...options, signal }));
   }
 
   stat(name: string, options: CallOptions = {}): Promise<StoreObjectInfo | undefined> {
-    return this.#run('stat', name, 0, options.signal, (signal) => this.#inner.stat(name, { ...options, signal }));
+    return this.#attempts.run('stat', name, 0, options.signal, (signal) => this.#inner.stat(name, { ...options, signal }));
   }
 
   delete(name: string, options: CallOptions = {}): Promise<void> {
-    return this.#run('delete', name, 0, options.signal, (signal) => this.#inner.delete(name, { ...options, signal }));
+    return this.#attempts.run('delete', name, 0, options.signal, (signal) => this.#inner.delete(name, { ...options, signal }));
   }
 
   async *list(prefix: string, options: CallOptions = {}): AsyncIterable<StoreObjectInfo> {
-    const started = this.#clock.now();
+    const clock = this.#attempts.clock;
+    const started = clock.now();
     let last: string | undefined;
     for (let attempt = 1; ; attempt++) {
       throwIfAborted(options.signal);
@@ -167,31 +166,60 @@ export class RetryStore implements Store {
         }
         return;
       } catch (e) {
-        await this.#backoff('list', prefix, attempt, attempt, 0, started, e, options.signal);
+        await this.#attempts.backoff('list', prefix, attempt, attempt, 0, started, e, options.signal);
       }
     }
   }
+}
 
-  async #run<T>(
+/**
+ * Opens a remote store under the retry policy: a vault whose service refuses or resets the first connections (a
+ * network coming up, a service restarting) is opened once it answers, as any later call would be retried.
+ * `open` is called once per attempt with that attempt's signal.
+ */
+export function retryOpen<T>(location: string, open: (signal: AbortSignal) => Promise<T>, options: RetryOptions & { readonly signal?: AbortSignal } = {}): Promise<T> {
+  const policy = Object.freeze({ ...DEFAULT_RETRY_POLICY, ...options.policy });
+  return new Attempts(policy, options, { attempts: 0, retries: 0, bytesResent: 0 }, () => location).run('open', location, 0, options.signal, open);
+}
+
+/** The attempt loop shared by every retried call: per-attempt timeout, backoff, deadline, abort. */
+class Attempts {
+  readonly clock: Clock;
+  readonly #policy: RetryPolicy;
+  readonly #stats: RetryStats;
+  readonly #location: () => string;
+  readonly #onRetry: ((event: RetryEvent) => void) | undefined;
+  readonly #random: () => number;
+
+  constructor(policy: RetryPolicy, options: RetryOptions, stats: RetryStats, location: () => string) {
+    this.#policy = policy;
+    this.#stats = stats;
+    this.#location = location;
+    this.clock = options.clock ?? systemClock;
+    this.#onRetry = options.onRetry;
+    this.#random = options.random ?? Math.random;
+  }
+
+  async run<T>(
     operation: RetryEvent['operation'],
     name: string,
     bytes: number,
     signal: AbortSignal | undefined,
     call: (signal: AbortSignal, attempt: number) => Promise<T>,
   ): Promise<T> {
-    const started = this.#clock.now();
+    const started = this.clock.now();
     let failures = 0;
     for (let attempt = 1; ; attempt++) {
       throwIfAborted(signal);
-      this.stats.attempts++;
+      this.#stats.attempts++;
       const attemptSignal = new AbortController();
       const onAbort = (): void => attemptSignal.abort(signal?.reason);
       signal?.addEventListener('abort', onAbort, { once: true });
       let timedOut = false;
-      const timer = this.#clock.sleep(this.policy.attemptTimeoutMs, attemptSignal.signal).then(
+      const timer = this.clock.sleep(this.#policy.attemptTimeoutMs, attemptSignal.signal).then(
         () => {
           timedOut = true;
-          attemptSignal.abort(new VaultpathError('VP_STORE_IO', `An attempt to ${operation} ${name} took longer than ${this.policy.attemptTimeoutMs} ms.`));
+          attemptSignal.abort(new VaultpathError('VP_STORE_IO', `An attempt to ${operation} ${name} took longer than ${this.#policy.attemptTimeoutMs} ms.`));
         },
         () => undefined,
       );
@@ -199,11 +227,11 @@ export class RetryStore implements Store {
         return await call(attemptSignal.signal, attempt);
       } catch (e) {
         const failure = timedOut
-          ? new VaultpathError('VP_STORE_IO', `An attempt to ${operation} ${name} in ${this.#inner.location} took longer than ${this.policy.attemptTimeoutMs} ms.`, { cause: e, retryable: true })
+          ? new VaultpathError('VP_STORE_IO', `An attempt to ${operation} ${name} in ${this.#location()} took longer than ${this.#policy.attemptTimeoutMs} ms.`, { cause: e, retryable: true })
           : e;
         // An attempt that moved the operation forward (blocks acknowledged) is not counted against the limit.
         if (!madeProgress(failure)) failures++;
-        await this.#backoff(operation, name, attempt, Math.max(1, failures), bytes, started, failure, signal);
+        await this.backoff(operation, name, attempt, Math.max(1, failures), bytes, started, failure, signal);
       } finally {
         signal?.removeEventListener('abort', onAbort);
         if (!attemptSignal.signal.aborted) attemptSignal.abort();
@@ -213,7 +241,7 @@ export class RetryStore implements Store {
   }
 
   /** Waits before attempt `attempt + 1` (after `failures` counted failures), or throws `e` when there is to be none. */
-  async #backoff(
+  async backoff(
     operation: RetryEvent['operation'],
     name: string,
     attempt: number,
@@ -224,15 +252,15 @@ export class RetryStore implements Store {
     signal: AbortSignal | undefined,
   ): Promise<void> {
     throwIfAborted(signal);
-    if (failures >= this.policy.maxAttempts || !isRetryable(e, this.policy)) throw e;
-    const cap = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (failures - 1));
+    if (failures >= this.#policy.maxAttempts || !isRetryable(e, this.#policy)) throw e;
+    const cap = Math.min(this.#policy.maxDelayMs, this.#policy.baseDelayMs * 2 ** (failures - 1));
     const retryAfter = e instanceof VaultpathError ? (e.retryAfterMs ?? 0) : 0;
-    const delayMs = Math.max(Math.floor(this.#random() * cap), Math.min(retryAfter, this.policy.maxDelayMs));
-    if (this.#clock.now() + delayMs - started > this.policy.deadlineMs) throw e;
-    this.stats.retries++;
-    this.stats.bytesResent += bytes;
+    const delayMs = Math.max(Math.floor(this.#random() * cap), Math.min(retryAfter, this.#policy.maxDelayMs));
+    if (this.clock.now() + delayMs - started > this.#policy.deadlineMs) throw e;
+    this.#stats.retries++;
+    this.#stats.bytesResent += bytes;
     this.#onRetry?.({ operation, name, attempt: attempt + 1, delayMs, error: e, bytesResent: bytes });
-    await this.#clock.sleep(delayMs, signal);
+    await this.clock.sleep(delayMs, signal);
   }
 }
 

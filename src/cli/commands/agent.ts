@@ -14,7 +14,7 @@ import { type AgentSettings, type ThrottleSettings, agentHome, loadAgent, public
 import { systemClock } from '../../throttle/clock.js';
 import { parseDuration } from '../../units.js';
 import { type CommandContext, UsageError, text } from '../context.js';
-import { readPassphrase } from '../secrets.js';
+import { readNewPassphrase } from '../secrets.js';
 import { throttleFrom } from '../throttle.js';
 import { THROTTLE_SETTING_FLAGS, proxyFrom } from '../agent-defaults.js';
 import { kdfFrom } from './vault.js';
@@ -92,7 +92,9 @@ export async function registerCommand(ctx: CommandContext): Promise<number> {
   const home = agentHome();
   const settings = await settingsFrom(ctx, home, {});
   const generated = ctx.options['generate-passphrase'] === true;
-  const passphrase = generated ? generatePassphrase() : await readPassphrase(ctx, 'Passphrase for this machine\u2019s backups (at least 16 characters)');
+  const passphrase = generated
+    ? generatePassphrase()
+    : await readNewPassphrase(ctx, { purpose: 'Passphrase for this machine\u2019s backups (at least 16 characters)', env: 'VAULTPATH_PASSPHRASE', fromFile: true });
   const proxy = proxyFrom(ctx);
   const result = await register({
     credentialsPath,

@@ -70,7 +70,9 @@ export async function initCommand(ctx: CommandContext): Promise<number> {
   const name = text(ctx, 'name') ?? vaultNameFrom(location);
   checkVaultName(name);
   const generated = ctx.options['generate-passphrase'] === true;
-  const passphrase = generated ? generatePassphrase() : await readPassphrase(ctx, 'New vault passphrase (at least 16 characters)');
+  const passphrase = generated
+    ? generatePassphrase()
+    : await readNewPassphrase(ctx, { purpose: 'New vault passphrase (at least 16 characters)', env: 'VAULTPATH_PASSPHRASE', fromFile: true });
   const store = await storeFor(ctx, undefined, true);
   const vault = await Vault.create(store, passphrase, { kdf: kdfFrom(ctx), signal: ctx.signal });
   const identity = await createIdentity(store, name, systemClock.now(), { signal: ctx.signal });
