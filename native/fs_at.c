@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <node_api.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
