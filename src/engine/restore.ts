@@ -541,7 +541,21 @@ function checkStillOurs(ctx: RestoreContext, dir: Dir, temp: Buffer, fd: number)
     there = undefined;
   }
   if (!there || there.dev !== mine.dev || there.ino !== mine.ino) {
-    throw new RestoreFileError(unsafe('the temporary file was replaced (by a link or another file) while it was written'), true);
+    throw new RestoreFileError(SWAPPED, true);
+  }
+}
+
+const SWAPPED = unsafe('the temporary file was replaced (by a link or another file) while it was written');
+/** The folder is held open, so a temporary file missing at the rename was moved away or removed by someone else. */
+const MOVED = unsafe('the temporary file was moved away or removed while it was written');
+
+/** Renames `temp` over `name` in `dir`: a temporary file gone by then (ENOENT) was taken by someone else. */
+function renameIntoPlace(ctx: RestoreContext, dir: Dir, temp: Buffer, name: Buffer): void {
+  try {
+    ctx.fs.rename(dir.fd, temp, name);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new RestoreFileError(MOVED, true);
+    throw e;
   }
 }
 
@@ -578,7 +592,7 @@ async function restoreSmallFile(ctx: RestoreContext, node: TreeNode, dir: Dir, n
     const code = await ctx.writer(dir.fd, temp, name, data, mode, BigInt(node.mtimeNs));
     if (code === undefined) done(ctx, length);
     else if (isFull(code)) stopFull(ctx, rel, code);
-    else ctx.errors.push({ path: rel, reason: code === 'EISDIR' ? 'a folder is in the way of a file' : code === 'VP_UNSAFE_PATH' ? unsafe('the temporary file was replaced (by a link or another file) while it was written') : code });
+    else ctx.errors.push({ path: rel, reason: code === 'EISDIR' ? 'a folder is in the way of a file' : code === 'VP_UNSAFE_PATH' ? SWAPPED : code === 'ENOENT' ? MOVED : code });
     return;
   }
   let fd: number | undefined;
@@ -596,7 +610,7 @@ async function restoreSmallFile(ctx: RestoreContext, node: TreeNode, dir: Dir, n
     checkStillOurs(ctx, dir, temp, fd);
     closeSync(fd);
     fd = undefined;
-    ctx.fs.rename(dir.fd, temp, name);
+    renameIntoPlace(ctx, dir, temp, name);
     done(ctx, length);
   } catch (e) {
     if (fd !== undefined) closeQuietly(fd);
@@ -682,7 +696,7 @@ async function restoreFile(ctx: RestoreContext, node: TreeNode, dir: Dir, name: 
     checkStillOurs(ctx, dir, temp, file);
     fd = undefined;
     await closeFd(file);
-    ctx.fs.rename(dir.fd, temp, name);
+    renameIntoPlace(ctx, dir, temp, name);
     done(ctx, size);
   } catch (e) {
     // The addon may still be writing to the file's descriptor: close it only once nothing can, so a later file
@@ -701,13 +715,13 @@ function restoreLink(ctx: RestoreContext, node: TreeNode, dir: Dir, name: Buffer
   const temp = tempName(ctx);
   try {
     ctx.fs.symlink(node.linkTarget!, dir.fd, temp);
-    ctx.fs.rename(dir.fd, temp, name);
+    renameIntoPlace(ctx, dir, temp, name);
     ctx.files++;
   } catch (e) {
     removeTemp(ctx, dir, temp, e);
     const code = (e as NodeJS.ErrnoException).code;
     if (isFull(code)) return stopFull(ctx, rel, code!);
-    ctx.errors.push({ path: rel, reason: `could not create the link (${code})` });
+    ctx.errors.push({ path: rel, reason: e instanceof RestoreFileError ? e.message : `could not create the link (${code})` });
   }
 }
 
