@@ -163,11 +163,19 @@ export const procFsAt: FsAt = {
       if (rc !== 0) throw errnoError(rc, 'futimens');
       return;
     }
-    const t = Number(seconds) + nanoseconds / 1e9;
-    futimesSync(fd, t, t);
+    futimesSync(fd, ...nodeTimes(seconds, nanoseconds));
   },
   list: listOpen,
 };
+
+/**
+ * A time as Node's own calls take it: seconds as a double (to the microsecond) from 1970 on; before 1970 a Date (to
+ * the millisecond), as Node takes a negative number of seconds to mean "now".
+ */
+export function nodeTimes(seconds: bigint, nanoseconds: number): [number | Date, number | Date] {
+  const t = seconds >= 0n ? Number(seconds) + nanoseconds / 1e9 : new Date(Number(seconds) * 1000 + Math.floor(nanoseconds / 1e6));
+  return [t, t];
+}
 
 /** Closes `fd`, ignoring a failure (there is nothing to do about one, and the descriptor is gone either way). */
 export function closeQuietly(fd: number): void {

@@ -72,7 +72,8 @@ export function dataExtents(path: string): [number, number][] | undefined {
 
 /**
  * Sets a path's access and modification times to `ns` nanoseconds since the epoch, without following a link: to
- * the nanosecond with the addon (utimensat), else to the microsecond through Node's `lutimes`.
+ * the nanosecond with the addon (utimensat), else through Node's `lutimes`: to the microsecond, or to the millisecond
+ * before 1970.
  */
 export async function setTimesNs(path: string, ns: bigint): Promise<void> {
   // Floor split: before 1970 the seconds are negative and the nanoseconds still 0..999999999, as utimensat takes them.
@@ -84,7 +85,8 @@ export async function setTimesNs(path: string, ns: bigint): Promise<void> {
     return;
   }
   const { lutimes } = await import('node:fs/promises');
-  const at = Number(seconds) + nanoseconds / 1e9; // Node's own call takes seconds as a double: microseconds at best
+  // Node's own call takes seconds as a double (microseconds at best), and a negative number as "now": a Date then.
+  const at = seconds >= 0n ? Number(seconds) + nanoseconds / 1e9 : new Date(Number(seconds) * 1000 + Math.floor(nanoseconds / 1e6));
   await lutimes(path, at, at);
 }
 
