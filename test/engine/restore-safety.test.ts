@@ -1,7 +1,7 @@
 // Restore against hostile snapshots, odd metadata, killed runs and troublesome targets (addon path).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { chmod, lstat, mkdir, readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -99,10 +99,12 @@ describe.runIf(process.platform === 'linux')('restore', () => {
     let tree = s.tree({ nodes: [fileNode('leaf', 3, [s.data('abc')])] });
     for (let i = 0; i < MAX_TREE_DEPTH - 1; i++) tree = s.tree({ nodes: [dirNode('d', tree)] });
     await s.seal(s.tree({ nodes: [dirNode('d', tree)] }));
+    const descriptors = readdirSync('/proc/self/fd').length;
     const r = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
     expect(r.errors).toEqual([]);
     expect(r.files).toBe(1);
     expect(r.dirs).toBe(MAX_TREE_DEPTH);
+    expect(readdirSync('/proc/self/fd').length, 'every folder descriptor is closed').toBe(descriptors);
   }, 120_000);
 
   it('fails with VP_FORMAT_LIMIT on a listing continued through more trees than a folder can hold', async () => {
