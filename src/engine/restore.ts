@@ -156,63 +156,67 @@ export async function restore(vault: Vault, ref: string, target: string, options
 
   const targetDir = resolve(target);
   const rootFd = openTarget(targetDir);
-  let cache: PackCache | undefined;
-  const ctx: RestoreContext = {
-    vault, index, include, signal, fs, writer, files: 0, dirs: 0, bytes: 0, errors: [], progress: options.onProgress,
-    setId: { count: 0, paths: [] }, fatal: undefined, openDirs: 1,
-    tempPrefix: `${TEMP_PREFIX}${HOST}-${process.pid}-${randomBytes(4).toString('hex')}-`, temps: 0,
-    cache: undefined as unknown as PackCache,
-    limiter: new Limiter(FILES_IN_FLIGHT), smallFiles: new Limiter(SMALL_FILES_IN_FLIGHT), openBlob: nativeBlobOpener(vault.keys), writeBlob: nativeBlobWriter(vault.keys), pending: new Set(),
-  };
   const root = new Dir(undefined, undefined, '', undefined);
   root.fd = rootFd;
   root.opened = true;
+  const pending = new Set<Promise<void>>();
+  const open = new Set<Dir>([root]);
+  let cache: PackCache | undefined;
+  let ctx: RestoreContext | undefined;
   try {
     checkSpace(targetDir, rootFd, plan.bytes);
+    cache = await PackCache.open(options.recoveryFolder ?? ensureUserFolder(userFolder('recovery')), options.recoveryBytes ?? 256 * 1024 * 1024, vault, signal);
+    ctx = {
+      vault, index, cache, include, signal, fs, writer, files: 0, dirs: 0, bytes: 0, errors: [], progress: options.onProgress,
+      setId: { count: 0, paths: [] }, fatal: undefined, open,
+      tempPrefix: `${TEMP_PREFIX}${HOST}-${process.pid}-${randomBytes(4).toString('hex')}-`, temps: 0,
+      limiter: new Limiter(FILES_IN_FLIGHT), smallFiles: new Limiter(SMALL_FILES_IN_FLIGHT), openBlob: nativeBlobOpener(vault.keys), writeBlob: nativeBlobWriter(vault.keys), pending,
+    };
     removeStaleTemps(ctx, root);
-    cache = ctx.cache = await PackCache.open(options.recoveryFolder ?? ensureUserFolder(userFolder('recovery')), options.recoveryBytes ?? 256 * 1024 * 1024, vault, signal);
+    const c = ctx;
     await walkTrees<Dir>(vault, index, snapshot.tree, root, {
       enter(parent, node, name, rel) {
         const dir = new Dir(parent, name, rel, node);
         parent.refs++;
         dir.refs++; // the walk's, until its listing is done
-        if (!ctx.include) ensureDir(ctx, dir);
+        if (!c.include) ensureDir(c, dir);
         return dir;
       },
       leave(dir) {
-        if (dir !== root) release(ctx, dir);
+        if (dir !== root) release(c, dir);
       },
       async leaf(parent, node, name, rel) {
-        if (ctx.include && !ctx.include(rel)) return;
+        if (c.include && !c.include(rel)) return;
         // A small file restored by the addon holds at most 1 MiB: many run at once, their blobs opened and their
         // files written a batch per thread-pool job.
-        const small = node.type === 'file' && node.size! <= SMALL_FILE && !node.holes && ctx.openBlob !== null && ctx.writer !== null;
+        const small = node.type === 'file' && node.size! <= SMALL_FILE && !node.holes && c.openBlob !== null && c.writer !== null;
         // Descriptors stay bounded: past the budget, the walk waits for files in flight (and their folders) to finish.
-        while ((ctx.pending.size >= SMALL_FILES_IN_FLIGHT * 2 || ctx.openDirs > DIR_BUDGET) && ctx.pending.size > 0) await Promise.race(ctx.pending);
+        while ((c.pending.size >= SMALL_FILES_IN_FLIGHT * 2 || c.open.size > DIR_BUDGET) && c.pending.size > 0) await Promise.race(c.pending);
         parent.refs++;
-        const p = (small ? ctx.smallFiles : ctx.limiter)
+        const p = (small ? c.smallFiles : c.limiter)
           .run(async () => {
-            if (ctx.fatal || !ensureDir(ctx, parent)) return;
-            if (node.type === 'file') await restoreFile(ctx, node, parent, name, rel);
-            else if (node.type === 'symlink') restoreLink(ctx, node, parent, name, rel);
+            if (c.fatal || !ensureDir(c, parent)) return;
+            if (node.type === 'file') await restoreFile(c, node, parent, name, rel);
+            else if (node.type === 'symlink') restoreLink(c, node, parent, name, rel);
           })
-          .finally(() => release(ctx, parent));
-        ctx.pending.add(p);
-        void p.finally(() => ctx.pending.delete(p)).catch(() => undefined);
+          .finally(() => release(c, parent));
+        c.pending.add(p);
+        void p.finally(() => c.pending.delete(p)).catch(() => undefined);
       },
       refused(shown, why) {
-        ctx.errors.push({ path: shown, reason: `refused: ${why} could lead outside the target` });
+        c.errors.push({ path: shown, reason: `refused: ${why} could lead outside the target` });
       },
       unreadable(_dir, rel, e) {
         // A damaged or missing tree fails the folder it lists (and what is below it), not the whole restore.
-        ctx.errors.push({ path: rel === '' ? '/' : rel, reason: `the folder's listing cannot be read: ${(e as Error).message}` });
+        c.errors.push({ path: rel === '' ? '/' : rel, reason: `the folder's listing cannot be read: ${(e as Error).message}` });
       },
-      stopped: () => ctx.fatal !== undefined,
+      stopped: () => c.fatal !== undefined,
     }, signal);
-    await Promise.all(ctx.pending);
+    await Promise.all(pending);
   } finally {
-    await Promise.allSettled(ctx.pending);
-    closeQuietly(rootFd);
+    await Promise.allSettled(pending);
+    // Folders still open (the restore stopped early) are closed as they are: their mode and times are not set.
+    for (const dir of open) closeQuietly(dir.fd);
     await cache?.close();
   }
   if (ctx.fatal) throw ctx.fatal;
@@ -313,7 +317,7 @@ function removeStaleTemps(ctx: RestoreContext, dir: Dir): void {
 interface RestoreContext {
   readonly vault: Vault;
   readonly index: VaultIndex;
-  cache: PackCache;
+  readonly cache: PackCache;
   readonly include: ((path: string) => boolean) | undefined;
   readonly signal: AbortSignal | undefined;
   readonly fs: FsAt;
@@ -327,8 +331,8 @@ interface RestoreContext {
   readonly setId: { count: number; paths: string[] };
   /** The error that stops the restore (the target is full), once one happened. */
   fatal: VaultpathError | undefined;
-  /** Folder descriptors open now. */
-  openDirs: number;
+  /** Folders whose descriptor is open now (the target's included). */
+  readonly open: Set<Dir>;
   /** Temporary names: `<tempPrefix><count>`; see {@link tempName}. */
   readonly tempPrefix: string;
   temps: number;
@@ -435,7 +439,7 @@ function ensureDir(ctx: RestoreContext, dir: Dir): boolean {
   }
   dir.fd = fd;
   dir.opened = true;
-  ctx.openDirs++;
+  ctx.open.add(dir);
   if (!made) removeStaleTemps(ctx, dir);
   return true;
 }
@@ -453,7 +457,7 @@ function release(ctx: RestoreContext, dir: Dir): void {
       }
       closeQuietly(d.fd);
       d.fd = -1;
-      ctx.openDirs--;
+      ctx.open.delete(d);
     }
     d.opened = true; // nothing more is made or opened in it
   }

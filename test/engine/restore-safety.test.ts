@@ -171,6 +171,28 @@ describe.runIf(process.platform === 'linux')('restore', () => {
     expect(await readdir(recovery)).toEqual([]);
   });
 
+  it('closes every folder it opened when aborted part-way, and leaves no temporary file', async () => {
+    const src = f.path('src');
+    for (let d = 0; d < 20; d++) {
+      await mkdir(join(src, `d${d}`, 'sub'), { recursive: true });
+      for (let i = 0; i < 5; i++) await writeFile(join(src, `d${d}`, 'sub', `f${i}`), `${d}/${i}`);
+    }
+    await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+    const descriptors = readdirSync('/proc/self/fd').length;
+    const controller = new AbortController();
+    const e = await restore(f.vault, 'latest', f.path('target'), {
+      recoveryFolder: f.path('recovery'),
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.files >= 10) controller.abort();
+      },
+    }).catch((x: unknown) => x);
+    expect(e).toMatchObject({ code: 'VP_ABORTED' });
+    expect(readdirSync('/proc/self/fd').length).toBe(descriptors);
+    const temps = spawnSync('find', [f.path('target'), '-name', '.vaultpath-restore-*'], { encoding: 'utf8' }).stdout;
+    expect(temps).toBe('');
+  });
+
   describe('refuses a target that is not a writable folder, with VP_TARGET', () => {
     it('a file, a path below a file, /dev/stdout', async () => {
       const src = f.path('src');
@@ -228,6 +250,7 @@ describe.runIf(process.platform === 'linux')('restore', () => {
       for (let i = 0; i < 50; i++) await writeFile(join(src, `f${String(i).padStart(2, '0')}`), Buffer.alloc(16 * 1024, i + 1));
       await backup(f.vault, [src], { scratchDir: f.path('scratch') });
       let filled = false;
+      const descriptors = readdirSync('/proc/self/fd').length;
       const e = await restore(f.vault, 'latest', join(mnt, 'target'), {
         recoveryFolder: f.path('recovery'),
         onProgress: () => {
@@ -243,6 +266,7 @@ describe.runIf(process.platform === 'linux')('restore', () => {
       }).catch((x: unknown) => x);
       expect(filled).toBe(true);
       expect(e).toMatchObject({ code: 'VP_TARGET_SPACE', message: expect.stringMatching(/ran out of space/) });
+      expect(readdirSync('/proc/self/fd').length, 'a restore stopped early closes its folders too').toBe(descriptors);
       const left = await readdir(join(mnt, 'target', 'src'));
       expect(left.filter((n) => n.startsWith('.vaultpath-restore-'))).toEqual([]);
     });
