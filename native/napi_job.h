@@ -61,4 +61,36 @@ static inline int vp_read_path(napi_env env, napi_value value, char *out) {
   return strlen(out) == written ? 1 : -EINVAL;
 }
 
+/* The longest single name, with its NUL, that a descriptor-relative call takes (NAME_MAX + 1). */
+#define NAME_BYTES 256
+
+/*
+ * Reads one name of a folder entry (a Buffer/Uint8Array of its bytes, or a string as UTF-8) into `out` (NAME_BYTES
+ * long): 1 when it is a single safe name; 0 when it is neither bytes nor a string; -EINVAL when it is empty, `.`,
+ * `..`, or holds a `/` or a NUL (it could name something outside the folder, or be cut short); -ENAMETOOLONG past
+ * NAME_MAX bytes. Bytes are taken as they are: names that are not UTF-8 are created exactly.
+ */
+static inline int vp_read_name(napi_env env, napi_value value, char *out) {
+  size_t length = 0;
+  bool is_typed = false;
+  napi_valuetype kind;
+  if (napi_is_typedarray(env, value, &is_typed) == napi_ok && is_typed) {
+    napi_typedarray_type type;
+    void *bytes = NULL;
+    if (napi_get_typedarray_info(env, value, &type, &length, &bytes, NULL, NULL) != napi_ok || type != napi_uint8_array) return 0;
+    if (length >= NAME_BYTES) return -ENAMETOOLONG;
+    if (length > 0) memcpy(out, bytes, length);
+    out[length] = 0;
+  } else if (napi_typeof(env, value, &kind) == napi_ok && kind == napi_string) {
+    size_t written = 0;
+    if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) return 0;
+    if (length >= NAME_BYTES) return -ENAMETOOLONG;
+    if (napi_get_value_string_utf8(env, value, out, NAME_BYTES, &written) != napi_ok || written != length) return 0;
+  } else {
+    return 0;
+  }
+  if (length == 0 || strlen(out) != length || memchr(out, '/', length) || strcmp(out, ".") == 0 || strcmp(out, "..") == 0) return -EINVAL;
+  return 1;
+}
+
 #endif

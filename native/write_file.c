@@ -1,22 +1,26 @@
 /*
- * writeFiles(files: { temp: string, path: string, chunks: Uint8Array[], mode: number, seconds: number,
- *                     nanoseconds: number }[]): Promise<Int32Array>
+ * writeFiles(files: { dir: number, temp: Buffer | string, name: Buffer | string, chunks: Uint8Array[], mode: number,
+ *                     seconds: number, nanoseconds: number }[]): Promise<Int32Array>
  *
  * Whole small files of a restore, up to 4096 as one libuv thread-pool job (napi_create_async_work), one after
- * another, so the event loop never waits on the file system and a batch costs one thread hand-off, not one per file:
+ * another, so the event loop never waits on the file system and a batch costs one thread hand-off, not one per file.
+ * Every call is relative to `dir`, a folder the caller holds open until the promise settles, and `temp` and `name`
+ * are single names in it (vp_read_name: bytes as they are, never `/`, `.`, `..` or NUL), so a folder above swapped
+ * for a link while the batch runs cannot send a file elsewhere:
  *
- *   lstat(path): a folder there → EISDIR, nothing created
- *   open(temp, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0600)   exclusive: never opens what is already there
+ *   fstatat(dir, name, AT_SYMLINK_NOFOLLOW): a folder there → EISDIR, nothing created
+ *   openat(dir, temp, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0600)   exclusive: never opens what is there
  *   pwritev(chunks, in order, from offset 0; short writes continued)
- *   fchmod(mode & 07777); futimens(access = modification = seconds.nanoseconds); close
- *   rename(temp, path)                                                replaces a link at path, never follows it
+ *   fchmod(mode & 07777); futimens(access = modification = seconds.nanoseconds, seconds negative before 1970)
+ *   fstatat(dir, temp) is still the file written (device and inode) → else VP_SWAPPED, not renamed, not removed
+ *   close; renameat(dir, temp, dir, name)                       replaces a link at name, never follows it
  *
- * The promise resolves to one code per file, in order: 0, or the errno of the first step that failed for it; after
- * a failure that file's temporary file is removed (if this call created it) and nothing is left at its temp. A path
- * too long for the system (ENAMETOOLONG) or holding a NUL (EINVAL) fails its file alone, before any system call. It
- * rejects only when the work cannot be queued. Arguments of the wrong type throw synchronously, before any work is
- * queued. The chunks are not copied: a reference to each keeps it alive until the job completes, and the caller
- * must not change their bytes meanwhile.
+ * The promise resolves to one code per file, in order: 0, VP_SWAPPED (-1: the temporary name was swapped for
+ * another file or a link while it was written), or the errno of the first step that failed for it; after a failure
+ * other than VP_SWAPPED that file's temporary file is removed (if this call created it). A name that is not a single
+ * safe name fails its file alone (EINVAL, ENAMETOOLONG), before any system call. It rejects only when the work cannot
+ * be queued. Arguments of the wrong type throw synchronously, before any work is queued. The chunks are not copied: a
+ * reference to each keeps it alive until the job completes, and the caller must not change their bytes meanwhile.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -36,8 +40,9 @@
 
 /* One file of a batch. */
 typedef struct {
-  char temp[PATH_BYTES];
-  char path[PATH_BYTES];
+  int dir;
+  char temp[NAME_BYTES];
+  char name[NAME_BYTES];
   vp_parts_t chunks;
   mode_t mode;
   struct timespec times[2];
@@ -85,14 +90,19 @@ static int write_all(int fd, struct iovec *iov, uint32_t count) {
   return 0;
 }
 
+/* The code for a temporary file swapped for something else while it was written (see the header). */
+#define VP_SWAPPED (-1)
+
 static void write_one(job_t *job) {
-  if (job->rc != 0) return; /* refused when it was read: a path too long, or with a NUL inside */
+  if (job->rc != 0) return; /* refused when it was read: a name that is not one safe name */
   struct stat st;
-  if (lstat(job->path, &st) == 0 && S_ISDIR(st.st_mode)) {
+  if (fstatat(job->dir, job->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
     job->rc = EISDIR;
     return;
   }
-  int fd = open(job->temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int fd;
+  do fd = openat(job->dir, job->temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  while (fd < 0 && errno == EINTR);
   if (fd < 0) {
     job->rc = errno; /* not created: whatever is at temp is not ours to remove */
     return;
@@ -100,9 +110,15 @@ static void write_one(job_t *job) {
   int rc = write_all(fd, job->chunks.iov, job->chunks.count);
   if (rc == 0 && fchmod(fd, job->mode) != 0) rc = errno;
   if (rc == 0 && futimens(fd, job->times) != 0) rc = errno;
+  if (rc == 0) {
+    struct stat mine, there;
+    if (fstat(fd, &mine) != 0) rc = errno;
+    else if (fstatat(job->dir, job->temp, &there, AT_SYMLINK_NOFOLLOW) != 0 || there.st_dev != mine.st_dev || there.st_ino != mine.st_ino)
+      rc = VP_SWAPPED;
+  }
   if (close(fd) != 0 && rc == 0 && errno != EINTR) rc = errno;
-  if (rc == 0 && rename(job->temp, job->path) != 0) rc = errno;
-  if (rc != 0) unlink(job->temp);
+  if (rc == 0 && renameat(job->dir, job->temp, job->dir, job->name) != 0) rc = errno;
+  if (rc != 0 && rc != VP_SWAPPED) unlinkat(job->dir, job->temp, 0);
   job->rc = rc;
 }
 
@@ -133,19 +149,22 @@ static napi_value fail(napi_env env, const char *message) {
 
 /* Reads one file's description into `job`; 0 when it is not what writeFiles takes. */
 static int get_file(napi_env env, napi_value file, job_t *job) {
-  napi_value temp, path, chunks, mode_v, sec_v, nsec_v;
+  napi_value dir, temp, name, chunks, mode_v, sec_v, nsec_v;
+  int32_t dirfd = -1;
   int64_t mode = 0, sec = 0, nsec = 0;
-  if (napi_get_named_property(env, file, "temp", &temp) != napi_ok || napi_get_named_property(env, file, "path", &path) != napi_ok ||
-      napi_get_named_property(env, file, "chunks", &chunks) != napi_ok || napi_get_named_property(env, file, "mode", &mode_v) != napi_ok ||
-      napi_get_named_property(env, file, "seconds", &sec_v) != napi_ok ||
-      napi_get_named_property(env, file, "nanoseconds", &nsec_v) != napi_ok || napi_get_value_int64(env, mode_v, &mode) != napi_ok || napi_get_value_int64(env, sec_v, &sec) != napi_ok ||
+  if (napi_get_named_property(env, file, "dir", &dir) != napi_ok || napi_get_named_property(env, file, "temp", &temp) != napi_ok ||
+      napi_get_named_property(env, file, "name", &name) != napi_ok || napi_get_named_property(env, file, "chunks", &chunks) != napi_ok ||
+      napi_get_named_property(env, file, "mode", &mode_v) != napi_ok || napi_get_named_property(env, file, "seconds", &sec_v) != napi_ok ||
+      napi_get_named_property(env, file, "nanoseconds", &nsec_v) != napi_ok || napi_get_value_int32(env, dir, &dirfd) != napi_ok ||
+      napi_get_value_int64(env, mode_v, &mode) != napi_ok || napi_get_value_int64(env, sec_v, &sec) != napi_ok ||
       napi_get_value_int64(env, nsec_v, &nsec) != napi_ok || nsec < 0 || nsec > 999999999)
     return 0;
-  /* A path no system call may take fails this file alone (its code, nothing written), not the batch. */
-  int temp_ok = vp_read_path(env, temp, job->temp), path_ok = vp_read_path(env, path, job->path);
-  if (temp_ok == 0 || path_ok == 0) return 0;
-  if (temp_ok < 0 || path_ok < 0) job->rc = temp_ok < 0 ? -temp_ok : -path_ok;
+  /* A name no single folder entry may have fails this file alone (its code, nothing written), not the batch. */
+  int temp_ok = vp_read_name(env, temp, job->temp), name_ok = vp_read_name(env, name, job->name);
+  if (temp_ok == 0 || name_ok == 0) return 0;
+  if (temp_ok < 0 || name_ok < 0) job->rc = temp_ok < 0 ? -temp_ok : -name_ok;
   if (vp_parts_read(env, chunks, &job->chunks) != 1) return 0;
+  job->dir = dirfd;
   job->mode = (mode_t)(mode & 07777);
   job->times[0].tv_sec = job->times[1].tv_sec = (time_t)sec;
   job->times[0].tv_nsec = job->times[1].tv_nsec = (long)nsec;
@@ -154,7 +173,8 @@ static int get_file(napi_env env, napi_value file, job_t *job) {
 
 static napi_value write_files(napi_env env, napi_callback_info info) {
   static const char *usage =
-      "writeFiles(files: { temp: string, path: string, chunks: Uint8Array[], mode: number, seconds: number, nanoseconds: number }[])";
+      "writeFiles(files: { dir: number, temp: Buffer | string, name: Buffer | string, chunks: Uint8Array[], mode: number, seconds: number, "
+      "nanoseconds: number }[])";
   size_t argc = 1;
   napi_value argv[1];
   bool is_array = false;
@@ -183,8 +203,12 @@ static napi_value write_files(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/* fsOpenDir(...), fsMkdir(...), …: the restore's descriptor-relative calls (fs_at.c), registered with the writer. */
+void vp_register_fs_at(napi_env env, napi_value exports);
+
 void vp_register_write_file(napi_env env, napi_value exports) {
   napi_value fn;
+  vp_register_fs_at(env, exports);
   napi_create_function(env, "writeFiles", NAPI_AUTO_LENGTH, write_files, NULL, &fn);
   napi_set_named_property(env, exports, "writeFiles", fn);
 }

@@ -1,27 +1,48 @@
 /**
  * `restore()`: a snapshot (or part of it) back to a target folder, verified.
  *
- *   snapshot → trees → index → packs downloaded into the recovery folder → blobs opened (authenticated, id checked)
- *   → written under a temporary name → renamed into place once complete
+ *   snapshot → trees walked once to plan (bounds checked, bytes summed, free space checked) → walked again to
+ *   restore: packs downloaded into the recovery folder → blobs opened (authenticated, id checked) → written under a
+ *   temporary name → renamed into place once complete
  *
- * Safety: a node whose name is empty, `.`, `..`, or holds `/`, `\` or NUL is refused (reported, nothing created);
- * every folder on the way is created by the restore or checked to be a real folder (never a symbolic link); files are
- * created exclusively with O_NOFOLLOW under a fresh temporary name and renamed over whatever was there (a rename
- * replaces a link, it never follows it). Nothing is written outside the target.
+ * Safety against a local user who can write inside the target while it runs (vaultpath runs as root):
+ * - The target is opened once as a descriptor; every folder below is reached from its parent's descriptor, one name
+ *   at a time, never following a link (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS through the addon, else
+ *   `/proc/self/fd/<dirfd>/<name>` with O_NOFOLLOW, fs-at.ts). A folder renamed away or swapped for a link after it
+ *   was opened keeps receiving its files wherever it went; a swap before it was opened is refused. Nothing is
+ *   created, written, renamed, chmod-ed, stamped or removed outside the target, at any moment.
+ * - New folders are made 0700 (no one else enters them while they fill) and must be ours once opened; their mode
+ *   and times are set at the end through their own descriptor, never by path.
+ * - Files are created exclusively (O_CREAT|O_EXCL|O_NOFOLLOW) under a temporary name, written, given their mode
+ *   and times through the descriptor, checked to still be the file at that name, then renamed over whatever was
+ *   there (a rename replaces a link, it never follows it). A swap detected fails that file or folder alone, with a
+ *   reason that starts with `VP_UNSAFE_PATH`.
+ * - A node whose name is empty, `.`, `..`, or holds `/`, `\` or NUL is refused (reported, nothing created). Names
+ *   that are not UTF-8 (`nameRaw`) are created with their exact bytes.
+ * - Owners are not recorded in trees, so set-user-ID and set-group-ID bits are never restored (the sticky bit is);
+ *   the result says which files and folders lost them.
+ * - A hostile snapshot (trees nested past MAX_TREE_DEPTH, `next` chains that loop or never end) fails with
+ *   `VP_FORMAT_LIMIT` in the planning walk, before anything is written; the walk is iterative (walk.ts).
+ * - Temporary files (`.vaultpath-restore-<host>-<pid>-…`) and recovery runs (`run-<pid>-<host>-…`) that a killed
+ *   restore left are removed by the next one, only when their host is this one and their process is gone.
+ *
+ * Descriptors held: the folders along the walk's current path, and the folders (with their ancestors) that files in
+ * flight are written into; a folder's descriptor is closed once its listing and its files are done.
  *
  * A file whose data cannot be read (a missing or damaged pack) fails alone: it is named in the result's errors, its
  * temporary file is removed, and the rest is restored. Content is written as it is verified: each chunk is opened
  * under its id and re-hashed (by the addon on the thread pool where it is built, see native-open.ts), and the
- * file's length must match the snapshot before it is renamed into place.
- * Sparse holes are left as holes. Folder modes and times are set after their contents.
+ * file's length must match the snapshot before it is renamed into place. Sparse holes are left as holes. The first
+ * ENOSPC stops the restore with one `VP_TARGET_SPACE`.
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, constants, lstatSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { type FileHandle, lstat, mkdir, open, rename, rm, symlink, unlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { createHash, randomBytes } from 'node:crypto';
+import { accessSync, close as closeCb, closeSync, constants, fchmodSync, fstatSync, ftruncate as ftruncateCb, lstatSync, mkdirSync, openSync, readSync, readdirSync, statfsSync, write as writeCb, writeSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import picomatch from 'picomatch';
 import { VaultpathError, throwIfAborted } from '../errors.js';
 import { toHex } from '../bytes.js';
@@ -29,18 +50,28 @@ import { ObjectType } from '../crypto/object-type.js';
 import { BLOB_OVERHEAD } from '../crypto/envelope.js';
 import type { BlobLocation, Vault, VaultIndex } from '../repo/vault.js';
 import { Folder, objectName } from '../repo/layout.js';
-import { type Tree, type TreeNode, checkNodeName, nodeDisplayName, nodeNameBytes } from '../repo/tree.js';
+import type { TreeNode } from '../repo/tree.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
 import { downloadTo } from '../transfer/store.js';
-import { setTimesNs } from '../scan/probe.js';
+import { ensureUserFolder, userFolder } from '../stage/user-folders.js';
+import { type FsAt, addonFsAt, closeQuietly, procFsAt, procFsAtUsable } from '../restorer/fs-at.js';
+import { walkTrees } from '../restorer/walk.js';
 import { Limiter } from './limit.js';
 import { nativeWriter } from './native-writer.js';
 import { type BlobOpener, type BlobWriter, nativeBlobOpener, nativeBlobWriter, openDirect } from './native-open.js';
 
+const writeAt = promisify(writeCb);
+const ftruncate = promisify(ftruncateCb);
+const closeFd = promisify(closeCb);
+
 export interface RestoreOptions {
   /** Globs (relative to the snapshot's root, e.g. `data/photos/**`) of files to restore. @default everything */
   readonly include?: readonly string[];
-  /** Where packs are downloaded; a subfolder is made for this run and removed at the end. @default `<tmpdir>/vaultpath/recovery` */
+  /**
+   * Where packs are downloaded; a subfolder `run-<pid>-<host>-<random>` is made for this run and removed at the end
+   * (and by a later restore, if this process is killed). @default this user's `recovery` working folder
+   * (`~/.cache/vaultpath/recovery`, see user-folders.ts), created 0700
+   */
   readonly recoveryFolder?: string;
   /**
    * The most bytes of packs the recovery folder keeps once they are not being read. Packs that files in flight are
@@ -55,8 +86,9 @@ export interface RestoreOptions {
 }
 
 export interface RestoreError {
-  /** The path (relative to the target) that failed. */
+  /** The path (relative to the target) that failed; names that are not UTF-8 are shown with U+FFFD. */
   readonly path: string;
+  /** Why. A file or folder swapped under the restore (a link, another file) starts with `VP_UNSAFE_PATH: `. */
   readonly reason: string;
 }
 
@@ -66,14 +98,28 @@ export interface RestoreResult {
   readonly dirs: number;
   readonly bytes: number;
   readonly errors: readonly RestoreError[];
+  /**
+   * Files and folders restored without their set-user-ID / set-group-ID bits: trees do not record owners, so a
+   * restored file belongs to whoever runs the restore, and keeping those bits would hand that user's rights to the
+   * file's content. `count` counts them all; `paths` names the first {@link SETID_PATHS_SHOWN} (relative to the
+   * target). They are not in `errors`: the rest of their mode, their content and times are restored.
+   */
+  readonly setIdCleared: { readonly count: number; readonly paths: readonly string[] };
   readonly durationMs: number;
 }
+
+/** Paths of files that lost set-ID bits named in the result, at most (the count covers the rest). */
+export const SETID_PATHS_SHOWN = 1000;
 
 /**
  * Restores snapshot `ref` (`latest`, an id, or an id prefix) into `target`.
  *
- * @throws {VaultpathError} `VP_NOT_FOUND` (no such snapshot), `VP_TARGET` (the target is not a folder), store
- *   errors while reading the snapshot's trees, `VP_ABORTED`. Failures of single files are returned in `errors`.
+ * @throws {VaultpathError} `VP_NOT_FOUND` (no such snapshot), `VP_TARGET` (the target is not a folder, cannot be
+ *   made or written), `VP_TARGET_SPACE` (less free space than the restore needs, or the target filled up while
+ *   writing: the restore stops there), `VP_FORMAT_LIMIT` (trees nested or chained past the format's limits; nothing
+ *   written), `VP_UNSAFE_FOLDER` (the default recovery folder is not this user's), `VP_UNSAFE_PATH` (no addon and
+ *   no `/proc/self/fd`: no way to restore without following paths), store errors while reading the snapshot's
+ *   trees, `VP_ABORTED`. Failures of single files are returned in `errors`.
  * @example
  * ```ts
  * const r = await restore(vault, 'latest', '/tmp/restored', { include: ['home/ann/**'] });
@@ -87,32 +133,185 @@ export async function restore(vault: Vault, ref: string, target: string, options
   const snapshotId = await vault.resolveSnapshot(ref, { signal });
   const snapshot = await vault.readSnapshot(snapshotId, { signal });
   const index = await vault.loadIndex({ signal });
-  const targetDir = resolve(target);
-  await mkdir(targetDir, { recursive: true });
-  const st = await lstat(targetDir);
-  if (!st.isDirectory()) throw new VaultpathError('VP_TARGET', `The restore target ${targetDir} is not a folder.`);
-
-  const cache = await PackCache.open(options.recoveryFolder ?? join(tmpdir(), 'vaultpath', 'recovery'), options.recoveryBytes ?? 256 * 1024 * 1024, vault, signal);
   const include = options.include && options.include.length > 0 ? picomatch([...options.include], { dot: true }) : undefined;
-  const ctx: RestoreContext = {
-    vault, index, cache, include, signal, files: 0, dirs: 0, bytes: 0, errors: [], progress: options.onProgress,
-    tempPrefix: randomBytes(6).toString('hex'), temps: 0,
-    limiter: new Limiter(FILES_IN_FLIGHT), smallFiles: new Limiter(SMALL_FILES_IN_FLIGHT), openBlob: nativeBlobOpener(vault.keys), writeBlob: nativeBlobWriter(vault.keys), pending: new Set(), folders: [],
-  };
-  try {
-    await restoreTree(ctx, snapshot.tree, targetDir, '', () => Promise.resolve(true));
-    await Promise.all(ctx.pending);
-    // Folders last, children before parents: their times and modes are set once nothing more is written inside.
-    for (const f of ctx.folders) {
-      if (!f.made()) continue;
-      ctx.dirs++;
-      await setMeta(f.path, f.node).catch((e: NodeJS.ErrnoException) => ctx.errors.push({ path: f.rel, reason: `could not set mode and times (${e.code})` }));
-    }
-  } finally {
-    await Promise.allSettled(ctx.pending);
-    await cache.close();
+  const writer = nativeWriter();
+  const fs = (writer ? addonFsAt() : null) ?? (procFsAtUsable() ? procFsAt : null);
+  if (!fs) {
+    throw new VaultpathError('VP_UNSAFE_PATH', 'This system has neither the native addon nor /proc/self/fd: vaultpath cannot restore without following paths another user could swap. Build the addon (npm run install) on Linux.');
   }
-  return { snapshot: snapshotId, files: ctx.files, dirs: ctx.dirs, bytes: ctx.bytes, errors: ctx.errors, durationMs: clock.now() - started };
+
+  // Plan first: a hostile snapshot fails here, and the bytes to write are known before the target is touched.
+  const plan = { bytes: 0 };
+  await walkTrees(vault, index, snapshot.tree, undefined, {
+    enter: () => undefined,
+    leave: () => undefined,
+    leaf(_parent, node, _name, rel) {
+      if (node.type !== 'file' || (include && !include(rel))) return;
+      const holes = (node.holes ?? []).reduce((n, [, length]) => n + length, 0);
+      plan.bytes += Math.ceil((node.size! - holes) / 4096) * 4096;
+    },
+    refused: () => undefined,
+    unreadable: () => undefined,
+  }, signal);
+
+  const targetDir = resolve(target);
+  const rootFd = openTarget(targetDir);
+  const root = new Dir(undefined, undefined, '', undefined);
+  root.fd = rootFd;
+  root.opened = true;
+  const pending = new Set<Promise<void>>();
+  const open = new Set<Dir>([root]);
+  let cache: PackCache | undefined;
+  let ctx: RestoreContext | undefined;
+  try {
+    checkSpace(targetDir, rootFd, plan.bytes);
+    cache = await PackCache.open(options.recoveryFolder ?? ensureUserFolder(userFolder('recovery')), options.recoveryBytes ?? 256 * 1024 * 1024, vault, signal);
+    ctx = {
+      vault, index, cache, include, signal, fs, writer, files: 0, dirs: 0, bytes: 0, errors: [], progress: options.onProgress,
+      setId: { count: 0, paths: [] }, fatal: undefined, open,
+      tempPrefix: `${TEMP_PREFIX}${HOST}-${process.pid}-${randomBytes(4).toString('hex')}-`, temps: 0,
+      limiter: new Limiter(FILES_IN_FLIGHT), smallFiles: new Limiter(SMALL_FILES_IN_FLIGHT), openBlob: nativeBlobOpener(vault.keys), writeBlob: nativeBlobWriter(vault.keys), pending,
+    };
+    removeStaleTemps(ctx, root);
+    const c = ctx;
+    await walkTrees<Dir>(vault, index, snapshot.tree, root, {
+      enter(parent, node, name, rel) {
+        const dir = new Dir(parent, name, rel, node);
+        parent.refs++;
+        dir.refs++; // the walk's, until its listing is done
+        if (!c.include) ensureDir(c, dir);
+        return dir;
+      },
+      leave(dir) {
+        if (dir !== root) release(c, dir);
+      },
+      async leaf(parent, node, name, rel) {
+        if (c.include && !c.include(rel)) return;
+        // A small file restored by the addon holds at most 1 MiB: many run at once, their blobs opened and their
+        // files written a batch per thread-pool job.
+        const small = node.type === 'file' && node.size! <= SMALL_FILE && !node.holes && c.openBlob !== null && c.writer !== null;
+        // Descriptors stay bounded: past the budget, the walk waits for files in flight (and their folders) to finish.
+        while ((c.pending.size >= SMALL_FILES_IN_FLIGHT * 2 || c.open.size > DIR_BUDGET) && c.pending.size > 0) await Promise.race(c.pending);
+        parent.refs++;
+        const p = (small ? c.smallFiles : c.limiter)
+          .run(async () => {
+            if (c.fatal || !ensureDir(c, parent)) return;
+            if (node.type === 'file') await restoreFile(c, node, parent, name, rel);
+            else if (node.type === 'symlink') restoreLink(c, node, parent, name, rel);
+          })
+          .finally(() => release(c, parent));
+        c.pending.add(p);
+        void p.finally(() => c.pending.delete(p)).catch(() => undefined);
+      },
+      refused(shown, why) {
+        c.errors.push({ path: shown, reason: `refused: ${why} could lead outside the target` });
+      },
+      unreadable(_dir, rel, e) {
+        // A damaged or missing tree fails the folder it lists (and what is below it), not the whole restore.
+        c.errors.push({ path: rel === '' ? '/' : rel, reason: `the folder's listing cannot be read: ${(e as Error).message}` });
+      },
+      stopped: () => c.fatal !== undefined,
+    }, signal);
+    await Promise.all(pending);
+  } finally {
+    await Promise.allSettled(pending);
+    // Folders still open (the restore stopped early) are closed as they are: their mode and times are not set.
+    for (const dir of open) closeQuietly(dir.fd);
+    await cache?.close();
+  }
+  if (ctx.fatal) throw ctx.fatal;
+  return {
+    snapshot: snapshotId, files: ctx.files, dirs: ctx.dirs, bytes: ctx.bytes, errors: ctx.errors, setIdCleared: ctx.setId,
+    durationMs: clock.now() - started,
+  };
+}
+
+/** The start of every temporary name a restore makes; the rest says whose it is (see {@link removeStaleTemps}). */
+const TEMP_PREFIX = '.vaultpath-restore-';
+/** This host, as 8 hex digits: temporary files and recovery runs of another host sharing a folder are never touched. */
+const HOST = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+
+/** Opens the target folder (made first if missing) for the whole restore. @throws {VaultpathError} `VP_TARGET`. */
+function openTarget(dir: string): number {
+  const bad = (why: string): VaultpathError => new VaultpathError('VP_TARGET', `The restore target ${dir} ${why}; give a folder you can write to.`);
+  let fd: number;
+  try {
+    fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') throw bad('is not a folder');
+    if (code !== 'ENOENT') throw bad(`cannot be opened (${code})`);
+    try {
+      mkdirSync(dir, { recursive: true });
+      fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+    } catch (e2) {
+      const code2 = (e2 as NodeJS.ErrnoException).code;
+      throw bad(code2 === 'ENOTDIR' || code2 === 'EEXIST' ? 'is not a folder' : `cannot be created (${code2})`);
+    }
+  }
+  try {
+    accessSync(`/proc/self/fd/${fd}`, constants.W_OK | constants.X_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EROFS' || code === 'EPERM') {
+      closeSync(fd);
+      throw bad(code === 'EROFS' ? 'is on a read-only file system' : 'is not writable by this user');
+    }
+  }
+  return fd;
+}
+
+/** @throws {VaultpathError} `VP_TARGET_SPACE` when the target's file system has fewer free bytes than `needed`. */
+function checkSpace(dir: string, fd: number, needed: number): void {
+  let free: number;
+  try {
+    const st = statfsSync(`/proc/self/fd/${fd}`);
+    free = (process.getuid?.() === 0 ? st.bfree : st.bavail) * st.bsize;
+  } catch {
+    return; // no statfs here: the first ENOSPC stops the restore instead
+  }
+  if (needed > free) {
+    throw new VaultpathError('VP_TARGET_SPACE', `The restore target ${dir} has ${mib(free)} free; the restore needs ${mib(needed)}. Free space there or restore elsewhere; nothing was written.`);
+  }
+}
+
+const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+
+function isProcessGone(pid: number): boolean {
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+const STALE_TEMP = /^\.vaultpath-restore-([0-9a-f]{8})-(\d+)-/;
+
+/**
+ * Removes from folder `dir` the temporary files of restores killed on this host (their pid is in the name and the
+ * process is gone): only entries that are not folders, by unlinkat on the folder's descriptor. A restore still
+ * running keeps its files (its process is alive).
+ */
+function removeStaleTemps(ctx: RestoreContext, dir: Dir): void {
+  let names: Buffer[];
+  try {
+    names = ctx.fs.list(dir.fd);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (name.length < TEMP_PREFIX.length || name.toString('latin1', 0, TEMP_PREFIX.length) !== TEMP_PREFIX) continue;
+    const m = STALE_TEMP.exec(name.toString('latin1'));
+    if (!m || m[1] !== HOST || !isProcessGone(Number(m[2]))) continue;
+    try {
+      if ((ctx.fs.stat(dir.fd, name).mode & constants.S_IFMT) === constants.S_IFDIR) continue;
+      ctx.fs.unlink(dir.fd, name, false);
+    } catch {
+      // gone already, or not ours to remove: left as it is
+    }
+  }
 }
 
 interface RestoreContext {
@@ -121,12 +320,20 @@ interface RestoreContext {
   readonly cache: PackCache;
   readonly include: ((path: string) => boolean) | undefined;
   readonly signal: AbortSignal | undefined;
+  readonly fs: FsAt;
+  /** The addon's whole-file writer, or `null` to write small files with Node's calls. */
+  readonly writer: ReturnType<typeof nativeWriter>;
   files: number;
   dirs: number;
   bytes: number;
   readonly errors: RestoreError[];
   readonly progress: ((p: { files: number; bytes: number }) => void) | undefined;
-  /** Temporary names: `.vaultpath-restore-<tempPrefix>-<count>`, see {@link tempBeside}. */
+  readonly setId: { count: number; paths: string[] };
+  /** The error that stops the restore (the target is full), once one happened. */
+  fatal: VaultpathError | undefined;
+  /** Folders whose descriptor is open now (the target's included). */
+  readonly open: Set<Dir>;
+  /** Temporary names: `<tempPrefix><count>`; see {@link tempName}. */
   readonly tempPrefix: string;
   temps: number;
   readonly limiter: Limiter;
@@ -138,8 +345,6 @@ interface RestoreContext {
   readonly writeBlob: BlobWriter | null;
   /** File restores under way. */
   readonly pending: Set<Promise<void>>;
-  /** Folders in post-order (children first), for their metadata at the end. */
-  readonly folders: { node: TreeNode; path: string; rel: string; made: () => boolean }[];
 }
 
 /** Files restored at once: their opens, writes and renames overlap on the thread pool. */
@@ -152,84 +357,119 @@ const CHUNKS_IN_FLIGHT = 4;
 const SPARE_BUFFERS = FILES_IN_FLIGHT;
 /** The smallest read buffer made. */
 const MIN_BUFFER = 64 * 1024;
-
-/** Starts `task` under `limiter`, holding the walk back while too many are queued. */
-async function launch(ctx: RestoreContext, limiter: Limiter, task: () => Promise<void>): Promise<void> {
-  while (ctx.pending.size >= SMALL_FILES_IN_FLIGHT * 2) await Promise.race(ctx.pending);
-  const p = limiter.run(task);
-  ctx.pending.add(p);
-  void p.finally(() => ctx.pending.delete(p)).catch(() => undefined);
-}
+/** Folder descriptors past which the walk waits for files in flight: the deepest path plus room for the rest. */
+const DIR_BUDGET = 1024 + 512;
 
 /**
- * Restores the nodes of tree `treeId` into `dir` (relative path `rel`). `ensureDir` creates `dir` on first need
- * (so a filtered restore creates only the folders it fills) and says whether it exists as a real folder.
+ * A folder of the restore: made (or found) and opened on first need from its parent's descriptor, held open while
+ * its listing is walked or files are written into it, then given its mode and times through that descriptor and
+ * closed. `refs` counts the walk (while listing it), each file in flight in it, and each child folder still open.
  */
-async function restoreTree(ctx: RestoreContext, treeId: string, dir: string, rel: string, ensureDir: () => Promise<boolean>): Promise<void> {
-  for (let id: string | undefined = treeId; id; ) {
-    throwIfAborted(ctx.signal);
-    let tree: Tree;
+class Dir {
+  fd = -1;
+  refs = 0;
+  /** Opened once: later needs use `fd` (or, once it is closed, find nothing more to do). */
+  opened = false;
+  /** Making or opening it failed (reported once); what is inside is not restored. */
+  failed = false;
+
+  constructor(
+    readonly parent: Dir | undefined,
+    readonly name: Buffer | undefined,
+    readonly rel: string,
+    readonly node: TreeNode | undefined,
+  ) {}
+}
+
+/** Why a swap was refused, for a reason that names what happened. */
+const unsafe = (what: string): string => `VP_UNSAFE_PATH: ${what}; it was not followed`;
+
+/**
+ * Makes folder `dir` in its parent (mode 0700 until its own is set at the end), or accepts a real folder already
+ * there, and opens it; false (reported) when that cannot be done safely. Synchronous: descriptor calls on a local
+ * file system cost less than a thread-pool hand-off, and concurrent files in one new folder then cannot race to it.
+ */
+function ensureDir(ctx: RestoreContext, dir: Dir): boolean {
+  if (dir.opened) return dir.fd >= 0;
+  if (dir.failed) return false;
+  const parent = dir.parent!;
+  const fail = (reason: string): false => {
+    dir.failed = true;
+    ctx.errors.push({ path: dir.rel, reason });
+    return false;
+  };
+  if (!ensureDir(ctx, parent)) {
+    dir.failed = true;
+    return false;
+  }
+  let made = false;
+  try {
+    ctx.fs.mkdir(parent.fd, dir.name!, 0o700);
+    made = true;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST') return fail(`could not create the folder (${code})`);
+  }
+  let fd: number;
+  try {
+    fd = ctx.fs.openDir(parent.fd, dir.name!);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    // O_DIRECTORY|O_NOFOLLOW says ENOTDIR or ELOOP for a link, depending on the call: what is there tells which.
+    let there: number | undefined;
     try {
-      tree = await ctx.vault.readTree(ctx.index, id, { signal: ctx.signal });
-    } catch (e) {
-      if ((e as VaultpathError).code === 'VP_ABORTED') throw e;
-      // A damaged or missing tree fails the folder it lists (and what is below it), not the whole restore.
-      ctx.errors.push({ path: rel === '' ? '/' : rel, reason: `the folder's listing cannot be read: ${(e as Error).message}` });
-      return;
+      there = ctx.fs.stat(parent.fd, dir.name!).mode & constants.S_IFMT;
+    } catch {
+      there = undefined;
     }
-    for (const node of tree.nodes) {
-      const name = nodeDisplayName(node);
-      const nodeRel = rel === '' ? name : `${rel}/${name}`;
-      const unsafe = checkNodeName(nodeNameBytes(node));
-      if (unsafe) {
-        ctx.errors.push({ path: `${rel === '' ? '' : `${rel}/`}${JSON.stringify(name)}`, reason: `refused: ${unsafe} could lead outside the target` });
-        continue;
-      }
-      const path = join(dir, name);
-      if (node.type === 'dir') {
-        let made = false;
-        let making: Promise<boolean> | undefined;
-        // Concurrent files in one new folder share one attempt to make it.
-        const ensure = (): Promise<boolean> =>
-          (making ??= (async () => {
-            if (!(await ensureDir())) return false;
-            made = await makeFolder(ctx, path, nodeRel);
-            return made;
-          })());
-        if (!ctx.include) await ensure();
-        await restoreTree(ctx, node.subtree!, path, nodeRel, ensure);
-        ctx.folders.push({ node, path, rel: nodeRel, made: () => made });
-      } else if (node.type === 'file' || node.type === 'symlink') {
-        if (ctx.include && !ctx.include(nodeRel)) continue;
-        // A small file restored by the addon holds at most 1 MiB: many run at once, their blobs opened and their
-        // files written a batch per thread-pool job.
-        const small = node.type === 'file' && node.size! <= SMALL_FILE && !node.holes && ctx.openBlob !== null && nativeWriter() !== null;
-        await launch(ctx, small ? ctx.smallFiles : ctx.limiter, async () => {
-          if (!(await ensureDir())) return;
-          if (node.type === 'file') await restoreFile(ctx, node, path, nodeRel);
-          else await restoreLink(ctx, node, path, nodeRel);
-        });
-      }
+    const link = there === constants.S_IFLNK || (there === undefined && code === 'ELOOP');
+    if (made) return fail(unsafe(`the folder was replaced by ${link ? 'a symbolic link' : code === 'ENOTDIR' ? 'a file' : `something else (${code})`} right after it was made`));
+    if (link) return fail('a symbolic link is in the way; it is not followed');
+    if (code === 'ENOTDIR') return fail('a file is in the way of a folder');
+    return fail(`could not open the folder (${code})`);
+  }
+  if (made) {
+    // A folder just made is ours; another user's folder moved into its place between mkdirat and openat is not.
+    const st = ctx.fs.stat(fd, null);
+    const uid = process.geteuid?.();
+    if (uid !== undefined && st.uid !== uid) {
+      closeQuietly(fd);
+      return fail(unsafe(`the folder was replaced by another user's folder (uid ${st.uid}) right after it was made`));
     }
-    id = tree.next;
+  }
+  dir.fd = fd;
+  dir.opened = true;
+  ctx.open.add(dir);
+  if (!made) removeStaleTemps(ctx, dir);
+  return true;
+}
+
+/** Drops one reference to `dir`; the last one sets its mode and times through its descriptor and closes it. */
+function release(ctx: RestoreContext, dir: Dir): void {
+  for (let d: Dir | undefined = dir; d && d.parent && --d.refs === 0; d = d.parent) {
+    if (d.fd >= 0) {
+      ctx.dirs++;
+      try {
+        fchmodSync(d.fd, keptMode(ctx, d.node!, d.rel));
+        ctx.fs.setTimes(d.fd, BigInt(d.node!.mtimeNs));
+      } catch (e) {
+        ctx.errors.push({ path: d.rel, reason: `could not set mode and times (${(e as NodeJS.ErrnoException).code})` });
+      }
+      closeQuietly(d.fd);
+      d.fd = -1;
+      ctx.open.delete(d);
+    }
+    d.opened = true; // nothing more is made or opened in it
   }
 }
 
-/** Makes folder `path`, or accepts one that exists as a real folder; refuses a link or a file in the way. */
-async function makeFolder(ctx: RestoreContext, path: string, rel: string): Promise<boolean> {
-  try {
-    await mkdir(path);
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-      ctx.errors.push({ path: rel, reason: `could not create the folder (${(e as NodeJS.ErrnoException).code})` });
-      return false;
-    }
-  }
-  const st = await lstat(path);
-  if (st.isDirectory()) return true;
-  ctx.errors.push({ path: rel, reason: st.isSymbolicLink() ? 'a symbolic link is in the way; it is not followed' : 'a file is in the way of a folder' });
-  return false;
+/** The permission bits to restore for `node`: set-user-ID and set-group-ID cleared (counted), the sticky bit kept. */
+function keptMode(ctx: RestoreContext, node: TreeNode, rel: string): number {
+  const mode = node.mode & 0o7777;
+  if ((mode & 0o6000) === 0) return mode;
+  ctx.setId.count++;
+  if (ctx.setId.paths.length < SETID_PATHS_SHOWN) ctx.setId.paths.push(rel);
+  return mode & ~0o6000;
 }
 
 /** Where chunk `idHex` is stored, or a {@link RestoreFileError} when the index does not have it as data. */
@@ -257,8 +497,84 @@ async function readChunk(ctx: RestoreContext, [location, id]: [BlobLocation, Buf
  */
 const SMALL_FILE = 1024 * 1024;
 
+/** Whether `code` says the target's file system is full: the restore stops (see {@link stopFull}). */
+const isFull = (code: string | undefined): boolean => code === 'ENOSPC' || code === 'EDQUOT';
+
+/** Stops the restore at the first full disk: one `VP_TARGET_SPACE`, thrown once the files in flight settle. */
+function stopFull(ctx: RestoreContext, rel: string, code: string): void {
+  ctx.fatal ??= new VaultpathError('VP_TARGET_SPACE', `The restore target ran out of space (${code}) while writing ${rel}; the restore stopped there. Free space on the target and restore again.`);
+}
+
+/** Records the failure of file `rel`: a full target stops the restore instead. */
+function fileFailed(ctx: RestoreContext, rel: string, e: unknown): void {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (isFull(code)) return stopFull(ctx, rel, code!);
+  ctx.errors.push({
+    path: rel,
+    reason: e instanceof RestoreFileError || e instanceof VaultpathError ? e.message : typeof code === 'string' ? code : String(e),
+  });
+}
+
+function done(ctx: RestoreContext, bytes: number): void {
+  ctx.files++;
+  ctx.bytes += bytes;
+  ctx.progress?.({ files: ctx.files, bytes: ctx.bytes });
+}
+
+/** Fails with a {@link RestoreFileError} when a folder is at `name` in `dir` (a file never replaces a folder). */
+function refuseFolder(ctx: RestoreContext, dir: Dir, name: Buffer): void {
+  let mode: number;
+  try {
+    mode = ctx.fs.stat(dir.fd, name).mode;
+  } catch {
+    return;
+  }
+  if ((mode & constants.S_IFMT) === constants.S_IFDIR) throw new RestoreFileError('a folder is in the way of a file');
+}
+
+/**
+ * Fails with a {@link RestoreFileError} (VP_UNSAFE_PATH) unless `temp` in `dir` is still the file open as `fd`: a
+ * user who swapped it for a link or another file gets nothing renamed into place.
+ */
+function checkStillOurs(ctx: RestoreContext, dir: Dir, temp: Buffer, fd: number): void {
+  const mine = fstatSync(fd, { bigint: true });
+  let there;
+  try {
+    there = ctx.fs.stat(dir.fd, temp);
+  } catch {
+    there = undefined;
+  }
+  if (!there || there.dev !== mine.dev || there.ino !== mine.ino) {
+    throw new RestoreFileError(SWAPPED, true);
+  }
+}
+
+const SWAPPED = unsafe('the temporary file was replaced (by a link or another file) while it was written');
+/** The folder is held open, so a temporary file missing at the rename was moved away or removed by someone else. */
+const MOVED = unsafe('the temporary file was moved away or removed while it was written');
+
+/** Renames `temp` over `name` in `dir`: a temporary file gone by then (ENOENT) was taken by someone else. */
+function renameIntoPlace(ctx: RestoreContext, dir: Dir, temp: Buffer, name: Buffer): void {
+  try {
+    ctx.fs.rename(dir.fd, temp, name);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new RestoreFileError(MOVED, true);
+    throw e;
+  }
+}
+
+/** Removes temporary file `temp` of `dir` after a failure, unless it was swapped (then what is there is not ours). */
+function removeTemp(ctx: RestoreContext, dir: Dir, temp: Buffer, e: unknown): void {
+  if (e instanceof RestoreFileError && e.swapped) return;
+  try {
+    ctx.fs.unlink(dir.fd, temp, false);
+  } catch {
+    // not created
+  }
+}
+
 /** Restores a file of at most {@link SMALL_FILE} bytes without holes, in one go once all its chunks are verified. */
-async function restoreSmallFile(ctx: RestoreContext, node: TreeNode, path: string, rel: string): Promise<void> {
+async function restoreSmallFile(ctx: RestoreContext, node: TreeNode, dir: Dir, name: Buffer, rel: string): Promise<void> {
   const data: Buffer[] = [];
   try {
     for (const idHex of node.content!) data.push(await readChunk(ctx, locate(ctx, idHex)));
@@ -272,71 +588,55 @@ async function restoreSmallFile(ctx: RestoreContext, node: TreeNode, path: strin
     ctx.errors.push({ path: rel, reason: `the snapshot's chunks hold ${length} bytes, the file needs ${node.size}` });
     return;
   }
-  const temp = tempBeside(ctx, path);
-  const write = nativeWriter();
-  if (write) {
-    // One thread-pool job per file: the event loop never waits on the journal, and files in flight overlap.
-    const code = await write(temp, path, data, node.mode, BigInt(node.mtimeNs));
-    if (code === undefined) {
-      ctx.files++;
-      ctx.bytes += length;
-      ctx.progress?.({ files: ctx.files, bytes: ctx.bytes });
-    } else ctx.errors.push({ path: rel, reason: code === 'EISDIR' ? 'a folder is in the way of a file' : code });
+  if (ctx.fatal) return;
+  const temp = tempName(ctx);
+  const mode = keptMode(ctx, node, rel);
+  if (ctx.writer) {
+    // One thread-pool job per batch of files: the event loop never waits on the journal, and files overlap.
+    const code = await ctx.writer(dir.fd, temp, name, data, mode, BigInt(node.mtimeNs));
+    if (code === undefined) done(ctx, length);
+    else if (isFull(code)) stopFull(ctx, rel, code);
+    else ctx.errors.push({ path: rel, reason: code === 'EISDIR' ? 'a folder is in the way of a file' : code === 'VP_UNSAFE_PATH' ? SWAPPED : code === 'ENOENT' ? MOVED : code });
     return;
   }
   let fd: number | undefined;
   try {
-    const existing = lstatSyncOrUndefined(path);
-    if (existing?.isDirectory()) throw new RestoreFileError('a folder is in the way of a file');
-    fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    refuseFolder(ctx, dir, name);
+    fd = ctx.fs.create(dir.fd, temp, 0o600);
     let at = 0;
     for (const b of data) for (let o = 0; o < b.length; ) {
       const n = writeSync(fd, b, o, b.length - o, at);
       o += n;
       at += n;
     }
+    fchmodSync(fd, mode);
+    ctx.fs.setTimes(fd, BigInt(node.mtimeNs));
+    checkStillOurs(ctx, dir, temp, fd);
     closeSync(fd);
     fd = undefined;
-    await setMeta(temp, node);
-    renameSync(temp, path);
-    ctx.files++;
-    ctx.bytes += length;
-    ctx.progress?.({ files: ctx.files, bytes: ctx.bytes });
+    renameIntoPlace(ctx, dir, temp, name);
+    done(ctx, length);
   } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    try {
-      unlinkSync(temp);
-    } catch {
-      // not created
-    }
-    ctx.errors.push({ path: rel, reason: e instanceof RestoreFileError ? e.message : `${(e as NodeJS.ErrnoException).code ?? String(e)}` });
+    if (fd !== undefined) closeQuietly(fd);
+    removeTemp(ctx, dir, temp, e);
+    fileFailed(ctx, rel, e);
   }
 }
 
-function lstatSyncOrUndefined(path: string): ReturnType<typeof lstatSync> | undefined {
-  try {
-    return lstatSync(path);
-  } catch {
-    return undefined;
-  }
-}
-
-async function restoreFile(ctx: RestoreContext, node: TreeNode, path: string, rel: string): Promise<void> {
-  if (node.size! <= SMALL_FILE && !node.holes) return restoreSmallFile(ctx, node, path, rel);
-  const existing = await lstat(path).catch(() => undefined);
-  if (existing?.isDirectory()) {
-    ctx.errors.push({ path: rel, reason: 'a folder is in the way of a file' });
-    return;
-  }
-  const temp = tempBeside(ctx, path);
-  let file: FileHandle | undefined;
+async function restoreFile(ctx: RestoreContext, node: TreeNode, dir: Dir, name: Buffer, rel: string): Promise<void> {
+  if (node.size! <= SMALL_FILE && !node.holes) return restoreSmallFile(ctx, node, dir, name, rel);
+  const temp = tempName(ctx);
+  let fd: number | undefined;
   /** The file opened again for direct I/O: the addon writes the chunks' whole pages through it. */
-  let direct: FileHandle | undefined;
+  let direct: Awaited<ReturnType<typeof openDirect>>;
   const inFlight: Promise<void>[] = [];
   try {
-    file = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-    if (ctx.writeBlob) direct = await openDirect(file.fd);
-    const target = { fd: file.fd, direct: direct?.fd ?? -1 };
+    refuseFolder(ctx, dir, name);
+    fd = ctx.fs.create(dir.fd, temp, 0o600);
+    // Through /proc/self/fd/<fd>: the very file created above, whatever its name points to by now.
+    if (ctx.writeBlob) direct = await openDirect(fd);
+    const file = fd;
+    const target = { fd: file, direct: direct?.fd ?? -1 };
     const size = node.size!;
     // Data regions are [0, size) minus the holes, in order; the chunks fill them one after another.
     const regions: [number, number][] = [];
@@ -360,6 +660,7 @@ async function restoreFile(ctx: RestoreContext, node: TreeNode, path: string, re
     };
     for (const idHex of node.content!) {
       throwIfAborted(ctx.signal);
+      if (ctx.fatal) throw ctx.fatal;
       const chunk = locate(ctx, idHex);
       // With the addon, a chunk that falls inside one data region goes from its pack to the file on the thread
       // pool, a few at once; its plaintext length is the stored length less the envelope (checked when opened).
@@ -391,61 +692,64 @@ async function restoreFile(ctx: RestoreContext, node: TreeNode, path: string, re
     throwIfAborted(ctx.signal); // nothing is renamed into place once the restore is aborted
     const expected = regions.reduce((s, [a, b]) => s + (b - a), 0);
     if (written !== expected) throw new RestoreFileError(`the snapshot's chunks hold ${written} bytes, the file needs ${expected}`);
-    await file.truncate(size); // trailing holes stay holes
+    await ftruncate(file, size); // trailing holes stay holes
     await direct?.close();
     direct = undefined;
-    await file.close();
-    file = undefined;
-    await setMeta(temp, node);
-    await rename(temp, path);
-    ctx.files++;
-    ctx.bytes += size;
-    ctx.progress?.({ files: ctx.files, bytes: ctx.bytes });
+    fchmodSync(file, keptMode(ctx, node, rel));
+    ctx.fs.setTimes(file, BigInt(node.mtimeNs));
+    checkStillOurs(ctx, dir, temp, file);
+    fd = undefined;
+    await closeFd(file);
+    renameIntoPlace(ctx, dir, temp, name);
+    done(ctx, size);
   } catch (e) {
     // The addon may still be writing to the file's descriptor: close it only once nothing can, so a later file
     // that gets the same number never receives these bytes.
     await Promise.allSettled(inFlight);
     await direct?.close().catch(() => undefined);
-    await file?.close().catch(() => undefined);
-    await unlink(temp).catch(() => undefined);
+    if (fd !== undefined) closeQuietly(fd);
+    removeTemp(ctx, dir, temp, e);
     if ((e as VaultpathError).code === 'VP_ABORTED') throw e;
-    ctx.errors.push({ path: rel, reason: e instanceof RestoreFileError || e instanceof VaultpathError ? e.message : `${(e as NodeJS.ErrnoException).code ?? String(e)}` });
+    if (e === ctx.fatal) return;
+    fileFailed(ctx, rel, e);
   }
 }
 
-async function restoreLink(ctx: RestoreContext, node: TreeNode, path: string, rel: string): Promise<void> {
-  const temp = tempBeside(ctx, path);
+function restoreLink(ctx: RestoreContext, node: TreeNode, dir: Dir, name: Buffer, rel: string): void {
+  const temp = tempName(ctx);
   try {
-    await symlink(node.linkTarget!, temp);
-    await rename(temp, path);
+    ctx.fs.symlink(node.linkTarget!, dir.fd, temp);
+    renameIntoPlace(ctx, dir, temp, name);
     ctx.files++;
   } catch (e) {
-    await unlink(temp).catch(() => undefined);
-    ctx.errors.push({ path: rel, reason: `could not create the link (${(e as NodeJS.ErrnoException).code})` });
+    removeTemp(ctx, dir, temp, e);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (isFull(code)) return stopFull(ctx, rel, code!);
+    ctx.errors.push({ path: rel, reason: e instanceof RestoreFileError ? e.message : `could not create the link (${code})` });
   }
 }
 
-async function setMeta(path: string, node: TreeNode): Promise<void> {
-  chmodSync(path, node.mode);
-  await setTimesNs(path, BigInt(node.mtimeNs));
-}
-
-async function writeFully(file: FileHandle, data: Uint8Array, position: number): Promise<void> {
+async function writeFully(fd: number, data: Uint8Array, position: number): Promise<void> {
   for (let o = 0; o < data.length; ) {
-    const { bytesWritten } = await file.write(data, o, data.length - o, position + o);
+    const { bytesWritten } = await writeAt(fd, data, o, data.length - o, position + o);
     o += bytesWritten;
   }
 }
 
-class RestoreFileError extends Error {}
+class RestoreFileError extends Error {
+  /** The temporary file was swapped: what is at its name now is not ours to remove. */
+  constructor(message: string, readonly swapped = false) {
+    super(message);
+  }
+}
 
 /**
- * A temporary name in the folder of `path`, unique to this restore: a random prefix drawn once per restore and a
- * counter (a random draw per file cost more than its write). Created exclusively, so a name already taken fails
- * that file instead of opening what is there.
+ * A temporary name, unique to this restore: `.vaultpath-restore-<host>-<pid>-<random>-<count>` (a random draw per
+ * file cost more than its write). The host and pid let a later restore remove it if this process is killed. Created
+ * exclusively, so a name already taken fails that file instead of opening what is there.
  */
-function tempBeside(ctx: RestoreContext, path: string): string {
-  return join(path, '..', `.vaultpath-restore-${ctx.tempPrefix}-${(ctx.temps++).toString(36)}`);
+function tempName(ctx: RestoreContext): Buffer {
+  return Buffer.from(`${ctx.tempPrefix}${(ctx.temps++).toString(36)}`);
 }
 
 /**
@@ -472,8 +776,11 @@ class PackCache {
   }
 
   static async open(root: string, capacity: number, vault: Vault, signal: AbortSignal | undefined): Promise<PackCache> {
-    const dir = join(resolve(root), `run-${process.pid}-${randomBytes(4).toString('hex')}`);
-    await mkdir(dir, { recursive: true });
+    const base = resolve(root);
+    await mkdir(base, { recursive: true });
+    await removeStaleRuns(base);
+    const dir = join(base, `run-${process.pid}-${HOST}-${randomBytes(4).toString('hex')}`);
+    await mkdir(dir, { mode: 0o700 });
     return new PackCache(dir, capacity, vault, signal);
   }
 
@@ -556,5 +863,33 @@ class PackCache {
     }
     this.#packs.clear();
     await rm(this.#dir, { recursive: true, force: true });
+  }
+}
+
+const STALE_RUN = /^run-(\d+)-([0-9a-f]{8})-[0-9a-f]+$/;
+
+/**
+ * Removes the runs of restores killed on this host from recovery folder `base`: `run-<pid>-<host>-…` folders of
+ * this user whose process is gone. Another user's, another host's, or a live process's run is left alone.
+ */
+async function removeStaleRuns(base: string): Promise<void> {
+  let names: string[];
+  try {
+    names = readdirSync(base);
+  } catch {
+    return;
+  }
+  const uid = process.geteuid?.();
+  for (const name of names) {
+    const m = STALE_RUN.exec(name);
+    if (!m || m[2] !== HOST || !isProcessGone(Number(m[1]))) continue;
+    const path = join(base, name);
+    try {
+      const st = lstatSync(path);
+      if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
+      await rm(path, { recursive: true, force: true });
+    } catch {
+      // removed meanwhile, or not removable: left for a later run
+    }
   }
 }

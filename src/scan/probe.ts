@@ -22,6 +22,7 @@
  */
 import { accessSync, constants, lstatSync } from 'node:fs';
 import { addon } from '../native.js';
+import { splitTimeNs } from '../repo/tree.js';
 import {
   type AttributeProbe,
   type EntryAttributes,
@@ -71,18 +72,22 @@ export function dataExtents(path: string): [number, number][] | undefined {
 
 /**
  * Sets a path's access and modification times to `ns` nanoseconds since the epoch, without following a link: to
- * the nanosecond with the addon (utimensat), else to the microsecond through Node's `lutimes`.
+ * the nanosecond with the addon (utimensat), else through Node's `lutimes`: to the microsecond, or to the millisecond
+ * before 1970.
  */
 export async function setTimesNs(path: string, ns: bigint): Promise<void> {
+  // Floor split: before 1970 the seconds are negative and the nanoseconds still 0..999999999, as utimensat takes them.
+  const { seconds, nanoseconds } = splitTimeNs(ns);
   const a = loadAddon();
   if (a) {
-    const rc = a.setTimes(path, Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n));
+    const rc = a.setTimes(path, Number(seconds), nanoseconds);
     if (rc !== 0) throw Object.assign(new Error(`utimensat failed for ${path}`), { code: ERRNO_NAMES[rc] ?? `errno ${rc}` });
     return;
   }
   const { lutimes } = await import('node:fs/promises');
-  const seconds = Number(ns / 1000n) / 1e6;
-  await lutimes(path, seconds, seconds);
+  // Node's own call takes seconds as a double (microseconds at best), and a negative number as "now": a Date then.
+  const at = seconds >= 0n ? Number(seconds) + nanoseconds / 1e9 : new Date(Number(seconds) * 1000 + Math.floor(nanoseconds / 1e6));
+  await lutimes(path, at, at);
 }
 
 /** True when the statx addon is built and loads on this machine. */

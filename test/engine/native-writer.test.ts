@@ -1,3 +1,4 @@
+import { closeSync, constants, openSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,10 +6,18 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { nativeWriter } from '../../src/engine/native-writer.js';
 
 let dir: string;
+let dirFd: number;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'vaultpath-native-writer-'));
+  dirFd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
 });
-afterEach(() => rm(dir, { recursive: true, force: true }));
+afterEach(() => {
+  closeSync(dirFd);
+  return rm(dir, { recursive: true, force: true });
+});
+
+/** The writer takes a folder's descriptor and single names: these tests name files in `dir` by path for brevity. */
+const inDir = (path: string): string => path.slice(dir.length + 1);
 
 const linux = process.platform === 'linux';
 
@@ -19,7 +28,8 @@ describe('the native whole-file writer', () => {
   });
 
   describe.runIf(linux)('on Linux', () => {
-    const write = (...args: Parameters<NonNullable<ReturnType<typeof nativeWriter>>>) => nativeWriter()!(...args);
+    const write = (temp: string, path: string, chunks: readonly Uint8Array[], mode: number, mtimeNs: bigint) =>
+      nativeWriter()!(dirFd, inDir(temp), inDir(path), chunks, mode, mtimeNs);
 
     it('writes the chunks in order under the temporary name, sets mode and nanosecond times, then renames into place', async () => {
       const temp = join(dir, '.tmp-1');
@@ -82,9 +92,9 @@ describe('the native whole-file writer', () => {
     });
 
     it('reports errno by name and leaves no temporary file when a step fails', async () => {
-      await expect(write(join(dir, 'missing', '.tmp'), join(dir, 'missing', 'f'), [Buffer.from('x')], 0o644, 0n)).resolves.toBe('ENOENT');
-      // The rename fails (the final path's folder does not exist) after the temporary file was written: it is removed.
-      await expect(write(join(dir, '.tmp'), join(dir, 'missing', 'f'), [Buffer.from('x')], 0o644, 0n)).resolves.toBe('ENOENT');
+      const closed = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+      closeSync(closed);
+      await expect(nativeWriter()!(closed, '.tmp', 'f', [Buffer.from('x')], 0o644, 0n)).resolves.toBe('EBADF');
       expect(await readdir(dir)).toEqual([]);
     });
 
@@ -108,27 +118,35 @@ describe('the native whole-file writer', () => {
       const addon = createRequire(import.meta.url)('../../build/Release/vaultpath_statx.node') as {
         writeFiles: (...a: unknown[]) => Promise<Int32Array>;
       };
-      const file = (over: object) => ({ temp: join(dir, '.t'), path: join(dir, 'f'), chunks: [], mode: 0o644, seconds: 0, nanoseconds: 0, ...over });
+      const file = (over: object) => ({ dir: dirFd, temp: '.t', name: 'f', chunks: [], mode: 0o644, seconds: 0, nanoseconds: 0, ...over });
       expect(() => addon.writeFiles([file({ chunks: ['not bytes'] })])).toThrow(TypeError);
       expect(() => addon.writeFiles([file({ nanoseconds: 1e9 })])).toThrow(TypeError);
-
-      expect(() => addon.writeFiles([file({}), { temp: join(dir, '.u') }])).toThrow(TypeError);
+      expect(() => addon.writeFiles([file({ dir: 'not a descriptor' })])).toThrow(TypeError);
+      expect(() => addon.writeFiles([file({}), { temp: '.u' }])).toThrow(TypeError);
       expect(() => addon.writeFiles([])).toThrow(TypeError);
       expect(await readdir(dir)).toEqual([]);
     });
 
-    it('fails alone, before any system call, a file whose path is too long or holds a NUL: never a shortened path', async () => {
+    it('fails alone, before any system call, a file whose name is not one safe name: never a path', async () => {
+      await mkdir(join(dir, 'sub'));
       await writeFile(join(dir, 'victim'), 'untouched');
-      // Longer than PATH_MAX with a three-byte character where a cut to fit would fall, naming `victim` if cut.
-      const long = `${dir}/${'./'.repeat(2040)}victim€`;
+      const w = (temp: string | Uint8Array, name: string | Uint8Array) => nativeWriter()!(dirFd, temp, name, [Buffer.from('x')], 0o644, 0n);
       const outcomes = await Promise.all([
-        write(join(dir, '.tmp-a'), long, [Buffer.from('x')], 0o644, 0n),
-        write(`${join(dir, '.tmp-b')}\0x`, join(dir, 'b'), [Buffer.from('x')], 0o644, 0n),
-        write(join(dir, '.tmp-c'), join(dir, 'c'), [Buffer.from('written')], 0o644, 0n),
+        w('.tmp-a', '../victim'),
+        w('.tmp-b', 'sub/f'),
+        w('.tmp-c\0x', 'c'),
+        w('.tmp-d', '..'),
+        w('.tmp-e', 'x'.repeat(256)),
+        w('.tmp-f', ''),
+        w('.tmp-g', Buffer.from([0x66, 0xff, 0xfe])),
+        w('.tmp-h', 'written'),
       ]);
-      expect(outcomes).toEqual(['ENAMETOOLONG', 'EINVAL', undefined]);
+      expect(outcomes).toEqual(['EINVAL', 'EINVAL', 'EINVAL', 'EINVAL', 'ENAMETOOLONG', 'EINVAL', undefined, undefined]);
       expect(await readFile(join(dir, 'victim'), 'utf8')).toBe('untouched');
-      expect((await readdir(dir)).sort()).toEqual(['c', 'victim']);
+      // A name that is not UTF-8 is created with its exact bytes.
+      expect((await readdir(dir, { encoding: 'buffer' })).map((n) => n.toString('hex')).sort()).toEqual(
+        [Buffer.from([0x66, 0xff, 0xfe]), Buffer.from('sub'), Buffer.from('victim'), Buffer.from('written')].map((n) => n.toString('hex')).sort(),
+      );
     });
   });
 });

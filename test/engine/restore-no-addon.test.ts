@@ -1,0 +1,60 @@
+// The restore with no addon at all (as where it did not build): every call goes through /proc/self/fd/<dirfd>/<name>
+// with Node's own calls, times through futimes. Times before 1970, set-ID bits and names that are not UTF-8.
+import { lstat, mkdir, readFile, readdir, utimes, chmod, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { backup } from '../../src/engine/backup.js';
+import { restore } from '../../src/engine/restore.js';
+import { addon, nativeFunction } from '../../src/native.js';
+import { HandSnapshot, dirNode, fileNode } from '../support/restore-trees.js';
+import { type VaultFixture, makeVault } from '../support/vaults.js';
+
+vi.mock('../../src/native.js', async (importOriginal) => ({
+  ...(await importOriginal<typeof import('../../src/native.js')>()),
+  addon: () => null,
+  nativeFunction: () => null,
+}));
+
+let f: VaultFixture;
+beforeEach(async () => {
+  f = await makeVault();
+});
+afterEach(() => f.cleanup());
+
+describe.runIf(process.platform === 'linux')('restore without the addon', () => {
+  it('restores times before 1970 on files and folders, and clears set-ID bits', async () => {
+    expect(addon()).toBeNull();
+    expect(nativeFunction('fsSetTimes')).toBeNull();
+    const src = f.path('src');
+    await mkdir(join(src, 'old'), { recursive: true });
+    await writeFile(join(src, 'old', 'file'), 'from 1960\n');
+    await writeFile(join(src, 'tool'), '#!/bin/sh\n');
+    await chmod(join(src, 'tool'), 0o6755);
+    const t = new Date('1960-01-01T00:00:00.500Z');
+    await utimes(join(src, 'old', 'file'), t, t);
+    await utimes(join(src, 'old'), t, t);
+    await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+    const r = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
+    expect(r.errors).toEqual([]);
+    expect((await lstat(f.path('target', 'src', 'old', 'file'), { bigint: true })).mtimeNs).toBe(-315_619_199_500_000_000n);
+    expect((await lstat(f.path('target', 'src', 'old'), { bigint: true })).mtimeNs).toBe(-315_619_199_500_000_000n);
+    expect((await lstat(f.path('target', 'src', 'tool'))).mode & 0o7777).toBe(0o755);
+    expect(r.setIdCleared).toEqual({ count: 1, paths: ['src/tool'] });
+  });
+
+  it('creates names that are not UTF-8 with their exact bytes', async () => {
+    const s = new HandSnapshot(f);
+    const abc = s.data('abc');
+    const rawFile = Buffer.from([0x66, 0xff, 0x80]);
+    const rawDir = Buffer.from([0xe9]);
+    const inner = s.tree({ nodes: [fileNode('inner', 3, [abc])] });
+    await s.seal(s.tree({ nodes: [dirNode('src', s.tree({ nodes: [fileNode(rawFile, 3, [abc]), dirNode(rawDir, inner)] }))] }));
+    const r = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
+    expect(r.errors).toEqual([]);
+    const names = await readdir(f.path('target', 'src'), { encoding: 'buffer' });
+    expect(names.map((n) => n.toString('hex')).sort()).toEqual([rawFile.toString('hex'), rawDir.toString('hex')].sort());
+    const base = Buffer.from(f.path('target', 'src') + '/');
+    expect(await readFile(Buffer.concat([base, rawFile]))).toEqual(Buffer.from('abc'));
+    expect(await readFile(Buffer.concat([base, rawDir, Buffer.from('/inner')]))).toEqual(Buffer.from('abc'));
+  });
+});
