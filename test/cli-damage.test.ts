@@ -100,4 +100,18 @@ describe('init that fails', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('into a folder that was not there: removes the folder it made', async () => {
+    const dir = await tempDir('vaultpath-cli-init-');
+    try {
+      const vault = join(dir, 'new', 'vault');
+      // Key-derivation parameters out of bounds fail the key slot, after the folder was made.
+      const r = await vaultpath(['init', '--vault', vault, '--kdf-memory', '1KiB']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/VP_KDF_PARAMS/);
+      expect(await readdir(join(dir, 'new'))).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

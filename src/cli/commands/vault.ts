@@ -79,12 +79,13 @@ export async function initCommand(ctx: CommandContext): Promise<number> {
   const generated = ctx.options['generate-passphrase'] === true;
   const passphrase = generated ? generatePassphrase() : await readPassphrase(ctx, 'New vault passphrase (at least 16 characters)');
   // A local folder this init makes is removed again when init fails (only the empty folders: see removeEmptyFolders).
+  const kdf = kdfFrom(ctx); // a usage error before anything is made
   const madeFolder = !isRemoteLocation(location) && (await lstat(location).then(() => false, () => true));
   let identity: Awaited<ReturnType<typeof createIdentity>>;
   let vault: Vault;
   try {
     const store = await storeFor(ctx, undefined, true);
-    vault = await Vault.create(store, passphrase, { kdf: kdfFrom(ctx), signal: ctx.signal });
+    vault = await Vault.create(store, passphrase, { kdf, signal: ctx.signal });
     try {
       identity = await createIdentity(store, name, systemClock.now(), { signal: ctx.signal });
     } catch (e) {
