@@ -78,8 +78,8 @@ export async function initCommand(ctx: CommandContext): Promise<number> {
   checkVaultName(name);
   const generated = ctx.options['generate-passphrase'] === true;
   const passphrase = generated ? generatePassphrase() : await readPassphrase(ctx, 'New vault passphrase (at least 16 characters)');
-  // A local folder this init makes is removed again when init fails (only the empty folders: see removeEmptyFolders).
   const kdf = kdfFrom(ctx); // a usage error before anything is made
+  // A local folder this init makes is removed again when init fails (only the empty folders: see removeEmptyFolders).
   const madeFolder = !isRemoteLocation(location) && (await lstat(location).then(() => false, () => true));
   let identity: Awaited<ReturnType<typeof createIdentity>>;
   let vault: Vault;
