@@ -81,6 +81,37 @@ describe('the commands with a damaged snapshot', () => {
   });
 });
 
+describe('the commands with a damaged index object', () => {
+  it('verify names it and how to clear it, and backups go on', async () => {
+    const dir = await tempDir('vaultpath-cli-damage-');
+    try {
+      const vault = join(dir, 'vault');
+      const src = join(dir, 'src');
+      await mkdir(src, { recursive: true });
+      await writeFile(join(src, 'a.bin'), seededBytes(100_000, 1));
+      expect((await vaultpath(['init', '--vault', vault, '--kdf-memory', '64KiB'])).code).toBe(0);
+      expect((await vaultpath(['backup', src, '--vault', vault, '--scratch', join(dir, 'scratch')])).code).toBe(0);
+      const [name] = await readdir(join(vault, 'index'));
+      const path = join(vault, 'index', name!);
+      const bytes = await readFile(path);
+      bytes[40]! ^= 0xff;
+      await writeFile(path, bytes);
+
+      const v = await vaultpath(['verify', '--vault', vault]);
+      expect(v.code).toBe(1);
+      expect(v.stdout).toContain(`DAMAGED index/${name}`);
+      expect(v.stdout).toMatch(/Delete this index object/);
+      const b = await vaultpath(['backup', src, '--vault', vault, '--scratch', join(dir, 'scratch'), '--json']);
+      expect(b.code).toBe(0);
+      const target = join(dir, 'target');
+      expect((await vaultpath(['restore', 'latest', '--vault', vault, '--target', target, '--recovery-folder', join(dir, 'recovery')])).code).toBe(0);
+      expect(await readFile(join(target, 'src', 'a.bin'))).toEqual(seededBytes(100_000, 1));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('init that fails', () => {
   it('removes the config and key slot it wrote, and leaves the folder as it found it', async () => {
     const dir = await tempDir('vaultpath-cli-init-');
