@@ -553,7 +553,8 @@ export class Vault {
    * vault of many snapshots on a remote store costs a few round trips' time rather than one per snapshot.
    */
   async listSnapshots(options: ListSnapshotsOptions & { includeDamaged: true }): Promise<SnapshotListing[]>;
-  async listSnapshots(options?: ListSnapshotsOptions): Promise<SnapshotEntry[]>;
+  async listSnapshots(options?: ListSnapshotsOptions & { includeDamaged?: false }): Promise<SnapshotEntry[]>;
+  async listSnapshots(options?: ListSnapshotsOptions): Promise<SnapshotListing[]>;
   async listSnapshots(options: ListSnapshotsOptions = {}): Promise<SnapshotListing[]> {
     const out: SnapshotEntry[] = [];
     const failed: UnreadableSnapshot[] = [];
