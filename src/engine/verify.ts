@@ -253,9 +253,15 @@ async function walkTrees(
         damaged.set(`tree ${id}`, { problem: (e as Error).message, code: codeOf(e) });
         break;
       }
+      // A tree already walked is not pushed, nor one this listing names twice: a listing of thousands of folders
+      // naming one subtree, level after level, cannot fill the stack with copies.
+      const pushed = new Set<string>();
       for (const n of tree.nodes) {
         if (n.type === 'file') onContent(n.content ?? []);
-        else if (n.type === 'dir' && n.subtree) stack.push({ id: n.subtree, depth: depth + 1 });
+        else if (n.type === 'dir' && n.subtree && !seen.has(n.subtree) && !pushed.has(n.subtree)) {
+          pushed.add(n.subtree);
+          stack.push({ id: n.subtree, depth: depth + 1 });
+        }
       }
       id = tree.next;
     }
@@ -304,10 +310,13 @@ async function findAffected(
         if (codeOf(e) === 'VP_ABORTED') throw e;
         break;
       }
+      const pushed = new Set<string>(); // as in walkTrees; a tree shared by folders is attributed to the first
       for (const n of tree.nodes) {
         const p = path === '' ? nodeDisplayName(n) : `${path}/${nodeDisplayName(n)}`;
-        if (n.type === 'dir' && n.subtree) stack.push({ id: n.subtree, path: p, depth: depth + 1 });
-        else if (n.type === 'file') {
+        if (n.type === 'dir' && n.subtree && !seen.has(n.subtree) && !pushed.has(n.subtree)) {
+          pushed.add(n.subtree);
+          stack.push({ id: n.subtree, path: p, depth: depth + 1 });
+        } else if (n.type === 'file') {
           const packs = new Set<string>();
           for (const c of n.content ?? []) {
             note(c, p);
