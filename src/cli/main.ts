@@ -30,11 +30,13 @@ Usage:
       --scratch DIR           staging folder for packs (default: ~/.cache/vaultpath/scratch, this user's own)
       --parent ID|none        compare with this snapshot (default: the latest of the same paths)
       --dry-run               show what would be read, read and write nothing
+      --skip-damaged          take the latest snapshot that can be read as the parent, naming damaged ones
       --bwlimit RATE          one bandwidth limit, e.g. 8Mbit/s or 4MiB/s (also for restore)
       --work-days mon-fri --work-hours 09:00-18:00 --work-rate RATE --off-rate RATE [--tz ZONE]
                               a rate for work hours and another for the rest (also for restore)
   vaultpath snapshots --vault DIR                        list snapshots
   vaultpath restore SNAPSHOT|latest --vault DIR --target DIR [--include GLOB]... [--recovery-folder DIR]
+                          [--skip-damaged]  with latest: the newest snapshot that can be read, naming damaged ones
   vaultpath verify --vault DIR [--read-data]             check every snapshot can be restored
   vaultpath passphrase change --vault DIR                add a key slot for a new passphrase, remove the old one
 
@@ -123,6 +125,7 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
       target: { type: 'string' },
       'recovery-folder': { type: 'string' },
       'read-data': { type: 'boolean' },
+      'skip-damaged': { type: 'boolean' },
       keep: { type: 'boolean' },
       bwlimit: { type: 'string' },
       'work-days': { type: 'string' },

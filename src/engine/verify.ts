@@ -1,22 +1,35 @@
 /**
  * `verify()`: is every snapshot restorable?
  *
- * Structure (always): every snapshot opens; every tree it references opens and is well formed; every blob a tree
- * references is in the index; every pack the index names exists and is long enough for the entries in it.
- * Data (`readData`): every pack in use is downloaded, its bytes hash to its name, and every blob the index places in
- * it opens under its id and hashes back to that id.
+ * Structure (always): every snapshot opens; every index object opens; every tree a snapshot references opens, is
+ * well formed and lies at most {@link MAX_TREE_DEPTH} folders deep; every blob a tree references is in the index;
+ * every pack the index names exists and is long enough for the entries in it.
+ * Data (`readData`): every pack in use is read, in windows of {@link PACK_WINDOW} bytes (memory stays bounded
+ * whatever a pack's size), its bytes hash to its name (a pack whose bytes changed is reported even when every blob
+ * in it still opens: a flipped header byte, bytes appended or cut), and every blob the index places in it opens
+ * under its id and hashes back to that id.
  *
- * Damage is reported by object name (snapshot, tree, pack, chunk), together with the snapshots and files it
- * affects, found by a second walk over the trees that reference damaged objects.
+ * Objects are read in the reverse of the order a backup writes them (packs, then index, then snapshot): snapshots
+ * are listed first, then the index is loaded, then packs are listed. Everything a listed snapshot needs was
+ * written before the snapshot, so it is seen, and a backup that runs while this verifies is never taken for damage.
+ *
+ * Trees are walked with an explicit stack, each tree once, so neither a deep nor a cyclic chain of trees (through
+ * subtrees or `next`) can exhaust the stack or loop; a tree below the depth limit is reported (`VP_FORMAT_LIMIT`).
+ *
+ * Damage is reported by object name (snapshot, index object, tree, pack, chunk), together with the snapshots and
+ * files it affects, found by a second walk over the trees that reference damaged objects.
  *
  * @module
  */
 import { createHash } from 'node:crypto';
-import { VaultpathError, throwIfAborted } from '../errors.js';
+import { type ErrorCode, VaultpathError, throwIfAborted } from '../errors.js';
 import { toHex } from '../bytes.js';
 import type { BlobLocation, Vault, VaultIndex } from '../repo/vault.js';
 import { Folder, idFromName, objectName } from '../repo/layout.js';
-import { type Tree, nodeDisplayName } from '../repo/tree.js';
+import { MAX_TREE_DEPTH, type Tree, nodeDisplayName } from '../repo/tree.js';
+
+/** Bytes of a pack read at once by `readData`. */
+export const PACK_WINDOW = 16 * 1024 * 1024;
 
 export interface VerifyOptions {
   /** Download every pack and open every blob. @default false */
@@ -26,9 +39,14 @@ export interface VerifyOptions {
 }
 
 export interface Damage {
-  /** The damaged or missing object: `snapshots/<id>`, `tree <id>`, `data/<..>/<id>`, `chunk <id>`. */
+  /**
+   * The damaged or missing object: `snapshots/<id>`, `index/<..>/<id>`, `tree <id>`, `data/<..>/<id>` (a pack),
+   * `chunk <id>`.
+   */
   readonly object: string;
   readonly problem: string;
+  /** The error code behind the problem, when there is one (e.g. `VP_AUTH_FAILED`, `VP_FORMAT_LIMIT`). */
+  readonly code?: ErrorCode;
   /** Snapshots that cannot be fully restored because of it (ids). */
   readonly snapshots: readonly string[];
   /** Files (as `snapshot:path`) that depend on it; at most 100 listed. */
@@ -45,15 +63,39 @@ export interface VerifyResult {
   readonly damage: readonly Damage[];
 }
 
+/** A problem found, by key: a blob id (hex), `tree <id>`, or an object name (a pack). */
+type Found = Map<string, { problem: string; code?: ErrorCode }>;
+
+function codeOf(e: unknown): ErrorCode | undefined {
+  return e instanceof VaultpathError ? e.code : undefined;
+}
+
 /**
  * Verifies `vault`.
  * @throws {VaultpathError} store errors other than missing objects, `VP_ABORTED`. Damage is returned, not thrown.
  */
 export async function verify(vault: Vault, options: VerifyOptions = {}): Promise<VerifyResult> {
   const { signal } = options;
+  const damage: Damage[] = [];
+  const damaged: Found = new Map();
+
+  // Snapshots, then the index, then packs: the reverse of the order a backup writes them (see the header).
+  const listing = await vault.listSnapshots({ signal, includeDamaged: true });
+  const snapshots: { id: string; tree: string }[] = [];
+  for (const s of listing) {
+    if (s.error === undefined) snapshots.push({ id: s.id, tree: s.snapshot.tree });
+    else damage.push({ object: `snapshots/${s.id}`, problem: s.error.message, code: s.error.code, snapshots: [s.id], files: [] });
+  }
   const index = await vault.loadIndex({ signal });
-  const damaged = new Map<string, string>(); // blob id (hex) or object name → problem
-  const snapshotProblems: { object: string; problem: string }[] = [];
+  for (const d of index.damaged) {
+    damage.push({
+      object: d.object,
+      problem: `${d.error.message} The blobs it lists are unknown to backups (which store them again when they need them) and to restores. Delete this index object from the vault to clear this report; then run a backup.`,
+      code: d.error.code,
+      snapshots: [],
+      files: [],
+    });
+  }
 
   // Packs: present, and long enough for what the index places in them.
   const packSizes = new Map<string, number>();
@@ -71,8 +113,8 @@ export async function verify(vault: Vault, options: VerifyOptions = {}): Promise
   for (const [pack, entries] of byPack) {
     const size = packSizes.get(pack);
     for (const [id, at] of entries) {
-      if (size === undefined) damaged.set(toHex(id), `its pack ${objectName(Folder.data, Buffer.from(pack, 'hex'))} is missing`);
-      else if (at.offset + at.length > size) damaged.set(toHex(id), `its pack ${pack} is shorter than the index says (truncated)`);
+      if (size === undefined) damaged.set(toHex(id), { problem: `its pack ${objectName(Folder.data, Buffer.from(pack, 'hex'))} is missing`, code: 'VP_NOT_FOUND' });
+      else if (at.offset + at.length > size) damaged.set(toHex(id), { problem: `its pack ${pack} is shorter than the index says (truncated)`, code: 'VP_MALFORMED_OBJECT' });
     }
   }
 
@@ -82,128 +124,211 @@ export async function verify(vault: Vault, options: VerifyOptions = {}): Promise
     const total = byPack.size;
     for (const [pack, entries] of byPack) {
       throwIfAborted(signal);
-      if (!packSizes.has(pack)) continue;
-      const name = objectName(Folder.data, Buffer.from(pack, 'hex'));
-      let bytes: Buffer;
-      try {
-        bytes = await vault.store.get(name, { signal });
-      } catch (e) {
-        if ((e as VaultpathError).code === 'VP_ABORTED') throw e;
-        for (const [id] of entries) damaged.set(toHex(id), `its pack ${name} cannot be read (${(e as VaultpathError).code ?? 'error'})`);
-        continue;
-      }
-      packsRead++;
-      const hashOk = createHash('sha256').update(bytes).digest('hex') === pack;
-      for (const [id, at] of entries) {
-        try {
-          vault.openBlobAt(at, id, bytes.subarray(at.offset, at.offset + at.length));
-        } catch (e) {
-          if ((e as VaultpathError).code === 'VP_ABORTED') throw e;
-          damaged.set(toHex(id), `${hashOk ? '' : `pack ${name} does not hash to its name, and `}${(e as Error).message}`);
-        }
-      }
+      const size = packSizes.get(pack);
+      if (size === undefined) continue;
+      if (await checkPack(vault, pack, size, entries, damaged, signal)) packsRead++;
       options.onProgress?.({ phase: 'data', done: packsRead, total });
     }
   }
 
   // Structure: snapshots and their trees, each tree once.
-  const snapshots = await vault.listSnapshots({
-    signal,
-    onError: (id, e) => snapshotProblems.push({ object: `snapshots/${id}`, problem: (e as Error).message }),
-  });
   const treesSeen = new Set<string>();
   const blobsSeen = new Set<string>();
-  for (const { snapshot } of snapshots) {
-    await walkTrees(vault, index, snapshot.tree, treesSeen, signal, damaged, (ids) => {
+  for (const { tree } of snapshots) {
+    await walkTrees(vault, index, tree, treesSeen, signal, damaged, (ids) => {
       for (const id of ids) {
         blobsSeen.add(id);
-        if (!index.has(Buffer.from(id, 'hex'))) damaged.set(id, 'it is not in the index (its data was never stored, or the index is damaged)');
+        if (!index.hasHex(id)) damaged.set(id, { problem: 'it is not in the index (its data was never stored, or the index is damaged)', code: 'VP_NOT_FOUND' });
       }
     });
     options.onProgress?.({ phase: 'trees', done: treesSeen.size, total: treesSeen.size });
   }
 
   // Who is affected: walk again, collecting snapshots and files that reference damaged objects.
-  const damage: Damage[] = [...snapshotProblems.map((p) => ({ ...p, snapshots: [p.object.slice('snapshots/'.length)], files: [] }))];
   if (damaged.size > 0) {
     const affected = new Map<string, { snapshots: Set<string>; files: string[] }>();
     for (const key of damaged.keys()) affected.set(key, { snapshots: new Set(), files: [] });
-    for (const { id, snapshot } of snapshots) {
-      await findAffected(vault, index, snapshot.tree, '', id, affected, signal);
+    const packsDamaged = [...damaged.keys()].some((k) => k.startsWith(`${Folder.data}/`));
+    for (const { id, tree } of snapshots) {
+      await findAffected(vault, index, tree, id, affected, packsDamaged, signal);
     }
-    for (const [key, problem] of damaged) {
+    for (const [key, { problem, code }] of damaged) {
       const a = affected.get(key)!;
-      const object = key.startsWith('tree ') ? key : /^[0-9a-f]{64}$/.test(key) ? `chunk ${key}` : key;
-      damage.push({ object, problem, snapshots: [...a.snapshots], files: a.files.slice(0, 100) });
+      const object = key.startsWith('tree ') || key.startsWith(`${Folder.data}/`) ? key : `chunk ${key}`;
+      damage.push({ object, problem, ...(code ? { code } : {}), snapshots: [...a.snapshots], files: a.files.slice(0, 100) });
     }
   }
   return { snapshots: snapshots.length, trees: treesSeen.size, blobs: blobsSeen.size, packs: byPack.size, packsRead, damage };
 }
 
+/**
+ * Reads pack `pack` (hex id, `size` bytes as listed) window by window: hashes all of it and opens every blob of
+ * `entries` that lies within it. A blob across a window's edge is read on its own. Records what fails in `damaged`;
+ * returns whether the pack could be read.
+ */
+async function checkPack(vault: Vault, pack: string, size: number, entries: [Buffer, BlobLocation][], damaged: Found, signal: AbortSignal | undefined): Promise<boolean> {
+  const name = objectName(Folder.data, Buffer.from(pack, 'hex'));
+  const inPack = entries.filter(([, at]) => at.offset + at.length <= size).sort((a, b) => a[1].offset - b[1].offset);
+  const hash = createHash('sha256');
+  let next = 0;
+  const open = (id: Buffer, at: BlobLocation, sealed: Buffer): void => {
+    try {
+      vault.openBlobAt(at, id, sealed);
+    } catch (e) {
+      damaged.set(toHex(id), { problem: (e as Error).message, code: codeOf(e) });
+    }
+  };
+  try {
+    for (let start = 0; start < size; ) {
+      throwIfAborted(signal);
+      const bytes = await vault.store.get(name, { signal, offset: start, length: Math.min(PACK_WINDOW, size - start) });
+      hash.update(bytes);
+      const end = start + bytes.length;
+      for (; next < inPack.length && inPack[next]![1].offset + inPack[next]![1].length <= end; next++) {
+        const [id, at] = inPack[next]!;
+        if (at.offset >= start) open(id, at, bytes.subarray(at.offset - start, at.offset - start + at.length));
+        else open(id, at, await vault.store.get(name, { signal, offset: at.offset, length: at.length }));
+      }
+      if (bytes.length === 0) break; // cut short since it was listed: the hash below tells
+      start = end;
+    }
+  } catch (e) {
+    if (codeOf(e) === 'VP_ABORTED') throw e;
+    for (const [id] of entries) {
+      if (!damaged.has(toHex(id))) damaged.set(toHex(id), { problem: `its pack ${name} cannot be read (${codeOf(e) ?? 'error'})`, code: codeOf(e) });
+    }
+    return false;
+  }
+  for (; next < inPack.length; next++) {
+    const [id] = inPack[next]!;
+    damaged.set(toHex(id), { problem: `its pack ${name} was cut short while it was read`, code: 'VP_MALFORMED_OBJECT' });
+  }
+  if (hash.digest('hex') !== pack) {
+    damaged.set(name, {
+      problem: 'its bytes do not hash to its name: the pack was changed after it was written (bytes altered, appended or cut)',
+      code: 'VP_ID_MISMATCH',
+    });
+  }
+  return true;
+}
+
+/** `VP_FORMAT_LIMIT` for tree `id`, found below the depth limit. */
+function tooDeep(id: string): VaultpathError {
+  return new VaultpathError(
+    'VP_FORMAT_LIMIT',
+    `tree ${id} lies more than ${MAX_TREE_DEPTH} folders deep; restores refuse it. The snapshot is damaged or was written by another program.`,
+  );
+}
+
+/**
+ * Walks the trees below `treeId` (subtrees and `next` continuations), each once across calls (`seen`), with an
+ * explicit stack bounded by the depth limit: reads every tree, records what fails in `damaged`, hands every file's
+ * chunk list to `onContent`.
+ */
 async function walkTrees(
   vault: Vault,
   index: VaultIndex,
   treeId: string,
   seen: Set<string>,
   signal: AbortSignal | undefined,
-  damaged: Map<string, string>,
+  damaged: Found,
   onContent: (ids: readonly string[]) => void,
 ): Promise<void> {
-  for (let id: string | undefined = treeId; id; ) {
-    if (seen.has(id)) return;
-    seen.add(id);
-    throwIfAborted(signal);
-    let tree: Tree;
-    try {
-      tree = await vault.readTree(index, id, { signal });
-    } catch (e) {
-      if ((e as VaultpathError).code === 'VP_ABORTED') throw e;
-      damaged.set(`tree ${id}`, (e as Error).message);
-      return;
+  const stack: { id: string; depth: number }[] = [{ id: treeId, depth: 1 }];
+  while (stack.length > 0) {
+    const { id: first, depth } = stack.pop()!;
+    for (let id: string | undefined = first; id !== undefined && !seen.has(id); ) {
+      seen.add(id);
+      throwIfAborted(signal);
+      if (depth > MAX_TREE_DEPTH) {
+        const e = tooDeep(id);
+        damaged.set(`tree ${id}`, { problem: e.message, code: e.code });
+        break;
+      }
+      let tree: Tree;
+      try {
+        tree = await vault.readTree(index, id, { signal });
+      } catch (e) {
+        if (codeOf(e) === 'VP_ABORTED') throw e;
+        damaged.set(`tree ${id}`, { problem: (e as Error).message, code: codeOf(e) });
+        break;
+      }
+      // A tree already walked is not pushed, nor one this listing names twice: a listing of thousands of folders
+      // naming one subtree, level after level, cannot fill the stack with copies.
+      const pushed = new Set<string>();
+      for (const n of tree.nodes) {
+        if (n.type === 'file') onContent(n.content ?? []);
+        else if (n.type === 'dir' && n.subtree && !seen.has(n.subtree) && !pushed.has(n.subtree)) {
+          pushed.add(n.subtree);
+          stack.push({ id: n.subtree, depth: depth + 1 });
+        }
+      }
+      id = tree.next;
     }
-    for (const n of tree.nodes) {
-      if (n.type === 'file') onContent(n.content ?? []);
-      else if (n.type === 'dir' && n.subtree) await walkTrees(vault, index, n.subtree, seen, signal, damaged, onContent);
-    }
-    id = tree.next;
   }
 }
 
+/**
+ * Walks snapshot `snapshot`'s trees from `treeId` and records, for each damaged object it references (keys of
+ * `affected`), the snapshot and the paths. With `packsDamaged`, a blob in a damaged pack counts as well. Each tree
+ * is read once per snapshot and no deeper than the depth limit, so a cycle or a deep chain ends.
+ */
 async function findAffected(
   vault: Vault,
   index: VaultIndex,
   treeId: string,
-  path: string,
   snapshot: string,
   affected: Map<string, { snapshots: Set<string>; files: string[] }>,
+  packsDamaged: boolean,
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  for (let id: string | undefined = treeId; id; ) {
-    const broken = affected.get(`tree ${id}`);
-    if (broken) {
-      broken.snapshots.add(snapshot);
-      broken.files.push(`${snapshot.slice(0, 8)}:${path || '/'}`);
-      return;
-    }
-    let tree: Tree;
-    try {
-      tree = await vault.readTree(index, id, { signal });
-    } catch {
-      return;
-    }
-    for (const n of tree.nodes) {
-      const p = path === '' ? nodeDisplayName(n) : `${path}/${nodeDisplayName(n)}`;
-      if (n.type === 'dir' && n.subtree) await findAffected(vault, index, n.subtree, p, snapshot, affected, signal);
-      else if (n.type === 'file') {
-        for (const c of n.content ?? []) {
-          const a = affected.get(c);
-          if (a) {
-            a.snapshots.add(snapshot);
-            if (a.files.length < 100) a.files.push(`${snapshot.slice(0, 8)}:${p}`);
+  const note = (key: string, path: string): boolean => {
+    const a = affected.get(key);
+    if (!a) return false;
+    a.snapshots.add(snapshot);
+    if (a.files.length < 100) a.files.push(`${snapshot.slice(0, 8)}:${path || '/'}`);
+    return true;
+  };
+  const packOf = (idHex: string): string | undefined => {
+    const at = packsDamaged ? index.get(Buffer.from(idHex, 'hex')) : undefined;
+    return at && objectName(Folder.data, at.packId);
+  };
+  const seen = new Set<string>();
+  const stack: { id: string; path: string; depth: number }[] = [{ id: treeId, path: '', depth: 1 }];
+  while (stack.length > 0) {
+    const { id: first, path, depth } = stack.pop()!;
+    for (let id: string | undefined = first; id !== undefined && !seen.has(id); ) {
+      seen.add(id);
+      throwIfAborted(signal);
+      if (note(`tree ${id}`, path) || depth > MAX_TREE_DEPTH) break;
+      const pack = packOf(id);
+      if (pack) note(pack, path);
+      let tree: Tree;
+      try {
+        tree = await vault.readTree(index, id, { signal });
+      } catch (e) {
+        if (codeOf(e) === 'VP_ABORTED') throw e;
+        break;
+      }
+      const pushed = new Set<string>(); // as in walkTrees; a tree shared by folders is attributed to the first
+      for (const n of tree.nodes) {
+        const p = path === '' ? nodeDisplayName(n) : `${path}/${nodeDisplayName(n)}`;
+        if (n.type === 'dir' && n.subtree && !seen.has(n.subtree) && !pushed.has(n.subtree)) {
+          pushed.add(n.subtree);
+          stack.push({ id: n.subtree, path: p, depth: depth + 1 });
+        } else if (n.type === 'file') {
+          const packs = new Set<string>();
+          for (const c of n.content ?? []) {
+            note(c, p);
+            const cp = packOf(c);
+            if (cp && !packs.has(cp)) {
+              packs.add(cp);
+              note(cp, p);
+            }
           }
         }
       }
+      id = tree.next;
     }
-    id = tree.next;
   }
 }

@@ -10,6 +10,19 @@
  * Nothing here ever rewrites or deletes a snapshot, an index or a pack, so a backup can never damage an earlier
  * snapshot. Concurrent backups into one vault need no lock: every object they write has a fresh name.
  *
+ * Damage (contracts the engine relies on):
+ * - Every call to the store goes through {@link typedErrors}: whatever the store raises reaches callers as a
+ *   VaultpathError (`VP_STORE_IO` with its cause when it was not one).
+ * - `create` leaves nothing behind when it fails (the key slot it wrote is removed, and the config when it was
+ *   written by this call); `open` only reads, so opening a location that holds no vault writes nothing into it.
+ * - A damaged index object does not stop anything: {@link Vault.loadIndex} goes on without it and records it in
+ *   {@link VaultIndex.damaged} (its blobs are unknown, so a backup stores them again when it needs them).
+ * - A snapshot's time is sealed inside it, so a damaged snapshot has no time: it might be the newest. `latest`
+ *   is therefore never resolved while a snapshot cannot be read (`VP_SNAPSHOT_DAMAGED`, naming it) unless the
+ *   caller asks to skip damaged snapshots, and then the skipped ones are named in the result. A prefix or id
+ *   matching a damaged snapshot fails the same way; nothing else is taken in its place. Listings put damaged
+ *   snapshots after every readable one (by id), each with its error.
+ *
  * @module
  */
 import { randomBytes } from 'node:crypto';
@@ -22,7 +35,7 @@ import { ChunkIdentifier } from '../crypto/chunk-id.js';
 import { joinSealed, openBlob, openObject, sealObject } from '../crypto/envelope.js';
 import { ObjectType } from '../crypto/object-type.js';
 import { type ChunkerParams, DEFAULT_CHUNKER_PARAMS } from '../chunk/fastcdc.js';
-import type { Store } from '../transfer/store.js';
+import { type Store, typedErrors } from '../transfer/store.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
 import { CONFIG_NAME, Folder, idFromName, objectName } from './layout.js';
 import { type VaultConfig, VAULT_FORMAT_VERSION, openConfig, sealConfig } from './config.js';
@@ -60,12 +73,115 @@ export function blobIdMismatch(where: string): VaultpathError {
 }
 
 /**
+ * Codes that say an object was read but is not what the format describes: damage (or tampering), as opposed to a
+ * store that could not deliver it. Damage stays until someone removes the object; a store failure may pass.
+ */
+const DAMAGE_CODES: ReadonlySet<string> = new Set([
+  'VP_MALFORMED_OBJECT',
+  'VP_OBJECT_TYPE',
+  'VP_AUTH_FAILED',
+  'VP_ID_MISMATCH',
+  'VP_UNKNOWN_CODEC',
+  'VP_UNSUPPORTED_VERSION',
+  'VP_FORMAT_LIMIT',
+  'VP_SNAPSHOT_DAMAGED',
+]);
+
+/** True when `e` says an object is damaged (rather than that the store failed to deliver it). */
+export function isDamage(e: unknown): boolean {
+  return e instanceof VaultpathError && DAMAGE_CODES.has(e.code);
+}
+
+/**
+ * Runs `decode` over bytes read from the store. A parser that fails with anything but a VaultpathError (a bug met
+ * by hostile bytes) still reports damage to `where`, typed, rather than an untyped error.
+ */
+function decoded<T>(where: string, decode: () => T): T {
+  try {
+    return decode();
+  } catch (e) {
+    if (e instanceof VaultpathError) throw e;
+    throw new VaultpathError('VP_MALFORMED_OBJECT', `${where} cannot be decoded (${(e as Error)?.message ?? String(e)}). Run "vaultpath verify".`, { cause: e });
+  }
+}
+
+/** A snapshot that was read. */
+export interface SnapshotEntry {
+  readonly id: string;
+  readonly snapshot: Snapshot;
+  readonly error?: undefined;
+}
+
+/** A snapshot that could not be read: damaged ({@link isDamage}), or the store failed to deliver it. */
+export interface UnreadableSnapshot {
+  readonly id: string;
+  readonly snapshot?: undefined;
+  readonly error: VaultpathError;
+}
+
+/** One line of a listing with damaged snapshots included. */
+export type SnapshotListing = SnapshotEntry | UnreadableSnapshot;
+
+export interface ListSnapshotsOptions {
+  readonly signal?: AbortSignal;
+  /** Called for each snapshot that cannot be read (also with `includeDamaged`). */
+  readonly onError?: (id: string, e: unknown) => void;
+  /** Return unreadable snapshots too, each with its error, after every readable one (by id). @default false */
+  readonly includeDamaged?: boolean;
+}
+
+export interface FindSnapshotOptions {
+  readonly signal?: AbortSignal;
+  /** With `latest`: only snapshots of exactly these paths. */
+  readonly paths?: readonly string[];
+  /**
+   * With `latest`: take the newest snapshot that can be read even when some cannot, naming those in `skipped`.
+   * Without it, any snapshot that cannot be read makes `latest` fail (`VP_SNAPSHOT_DAMAGED`), since it could be
+   * the newest. An id or prefix that names a damaged snapshot fails either way. @default false
+   */
+  readonly skipDamaged?: boolean;
+}
+
+/** A snapshot found by {@link Vault.findSnapshot} or {@link Vault.latestSnapshot}. */
+export interface FoundSnapshot {
+  readonly id: string;
+  readonly snapshot: Snapshot;
+  /** Snapshots that could not be read and were passed over (`skipDamaged`), ids; empty otherwise. */
+  readonly skipped: readonly string[];
+}
+
+/** `VP_SNAPSHOT_DAMAGED` for the snapshots `failed`; `why` says what could not be done in their place. */
+function snapshotDamaged(failed: readonly UnreadableSnapshot[], why: string): VaultpathError {
+  const ids = failed.slice(0, 10).map((f) => f.id).join(', ') + (failed.length > 10 ? ` and ${failed.length - 10} more` : '');
+  const first = failed[0]!.error;
+  return new VaultpathError(
+    'VP_SNAPSHOT_DAMAGED',
+    `${failed.length === 1 ? 'Snapshot' : 'Snapshots'} ${ids} cannot be read (${first.message}). ${why} "vaultpath verify" reports the damage.`,
+    { cause: first },
+  );
+}
+
+/**
  * Every blob the vault holds, by id. Keys are the 32 id bytes as a latin1 string (half the memory of hex, and
  * Map-hashable). When two packs hold the same blob, either location serves.
  */
 export class VaultIndex {
   readonly #blobs = new Map<string, BlobLocation>();
   readonly #packs = new Set<string>();
+  readonly #damaged: { object: string; error: VaultpathError }[] = [];
+
+  /**
+   * Index objects that could not be opened when this index was loaded (object names, e.g. `index/ab/ab…`), with
+   * why. The blobs they list are unknown to this index.
+   */
+  get damaged(): readonly { readonly object: string; readonly error: VaultpathError }[] {
+    return this.#damaged;
+  }
+
+  /** Records index object `object` as damaged. */
+  noteDamaged(object: string, error: VaultpathError): void {
+    this.#damaged.push({ object, error });
+  }
 
   get size(): number {
     return this.#blobs.size;
@@ -135,7 +251,7 @@ export class Vault {
   readonly ids: ChunkIdentifier;
 
   private constructor(store: Store, keys: VaultKeys, config: VaultConfig, slotId: Buffer) {
-    this.store = store;
+    this.store = typedErrors(store);
     this.keys = keys;
     this.config = config;
     this.slotId = slotId;
@@ -149,6 +265,7 @@ export class Vault {
    */
   static async create(store: Store, passphrase: string, options: CreateVaultOptions = {}): Promise<Vault> {
     const { signal } = options;
+    store = typedErrors(store);
     if (await store.stat(CONFIG_NAME, { signal })) {
       throw new VaultpathError('VP_VAULT_EXISTS', `There is already a vault at ${store.location}; open it instead of creating one.`);
     }
@@ -162,17 +279,36 @@ export class Vault {
       createdAt: new Date((options.clock ?? systemClock).now()).toISOString(),
       chunker: options.chunker ?? DEFAULT_CHUNKER_PARAMS,
     };
-    await store.put(objectName(Folder.keys, slot.id), slot.bytes, { signal, ifNotExists: true });
+    const slotName = objectName(Folder.keys, slot.id);
+    const sealedConfig = sealConfig(keys, config);
     try {
-      await store.put(CONFIG_NAME, sealConfig(keys, config), { signal, ifNotExists: true });
+      await store.put(slotName, slot.bytes, { signal, ifNotExists: true });
+      await store.put(CONFIG_NAME, sealedConfig, { signal, ifNotExists: true });
     } catch (e) {
+      // Nothing of a failed create stays. Cleanup runs without the caller's signal: an abort must still clean up.
+      // The slot's name is fresh and random, so it is this call's own. The config is removed only when it holds
+      // this call's bytes (a write whose answer was lost): one that differs is another process's vault.
+      if ((e as VaultpathError).code !== 'VP_ALREADY_EXISTS') {
+        const written = await store.get(CONFIG_NAME).catch(() => undefined);
+        if (written?.equals(sealedConfig)) await store.delete(CONFIG_NAME).catch(() => undefined);
+      }
+      await store.delete(slotName).catch(() => undefined);
       if ((e as VaultpathError).code === 'VP_ALREADY_EXISTS') {
-        await store.delete(objectName(Folder.keys, slot.id)).catch(() => undefined);
         throw new VaultpathError('VP_VAULT_EXISTS', `Another process created a vault at ${store.location} at the same time.`);
       }
       throw e;
     }
     return new Vault(store, keys, config, slot.id);
+  }
+
+  /**
+   * Removes the vault this process has just created with {@link create} (its config, then its key slot), for a
+   * caller whose next step of setting it up failed. Only for that: a vault in use has snapshots that this leaves
+   * behind, unreadable without the config. Errors are ignored: what remains is reported by the caller's failure.
+   */
+  async discardCreated(): Promise<void> {
+    await this.store.delete(CONFIG_NAME).catch(() => undefined);
+    await this.store.delete(objectName(Folder.keys, this.slotId)).catch(() => undefined);
   }
 
   /**
@@ -182,6 +318,7 @@ export class Vault {
    */
   static async open(store: Store, passphrase: string, options: OpenVaultOptions = {}): Promise<Vault> {
     const { signal } = options;
+    store = typedErrors(store);
     // The config is read while the key slots are read and the key derived (the slow part); it is checked first.
     const configRead = store.get(CONFIG_NAME, { signal }).catch((e: VaultpathError) => {
       if (e.code === 'VP_NOT_FOUND') {
@@ -238,7 +375,11 @@ export class Vault {
 
   // ---- index -----------------------------------------------------------------------------------------------
 
-  /** Reads every index object into one {@link VaultIndex}. */
+  /**
+   * Reads every index object into one {@link VaultIndex}. An index object that is damaged is passed over and
+   * recorded in {@link VaultIndex.damaged}, so that one damaged object cannot stop every later backup; one the store
+   * fails to deliver fails the load (going on would make a backup store again every blob it lists).
+   */
   async loadIndex(options: { signal?: AbortSignal } = {}): Promise<VaultIndex> {
     const index = new VaultIndex();
     const superseded = new Set<string>();
@@ -246,7 +387,19 @@ export class Vault {
     for await (const o of this.store.list(`${Folder.index}/`, options)) {
       const id = idFromName(Folder.index, o.name);
       if (!id) continue;
-      const reader = openIndexReader(this.keys, id, await this.store.get(o.name, options));
+      const sealed = await this.store.get(o.name, options).catch((e: VaultpathError) => {
+        if (e.code === 'VP_NOT_FOUND') return undefined; // removed since it was listed
+        throw e;
+      });
+      if (!sealed) continue;
+      let reader: IndexReader;
+      try {
+        reader = decoded(`index object ${o.name}`, () => openIndexReader(this.keys, id, sealed));
+      } catch (e) {
+        if (!isDamage(e)) throw e;
+        index.noteDamaged(o.name, e as VaultpathError);
+        continue;
+      }
       for (const s of reader.supersedes) superseded.add(s.toString('hex'));
       readers.push({ id, reader });
     }
@@ -314,7 +467,7 @@ export class Vault {
   openBlobAt(at: BlobLocation, id: Uint8Array, sealed: Uint8Array): Buffer {
     const where = blobWhere(at, id);
     if (sealed.length !== at.length) throw blobCutShort(where, sealed.length, at.length);
-    const plain = openBlob(this.keys, at.type, id, sealed, { where, codec: at.codec });
+    const plain = decoded(where, () => openBlob(this.keys, at.type, id, sealed, { where, codec: at.codec }));
     if (!this.ids.matches(id, plain)) throw blobIdMismatch(where);
     return plain;
   }
@@ -322,7 +475,8 @@ export class Vault {
   /** Reads and decodes tree `id` (hex). */
   async readTree(index: VaultIndex, idHex: string, options: { signal?: AbortSignal } = {}): Promise<Tree> {
     const id = Buffer.from(idHex, 'hex');
-    return decodeTree(await this.readBlob(index, id, ObjectType.tree, options), `tree ${idHex}`);
+    const plain = await this.readBlob(index, id, ObjectType.tree, options);
+    return decoded(`tree ${idHex}`, () => decodeTree(plain, `tree ${idHex}`));
   }
 
   // ---- snapshots -------------------------------------------------------------------------------------------
@@ -370,31 +524,51 @@ export class Vault {
     await this.store.delete(objectName(Folder.locks, Buffer.from(idHex, 'hex')), options);
   }
 
-  /** Reads snapshot `idHex`. */
+  /**
+   * Reads snapshot `idHex`.
+   * @throws {VaultpathError} `VP_NOT_FOUND`; damage ({@link isDamage}: `VP_AUTH_FAILED`, `VP_MALFORMED_OBJECT`, …);
+   *   store errors.
+   */
   async readSnapshot(idHex: string, options: { signal?: AbortSignal } = {}): Promise<Snapshot> {
     const id = Buffer.from(idHex, 'hex');
     const where = `snapshot ${idHex}`;
-    const plain = openObject(this.keys, ObjectType.snapshot, id, await this.store.get(objectName(Folder.snapshots, id), options), { where });
-    return decodeSnapshot(plain, where);
+    const sealed = await this.store.get(objectName(Folder.snapshots, id), options);
+    return decoded(where, () => decodeSnapshot(openObject(this.keys, ObjectType.snapshot, id, sealed, { where }), where));
+  }
+
+  /** The ids (hex) of every snapshot object, in listing order, without reading them. */
+  async snapshotIds(options: { signal?: AbortSignal } = {}): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const o of this.store.list(`${Folder.snapshots}/`, options)) {
+      const id = idFromName(Folder.snapshots, o.name);
+      if (id) ids.push(id.toString('hex'));
+    }
+    return ids;
   }
 
   /**
-   * Every snapshot, oldest first. Snapshots that fail to open are reported through `onError` and left out. Up to
-   * {@link SNAPSHOT_READS} are read at once, so that a vault of many snapshots on a remote store costs a few round
-   * trips' time rather than one per snapshot.
+   * Every snapshot, oldest first (by time, then id). Snapshots that cannot be read are reported through `onError`;
+   * with `includeDamaged` they are also returned, after every readable one (by id), each with its error, else left
+   * out. A snapshot removed while this reads is left out. Up to {@link SNAPSHOT_READS} are read at once, so that a
+   * vault of many snapshots on a remote store costs a few round trips' time rather than one per snapshot.
    */
-  async listSnapshots(
-    options: { signal?: AbortSignal; onError?: (id: string, e: unknown) => void } = {},
-  ): Promise<{ id: string; snapshot: Snapshot }[]> {
-    const out: { id: string; snapshot: Snapshot }[] = [];
+  async listSnapshots(options: ListSnapshotsOptions & { includeDamaged: true }): Promise<SnapshotListing[]>;
+  async listSnapshots(options?: ListSnapshotsOptions & { includeDamaged?: false }): Promise<SnapshotEntry[]>;
+  async listSnapshots(options?: ListSnapshotsOptions): Promise<SnapshotListing[]>;
+  async listSnapshots(options: ListSnapshotsOptions = {}): Promise<SnapshotListing[]> {
+    const out: SnapshotEntry[] = [];
+    const failed: UnreadableSnapshot[] = [];
     const reading = new Set<Promise<void>>();
     let aborted: unknown;
     const read = (idHex: string): void => {
       const p = this.readSnapshot(idHex, options).then(
         (snapshot) => void out.push({ id: idHex, snapshot }),
-        (e: unknown) => {
-          if ((e as VaultpathError).code === 'VP_ABORTED') aborted ??= e;
-          else options.onError?.(idHex, e);
+        (e: VaultpathError) => {
+          if (e.code === 'VP_ABORTED') aborted ??= e;
+          else if (e.code !== 'VP_NOT_FOUND') {
+            failed.push({ id: idHex, error: e });
+            options.onError?.(idHex, e);
+          }
         },
       );
       reading.add(p);
@@ -412,38 +586,82 @@ export class Vault {
       await Promise.all(reading); // every read settles (none rejects) before the listing's outcome is known
     }
     if (aborted !== undefined) throw aborted;
-    return out.sort((a, b) => (a.snapshot.time < b.snapshot.time ? -1 : a.snapshot.time > b.snapshot.time ? 1 : a.id < b.id ? -1 : 1));
-  }
-
-  /** The newest snapshot (of exactly `paths`, when given), or undefined when there is none. */
-  async latestSnapshot(options: { signal?: AbortSignal; paths?: readonly string[] } = {}): Promise<{ id: string; snapshot: Snapshot } | undefined> {
-    const all = await this.listSnapshots({ signal: options.signal });
-    return (options.paths ? all.filter((s) => samePaths(s.snapshot.paths, options.paths!)) : all).at(-1);
+    out.sort((a, b) => (a.snapshot.time < b.snapshot.time ? -1 : a.snapshot.time > b.snapshot.time ? 1 : a.id < b.id ? -1 : 1));
+    if (!options.includeDamaged) return out;
+    return [...out, ...failed.sort((a, b) => (a.id < b.id ? -1 : 1))];
   }
 
   /**
-   * Resolves `latest`, a full id, or a unique prefix of at least 4 hex characters to a snapshot id.
-   * @throws {VaultpathError} `VP_NOT_FOUND` (none, or ambiguous).
+   * The newest snapshot (of exactly `paths`, when given), or undefined when there is none.
+   * @throws {VaultpathError} `VP_SNAPSHOT_DAMAGED` when a snapshot cannot be read and `skipDamaged` is not set (it
+   *   could be the newest); the store's error when the store failed to deliver one.
    */
-  async resolveSnapshot(ref: string, options: { signal?: AbortSignal; paths?: readonly string[] } = {}): Promise<string> {
+  async latestSnapshot(options: FindSnapshotOptions = {}): Promise<FoundSnapshot | undefined> {
+    return (await this.#latest(options)).found;
+  }
+
+  async #latest(options: FindSnapshotOptions): Promise<{ found?: FoundSnapshot; skipped: string[] }> {
+    const all = await this.listSnapshots({ signal: options.signal, includeDamaged: true });
+    const failed = all.filter((s): s is UnreadableSnapshot => s.error !== undefined);
+    if (failed.length > 0 && !options.skipDamaged) {
+      const storeFailure = failed.find((f) => !isDamage(f.error));
+      if (storeFailure) throw storeFailure.error;
+      throw snapshotDamaged(
+        failed,
+        'Its time is sealed inside it, so it could be the newest: "latest" is not taken to mean an older snapshot. Name a snapshot by id, or skip damaged snapshots (--skip-damaged).',
+      );
+    }
+    const skipped = failed.map((f) => f.id);
+    const readable = all.filter((s): s is SnapshotEntry => s.error === undefined);
+    const last = (options.paths ? readable.filter((s) => samePaths(s.snapshot.paths, options.paths!)) : readable).at(-1);
+    return { found: last && { id: last.id, snapshot: last.snapshot, skipped }, skipped };
+  }
+
+  /**
+   * Finds `latest`, a full id, or a unique prefix of at least 4 hex characters, and reads it. A prefix is matched
+   * against every snapshot's name, damaged or not: one that also matches a damaged snapshot is ambiguous.
+   * @throws {VaultpathError} `VP_NOT_FOUND` (none, or ambiguous); `VP_SNAPSHOT_DAMAGED` (the snapshot named, or,
+   *   for `latest` without `skipDamaged`, any snapshot, cannot be read); store errors.
+   */
+  async findSnapshot(ref: string, options: FindSnapshotOptions = {}): Promise<FoundSnapshot> {
     throwIfAborted(options.signal);
     if (ref === 'latest') {
-      const last = await this.latestSnapshot(options);
-      if (!last) throw new VaultpathError('VP_NOT_FOUND', `The vault at ${this.store.location} has no snapshots yet.`);
-      return last.id;
+      const { found, skipped } = await this.#latest(options);
+      if (!found) {
+        throw new VaultpathError(
+          'VP_NOT_FOUND',
+          skipped.length > 0
+            ? `No snapshot${options.paths ? ' of these paths' : ''} in the vault at ${this.store.location} can be read; passed over as damaged: ${skipped.join(', ')}.`
+            : `The vault at ${this.store.location} has no snapshots${options.paths ? ' of these paths' : ''} yet.`,
+        );
+      }
+      return found;
     }
-    const all = await this.listSnapshots(options);
     if (!/^[0-9a-f]{4,64}$/.test(ref)) {
       throw new VaultpathError('VP_NOT_FOUND', `"${ref}" is not a snapshot id: give "latest" or at least 4 hex characters of an id.`);
     }
-    const found = all.filter((s) => s.id.startsWith(ref));
+    const found = (await this.snapshotIds(options)).filter((id) => id.startsWith(ref));
     if (found.length !== 1) {
       throw new VaultpathError(
         'VP_NOT_FOUND',
         found.length === 0 ? `No snapshot id starts with ${ref}.` : `${found.length} snapshots start with ${ref}; give more characters.`,
       );
     }
-    return found[0]!.id;
+    const id = found[0]!;
+    try {
+      return { id, snapshot: await this.readSnapshot(id, options), skipped: [] };
+    } catch (e) {
+      if (!isDamage(e)) throw e;
+      throw snapshotDamaged([{ id, error: e as VaultpathError }], 'No other snapshot is taken in its place.');
+    }
+  }
+
+  /**
+   * {@link findSnapshot}, returning only the id.
+   * @throws {VaultpathError} as {@link findSnapshot}.
+   */
+  async resolveSnapshot(ref: string, options: FindSnapshotOptions = {}): Promise<string> {
+    return (await this.findSnapshot(ref, options)).id;
   }
 }
 

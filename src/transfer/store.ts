@@ -15,6 +15,9 @@
  * - Every method MUST reject with `VP_ABORTED` once its signal aborts, and MUST NOT start work after.
  * - Errors carry `retryable` as the backend knows it: a full disk is permanent, a timeout is not.
  *
+ * A vault reaches its store through {@link typedErrors}, so that whatever a backend or a decorator raises reaches
+ * the vault's callers as a VaultpathError (`VP_STORE_IO` with the original as `cause` when it was not one).
+ *
  * @module
  */
 import { VaultpathError } from '../errors.js';
@@ -140,4 +143,85 @@ export function bodySize(body: Body): number {
 export async function* bodyStream(body: Body): AsyncIterable<Uint8Array> {
   if (body instanceof Uint8Array) yield body;
   else yield* body.stream();
+}
+
+/** Stores made by {@link typedErrors}: wrapping one again would only add a layer. */
+const typedStores = new WeakSet<Store>();
+
+/**
+ * `e` as a {@link VaultpathError}: one already is, unchanged; an abort (the signal's, or an `AbortError`) becomes
+ * `VP_ABORTED`; anything else a store or a decorator raised (a raw errno error from fs, a `TypeError` from a broken
+ * decorator, a thrown string) becomes `VP_STORE_IO` naming the store and what failed, the original kept as `cause`.
+ */
+export function storeFailure(e: unknown, location: string, what: string, signal?: AbortSignal): VaultpathError {
+  if (e instanceof VaultpathError) return e;
+  if (signal?.aborted || (e instanceof Error && e.name === 'AbortError')) {
+    return new VaultpathError('VP_ABORTED', 'The operation was aborted.', { cause: e });
+  }
+  const code = typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string' ? `${(e as { code: string }).code}: ` : '';
+  const message = e instanceof Error ? e.message : String(e);
+  return new VaultpathError('VP_STORE_IO', `Could not ${what} in the vault at ${location} (${code}${message.slice(0, 300)}).`, { cause: e });
+}
+
+/**
+ * A Store whose every failure is a {@link VaultpathError} (see {@link storeFailure}): the one place where errors
+ * of a backend or of any decorator between it and the vault are typed, so callers of a vault can rely on `code`.
+ * Errors that already are VaultpathErrors pass unchanged; so do results. Wrapping a wrapped store returns it.
+ */
+export function typedErrors(store: Store): Store {
+  if (typedStores.has(store)) return store;
+  const typed: Store = {
+    get location() {
+      return store.location;
+    },
+    get pacesWire() {
+      return store.pacesWire;
+    },
+    put: (name, body, options) => guard(store, `write ${name}`, options, () => store.put(name, body, options)),
+    get: (name, options) => guard(store, `read ${name}`, options, () => store.get(name, options)),
+    stat: (name, options) => guard(store, `look up ${name}`, options, () => store.stat(name, options)),
+    delete: (name, options) => guard(store, `delete ${name}`, options, () => store.delete(name, options)),
+    list: (prefix, options) => guardList(store, prefix, options),
+    ...(store.download ? { download: (name: string, path: string, options?: CallOptions) => guard(store, `read ${name}`, options, () => store.download!(name, path, options)) } : {}),
+  };
+  typedStores.add(typed);
+  return typed;
+}
+
+async function guard<T>(store: Store, what: string, options: CallOptions | undefined, call: () => Promise<T>): Promise<T> {
+  try {
+    // Awaited inside the try: a decorator that throws before returning its promise is caught as well.
+    return await call();
+  } catch (e) {
+    throw storeFailure(e, store.location, what, options?.signal);
+  }
+}
+
+async function* guardList(store: Store, prefix: string, options: CallOptions | undefined): AsyncIterable<StoreObjectInfo> {
+  let iterator: AsyncIterator<StoreObjectInfo>;
+  try {
+    iterator = store.list(prefix, options)[Symbol.asyncIterator]();
+  } catch (e) {
+    throw storeFailure(e, store.location, `list ${prefix}`, options?.signal);
+  }
+  let finished = false;
+  try {
+    for (;;) {
+      let step: IteratorResult<StoreObjectInfo>;
+      try {
+        step = await iterator.next();
+      } catch (e) {
+        finished = true;
+        throw storeFailure(e, store.location, `list ${prefix}`, options?.signal);
+      }
+      if (step.done) {
+        finished = true;
+        return;
+      }
+      yield step.value;
+    }
+  } finally {
+    // The consumer stopped early (a break, or an error of its own): the backend releases what the listing holds.
+    if (!finished) await iterator.return?.().catch(() => undefined);
+  }
 }

@@ -2,11 +2,17 @@
  * The vault commands: `init`, `backup`, `snapshots`, `restore`, `verify`, `passphrase change`.
  *
  * Exit codes: 0 success, 3 backup completed with warnings, 1 failure (including a restore or verify that found
- * damage), 2 usage error.
+ * damage, and a snapshot listing with a snapshot that cannot be read), 2 usage error.
+ *
+ * `latest` never means an older snapshot because a newer one cannot be read: it fails (`VP_SNAPSHOT_DAMAGED`)
+ * unless `--skip-damaged` is given, and then every snapshot passed over is named on stderr (and in `--json`).
+ * A failed `init` removes what it wrote, and the folder it made when there was none.
  *
  * This module loads only what opening a vault needs; each command loads its engine while the vault's key is being
  * derived (on a thread of its own), so that the derivation starts as early as it can.
  */
+import { lstat, readdir, rmdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { generatePassphrase } from '../../crypto/passphrase.js';
 import { DEFAULT_KDF_PARAMS, type KdfParams } from '../../crypto/kdf.js';
 import { openStore } from '../../transfer/open.js';
@@ -15,8 +21,9 @@ import { agentHome } from '../../agent/settings.js';
 import { systemClock } from '../../throttle/clock.js';
 import { proxyFrom, withAgentDefaults } from '../agent-defaults.js';
 import { throttleFrom } from '../throttle.js';
-import { Vault } from '../../repo/vault.js';
+import { isDamage, Vault } from '../../repo/vault.js';
 import { formatBytes, parseSize } from '../../units.js';
+import { isRemoteLocation } from '../../transfer/location.js';
 import { type CommandContext, UsageError, list, text } from '../context.js';
 import { readNewPassphrase, readPassphrase } from '../secrets.js';
 import { ProgressBar } from '../progress.js';
@@ -73,9 +80,25 @@ export async function initCommand(ctx: CommandContext): Promise<number> {
   const passphrase = generated
     ? generatePassphrase()
     : await readNewPassphrase(ctx, { purpose: 'New vault passphrase (at least 16 characters)', env: 'VAULTPATH_PASSPHRASE', fromFile: true });
-  const store = await storeFor(ctx, undefined, true);
-  const vault = await Vault.create(store, passphrase, { kdf: kdfFrom(ctx), signal: ctx.signal });
-  const identity = await createIdentity(store, name, systemClock.now(), { signal: ctx.signal });
+  const kdf = kdfFrom(ctx); // a usage error before anything is made
+  // A local folder this init makes is removed again when init fails (only the empty folders: see removeEmptyFolders).
+  const madeFolder = !isRemoteLocation(location) && (await lstat(location).then(() => false, () => true));
+  let identity: Awaited<ReturnType<typeof createIdentity>>;
+  let vault: Vault;
+  try {
+    const store = await storeFor(ctx, undefined, true);
+    vault = await Vault.create(store, passphrase, { kdf, signal: ctx.signal });
+    try {
+      identity = await createIdentity(store, name, systemClock.now(), { signal: ctx.signal });
+    } catch (e) {
+      await vault.discardCreated();
+      throw e;
+    }
+  } catch (e) {
+    if (madeFolder) await removeEmptyFolders(location);
+    throw e;
+  }
+  const store = vault.store;
   if (ctx.json) {
     ctx.out(JSON.stringify({ vault: store.location, name: identity.name, vaultId: identity.id, id: vault.config.id, ...(generated ? { passphrase } : {}) }));
   } else {
@@ -86,6 +109,19 @@ export async function initCommand(ctx: CommandContext): Promise<number> {
     }
   }
   return 0;
+}
+
+/**
+ * Removes the folder `root` and the folders below it, deepest first, as far as they are empty (rmdir never removes
+ * a folder with anything in it, nor follows a link): what a failed init of a new local vault leaves of the store's
+ * layout. At most 4 levels, as deep as the layout goes.
+ */
+async function removeEmptyFolders(root: string, depth = 0): Promise<void> {
+  if (depth < 4) {
+    const entries = await readdir(root, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) if (e.isDirectory()) await removeEmptyFolders(join(root, e.name), depth + 1);
+  }
+  await rmdir(root).catch(() => undefined);
 }
 
 export async function backupCommand(ctx: CommandContext): Promise<number> {
@@ -99,13 +135,23 @@ export async function backupCommand(ctx: CommandContext): Promise<number> {
   const { backup } = await import('../../engine/backup.js');
   const bar = new ProgressBar(!ctx.json);
   const parentOption = text(ctx, 'parent');
+  const skipDamaged = ctx.options['skip-damaged'] === true;
+  // The parent: as given; or with --skip-damaged, the latest readable snapshot of the same paths, found here so
+  // that the snapshots passed over can be named (without it, backup() finds the latest itself).
+  const found =
+    parentOption !== undefined && parentOption !== 'none'
+      ? await (await vault).findSnapshot(parentOption, { signal: ctx.signal, skipDamaged })
+      : parentOption === undefined && skipDamaged
+        ? ((await (await vault).latestSnapshot({ signal: ctx.signal, skipDamaged, paths: paths.map((p) => resolve(p)) })) ?? null)
+        : undefined;
+  if (found) reportSkipped(ctx, found.skipped);
   const result = await backup(vault, paths, {
     exclude: list(ctx, 'exclude'),
     include: list(ctx, 'include'),
     excludeFilesIn: list(ctx, 'exclude-files-in'),
     scratchDir: text(ctx, 'scratch'),
     dryRun: ctx.options['dry-run'] === true,
-    parent: parentOption === undefined ? undefined : parentOption === 'none' ? null : await (await vault).resolveSnapshot(parentOption, { signal: ctx.signal }),
+    parent: parentOption === 'none' ? null : found === undefined ? undefined : (found?.id ?? null),
     signal: ctx.signal,
     // Under a bandwidth limit, the ETA comes from the schedule (an upper bound: it assumes every remaining byte is new).
     onProgress: (p) =>
@@ -113,7 +159,7 @@ export async function backupCommand(ctx: CommandContext): Promise<number> {
   });
   bar.done();
   if (ctx.json) {
-    ctx.out(JSON.stringify({ ...result, scratch: undefined, scratchCapacity: result.scratch.capacity, scratchHighWaterMark: result.scratch.highWaterMark }));
+    ctx.out(JSON.stringify({ ...result, scratch: undefined, scratchCapacity: result.scratch.capacity, scratchHighWaterMark: result.scratch.highWaterMark, ...(found ? { skippedDamaged: found.skipped } : {}) }));
   } else {
     const seconds = result.durationMs / 1000;
     ctx.out(ctx.options['dry-run'] === true ? 'Dry run: nothing was read or written.' : `Snapshot ${result.snapshot!.slice(0, 8)} saved (${result.status === 'complete' ? 'complete' : 'completed with warnings'})`);
@@ -131,19 +177,24 @@ export async function backupCommand(ctx: CommandContext): Promise<number> {
 export async function snapshotsCommand(ctx: CommandContext): Promise<number> {
   ctx = await withAgentDefaults(ctx);
   const vault = await openVault(ctx);
-  const problems: string[] = [];
-  const all = await vault.listSnapshots({ signal: ctx.signal, onError: (id, e) => problems.push(`${id.slice(0, 8)}: ${(e as Error).message}`) });
+  // Snapshots that cannot be read are listed too, after the others (their time is sealed inside them).
+  const all = await vault.listSnapshots({ signal: ctx.signal, includeDamaged: true });
+  const problems = all.filter((s) => s.error !== undefined);
   if (ctx.json) {
-    ctx.out(JSON.stringify(all.map(({ id, snapshot }) => ({ id, ...snapshot }))));
+    ctx.out(JSON.stringify(all.map((s) => (s.error === undefined ? { id: s.id, ...s.snapshot } : { id: s.id, damaged: isDamage(s.error), error: { code: s.error.code, message: s.error.message } }))));
   } else {
     if (all.length === 0) ctx.out('No snapshots yet.');
     else ctx.out(`${'ID'.padEnd(10)}${'TIME'.padEnd(26)}${'HOST'.padEnd(16)}${'FILES'.padStart(9)}${'SIZE'.padStart(11)}  PATHS`);
-    for (const { id, snapshot: s } of all) {
+    for (const { id, snapshot: s, error } of all) {
+      if (error !== undefined) {
+        ctx.out(`${id.slice(0, 8).padEnd(10)}${isDamage(error) ? 'DAMAGED' : 'UNREADABLE'}: snapshot ${id} cannot be read (${error.code})`);
+        continue;
+      }
       const mark = s.status === 'complete' ? '' : ' (warnings)';
       ctx.out(`${id.slice(0, 8).padEnd(10)}${s.time.padEnd(26)}${s.hostname.slice(0, 15).padEnd(16)}${String(s.stats.files).padStart(9)}${formatBytes(s.stats.bytesRead).padStart(11)}  ${s.paths.join(', ')}${mark}`);
     }
   }
-  for (const p of problems) ctx.err(`snapshot ${p}`);
+  for (const p of problems) ctx.err(`snapshot ${p.id}: ${p.error!.message}`);
   return problems.length > 0 ? 1 : 0;
 }
 
@@ -154,8 +205,11 @@ export async function restoreCommand(ctx: CommandContext): Promise<number> {
   const target = text(ctx, 'target');
   if (!target) throw new UsageError('--target DIR is required');
   const [vault, { restore }] = await Promise.all([openVault(ctx), import('../../engine/restore.js')]);
+  // Found here, so that with --skip-damaged the snapshots passed over can be named; restore() gets the full id.
+  const found = await vault.findSnapshot(ref, { signal: ctx.signal, skipDamaged: ctx.options['skip-damaged'] === true });
+  reportSkipped(ctx, found.skipped);
   const bar = new ProgressBar(!ctx.json);
-  const result = await restore(vault, ref, target, {
+  const result = await restore(vault, found.id, target, {
     include: list(ctx, 'include'),
     recoveryFolder: text(ctx, 'recovery-folder'),
     signal: ctx.signal,
@@ -163,7 +217,7 @@ export async function restoreCommand(ctx: CommandContext): Promise<number> {
   });
   bar.done();
   if (ctx.json) {
-    ctx.out(JSON.stringify({ snapshot: result.snapshot, files: result.files, dirs: result.dirs, bytes: result.bytes, errors: result.errors, durationMs: result.durationMs }));
+    ctx.out(JSON.stringify({ snapshot: result.snapshot, files: result.files, dirs: result.dirs, bytes: result.bytes, errors: result.errors, durationMs: result.durationMs, skippedDamaged: found.skipped }));
   } else {
     const seconds = result.durationMs / 1000;
     ctx.out(`Restored snapshot ${result.snapshot.slice(0, 8)} to ${target}: ${result.files} files, ${result.dirs} folders, ${formatBytes(result.bytes)} in ${seconds.toFixed(2)} s`);
@@ -171,6 +225,11 @@ export async function restoreCommand(ctx: CommandContext): Promise<number> {
     if (result.errors.length > 20) ctx.err(`  … and ${result.errors.length - 20} more (use --json for all)`);
   }
   return result.errors.length > 0 ? 1 : 0;
+}
+
+/** Names on stderr each snapshot `latest` passed over because it cannot be read (--skip-damaged). */
+function reportSkipped(ctx: CommandContext, skipped: readonly string[]): void {
+  for (const id of skipped) ctx.err(`Passed over snapshot ${id}: it cannot be read (damaged); "vaultpath verify" reports why.`);
 }
 
 export async function verifyCommand(ctx: CommandContext): Promise<number> {
@@ -184,7 +243,7 @@ export async function verifyCommand(ctx: CommandContext): Promise<number> {
       (ctx.options['read-data'] === true ? ` (${result.packsRead} packs read and every chunk opened)` : ' (structure only; --read-data opens every chunk)'));
     if (result.damage.length === 0) ctx.out('No damage found.');
     for (const d of result.damage) {
-      ctx.out(`DAMAGED ${d.object}: ${d.problem}`);
+      ctx.out(`DAMAGED ${d.object}: ${d.problem}${d.code ? ` (${d.code})` : ''}`);
       if (d.snapshots.length > 0) ctx.out(`  affects snapshots ${d.snapshots.map((s) => s.slice(0, 8)).join(', ')}`);
       for (const f of d.files.slice(0, 10)) ctx.out(`  affects ${f}`);
     }
