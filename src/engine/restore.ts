@@ -79,6 +79,12 @@ export interface RestoreOptions {
    * @default 256 MiB
    */
   readonly recoveryBytes?: number;
+  /**
+   * With `latest` (or a prefix), pass over snapshots that cannot be read instead of failing with
+   * `VP_SNAPSHOT_DAMAGED`: a damaged snapshot's time is sealed inside it, so it could be the newest. Those passed
+   * over are named in the result's `skippedDamaged`. @default false
+   */
+  readonly skipDamaged?: boolean;
   readonly clock?: Clock;
   readonly signal?: AbortSignal;
   /** Progress, called often; MUST NOT block. */
@@ -105,6 +111,8 @@ export interface RestoreResult {
    * target). They are not in `errors`: the rest of their mode, their content and times are restored.
    */
   readonly setIdCleared: { readonly count: number; readonly paths: readonly string[] };
+  /** Snapshots passed over because they cannot be read (`skipDamaged`), ids; empty otherwise. */
+  readonly skippedDamaged: readonly string[];
   readonly durationMs: number;
 }
 
@@ -130,8 +138,7 @@ export async function restore(vault: Vault, ref: string, target: string, options
   const clock = options.clock ?? systemClock;
   const started = clock.now();
   const { signal } = options;
-  const snapshotId = await vault.resolveSnapshot(ref, { signal });
-  const snapshot = await vault.readSnapshot(snapshotId, { signal });
+  const { id: snapshotId, snapshot, skipped: skippedDamaged } = await vault.findSnapshot(ref, { signal, skipDamaged: options.skipDamaged === true });
   const index = await vault.loadIndex({ signal });
   const include = options.include && options.include.length > 0 ? picomatch([...options.include], { dot: true }) : undefined;
   const writer = nativeWriter();
@@ -221,7 +228,7 @@ export async function restore(vault: Vault, ref: string, target: string, options
   }
   if (ctx.fatal) throw ctx.fatal;
   return {
-    snapshot: snapshotId, files: ctx.files, dirs: ctx.dirs, bytes: ctx.bytes, errors: ctx.errors, setIdCleared: ctx.setId,
+    snapshot: snapshotId, files: ctx.files, dirs: ctx.dirs, bytes: ctx.bytes, errors: ctx.errors, setIdCleared: ctx.setId, skippedDamaged,
     durationMs: clock.now() - started,
   };
 }

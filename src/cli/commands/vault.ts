@@ -217,12 +217,16 @@ export async function restoreCommand(ctx: CommandContext): Promise<number> {
   });
   bar.done();
   if (ctx.json) {
-    ctx.out(JSON.stringify({ snapshot: result.snapshot, files: result.files, dirs: result.dirs, bytes: result.bytes, errors: result.errors, durationMs: result.durationMs, skippedDamaged: found.skipped }));
+    ctx.out(JSON.stringify({ snapshot: result.snapshot, files: result.files, dirs: result.dirs, bytes: result.bytes, errors: result.errors, setIdCleared: result.setIdCleared, durationMs: result.durationMs, skippedDamaged: found.skipped }));
   } else {
     const seconds = result.durationMs / 1000;
     ctx.out(`Restored snapshot ${result.snapshot.slice(0, 8)} to ${target}: ${result.files} files, ${result.dirs} folders, ${formatBytes(result.bytes)} in ${seconds.toFixed(2)} s`);
     for (const e of result.errors.slice(0, 20)) ctx.err(`  failed: ${e.path}: ${e.reason}`);
     if (result.errors.length > 20) ctx.err(`  … and ${result.errors.length - 20} more (use --json for all)`);
+    const cleared = result.setIdCleared;
+    if (cleared.count > 0) {
+      ctx.err(`Set-user-ID and set-group-ID bits not restored on ${cleared.count} files and folders (owners are not restored), e.g. ${cleared.paths.slice(0, 3).join(', ')}`);
+    }
   }
   return result.errors.length > 0 ? 1 : 0;
 }
