@@ -182,9 +182,16 @@ export { openStore, type OpenStoreOptions } from './transfer/open.js';
 export {
   Vault,
   VaultIndex,
+  isDamage,
   type BlobLocation,
   type CreateVaultOptions,
+  type FindSnapshotOptions,
+  type FoundSnapshot,
+  type ListSnapshotsOptions,
   type OpenVaultOptions,
+  type SnapshotEntry,
+  type SnapshotListing,
+  type UnreadableSnapshot,
 } from './repo/vault.js';
 export {
   MAX_TREE_NODES,

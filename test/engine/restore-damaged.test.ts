@@ -19,9 +19,9 @@ beforeEach(async () => {
   const src = f.path('src');
   await mkdir(src);
   await writeFile(f.path('src', 'letter.txt'), 'the first version');
-  older = (await backup(f.vault, [src], { scratchDir: f.path('scratch'), reportPath: f.path('report-1.jsonl') })).snapshot;
+  older = (await backup(f.vault, [src], { scratchDir: f.path('scratch'), reportPath: f.path('report-1.jsonl') })).snapshot!;
   await writeFile(f.path('src', 'letter.txt'), 'the second version, longer');
-  newest = (await backup(f.vault, [src], { scratchDir: f.path('scratch'), reportPath: f.path('report-2.jsonl') })).snapshot;
+  newest = (await backup(f.vault, [src], { scratchDir: f.path('scratch'), reportPath: f.path('report-2.jsonl') })).snapshot!;
   await damageObject(f, `snapshots/${newest}`, 40);
 });
 afterEach(() => f.cleanup());

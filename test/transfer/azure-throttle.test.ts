@@ -1,7 +1,7 @@
 /**
  * The one real-time throttle check, on loopback: four concurrent uploads to an HTTP server (Azurite, behind a pass-
  * through server that timestamps every byte it receives) share a 2 MiB/s limit for about 8 s. Measured where the
- * bytes arrive: the average is within 5% of the limit and no 1-second window exceeds 110% of it.
+ * bytes arrive: the average never exceeds the limit by more than 5% and no 1-second window exceeds 110% of it.
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -13,7 +13,7 @@ import { azureBehindFaultServer } from '../support/azure.js';
 const MiB = 2 ** 20;
 
 describe('the throttle on a real HTTP connection', () => {
-  it('holds four concurrent uploads to 2 MiB/s in real time: average within 5%, no 1-second window over 110%', async () => {
+  it('holds four concurrent uploads to 2 MiB/s in real time: average at most 5% over, no 1-second window over 110%', async () => {
     const t = await azureBehindFaultServer(() => 'pass', { blockSize: MiB });
     const { store: backend, server } = t;
     try {
@@ -27,7 +27,11 @@ describe('the throttle on a real HTTP connection', () => {
       const sent = server.bytesIn() - before;
       expect(sent).toBeGreaterThanOrEqual(16 * MiB);
       const average = sent / seconds;
-      expect(Math.abs(average - rate) / rate).toBeLessThan(0.05);
+      // Never faster than the limit (plus 5%). Slower is bounded loosely: on a loaded machine the server behind the
+      // throttle (another process) may take its time, which says nothing about the throttle; the pacing itself is
+      // checked exactly in simulated time (test/throttle).
+      expect(average).toBeLessThanOrEqual(rate * 1.05);
+      expect(average).toBeGreaterThan(rate * 0.5);
       // Every 1-second window, measured at the server from each arrival.
       const a = server.arrivals;
       let worst = 0;
