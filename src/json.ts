@@ -12,8 +12,14 @@
  * error code its callers act on. Field checks that every decoder needs (a string of bounded length, a safe
  * integer in a range) are here too, so they read alike everywhere.
  *
+ * Local files (a credentials file, the agent's settings) are read through {@link readBoundedFile}: one descriptor,
+ * a regular file only, at most the limit plus one byte, so a path to a FIFO, a device or a huge file costs nothing.
+ *
  * @module
  */
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { throwIfAborted } from './errors.js';
 
 /** What a bounded parse refused: `limit` when the document breaks a stated limit, else `malformed`. */
 export type JsonProblem = 'limit' | 'malformed';
@@ -103,4 +109,43 @@ export function isIntegerIn(v: unknown, min: number, max: number): v is number {
 /** True for a string `Date.parse` reads, of a sane length (an ISO 8601 time is 24 characters). */
 export function isTimeString(v: unknown): v is string {
   return isBoundedString(v, 64, 1) && !Number.isNaN(Date.parse(v));
+}
+
+/** Why {@link readBoundedFile} returned no bytes. */
+export type BoundedFileProblem = 'unreadable' | 'not-a-file' | 'too-large';
+
+/**
+ * The bytes of the regular file at `path`, read through one descriptor, at most `maxBytes`; or why not: it cannot
+ * be opened or read (`unreadable`, with the Node error), it is not a regular file (a folder, a FIFO, a device:
+ * opened without blocking and never read), or it holds more than `maxBytes` (only `maxBytes` + 1 are ever read).
+ */
+export async function readBoundedFile(
+  path: string,
+  maxBytes: number,
+  options: { signal?: AbortSignal } = {},
+): Promise<{ bytes: Buffer } | { problem: BoundedFileProblem; cause?: unknown }> {
+  let handle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (cause) {
+    return { problem: 'unreadable', cause };
+  }
+  try {
+    if (!(await handle.stat()).isFile()) return { problem: 'not-a-file' };
+    const buf = Buffer.alloc(maxBytes + 1);
+    let length = 0;
+    while (length < buf.length) {
+      throwIfAborted(options.signal);
+      const { bytesRead } = await handle.read(buf, length, buf.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length > maxBytes) return { problem: 'too-large' };
+    return { bytes: buf.subarray(0, length) };
+  } catch (cause) {
+    if (options.signal?.aborted) throw cause;
+    return { problem: 'unreadable', cause };
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
 }
