@@ -114,7 +114,17 @@ export async function readCredentialsFile(path: string, options: { signal?: Abor
       read.cause === undefined ? {} : { cause: read.cause },
     );
   }
-  const file = parseBoundedJsonObject(read.bytes, { maxDepth: CREDENTIALS_JSON_DEPTH }, (what, problem) =>
+  return decodeCredentialsFile(read.bytes, path);
+}
+
+/**
+ * Decodes and checks the bytes of a credentials file (see {@link readCredentialsFile}); `path` names it in messages.
+ * @throws {VaultpathError} `VP_CREDENTIALS_INVALID`.
+ */
+export function decodeCredentialsFile(bytes: Uint8Array, path: string): CredentialsFile {
+  const notOne = (why: string): VaultpathError =>
+    new VaultpathError('VP_CREDENTIALS_INVALID', `${path} is not a valid vault credentials file (${why}). Download a new one from the vault's owner.`);
+  const file = parseBoundedJsonObject(bytes, { maxDepth: CREDENTIALS_JSON_DEPTH, maxBytes: MAX_CREDENTIALS_FILE_BYTES }, (what, problem) =>
     notOne(problem === 'limit' ? `it is corrupted: it ${what}` : `it is corrupted or not a credentials file: it ${what === 'is not valid JSON' ? 'is not JSON' : what}`),
   );
   if (file['format'] !== 'vaultpath-credentials') throw notOne('it is not a credentials file');
