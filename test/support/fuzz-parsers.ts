@@ -388,7 +388,7 @@ export async function fuzzTargets(keys: SealKeys): Promise<FuzzTarget[]> {
     { name: 'index (sealed)', seeds: [indexPlain, encodeIndex({ entries: [], supersedes: [] })], json: false, parse: (b) => openIndex(keys, id, sealedObject(ObjectType.index, id, b)) },
     {
       name: 'pack header (sealed)',
-      seeds: [headerPlain, encodePackHeader([])],
+      seeds: [headerPlain],
       json: false,
       parse: (b) => openPackHeader(keys, joinSealed(sealBlob(keys, ObjectType.packHeader, PACK_HEADER_ID, b)), packSize, 'pack'),
     },
