@@ -69,8 +69,11 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 export const TREE_JSON_DEPTH = 5;
 /** Brackets open at once in a snapshot's JSON, at most: the snapshot, its `paths` or `stats`. */
 export const SNAPSHOT_JSON_DEPTH = 2;
-/** Bytes of a name, at most (Linux NAME_MAX). */
-export const MAX_NAME_BYTES = 255;
+/**
+ * Bytes of a name, at most. Names read from a folder stop at 255 bytes (NAME_MAX), but a root node's name gets a
+ * `-2`, `-3`, … suffix when two roots end alike, so the bound is a path's (PATH_MAX less its NUL), not a name's.
+ */
+export const MAX_NAME_BYTES = 4095;
 /** Bytes of a symbolic link's target, at most (Linux PATH_MAX less its NUL). */
 export const MAX_LINK_TARGET_BYTES = 4095;
 /** Bytes of one source root in a snapshot's `paths`, at most (Linux PATH_MAX less its NUL). */
@@ -146,7 +149,7 @@ function checkedNameBytes(n: Record<string, unknown>, bad: (what: string) => Vau
     if (name.length > MAX_NAME_BYTES || Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) throw bad(`has a name over ${MAX_NAME_BYTES} bytes`);
     bytes = Buffer.from(name, 'utf8');
   } else {
-    if (typeof raw !== 'string' || raw === '' || raw.length > 4 * Math.ceil(MAX_NAME_BYTES / 3) || !BASE64.test(raw)) {
+    if (typeof raw !== 'string' || raw === '' || raw.length > 4 * Math.ceil(MAX_NAME_BYTES / 3) + 4 || !BASE64.test(raw)) {
       throw bad('has no valid name (a "name" string, or "nameRaw" instead)');
     }
     bytes = Buffer.from(raw, 'base64');
