@@ -18,8 +18,9 @@
  * @module
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { VaultpathError } from '../errors.js';
+import { isBoundedString, isIntegerIn, isJsonObject, isTimeString, parseBoundedJsonObject, readBoundedFile } from '../json.js';
 import type { CredentialsState, VaultIdentity } from './identity.js';
 
 export interface CredentialsFile {
@@ -85,35 +86,61 @@ export async function writeCredentialsFile(path: string, file: CredentialsFile):
   await writeFile(path, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
 }
 
-/** Reads and parses a credentials file; checks its shape, not its MAC. */
-export async function readCredentialsFile(path: string): Promise<CredentialsFile> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+/** Bytes of a credentials file, at most: a few short fields and a SAS token of a few hundred bytes. */
+export const MAX_CREDENTIALS_FILE_BYTES = 64 * 1024;
+/** Brackets open at once in a credentials file's JSON, at most: the file and its `access`. */
+const CREDENTIALS_JSON_DEPTH = 2;
+const HEX32 = /^[0-9a-f]{32}$/;
+const VAULT_NAME = /^[A-Za-z][A-Za-z0-9-]{1,49}$/;
+/** Base64 of an HMAC-SHA256 (32 bytes): 43 characters and one `=`. */
+const MAC_BASE64 = /^[A-Za-z0-9+/]{43}=$/;
+
+/**
+ * Reads and parses a credentials file; checks the type and range of every field, not its MAC. The file is read
+ * through one descriptor, a regular file of at most {@link MAX_CREDENTIALS_FILE_BYTES} only.
+ * @throws {VaultpathError} `VP_CREDENTIALS_UNREADABLE` (missing, no permission, not a regular file);
+ *   `VP_CREDENTIALS_INVALID` (too large, not JSON, nested too deep, a field missing or of the wrong type).
+ */
+export async function readCredentialsFile(path: string, options: { signal?: AbortSignal } = {}): Promise<CredentialsFile> {
+  const read = await readBoundedFile(path, MAX_CREDENTIALS_FILE_BYTES, options);
+  const notOne = (why: string, cause?: unknown): VaultpathError =>
+    new VaultpathError('VP_CREDENTIALS_INVALID', `${path} is not a valid vault credentials file (${why}). Download a new one from the vault's owner.`, { cause });
+  if ('problem' in read) {
+    if (read.problem === 'too-large') throw notOne(`it is larger than ${MAX_CREDENTIALS_FILE_BYTES} bytes`);
+    const code = read.problem === 'not-a-file' ? 'not a regular file' : ((read.cause as NodeJS.ErrnoException | undefined)?.code ?? 'error');
     throw new VaultpathError(
       'VP_CREDENTIALS_UNREADABLE',
       `The vault credentials file ${path} could not be read (${code}). Copy it to a local folder you can read, and run the command again.`,
-      { cause: e },
+      read.cause === undefined ? {} : { cause: read.cause },
     );
   }
-  const notOne = (why: string, cause?: unknown): VaultpathError =>
-    new VaultpathError('VP_CREDENTIALS_INVALID', `${path} is not a valid vault credentials file (${why}). Download a new one from the vault's owner.`, { cause });
-  let file: CredentialsFile;
-  try {
-    file = JSON.parse(text) as CredentialsFile;
-  } catch (e) {
-    throw notOne('it is corrupted or not a credentials file: it is not JSON', e);
-  }
-  if (!file || typeof file !== 'object' || file.format !== 'vaultpath-credentials') throw notOne('it is not a credentials file');
-  if (file.version !== 1) throw notOne(`it has version ${String(file.version)}, and this program reads version 1`);
-  const strings = ['vaultId', 'vaultName', 'location', 'issuedAt', 'expiresAt', 'mac'] as const;
-  if (strings.some((k) => typeof file[k] !== 'string') || !Number.isInteger(file.generation) || typeof file.access !== 'object' || file.access === null) {
-    throw notOne('it is corrupted: a field is missing or of the wrong type');
-  }
-  if (Number.isNaN(Date.parse(file.expiresAt))) throw notOne('it is corrupted: its expiry time cannot be read');
-  return file;
+  return decodeCredentialsFile(read.bytes, path);
+}
+
+/**
+ * Decodes and checks the bytes of a credentials file (see {@link readCredentialsFile}); `path` names it in messages.
+ * @throws {VaultpathError} `VP_CREDENTIALS_INVALID`.
+ */
+export function decodeCredentialsFile(bytes: Uint8Array, path: string): CredentialsFile {
+  const notOne = (why: string): VaultpathError =>
+    new VaultpathError('VP_CREDENTIALS_INVALID', `${path} is not a valid vault credentials file (${why}). Download a new one from the vault's owner.`);
+  const file = parseBoundedJsonObject(bytes, { maxDepth: CREDENTIALS_JSON_DEPTH, maxBytes: MAX_CREDENTIALS_FILE_BYTES }, (what, problem) =>
+    notOne(problem === 'limit' ? `it is corrupted: it ${what}` : `it is corrupted or not a credentials file: it ${what === 'is not valid JSON' ? 'is not JSON' : what}`),
+  );
+  if (file['format'] !== 'vaultpath-credentials') throw notOne('it is not a credentials file');
+  if (file['version'] !== 1) throw notOne(`it has version ${typeof file['version'] === 'number' ? file['version'] : 'missing'}, and this program reads version 1`);
+  const wrong = (field: string): VaultpathError => notOne(`it is corrupted: "${field}" is missing or of the wrong type`);
+  if (typeof file['vaultId'] !== 'string' || !HEX32.test(file['vaultId'])) throw wrong('vaultId');
+  if (typeof file['vaultName'] !== 'string' || !VAULT_NAME.test(file['vaultName'])) throw wrong('vaultName');
+  if (!isBoundedString(file['location'], 4096, 1) || /[\u0000-\u001f]/.test(file['location'])) throw wrong('location');
+  const access = file['access'];
+  if (!isJsonObject(access) || Object.values(access).some((v) => typeof v !== 'string')) throw wrong('access');
+  if (access['sasToken'] !== undefined && !isBoundedString(access['sasToken'], 8192, 1)) throw wrong('access');
+  if (!isTimeString(file['issuedAt'])) throw wrong('issuedAt');
+  if (!isTimeString(file['expiresAt'])) throw notOne('it is corrupted: its expiry time cannot be read');
+  if (!isIntegerIn(file['generation'], 1, Number.MAX_SAFE_INTEGER)) throw wrong('generation');
+  if (typeof file['mac'] !== 'string' || !MAC_BASE64.test(file['mac'])) throw wrong('mac');
+  return file as unknown as CredentialsFile;
 }
 
 /**

@@ -19,6 +19,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { VaultpathError } from '../errors.js';
+import { isBoundedString, isIntegerIn, isTimeString, parseBoundedJsonObject } from '../json.js';
 import type { CallOptions, Store } from '../transfer/store.js';
 
 export interface VaultIdentity {
@@ -77,17 +78,52 @@ export async function createIdentity(store: Store, name: string, now: number, op
   return identity;
 }
 
-/** The vault's identity, or undefined when it has none (a vault made before identities, or no vault). */
+/** Bytes of a registry object, at most: each is a handful of short fields. */
+export const MAX_REGISTRY_OBJECT_BYTES = 64 * 1024;
+const HEX32 = /^[0-9a-f]{32}$/;
+/** Base64 of 32 bytes: 43 characters and one `=`. */
+const KEY_BASE64 = /^[A-Za-z0-9+/]{43}=$/;
+
+/**
+ * The vault's identity, or undefined when it has none (a vault made before identities, or no vault).
+ * @throws {VaultpathError} `VP_MALFORMED_OBJECT` when it is not a vault identity (any field missing, of the wrong
+ *   type or out of range); `VP_FORMAT_LIMIT` over {@link MAX_REGISTRY_OBJECT_BYTES} or nested; the store's errors.
+ */
 export async function readIdentity(store: Store, options: CallOptions = {}): Promise<VaultIdentity | undefined> {
-  const v = await readJson<VaultIdentity>(store, IDENTITY_NAME, options);
-  if (v && (v.format !== 'vaultpath-vault' || typeof v.id !== 'string' || typeof v.name !== 'string')) {
-    throw new VaultpathError('VP_MALFORMED_OBJECT', `${IDENTITY_NAME} in ${store.location} is not a vault identity.`);
-  }
-  return v;
+  const bytes = await readRegistryObject(store, IDENTITY_NAME, options);
+  return bytes && decodeIdentity(bytes, `${IDENTITY_NAME} in ${store.location}`);
 }
 
+/** Decodes and checks `registry/vault` (see {@link readIdentity}); `where` names it in messages. */
+export function decodeIdentity(bytes: Uint8Array, where: string): VaultIdentity {
+  const v = decodeRegistryObject(bytes, where);
+  const bad = (what: string): VaultpathError => new VaultpathError('VP_MALFORMED_OBJECT', `${where} is not a vault identity (${what}).`);
+  if (v['format'] !== 'vaultpath-vault') throw bad('its format is not "vaultpath-vault"');
+  if (v['version'] !== 1) throw bad('its version is not 1');
+  if (typeof v['id'] !== 'string' || !HEX32.test(v['id'])) throw bad('its id is not 32 hex digits');
+  if (typeof v['name'] !== 'string' || !VAULT_NAME.test(v['name'])) throw bad('its name breaks the vault naming rule');
+  if (!isTimeString(v['createdAt'])) throw bad('its createdAt is not a time');
+  return v as unknown as VaultIdentity;
+}
+
+/**
+ * The state of the vault's credentials files, or undefined when none was ever issued.
+ * @throws {VaultpathError} `VP_MALFORMED_OBJECT` when a field is missing, of the wrong type or out of range;
+ *   `VP_FORMAT_LIMIT`; the store's errors.
+ */
 export async function readCredentialsState(store: Store, options: CallOptions = {}): Promise<CredentialsState | undefined> {
-  return readJson<CredentialsState>(store, CREDENTIALS_STATE_NAME, options);
+  const bytes = await readRegistryObject(store, CREDENTIALS_STATE_NAME, options);
+  return bytes && decodeCredentialsState(bytes, `${CREDENTIALS_STATE_NAME} in ${store.location}`);
+}
+
+/** Decodes and checks `registry/credentials` (see {@link readCredentialsState}). */
+export function decodeCredentialsState(bytes: Uint8Array, where: string): CredentialsState {
+  const v = decodeRegistryObject(bytes, where);
+  const bad = (what: string): VaultpathError => new VaultpathError('VP_MALFORMED_OBJECT', `${where} is damaged (${what}); issue a new credentials file.`);
+  if (!isIntegerIn(v['generation'], 1, Number.MAX_SAFE_INTEGER - 1)) throw bad('its generation is not an integer of 1 or more');
+  if (typeof v['key'] !== 'string' || !KEY_BASE64.test(v['key'])) throw bad('its key is not base64 of 32 bytes');
+  if (!isTimeString(v['issuedAt'])) throw bad('its issuedAt is not a time');
+  return v as unknown as CredentialsState;
 }
 
 /** Starts a new credentials generation: a fresh MAC key, the generation one higher. */
@@ -98,8 +134,26 @@ export async function nextCredentialsState(store: Store, now: number, options: C
   return state;
 }
 
+/**
+ * The record of machine `machineName`, or undefined when no machine has that name.
+ * @throws {VaultpathError} `VP_MALFORMED_OBJECT` when a field is missing, of the wrong type or out of range;
+ *   `VP_FORMAT_LIMIT`; the store's errors.
+ */
 export async function readMachine(store: Store, machineName: string, options: CallOptions = {}): Promise<MachineRecord | undefined> {
-  return readJson<MachineRecord>(store, machineRecordName(machineName), options);
+  const name = machineRecordName(machineName);
+  const bytes = await readRegistryObject(store, name, options);
+  return bytes && decodeMachineRecord(bytes, `${name} in ${store.location}`);
+}
+
+/** Decodes and checks a `registry/machines/<name>` record (see {@link readMachine}). */
+export function decodeMachineRecord(bytes: Uint8Array, where: string): MachineRecord {
+  const v = decodeRegistryObject(bytes, where);
+  const bad = (what: string): VaultpathError => new VaultpathError('VP_MALFORMED_OBJECT', `${where} is not a machine record (${what}).`);
+  if (typeof v['machineId'] !== 'string' || !HEX32.test(v['machineId'])) throw bad('its machineId is not 32 hex digits');
+  if (!isBoundedString(v['name'], 63, 1)) throw bad('its name is not 1 to 63 characters');
+  if (!isTimeString(v['registeredAt'])) throw bad('its registeredAt is not a time');
+  if (!isIntegerIn(v['generation'], 1, Number.MAX_SAFE_INTEGER)) throw bad('its generation is not an integer of 1 or more');
+  return v as unknown as MachineRecord;
 }
 
 /** Records a machine, create-only; `VP_ALREADY_EXISTS` when the name is taken. */
@@ -111,17 +165,23 @@ function json(value: unknown): Buffer {
   return Buffer.from(`${JSON.stringify(value, null, 2)}\n`, 'utf8');
 }
 
-async function readJson<T>(store: Store, name: string, options: CallOptions): Promise<T | undefined> {
-  let bytes: Buffer;
+/** The bytes stored under `name`, or undefined when there are none. */
+async function readRegistryObject(store: Store, name: string, options: CallOptions): Promise<Buffer | undefined> {
   try {
-    bytes = await store.get(name, options);
+    return await store.get(name, options);
   } catch (e) {
     if ((e as VaultpathError).code === 'VP_NOT_FOUND') return undefined;
     throw e;
   }
-  try {
-    return JSON.parse(bytes.toString('utf8')) as T;
-  } catch (e) {
-    throw new VaultpathError('VP_MALFORMED_OBJECT', `${name} in ${store.location} is not valid JSON.`, { cause: e });
-  }
+}
+
+/**
+ * Parses a registry object's bytes: a JSON object of one level, at most {@link MAX_REGISTRY_OBJECT_BYTES}. Its
+ * fields are checked by the reader of each kind. @internal
+ * @throws {VaultpathError} `VP_MALFORMED_OBJECT` (not JSON, not an object), `VP_FORMAT_LIMIT` (too large, nested).
+ */
+export function decodeRegistryObject(bytes: Uint8Array, where: string): Record<string, unknown> {
+  return parseBoundedJsonObject(bytes, { maxDepth: 1, maxBytes: MAX_REGISTRY_OBJECT_BYTES }, (what, problem) =>
+    new VaultpathError(problem === 'limit' ? 'VP_FORMAT_LIMIT' : 'VP_MALFORMED_OBJECT', `${where} ${what}; the vault's registry is damaged.`),
+  );
 }

@@ -113,10 +113,10 @@ export async function register(options: RegisterOptions): Promise<RegisterResult
   const signal = options.signal;
   /** The signal as a call option (absent rather than undefined). */
   const call = signal ? { signal } : {};
-  const file = await readCredentialsFile(options.credentialsPath);
+  const file = await readCredentialsFile(options.credentialsPath, call);
   // Expiry needs no network: say it before anything else.
   if (clock.now() >= Date.parse(file.expiresAt)) verifyCredentials(file, undefined, undefined, clock.now(), options.credentialsPath);
-  const agent = await loadAgent(options.home);
+  const agent = await loadAgent(options.home, call);
   if (agent.registration && agent.registration.vaultId !== file.vaultId) {
     throw new VaultpathError(
       'VP_REGISTERED_ELSEWHERE',

@@ -118,7 +118,8 @@ export async function createKeySlot(
  */
 export function decodeKeySlot(id: Uint8Array, bytes: Uint8Array, bounds?: KdfBounds): KeySlot {
   checkBytes(id, KEY_SLOT_ID_LENGTH, 'id');
-  const buf = Buffer.from(bytes);
+  // Checked in place: an object of any size under keys/ is measured before a byte of it is copied.
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const where = `Key slot ${toHex(id)}`;
   if (buf.length < 8 || !buf.subarray(0, 4).equals(MAGIC)) {
     throw damaged(`${where} is not a key slot (${buf.length} bytes, no "VPKS" magic)`);
@@ -148,7 +149,8 @@ export function decodeKeySlot(id: Uint8Array, bytes: Uint8Array, bounds?: KdfBou
     parallelism: buf.readUInt32LE(16),
   };
   checkKdfParams(kdf, bounds);
-  return { id: Buffer.from(id), kdf, salt: buf.subarray(20, 52), bytes: buf };
+  const copy = Buffer.from(buf);
+  return { id: Buffer.from(id), kdf, salt: copy.subarray(20, 52), bytes: copy };
 }
 
 export interface OpenKeySlotOptions {

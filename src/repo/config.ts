@@ -15,6 +15,7 @@ import { VaultpathError } from '../errors.js';
 import { type ChunkerParams, checkChunkerParams } from '../chunk/fastcdc.js';
 import { type SealKeys, joinSealed, openObject, sealObject } from '../crypto/envelope.js';
 import { ObjectType } from '../crypto/object-type.js';
+import { isJsonObject, parseBoundedJsonObject } from '../json.js';
 
 /** The format version of vaults this code creates and reads. */
 export const VAULT_FORMAT_VERSION = 1;
@@ -32,6 +33,11 @@ export interface VaultConfig {
   /** The chunker sizes every writer of this vault must use, or dedup breaks. */
   readonly chunker: ChunkerParams;
 }
+
+/** Bytes of the config's JSON, at most (it is about 150). */
+export const MAX_CONFIG_BYTES = 64 * 1024;
+/** Brackets open at once in the config's JSON, at most: the config and its `chunker`. */
+const CONFIG_JSON_DEPTH = 2;
 
 const FIELDS = ['version', 'id', 'createdAt', 'chunker'];
 const CHUNKER_FIELDS = ['minSize', 'avgSize', 'maxSize'];
@@ -51,18 +57,23 @@ export function sealConfig(keys: SealKeys, config: VaultConfig): Buffer {
 /**
  * Opens and validates the stored config.
  * @throws {VaultpathError} `VP_AUTH_FAILED` (also: this key belongs to another vault), `VP_UNSUPPORTED_VERSION`,
- *   `VP_MALFORMED_OBJECT`, `VP_CHUNKER_PARAMS`, and the other envelope errors.
+ *   `VP_MALFORMED_OBJECT`, `VP_CHUNKER_PARAMS`, `VP_FORMAT_LIMIT` (over {@link MAX_CONFIG_BYTES}, or nested deeper
+ *   than the config's two levels), and the other envelope errors.
  */
 export function openConfig(keys: SealKeys, sealed: Uint8Array): VaultConfig {
-  const plaintext = openObject(keys, ObjectType.config, CONFIG_ID, sealed, { where: 'The vault config' });
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(plaintext.toString('utf8'));
-  } catch (cause) {
-    throw malformed('is not valid JSON', cause);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw malformed('is not a JSON object');
-  const o = parsed as Record<string, unknown>;
+  return decodeConfig(openObject(keys, ObjectType.config, CONFIG_ID, sealed, { where: 'The vault config' }));
+}
+
+/**
+ * Decodes and validates the config's plaintext (what {@link openConfig} does once the envelope is open).
+ * @throws {VaultpathError} as {@link openConfig}, but for the envelope's errors.
+ */
+export function decodeConfig(plaintext: Uint8Array): VaultConfig {
+  const o = parseBoundedJsonObject(plaintext, { maxDepth: CONFIG_JSON_DEPTH, maxBytes: MAX_CONFIG_BYTES }, (what, problem) =>
+    problem === 'limit'
+      ? new VaultpathError('VP_FORMAT_LIMIT', `The vault config ${what}; the vault is damaged or was written by another program.`)
+      : malformed(what),
+  );
   if (typeof o['version'] === 'number' && o['version'] !== VAULT_FORMAT_VERSION) {
     throw new VaultpathError(
       'VP_UNSUPPORTED_VERSION',
@@ -72,7 +83,7 @@ export function openConfig(keys: SealKeys, sealed: Uint8Array): VaultConfig {
   const extra = Object.keys(o).filter((k) => !FIELDS.includes(k));
   if (extra.length > 0) throw malformed(`has fields this version does not know: ${extra.join(', ')}`);
   const c = o['chunker'];
-  if (typeof c !== 'object' || c === null || Object.keys(c).some((k) => !CHUNKER_FIELDS.includes(k))) {
+  if (!isJsonObject(c) || Object.keys(c).some((k) => !CHUNKER_FIELDS.includes(k))) {
     throw malformed('has no valid "chunker" field');
   }
   const chunker = c as Record<string, unknown>;

@@ -30,7 +30,7 @@
 import { VaultpathError } from '../errors.js';
 import { type SealKeys, joinSealed, openObject, sealObject } from '../crypto/envelope.js';
 import { ObjectType } from '../crypto/object-type.js';
-import type { PackedType } from './pack.js';
+import { type PackedType, checkBlobLocation } from './pack.js';
 
 /** Bytes of one index entry. */
 export const INDEX_ENTRY_LENGTH = 52;
@@ -155,14 +155,12 @@ export function readIndex(plain: Buffer, where = 'index'): IndexReader {
         const type = plain[at + 48]!;
         if (type !== ObjectType.data && type !== ObjectType.tree) throw bad(`entry ${i} has type ${type}`);
         if (plain.readUInt16LE(at + 50) !== 0) throw bad(`entry ${i} has a non-zero reserved field`);
-        visit(plain, at, {
-          packId: packIds[ordinal]!,
-          type,
-          codec: plain[at + 49]!,
-          offset: plain.readUInt32LE(at + 36),
-          length: plain.readUInt32LE(at + 40),
-          plaintextLength: plain.readUInt32LE(at + 44),
-        });
+        const codec = plain[at + 49]!;
+        const offset = plain.readUInt32LE(at + 36);
+        const length = plain.readUInt32LE(at + 40);
+        const plaintextLength = plain.readUInt32LE(at + 44);
+        checkBlobLocation(offset, length, codec, plaintextLength, (what) => bad(`entry ${i} ${what}`));
+        visit(plain, at, { packId: packIds[ordinal]!, type, codec, offset, length, plaintextLength });
       }
     },
   };

@@ -10,6 +10,7 @@
  * @module
  */
 import { VaultpathError } from '../errors.js';
+import { isBoundedString, isIntegerIn, isTimeString } from '../json.js';
 import { decodeJsonObject } from './tree.js';
 
 export interface Lock {
@@ -28,13 +29,25 @@ export function encodeLock(lock: Lock): Buffer {
   return Buffer.from(JSON.stringify({ time: lock.time, hostname: lock.hostname, pid: lock.pid, exclusive: lock.exclusive }), 'utf8');
 }
 
-/** @throws {VaultpathError} `VP_MALFORMED_OBJECT` when a field is missing or of the wrong kind. */
+/** Bytes of a lock's JSON, at most: four short fields. */
+export const MAX_LOCK_BYTES = 64 * 1024;
+/**
+ * The largest pid a lock may name: process ids are positive 32-bit integers (Linux stops at 2^22), and a probe of
+ * anything larger would fail as if the process were gone, making a live run's lock look abandoned.
+ */
+export const MAX_LOCK_PID = 0x7fff_ffff;
+
+/**
+ * @throws {VaultpathError} `VP_MALFORMED_OBJECT` when a field is missing or of the wrong kind or range;
+ *   `VP_FORMAT_LIMIT` for a lock over {@link MAX_LOCK_BYTES} or with nested JSON.
+ */
 export function decodeLock(bytes: Uint8Array, where: string): Lock {
   const bad = (what: string): VaultpathError => new VaultpathError('VP_MALFORMED_OBJECT', `${where} ${what}.`);
-  const s = decodeJsonObject(bytes, bad);
-  if (typeof s['time'] !== 'string' || Number.isNaN(Date.parse(s['time']))) throw bad('has no valid time');
-  if (typeof s['hostname'] !== 'string') throw bad('has no hostname');
-  if (!Number.isSafeInteger(s['pid']) || (s['pid'] as number) < 1) throw bad('has no valid pid');
+  const limit = (what: string): VaultpathError => new VaultpathError('VP_FORMAT_LIMIT', `${where} ${what}.`);
+  const s = decodeJsonObject(bytes, bad, { maxDepth: 1, maxBytes: MAX_LOCK_BYTES }, limit);
+  if (!isTimeString(s['time'])) throw bad('has no valid time');
+  if (!isBoundedString(s['hostname'], 1024)) throw bad('has no hostname');
+  if (!isIntegerIn(s['pid'], 1, MAX_LOCK_PID)) throw bad('has no valid pid');
   if (typeof s['exclusive'] !== 'boolean') throw bad('does not say whether it is exclusive');
   return { time: s['time'], hostname: s['hostname'], pid: s['pid'] as number, exclusive: s['exclusive'] };
 }

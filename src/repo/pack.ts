@@ -29,7 +29,7 @@
 import { createHash } from 'node:crypto';
 import { VaultpathError } from '../errors.js';
 import { type ByteParts, partsLength, toHex } from '../bytes.js';
-import { type SealKeys, type SealedObject, Codec, openBlob, sealBlob } from '../crypto/envelope.js';
+import { type SealKeys, type SealedObject, BLOB_OVERHEAD, Codec, openBlob, sealBlob } from '../crypto/envelope.js';
 import { ObjectType, describeType } from '../crypto/object-type.js';
 
 /** Bytes of the fixed trailer at the end of every pack. */
@@ -44,6 +44,8 @@ export const PACK_HEADER_ID = new Uint8Array(32);
 export const MAX_PACK_SIZE = 0xffff_ffff;
 
 const TRAILER_MAGIC = Buffer.from('VPK', 'latin1');
+/** Bytes of the sealed header of a pack with no blobs: its count, sealed. */
+const EMPTY_HEADER_LENGTH = 4 + BLOB_OVERHEAD;
 
 /** The blob types a pack holds. */
 export type PackedType = typeof ObjectType.data | typeof ObjectType.tree;
@@ -205,6 +207,16 @@ export function readPackTrailer(trailer: Uint8Array, packSize: number, where: st
   if (headerLength + PACK_TRAILER_LENGTH > packSize) {
     throw new VaultpathError('VP_MALFORMED_OBJECT', `${where} claims a ${headerLength}-byte header but is only ${packSize} bytes.`);
   }
+  // A header of n entries is a sealed 4 + 44·n bytes, and each of its n blobs takes at least a sealed blob's
+  // overhead: a length that fits neither is refused before the header is read into memory.
+  const entryBytes = headerLength - EMPTY_HEADER_LENGTH;
+  if (entryBytes < 0 || entryBytes % PACK_ENTRY_LENGTH !== 0) {
+    throw new VaultpathError('VP_MALFORMED_OBJECT', `${where} claims a ${headerLength}-byte header, which no number of entries makes; the pack is damaged.`);
+  }
+  const entries = entryBytes / PACK_ENTRY_LENGTH;
+  if (headerLength + PACK_TRAILER_LENGTH + entries * BLOB_OVERHEAD > packSize) {
+    throw new VaultpathError('VP_MALFORMED_OBJECT', `${where} claims ${entries} blobs, more than its ${packSize} bytes can hold; the pack is damaged.`);
+  }
   return headerLength;
 }
 
@@ -226,21 +238,31 @@ export function openPackHeader(keys: SealKeys, sealedHeader: Uint8Array, packSiz
     const type = plain[o]!;
     if (type !== ObjectType.data && type !== ObjectType.tree) throw bad(`has an entry of type ${describeType(type)}`);
     if (plain.readUInt16LE(o + 2) !== 0) throw bad('has a non-zero reserved field');
+    const codec = plain[o + 1]!;
     const length = plain.readUInt32LE(o + 4);
-    entries.push({
-      type,
-      codec: plain[o + 1]!,
-      length,
-      plaintextLength: plain.readUInt32LE(o + 8),
-      id: Buffer.from(plain.subarray(o + 12, o + 44)),
-      offset,
-    });
+    const plaintextLength = plain.readUInt32LE(o + 8);
+    checkBlobLocation(offset, length, codec, plaintextLength, (what) => bad(`has an entry (${i}) that ${what}`));
+    entries.push({ type, codec, length, plaintextLength, id: Buffer.from(plain.subarray(o + 12, o + 44)), offset });
     offset += length;
   }
   if (offset + sealedHeader.length + PACK_TRAILER_LENGTH !== packSize) {
     throw bad(`accounts for ${offset} bytes of blobs, which does not match the pack size ${packSize}`);
   }
   return entries;
+}
+
+/**
+ * Checks where a blob is said to be, wherever that is read from (an index entry, a pack header): it must hold at
+ * least a sealed blob's overhead, end within the largest pack (two u32 fields can add up past it), and, stored
+ * without compression, be exactly its plaintext plus the overhead.
+ * @throws what `bad` makes of the first check that fails. @internal
+ */
+export function checkBlobLocation(offset: number, length: number, codec: number, plaintextLength: number, bad: (what: string) => Error): void {
+  if (length < BLOB_OVERHEAD) throw bad(`has a sealed length of ${length} bytes, less than a sealed blob's ${BLOB_OVERHEAD}`);
+  if (offset + length > MAX_PACK_SIZE) throw bad(`ends at byte ${offset + length}, beyond the largest pack (${MAX_PACK_SIZE} bytes)`);
+  if (codec === Codec.none && plaintextLength !== length - BLOB_OVERHEAD) {
+    throw bad(`has a plaintext length of ${plaintextLength} bytes for a sealed length of ${length}`);
+  }
 }
 
 /** A short label for a pack in messages. */

@@ -9,6 +9,7 @@
  * @module
  */
 import { VaultpathError } from '../errors.js';
+import { type JsonBounds, isBoundedString, isIntegerIn, isJsonObject, isTimeString, parseBoundedJsonObject } from '../json.js';
 
 /** Nodes per tree blob; a longer listing continues through `next`. Readers refuse a tree blob with more. */
 export const MAX_TREE_NODES = 10_000;
@@ -61,61 +62,139 @@ const DECIMAL = /^\d{1,30}$/;
 const SIGNED_DECIMAL = /^-?\d{1,30}$/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
+/**
+ * Brackets open at once in a tree's JSON, at most: the tree, its `nodes`, a node, its `holes` (or `content`), one
+ * hole. Deeper text is refused before it is parsed.
+ */
+export const TREE_JSON_DEPTH = 5;
+/** Brackets open at once in a snapshot's JSON, at most: the snapshot, its `paths` or `stats`. */
+export const SNAPSHOT_JSON_DEPTH = 2;
+/**
+ * Bytes of a name, at most. Names read from a folder stop at 255 bytes (NAME_MAX), but a root node's name gets a
+ * `-2`, `-3`, … suffix when two roots end alike, so the bound is a path's (PATH_MAX less its NUL), not a name's.
+ */
+export const MAX_NAME_BYTES = 4095;
+/** Bytes of a symbolic link's target, at most (Linux PATH_MAX less its NUL). */
+export const MAX_LINK_TARGET_BYTES = 4095;
+/** Bytes of one source root in a snapshot's `paths`, at most (Linux PATH_MAX less its NUL). */
+export const MAX_PATH_BYTES = 4095;
+/** The support-rule decisions a file node may name. */
+const DECISIONS: ReadonlySet<unknown> = new Set(['backup', 'backup-full', 'backup-sparse']);
+/** Bytes one data chunk holds, at most, under any vault's chunker (CHUNKER_LIMITS.maxSize). */
+const MAX_CHUNK_BYTES = 64 * 1024 * 1024;
+
 /** Encodes a tree (nodes must already be sorted by name). */
 export function encodeTree(tree: Tree): Buffer {
   return Buffer.from(JSON.stringify(tree.next ? { nodes: tree.nodes, next: tree.next } : { nodes: tree.nodes }), 'utf8');
 }
 
 /**
- * Decodes and checks a tree's shape: types, ids, sizes and times. Names are checked for safety by the restorer.
- * @throws {VaultpathError} `VP_MALFORMED_OBJECT`.
+ * Decodes and checks a tree: its nesting before it is parsed, then every field of every node (types, ids, sizes
+ * against holes and content, times, name bytes, link targets) before anything uses it. Whether a name is safe to
+ * create on disk is checked by the restorer, per node, with {@link checkNodeName}; a name must still be one name
+ * (`name` or `nameRaw`, not both), and appear once in the blob.
+ * @throws {VaultpathError} `VP_MALFORMED_OBJECT`; `VP_FORMAT_LIMIT` for more than {@link MAX_TREE_NODES} nodes or
+ *   JSON nested deeper than {@link TREE_JSON_DEPTH}.
  */
 export function decodeTree(bytes: Uint8Array, where: string): Tree {
   const bad = (what: string): VaultpathError =>
     new VaultpathError('VP_MALFORMED_OBJECT', `${where} ${what}; the snapshot is damaged or was written by another program.`);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
-  } catch {
-    throw bad('is not valid JSON');
-  }
-  const o = parsed as { nodes?: unknown; next?: unknown };
-  if (typeof o !== 'object' || o === null || !Array.isArray(o.nodes)) throw bad('has no "nodes" list');
-  if (o.next !== undefined && (typeof o.next !== 'string' || !HEX64.test(o.next))) throw bad('has an invalid "next"');
-  for (const [i, raw] of o.nodes.entries()) {
-    const n = raw as Record<string, unknown>;
+  const limit = (what: string): VaultpathError =>
+    new VaultpathError('VP_FORMAT_LIMIT', `${where} ${what}; the snapshot is damaged or was written by another program.`);
+  const o = parseBoundedJsonObject(bytes, { maxDepth: TREE_JSON_DEPTH }, (what, problem) => (problem === 'limit' ? limit(what) : bad(what)));
+  const nodes = o['nodes'];
+  if (!Array.isArray(nodes)) throw bad('has no "nodes" list');
+  if (nodes.length > MAX_TREE_NODES) throw limit(`lists ${nodes.length} nodes, more than the ${MAX_TREE_NODES} a tree blob may hold`);
+  if (o['next'] !== undefined && !isHex64(o['next'])) throw bad('has an invalid "next"');
+  const seen = new Set<string>();
+  for (let i = 0; i < nodes.length; i++) {
+    const n: unknown = nodes[i];
     const at = `node ${i}`;
-    if (typeof n !== 'object' || n === null) throw bad(`${at} is not an object`);
-    if (n['name'] !== undefined ? typeof n['name'] !== 'string' || n['nameRaw'] !== undefined : typeof n['nameRaw'] !== 'string' || !BASE64.test(n['nameRaw'])) {
-      throw bad(`${at} has no name`);
-    }
-    if (n['type'] !== 'file' && n['type'] !== 'dir' && n['type'] !== 'symlink') throw bad(`${at} has an unknown type`);
-    if (!Number.isInteger(n['mode']) || (n['mode'] as number) < 0 || (n['mode'] as number) > 0o7777) throw bad(`${at} has an invalid mode`);
-    if (typeof n['mtimeNs'] !== 'string' || !SIGNED_DECIMAL.test(n['mtimeNs'])) throw bad(`${at} has an invalid mtimeNs`);
-    if (n['ctimeNs'] !== undefined && (typeof n['ctimeNs'] !== 'string' || !SIGNED_DECIMAL.test(n['ctimeNs']))) throw bad(`${at} has an invalid ctimeNs`);
+    if (!isJsonObject(n)) throw bad(`${at} is not an object`);
+    const nameBytes = checkedNameBytes(n, (what) => bad(`${at} ${what}`));
+    const key = nameBytes.toString('latin1');
+    if (seen.has(key)) throw bad(`${at} repeats the name of an earlier node`);
+    seen.add(key);
+    const type = n['type'];
+    if (type !== 'file' && type !== 'dir' && type !== 'symlink') throw bad(`${at} has an unknown type`);
+    if (!isIntegerIn(n['mode'], 0, 0o7777)) throw bad(`${at} has an invalid mode`);
+    if (!isSignedDecimal(n['mtimeNs'])) throw bad(`${at} has an invalid mtimeNs`);
+    if (n['ctimeNs'] !== undefined && !isSignedDecimal(n['ctimeNs'])) throw bad(`${at} has an invalid ctimeNs`);
     if (n['inode'] !== undefined && (typeof n['inode'] !== 'string' || !DECIMAL.test(n['inode']))) throw bad(`${at} has an invalid inode`);
-    if (n['type'] === 'file') {
-      if (!Number.isSafeInteger(n['size']) || (n['size'] as number) < 0) throw bad(`${at} has an invalid size`);
-      if (!Array.isArray(n['content']) || !n['content'].every((id) => typeof id === 'string' && HEX64.test(id))) {
-        throw bad(`${at} has an invalid content list`);
-      }
-      if (n['holes'] !== undefined) {
-        if (!Array.isArray(n['holes'])) throw bad(`${at} has invalid holes`);
-        let end = 0;
-        for (const h of n['holes'] as unknown[]) {
-          const [offset, length] = h as [unknown, unknown];
-          if (!Array.isArray(h) || h.length !== 2 || !Number.isSafeInteger(offset) || !Number.isSafeInteger(length)) throw bad(`${at} has invalid holes`);
-          if ((offset as number) < end || (length as number) <= 0 || (offset as number) + (length as number) > (n['size'] as number)) {
-            throw bad(`${at} has holes out of order or beyond its size`);
-          }
-          end = (offset as number) + (length as number);
-        }
+    if (type === 'file') checkFileNode(n, (what) => bad(`${at} ${what}`));
+    else if (n['size'] !== undefined || n['content'] !== undefined || n['holes'] !== undefined || n['decision'] !== undefined) {
+      throw bad(`${at} is a ${type} with the fields of a file`);
+    }
+    if ((type === 'dir') !== (n['subtree'] !== undefined)) throw bad(type === 'dir' ? `${at} has no subtree` : `${at} is a ${type} with a subtree`);
+    if (type === 'dir' && !isHex64(n['subtree'])) throw bad(`${at} has no valid subtree`);
+    if ((type === 'symlink') !== (n['linkTarget'] !== undefined)) throw bad(type === 'symlink' ? `${at} has no link target` : `${at} is a ${type} with a link target`);
+    if (type === 'symlink') {
+      const target = n['linkTarget'];
+      if (typeof target !== 'string' || target === '' || target.includes('\0') || Buffer.byteLength(target, 'utf8') > MAX_LINK_TARGET_BYTES) {
+        throw bad(`${at} has an invalid link target (empty, over ${MAX_LINK_TARGET_BYTES} bytes, or with a NUL)`);
       }
     }
-    if (n['type'] === 'dir' && (typeof n['subtree'] !== 'string' || !HEX64.test(n['subtree']))) throw bad(`${at} has no valid subtree`);
-    if (n['type'] === 'symlink' && typeof n['linkTarget'] !== 'string') throw bad(`${at} has no link target`);
   }
-  return o as Tree;
+  return o as unknown as Tree;
+}
+
+/** The name bytes of a node: exactly one of `name` (a string) and `nameRaw` (canonical base64 of 1 or more bytes). */
+function checkedNameBytes(n: Record<string, unknown>, bad: (what: string) => VaultpathError): Buffer {
+  const name = n['name'];
+  const raw = n['nameRaw'];
+  let bytes: Buffer;
+  if (name !== undefined) {
+    if (typeof name !== 'string' || raw !== undefined) throw bad('has no valid name (a "name" string, or "nameRaw" instead)');
+    // A long string is refused by its length before it is encoded: UTF-8 takes at least a byte per UTF-16 unit.
+    if (name.length > MAX_NAME_BYTES || Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) throw bad(`has a name over ${MAX_NAME_BYTES} bytes`);
+    bytes = Buffer.from(name, 'utf8');
+  } else {
+    if (typeof raw !== 'string' || raw === '' || raw.length > 4 * Math.ceil(MAX_NAME_BYTES / 3) + 4 || !BASE64.test(raw)) {
+      throw bad('has no valid name (a "name" string, or "nameRaw" instead)');
+    }
+    bytes = Buffer.from(raw, 'base64');
+    // Base64 decoding skips what it cannot read; only text that encodes back to itself names exactly these bytes.
+    if (bytes.length === 0 || bytes.toString('base64') !== raw) throw bad('has a "nameRaw" that is not canonical base64 of a name');
+    if (bytes.length > MAX_NAME_BYTES) throw bad(`has a name over ${MAX_NAME_BYTES} bytes`);
+  }
+  return bytes;
+}
+
+/** Checks a file node's size, content, holes and decision against each other. */
+function checkFileNode(n: Record<string, unknown>, bad: (what: string) => VaultpathError): void {
+  const size = n['size'];
+  if (!isIntegerIn(size, 0, Number.MAX_SAFE_INTEGER)) throw bad('has an invalid size');
+  const content = n['content'];
+  if (!Array.isArray(content)) throw bad('has an invalid content list');
+  for (const id of content) if (!isHex64(id)) throw bad('has an invalid content list');
+  let holeBytes = 0;
+  const holes = n['holes'];
+  if (holes !== undefined) {
+    if (!Array.isArray(holes)) throw bad('has invalid holes');
+    let end = 0;
+    for (const h of holes) {
+      if (!Array.isArray(h) || h.length !== 2) throw bad('has invalid holes');
+      const [offset, length] = h as unknown[];
+      if (!isIntegerIn(offset, 0, size) || !isIntegerIn(length, 1, size)) throw bad('has invalid holes');
+      if (offset < end || offset + length > size) throw bad('has holes out of order or beyond its size');
+      end = offset + length;
+      holeBytes += length;
+    }
+  }
+  const dataBytes = size - holeBytes;
+  // Every chunk holds at least one byte and at most the largest chunk any vault may use.
+  if (content.length > dataBytes || content.length * MAX_CHUNK_BYTES < dataBytes) {
+    throw bad(`lists ${content.length} chunks for ${dataBytes} bytes of data`);
+  }
+  if (n['decision'] !== undefined && !DECISIONS.has(n['decision'])) throw bad('has an unknown decision');
+}
+
+function isHex64(v: unknown): v is string {
+  return typeof v === 'string' && HEX64.test(v);
+}
+
+function isSignedDecimal(v: unknown): v is string {
+  return typeof v === 'string' && SIGNED_DECIMAL.test(v);
 }
 
 /** The bytes of a node's name: its `name` as UTF-8, or its `nameRaw` decoded. */
@@ -202,30 +281,50 @@ export function encodeSnapshot(s: Snapshot): Buffer {
 }
 
 /**
- * The JSON object in `bytes` (UTF-8), for the decoders of the vault's JSON objects to check field by field.
- * @throws what `bad` makes of "is not valid JSON" or "is not a JSON object" (an array, a string, null, …).
+ * The JSON object in `bytes` (UTF-8), for the decoders of the vault's JSON objects to check field by field. Its
+ * nesting is measured before it is parsed (see json.ts): deeper than `bounds.maxDepth` (2 by default: an object
+ * and the lists or objects in it) is refused, as is more than `bounds.maxBytes`.
+ * @throws what `bad` makes of "is not valid JSON" or "is not a JSON object" (an array, a string, null, …), and
+ *   what `limit` (by default `bad`) makes of a document over a bound.
  */
-export function decodeJsonObject(bytes: Uint8Array, bad: (what: string) => Error): Record<string, unknown> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
-  } catch {
-    throw bad('is not valid JSON');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw bad('is not a JSON object');
-  return parsed as Record<string, unknown>;
+export function decodeJsonObject(
+  bytes: Uint8Array,
+  bad: (what: string) => Error,
+  bounds: JsonBounds = { maxDepth: 2 },
+  limit: (what: string) => Error = bad,
+): Record<string, unknown> {
+  return parseBoundedJsonObject(bytes, bounds, (what, problem) => (problem === 'limit' ? limit(what) : bad(what)));
 }
 
-/** @throws {VaultpathError} `VP_MALFORMED_OBJECT`, `VP_UNSUPPORTED_VERSION`. */
+/**
+ * Decodes and checks a snapshot: every field's type and range, before anything uses it.
+ * @throws {VaultpathError} `VP_MALFORMED_OBJECT`, `VP_UNSUPPORTED_VERSION`, `VP_FORMAT_LIMIT` (JSON nested deeper
+ *   than {@link SNAPSHOT_JSON_DEPTH}).
+ */
 export function decodeSnapshot(bytes: Uint8Array, where: string): Snapshot {
   const bad = (what: string): VaultpathError => new VaultpathError('VP_MALFORMED_OBJECT', `${where} ${what}.`);
-  const s = decodeJsonObject(bytes, bad);
+  const limit = (what: string): VaultpathError => new VaultpathError('VP_FORMAT_LIMIT', `${where} ${what}.`);
+  const s = decodeJsonObject(bytes, bad, { maxDepth: SNAPSHOT_JSON_DEPTH }, limit);
+  if (typeof s['version'] !== 'number') throw bad('has no valid version');
   if (s['version'] !== 1) {
-    throw new VaultpathError('VP_UNSUPPORTED_VERSION', `${where} has version ${String(s['version'])}; this vaultpath reads version 1. Upgrade vaultpath.`);
+    throw new VaultpathError('VP_UNSUPPORTED_VERSION', `${where} has version ${s['version']}; this vaultpath reads version 1. Upgrade vaultpath.`);
   }
-  if (typeof s['tree'] !== 'string' || !HEX64.test(s['tree'])) throw bad('has no valid tree id');
-  if (typeof s['time'] !== 'string' || Number.isNaN(Date.parse(s['time']))) throw bad('has no valid time');
-  if (!Array.isArray(s['paths'])) throw bad('has no paths');
-  if (s['parent'] !== null && (typeof s['parent'] !== 'string' || !HEX64.test(s['parent']))) throw bad('has an invalid parent');
+  if (!isHex64(s['tree'])) throw bad('has no valid tree id');
+  if (!isTimeString(s['time'])) throw bad('has no valid time');
+  if (!isBoundedString(s['hostname'], 1024)) throw bad('has no valid hostname');
+  const paths = s['paths'];
+  if (!Array.isArray(paths)) throw bad('has no paths');
+  for (const p of paths) {
+    if (!isBoundedString(p, MAX_PATH_BYTES, 1) || Buffer.byteLength(p, 'utf8') > MAX_PATH_BYTES) throw bad('has a path that is not a string of 1 to 4095 bytes');
+  }
+  if (s['parent'] !== null && !isHex64(s['parent'])) throw bad('has an invalid parent');
+  if (s['status'] !== 'complete' && s['status'] !== 'warnings') throw bad('has no valid status');
+  if (!isIntegerIn(s['warnings'], 0, Number.MAX_SAFE_INTEGER)) throw bad('has no valid warnings count');
+  const stats = s['stats'];
+  if (!isJsonObject(stats)) throw bad('has no stats');
+  for (const k of ['files', 'dirs', 'bytesRead', 'bytesNew', 'bytesStored', 'skipped']) {
+    if (!isIntegerIn(stats[k], 0, Number.MAX_SAFE_INTEGER)) throw bad(`has no valid stats.${k}`);
+  }
+  if (!isBoundedString(s['program'], 1024)) throw bad('has no valid program');
   return s as unknown as Snapshot;
 }
