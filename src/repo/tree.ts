@@ -239,13 +239,14 @@ export function splitTimeNs(ns: bigint): { seconds: bigint; nanoseconds: number 
 
 /**
  * Why a node's name cannot be created safely inside a target folder, or `undefined` when it can: a name must be
- * non-empty, not `.` or `..`, and free of `/`, `\` and NUL, so it can never lead outside the folder it is in.
+ * non-empty, not `.` or `..`, and free of `/` and NUL, so it can never lead outside the folder it is in. A `\` is an
+ * ordinary byte of a name on Linux (FORMAT.md §10): refusing it would lose such files at restore.
  */
 export function checkNodeName(name: string | Uint8Array): string | undefined {
   const text = typeof name === 'string' ? name : Buffer.from(name.buffer, name.byteOffset, name.byteLength).toString('latin1');
   if (text === '') return 'an empty name';
   if (text === '.' || text === '..') return `the name "${text}"`;
-  if (text.includes('/') || text.includes('\\')) return 'a path separator in the name';
+  if (text.includes('/')) return 'a path separator in the name';
   if (text.includes('\0')) return 'a NUL character in the name';
   return undefined;
 }

@@ -40,6 +40,16 @@ describe.runIf(process.platform === 'linux')('restore', () => {
     expect((await lstat(f.path('target', 'src', 'old'), { bigint: true })).mtimeNs).toBe(NS_1960);
   });
 
+  it('restores a name holding a backslash, an ordinary byte of a Linux name', async () => {
+    const src = f.path('src');
+    await mkdir(src, { recursive: true });
+    await writeFile(join(src, 'back\\slash'), 'kept\n');
+    await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+    const r = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
+    expect(r.errors).toEqual([]);
+    expect(await readFile(f.path('target', 'src', 'back\\slash'), 'utf8')).toBe('kept\n');
+  });
+
   it('clears set-user-ID and set-group-ID bits (owners are not restored), keeps the sticky bit, and says where', async () => {
     const src = f.path('src');
     await mkdir(join(src, 'shared'), { recursive: true });
