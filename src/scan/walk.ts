@@ -118,7 +118,7 @@ export function folderKeys(folders: readonly string[] | undefined): Set<string> 
   return new Set((folders ?? []).map((d) => caseKey(d.replaceAll('\\', '/').replace(/^\.\/|\/+$/g, ''))));
 }
 
-export function kindOfDirent(d: Dirent): EntryKind {
+export function kindOfDirent(d: Pick<Dirent, 'isFile' | 'isDirectory' | 'isSymbolicLink'>): EntryKind {
   if (d.isFile()) return 'file';
   if (d.isDirectory()) return 'dir';
   if (d.isSymbolicLink()) return 'symlink';
