@@ -35,12 +35,12 @@ describe.runIf(process.platform === 'linux')('backup of sources swapped after th
     const src = f.path('src');
     await mkdir(src);
     const secret = f.path('secret');
-    const genuine = f.path('genuine');
+    const spares = f.path('spares');
+    await mkdir(spares);
     await writeFile(secret, secretBytes(4000));
-    await writeFile(genuine, genuineBytes(4000, 1));
     const targets = Array.from({ length: 200 }, (_, i) => join(src, `t${i}`));
     for (const t of targets) await writeFile(t, genuineBytes(4000, 1));
-    const watcher = startWatcher(targets, secret, genuine);
+    const watcher = startWatcher(targets, secret, spares);
     const released = f.path('fifo-released');
     const snapshots: string[] = [];
     try {

@@ -237,33 +237,35 @@ export async function expectRaceOutcome(f: VaultFixture, race: RaceFixture, resu
 }
 
 /**
- * A watcher process that, until stopped, swaps each `targets` file in a loop: for a symbolic link to `secret`, for
- * a FIFO, for another file renamed over it (a copy of `genuine`: a file in the source when scanned may be backed up
- * whatever it holds, so only the link can lead to the secret), and back.
+ * A watcher process that, until stopped, turns each of `targets` in a loop into a symbolic link to `secret`, then a
+ * FIFO, then the genuine file again. Each state is made once, under a spare name in `spares` (a folder outside the
+ * source, on the same file system), and moved in and out by rename: a loop of renames alone is fast enough to hit
+ * the window between a backup's probe and its read many times a run.
  */
-export function startWatcher(targets: readonly string[], secret: string, genuine: string): { stop(): Promise<void> } {
+export function startWatcher(targets: readonly string[], secret: string, spares: string): { stop(): Promise<void> } {
   const script = `
     const fs = require('node:fs');
     const { execFileSync } = require('node:child_process');
-    const [secret, genuine, ...targets] = process.argv.slice(1);
+    const [secret, spares, ...targets] = process.argv.slice(1);
+    const spare = (i, kind) => spares + '/' + i + '.' + kind;
+    targets.forEach((t, i) => fs.symlinkSync(secret, spare(i, 'link')));
+    execFileSync('mkfifo', targets.map((t, i) => spare(i, 'fifo')));
     let n = 0;
     const step = () => {
-      for (const t of targets) {
-        const tmp = t + '.tmp' + (n % 7);
+      targets.forEach((t, i) => {
         try {
           switch (n % 3) {
-            case 0: fs.rmSync(tmp, { force: true }); fs.symlinkSync(secret, tmp); break;
-            case 1: fs.rmSync(tmp, { force: true }); execFileSync('mkfifo', [tmp]); break;
-            default: fs.copyFileSync(genuine, tmp); break;
+            case 0: fs.renameSync(t, spare(i, 'file')); fs.renameSync(spare(i, 'link'), t); break;
+            case 1: fs.renameSync(t, spare(i, 'link')); fs.renameSync(spare(i, 'fifo'), t); break;
+            default: fs.renameSync(t, spare(i, 'fifo')); fs.renameSync(spare(i, 'file'), t); break;
           }
-          fs.renameSync(tmp, t);
         } catch {}
-      }
+      });
       n++;
       setImmediate(step);
     };
     step();`;
-  const child: ChildProcess = spawn(process.execPath, ['-e', script, secret, genuine, ...targets], { stdio: 'ignore' });
+  const child: ChildProcess = spawn(process.execPath, ['-e', script, secret, spares, ...targets], { stdio: 'ignore' });
   return {
     stop: () =>
       new Promise<void>((resolve) => {
