@@ -32,7 +32,7 @@ import { type Dirent, closeSync, constants, existsSync, fstatSync, openSync, rea
 import { isUtf8 } from 'node:buffer';
 import { sep } from 'node:path';
 import picomatch from 'picomatch';
-import type { AttributeProbe, ProbeResult, ProbedEntry } from './attributes.js';
+import type { AttributeProbe, ProbeContext, ProbeResult, ProbedEntry } from './attributes.js';
 import { bytesProbe } from './probe.js';
 import { type SupportRule, FILE_RULES, decide } from './rules.js';
 import type { ScanEntry } from './scan.js';
@@ -95,7 +95,6 @@ export class FolderLister {
   readonly #excluded: (path: string) => boolean;
   readonly #included: ((path: string) => boolean) | undefined;
   readonly #filesExcludedIn: Set<string>;
-  #bytes: ReturnType<typeof bytesProbe> | undefined;
 
   constructor(options: FolderListerOptions) {
     this.root = options.root;
@@ -233,15 +232,7 @@ export class FolderLister {
 
   /** The probe's results for `paths`, in order: those given as bytes (names that are not UTF-8) by {@link bytesProbe}. */
   async #probeAll(paths: (string | Buffer)[]): Promise<ProbeResult[]> {
-    const context = { rootDev: this.rootDev };
-    if (paths.every((p) => typeof p === 'string')) return this.#probe.probe(paths as string[], context);
-    const strings = paths.filter((p): p is string => typeof p === 'string');
-    const bytes = paths.filter((p): p is Buffer => typeof p !== 'string');
-    const fromStrings = strings.length > 0 ? await this.#probe.probe(strings, context) : [];
-    const fromBytes = (this.#bytes ??= bytesProbe()).probe(bytes, context);
-    let s = 0;
-    let b = 0;
-    return paths.map((p) => (typeof p === 'string' ? fromStrings[s++]! : fromBytes[b++]!));
+    return probeMixed(this.#probe, paths, { rootDev: this.rootDev });
   }
 
   #opened(fd: number, relDir: string, path: string, pathBytes: Buffer | undefined): OpenFolder {
@@ -256,6 +247,23 @@ export class FolderLister {
     const reason = reasonOf(code);
     return { root: this.root, path, relativePath: relDir, kind: 'dir', decision: { kind: 'skip', reason, rule: reason }, detail: `${code}: could not open the folder` };
   }
+}
+
+let shared: ReturnType<typeof bytesProbe> | undefined;
+
+/**
+ * `probe`'s results for `paths`, in order, where a path may be bytes (a name that is not UTF-8): those are probed by
+ * {@link bytesProbe}, as a probe takes strings.
+ */
+export async function probeMixed(probe: AttributeProbe, paths: readonly (string | Buffer)[], context: ProbeContext): Promise<ProbeResult[]> {
+  if (paths.every((p) => typeof p === 'string')) return probe.probe(paths as string[], context);
+  const strings = paths.filter((p): p is string => typeof p === 'string');
+  const bytes = paths.filter((p): p is Buffer => typeof p !== 'string');
+  const fromStrings = strings.length > 0 ? await probe.probe(strings, context) : [];
+  const fromBytes = (shared ??= bytesProbe()).probe(bytes, context);
+  let s = 0;
+  let b = 0;
+  return paths.map((p) => (typeof p === 'string' ? fromStrings[s++]! : fromBytes[b++]!));
 }
 
 /** The entry that reports `path` replaced since the scan by `other` (in words). */

@@ -20,7 +20,7 @@ import { ATTRIBUTE_NAMES, type AttributeProbe, type EntryAttributes, type EntryK
 import { defaultProbe } from './probe.js';
 import { type Decision, type DecisionKind, type SkipReason, type SupportRule, FILE_RULES, SKIP_REASONS, decide } from './rules.js';
 import { reasonOf, walk } from './walk.js';
-import { FolderLister, type OpenFolder } from './folder.js';
+import { FolderLister, type OpenFolder, probeMixed } from './folder.js';
 import { formatBytes } from '../units.js';
 
 /** The agent's limit on one data source: 54,400 GB. */
@@ -111,9 +111,9 @@ export async function* scanBatches(roots: readonly string[], options: ScanOption
       signal,
       isMountPoint: (dir) => probe.deviceOf(dir) !== rootDev,
     })) {
-      const toProbe: string[] = [];
-      for (const item of items) if (item.type === 'entry') toProbe.push(join(root, item.relativePath));
-      const results = toProbe.length > 0 ? await probe.probe(toProbe, { rootDev }) : [];
+      const toProbe: (string | Buffer)[] = [];
+      for (const item of items) if (item.type === 'entry') toProbe.push(item.pathBytes ?? join(root, item.relativePath));
+      const results = toProbe.length > 0 ? await probeMixed(probe, toProbe, { rootDev }) : [];
       const entries: ScanEntry[] = [];
       let r = 0;
       for (const item of items) {
@@ -122,14 +122,16 @@ export async function* scanBatches(roots: readonly string[], options: ScanOption
           const path = join(root, item.relativePath);
           entry = { root, path, relativePath: item.relativePath, kind: item.kind, decision: skipped(item.reason), detail: item.detail };
         } else {
-          const path = toProbe[r]!;
+          const probed = toProbe[r]!;
+          const path = typeof probed === 'string' ? probed : join(root, item.relativePath);
+          const nameRaw = typeof probed === 'string' ? {} : { nameRaw: probed.subarray(probed.lastIndexOf(0x2f) + 1) };
           const result = results[r++]!;
           if (!result.ok) {
             const reason = reasonOf(result.code);
-            entry = { root, path, relativePath: item.relativePath, kind: item.kind, decision: skipped(reason), detail: `${result.code}: ${reason === 'vanished' ? 'it vanished during the scan' : 'it cannot be read'}` };
+            entry = { root, path, relativePath: item.relativePath, kind: item.kind, decision: skipped(reason), detail: `${result.code}: ${reason === 'vanished' ? 'it vanished during the scan' : 'it cannot be read'}`, ...nameRaw };
           } else {
             const stats = result.entry;
-            entry = { root, path, relativePath: item.relativePath, kind: stats.kind, decision: decide(stats.kind, stats.attributes, rules), stats };
+            entry = { root, path, relativePath: item.relativePath, kind: stats.kind, decision: decide(stats.kind, stats.attributes, rules), stats, ...nameRaw };
           }
         }
         account(entry);
