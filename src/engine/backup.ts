@@ -16,6 +16,14 @@
  * Files that fail (unreadable, vanished, changed while read) are reported per file in the backup's report and
  * counted as warnings; the snapshot is then marked `warnings` instead of `complete`.
  *
+ * A backup reads exactly what it scanned. Folders are entered through descriptors (scan/folder.ts), each checked to
+ * be the folder the listing saw; files are opened through their folder's descriptor with O_NOFOLLOW and O_NONBLOCK
+ * and checked by fstat (or by the addon's sealer, before it reads a byte) to be the regular file of the device and
+ * inode the scan saw. Anything else found in its place (a symbolic link, a FIFO, a device, another file or folder)
+ * is reported as `replaced` and left out: no other file's bytes are ever stored under its name, and no open waits
+ * on a FIFO. A sparse file's data regions are asked of the descriptor being read. Names that are not UTF-8 are
+ * stored as `nameRaw`.
+ *
  * Memory stays bounded whatever the file sizes: a file is read in 1 MiB pieces, a chunk is at most 8 MiB, sealed
  * chunks wait for at most about 2 MiB of appends to the scratch cache (packs are assembled there, pack-uploader.ts),
  * and the walk holds one folder listing per level of depth.
