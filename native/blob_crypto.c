@@ -3,13 +3,16 @@
  * Node's, as for any addon), so the event loop never hashes, encrypts or decrypts bulk bytes: the backup's per-file
  * sealing and per-pack writing and hashing, and the restore's opening of data blobs.
  *
- * sealFiles(paths: string[], sizes: number[], sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32), type: number,
- *           salts: Uint8Array(32 × paths.length), out?: Uint8Array | null): Promise<SealFileResult[]>
+ * sealFiles(paths: (string | Uint8Array)[], sizes: number[], sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32),
+ *           type: number, salts: Uint8Array(32 × paths.length), out?: Uint8Array | null,
+ *           expect?: BigUint64Array(2 × paths.length) | null): Promise<SealFileResult[]>
  *
  *   Whole small files that are one chunk each (the caller guarantees each size is below the chunker's minimum), as
  *   one job for the lot (up to 4096), one after another; for each, with its own 32 bytes of `salts`:
- *     open(path, O_RDONLY|O_CLOEXEC|O_NOCTTY); read `size` bytes from offset 0 (stops early at end of file);
- *     fstat; close
+ *     open(path, O_RDONLY|O_CLOEXEC|O_NOCTTY|O_NONBLOCK|O_NOFOLLOW); fstat: a regular file, and with `expect` the
+ *     file of device expect[2i] and inode expect[2i+1] (what the scan saw; inode 0: not checked); read `size` bytes from offset 0 (stops
+ *     early at end of file); fstat; close
+ *   A path is a string, or its bytes (a name that is not UTF-8); either is refused whole, never cut short.
  *     id     = HMAC-SHA256(chunkIdKey, bytes read)                                   (crypto/chunk-id.ts)
  *     key    = HMAC-SHA256(sealKey, "vaultpath/v1/object-key" ‖ salt ‖ 0x01)           (crypto/envelope.ts)
  *     sealed = salt ‖ AES-256-GCM(key, nonce 0¹², aad = 01 ‖ type ‖ 00 ‖ 00 ‖ salt ‖ id, bytes) ‖ tag
@@ -20,9 +23,9 @@
  *   collector runs (tens of MiB for a folder of small files). `out` is kept alive until the job settles.
  *   Resolves to one result per path, in order: { errno: 0, id, sealed?, bytes, size, mtimeSec, mtimeNsec, ctimeSec,
  *   ctimeNsec } (the fstat after reading), or { errno, step: "open" | "read" } when a system call failed (a path too
- *   long is ENAMETOOLONG, a folder EISDIR, one holding a NUL or naming something other than a regular file EINVAL,
- *   all at "open"; the
- *   file is opened non-blocking, so a FIFO never holds the job); rejects only when the work cannot be queued or the
+ *   long is ENAMETOOLONG, a folder EISDIR, one holding a NUL or naming something other than a regular file EINVAL, a
+ *   symbolic link ELOOP, a regular file other than `expect` says ESTALE, all at "open"; the file is opened
+ *   non-blocking, so a FIFO never holds the job, and is never read when it is not the file expected); rejects only when the work cannot be queued or the
  *   crypto library fails. One job for many files spares a thread hand-off
  *   and a promise per file, which for files of a few KiB cost more than their crypto.
  *
@@ -80,7 +83,9 @@
  *   written for a blob that failed a check. Writes are positional, so blobs of one file may be written by several
  *   jobs at once; the caller must keep each target open until the job settles.
  *
- * Arguments of the wrong type or length throw synchronously, before any work is queued.
+ * Arguments of the wrong type or length throw synchronously, before any work is queued. Numbers are checked whole
+ * (a number, whole, in range) before any is converted, and every array element is fetched (which may run
+ * JavaScript) before any pointer into a typed array is taken: nothing JavaScript does can change what a job reads.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -127,6 +132,85 @@ static int get_bytes(napi_env env, napi_value value, size_t want, uint8_t **out,
   return 1;
 }
 
+/*
+ * A number argument checked whole before anything converts it: a JS number (no coercion of other types), finite,
+ * whole, and within [min, max]. 1 and the value in *out when it is; 0 otherwise. A cast of an out-of-range or
+ * fractional double to an integer type would silently give another number (or be undefined behaviour).
+ */
+/* The largest whole number a double holds exactly, 2^53 - 1. */
+#define MAX_SAFE 9007199254740991.0
+
+/* Whether `x` is a whole number within [min, max] (false for NaN and the infinities), checked before any cast. */
+static int whole_in(double x, double min, double max) { return x >= min && x <= max && x == __builtin_floor(x); }
+
+static int get_whole(napi_env env, napi_value value, double min, double max, double *out) {
+  napi_valuetype kind;
+  double x = 0;
+  if (napi_typeof(env, value, &kind) != napi_ok || kind != napi_number || napi_get_value_double(env, value, &x) != napi_ok) return 0;
+  if (!whole_in(x, min, max)) return 0;
+  *out = x;
+  return 1;
+}
+
+/*
+ * A path argument, a string (read by vp_read_path) or the bytes of one (a Uint8Array: names that are not UTF-8),
+ * into `out` (PATH_BYTES long): 1 when it fits, 0 when it is neither, or -ENAMETOOLONG / -EINVAL (a NUL inside, or
+ * empty bytes) for a path no system call may be given. Never cut short.
+ */
+static int read_path_arg(napi_env env, napi_value value, char *out) {
+  napi_valuetype kind;
+  if (napi_typeof(env, value, &kind) != napi_ok) return 0;
+  if (kind == napi_string) return vp_read_path(env, value, out);
+  uint8_t *bytes = NULL;
+  size_t n = 0;
+  if (!get_bytes(env, value, 0, &bytes, &n)) return 0;
+  if (n >= PATH_BYTES) return -ENAMETOOLONG;
+  if (n == 0 || memchr(bytes, 0, n) != NULL) return -EINVAL;
+  memcpy(out, bytes, n);
+  out[n] = 0;
+  return 1;
+}
+
+/*
+ * Reads `value`, an array of Uint8Array, into `parts` as vp_parts_read does, but every element is fetched before any
+ * element's memory is looked at: fetching an element may run JavaScript (an accessor, a proxy), which could detach
+ * or shrink a buffer whose pointer had already been taken. 1, 0 when it is not such an array, -1 out of memory.
+ */
+static int parts_read_whole(napi_env env, napi_value value, vp_parts_t *parts) {
+  bool is_array = false;
+  uint32_t count = 0;
+  if (napi_is_array(env, value, &is_array) != napi_ok || !is_array || napi_get_array_length(env, value, &count) != napi_ok) return 0;
+  napi_value *items = malloc((count ? count : 1) * sizeof *items);
+  if (!items) return -1;
+  for (uint32_t i = 0; i < count; i++) {
+    if (napi_get_element(env, value, i, &items[i]) != napi_ok) {
+      free(items);
+      return 0;
+    }
+  }
+  parts->count = count;
+  parts->refs = calloc(count ? count : 1, sizeof *parts->refs);
+  parts->iov = calloc(count ? count : 1, sizeof *parts->iov);
+  if (!parts->refs || !parts->iov) {
+    free(items);
+    return -1;
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (!get_bytes(env, items[i], 0, &bytes, &len)) {
+      free(items);
+      return 0;
+    }
+    napi_create_reference(env, items[i], 1, &parts->refs[i]);
+    parts->iov[i].iov_base = bytes;
+    parts->iov[i].iov_len = len;
+    parts->bytes += len;
+  }
+  free(items);
+  return 1;
+}
+
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* sealFiles                                                                                                        */
 
@@ -138,6 +222,8 @@ typedef struct {
   uint8_t id_key[KEY_BYTES];
   uint8_t salt[SALT_BYTES];
   uint8_t type;
+  int check_ident; /* the file opened must be expect_dev / expect_ino (what the scan saw) */
+  uint64_t expect_dev, expect_ino;
   /* results */
   int err;
   const char *step;
@@ -218,8 +304,10 @@ static void seal_one(void *data) {
     job->step = "read";
     return;
   }
-  /* Non-blocking, then checked to be a regular file: a FIFO swapped in since the scan must not hold a pool thread. */
-  int fd = open(job->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  /* Not through a symbolic link, and non-blocking, then checked to be a regular file (and, when the caller says
+   * which, the very file the scan saw): a FIFO swapped in since the scan must not hold a pool thread, and a link or
+   * another file put in its place must not have its bytes stored under this name. */
+  int fd = open(job->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
   if (fd < 0) {
     job->err = errno;
     job->step = "open";
@@ -227,6 +315,8 @@ static void seal_one(void *data) {
   }
   struct stat first;
   int opened_err = fstat(fd, &first) != 0 ? errno : S_ISDIR(first.st_mode) ? EISDIR : !S_ISREG(first.st_mode) ? EINVAL : 0;
+  if (opened_err == 0 && job->check_ident && ((uint64_t)first.st_dev != job->expect_dev || (uint64_t)first.st_ino != job->expect_ino))
+    opened_err = ESTALE;
   if (opened_err != 0) {
     job->err = opened_err;
     job->step = "open";
@@ -406,39 +496,30 @@ static void seal_batch_complete(napi_env env, napi_status status, void *data) {
 
 static napi_value seal_files(napi_env env, napi_callback_info info) {
   static const char *usage =
-      "sealFiles(paths: string[], sizes: number[], sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32), type: number, "
-      "salts: Uint8Array(32 × paths.length), out?: Uint8Array | null)";
-  size_t argc = 7;
-  napi_value argv[7];
+      "sealFiles(paths: (string | Uint8Array)[], sizes: number[], sealKey: Uint8Array(32), chunkIdKey: Uint8Array(32), "
+      "type: number, salts: Uint8Array(32 × paths.length), out?: Uint8Array | null, expect?: BigUint64Array(2 × paths.length) | null)";
+  size_t argc = 8;
+  napi_value argv[8];
   bool paths_array = false, sizes_array = false;
-  uint32_t count = 0, sizes_count = 0, type = 0;
-  uint8_t *seal_key, *id_key, *salts;
-  size_t salts_len = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || argc > 7 ||
+  uint32_t count = 0, sizes_count = 0;
+  double type = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || argc > 8 ||
       napi_is_array(env, argv[0], &paths_array) != napi_ok || !paths_array || napi_is_array(env, argv[1], &sizes_array) != napi_ok ||
       !sizes_array || napi_get_array_length(env, argv[0], &count) != napi_ok ||
       napi_get_array_length(env, argv[1], &sizes_count) != napi_ok || sizes_count != count || count == 0 || count > 4096 ||
-      !get_bytes(env, argv[2], KEY_BYTES, &seal_key, NULL) || !get_bytes(env, argv[3], KEY_BYTES, &id_key, NULL) ||
-      napi_get_value_uint32(env, argv[4], &type) != napi_ok || type > 255 || !get_bytes(env, argv[5], 0, &salts, &salts_len) ||
-      salts_len != (size_t)count * SALT_BYTES)
-    return fail(env, usage);
-  /* With `out`, file i is sealed into it at the sum of (size + SALT_BYTES + TAG_BYTES) of the files before it. */
-  napi_valuetype out_type = napi_undefined;
-  uint8_t *out = NULL;
-  size_t out_len = 0, out_at = 0;
-  if (argc == 7 && (napi_typeof(env, argv[6], &out_type) != napi_ok ||
-                    (out_type != napi_undefined && out_type != napi_null && !get_bytes(env, argv[6], 0, &out, &out_len))))
+      !get_whole(env, argv[4], 0, 255, &type))
     return fail(env, usage);
   batch_t *batch = batch_new(count, sizeof(seal_job_t), seal_one, seal_item_clear);
   if (!batch) return fail(env, "sealFiles: out of memory");
+  /* The arrays' elements first, each checked whole: fetching one may run JavaScript (an accessor, a proxy), so no
+   * pointer into a typed array is taken until the last is read. */
   for (uint32_t i = 0; i < count; i++) {
     seal_job_t *job = batch_item(batch, i);
     napi_value path, size_value;
-    int64_t size = -1;
+    double size = -1;
     int path_ok = 0;
     if (napi_get_element(env, argv[0], i, &path) != napi_ok || napi_get_element(env, argv[1], i, &size_value) != napi_ok ||
-        (path_ok = vp_read_path(env, path, job->path)) == 0 || napi_get_value_int64(env, size_value, &size) != napi_ok ||
-        size < 0 || size > (1 << 30)) {
+        (path_ok = read_path_arg(env, path, job->path)) == 0 || !get_whole(env, size_value, 0, (double)(1 << 30), &size)) {
       batch_free(env, batch);
       return fail(env, usage);
     }
@@ -448,6 +529,35 @@ static napi_value seal_files(napi_env env, napi_callback_info info) {
       job->step = "open";
     }
     job->size = (size_t)size;
+  }
+  /* Then the typed arrays; nothing below runs JavaScript until the job is queued. */
+  uint8_t *seal_key, *id_key, *salts;
+  size_t salts_len = 0;
+  if (!get_bytes(env, argv[2], KEY_BYTES, &seal_key, NULL) || !get_bytes(env, argv[3], KEY_BYTES, &id_key, NULL) ||
+      !get_bytes(env, argv[5], 0, &salts, &salts_len) || salts_len != (size_t)count * SALT_BYTES) {
+    batch_free(env, batch);
+    return fail(env, usage);
+  }
+  /* With `out`, file i is sealed into it at the sum of (size + SALT_BYTES + TAG_BYTES) of the files before it. */
+  napi_valuetype out_type = napi_undefined, expect_type = napi_undefined;
+  uint8_t *out = NULL;
+  size_t out_len = 0, out_at = 0;
+  if (argc >= 7 && (napi_typeof(env, argv[6], &out_type) != napi_ok ||
+                    (out_type != napi_undefined && out_type != napi_null && !get_bytes(env, argv[6], 0, &out, &out_len)))) {
+    batch_free(env, batch);
+    return fail(env, usage);
+  }
+  /* With `expect`, file i must be the file of device expect[2i] and inode expect[2i+1]. */
+  uint64_t *expect = NULL;
+  size_t expect_len = 0;
+  if (argc == 8 && (napi_typeof(env, argv[7], &expect_type) != napi_ok ||
+                    (expect_type != napi_undefined && expect_type != napi_null &&
+                     (!vp_typed_array(env, argv[7], napi_biguint64_array, &expect_len, (void **)&expect) || expect_len != (size_t)count * 2)))) {
+    batch_free(env, batch);
+    return fail(env, usage);
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    seal_job_t *job = batch_item(batch, i);
     if (out) {
       if (out_len - out_at < SALT_BYTES + job->size + TAG_BYTES) {
         batch_free(env, batch);
@@ -456,6 +566,11 @@ static napi_value seal_files(napi_env env, napi_callback_info info) {
       job->sealed = out + out_at;
       job->borrowed = 1;
       out_at += SALT_BYTES + job->size + TAG_BYTES;
+    }
+    if (expect && expect[2 * i + 1] != 0) { /* inode 0, which no file has: not checked */
+      job->check_ident = 1;
+      job->expect_dev = expect[2 * i];
+      job->expect_ino = expect[2 * i + 1];
     }
     job->type = (uint8_t)type;
     memcpy(job->seal_key, seal_key, KEY_BYTES);
@@ -677,7 +792,7 @@ static napi_value write_pack(napi_env env, napi_callback_info info) {
     free(job);
     return fail(env, "writePack: each path must be a non-empty string shorter than 4096 bytes, without NUL");
   }
-  int read = vp_parts_read(env, argv[1], &job->parts);
+  int read = parts_read_whole(env, argv[1], &job->parts);
   if (read == 1 && argc == 4) read = read_ranges(env, argv[3], job);
   if (read != 1) {
     pack_job_free(env, job);
@@ -796,20 +911,21 @@ static napi_value seal_parts(napi_env env, napi_callback_info info) {
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || argc > 7) return fail(env, usage);
   parts_job_t *job = calloc(1, sizeof *job);
   if (!job) return fail(env, "sealParts: out of memory");
-  uint32_t type = 0;
-  uint8_t *seal_key, *id_key, *salt = NULL, *id = NULL;
-  napi_valuetype salt_type, id_type;
-  if (!get_bytes(env, argv[1], KEY_BYTES, &seal_key, NULL) || !get_bytes(env, argv[2], KEY_BYTES, &id_key, NULL) ||
-      napi_get_value_uint32(env, argv[3], &type) != napi_ok || type > 255 || napi_typeof(env, argv[4], &salt_type) != napi_ok ||
-      napi_typeof(env, argv[5], &id_type) != napi_ok || (salt_type != napi_null && !get_bytes(env, argv[4], SALT_BYTES, &salt, NULL)) ||
-      (id_type != napi_null && !get_bytes(env, argv[5], ID_BYTES, &id, NULL)) || (id && !salt)) {
-    free(job);
-    return fail(env, usage);
-  }
-  int read = vp_parts_read(env, argv[0], &job->parts);
+  /* The parts first: fetching an element may run JavaScript, so no other typed array's pointer is taken before. */
+  int read = parts_read_whole(env, argv[0], &job->parts);
   if (read != 1) {
     parts_job_free(env, job);
     return fail(env, read < 0 ? "sealParts: out of memory" : usage);
+  }
+  double type = 0;
+  uint8_t *seal_key, *id_key, *salt = NULL, *id = NULL;
+  napi_valuetype salt_type, id_type;
+  if (!get_bytes(env, argv[1], KEY_BYTES, &seal_key, NULL) || !get_bytes(env, argv[2], KEY_BYTES, &id_key, NULL) ||
+      !get_whole(env, argv[3], 0, 255, &type) || napi_typeof(env, argv[4], &salt_type) != napi_ok ||
+      napi_typeof(env, argv[5], &id_type) != napi_ok || (salt_type != napi_null && !get_bytes(env, argv[4], SALT_BYTES, &salt, NULL)) ||
+      (id_type != napi_null && !get_bytes(env, argv[5], ID_BYTES, &id, NULL)) || (id && !salt)) {
+    parts_job_free(env, job);
+    return fail(env, usage);
   }
   if (job->parts.bytes > (1u << 30)) {
     parts_job_free(env, job);
@@ -1073,9 +1189,8 @@ static batch_t *open_batch_new(napi_env env, napi_value *argv, const char *usage
     const double *spec = specs + (size_t)i * 5;
     open_job_t *job = batch_item(batch, i);
     double fd = spec[0], offset = spec[1], length = spec[2], type = spec[3], codec = spec[4];
-    if (!(fd >= 0 && fd <= INT_MAX && fd == (int)fd) || !(offset >= 0 && offset <= 9007199254740991.0 && offset == (int64_t)offset) ||
-        !(length >= SALT_BYTES + TAG_BYTES && length <= (1 << 30) && length == (size_t)length) ||
-        !(type >= 0 && type <= 255 && type == (int)type) || !(codec >= 0 && codec <= 255 && codec == (int)codec)) {
+    if (!whole_in(fd, 0, INT_MAX) || !whole_in(offset, 0, MAX_SAFE) || !whole_in(length, SALT_BYTES + TAG_BYTES, (double)(1 << 30)) ||
+        !whole_in(type, 0, 255) || !whole_in(codec, 0, 255)) {
       batch_free(env, batch);
       fail(env, usage);
       return NULL;
@@ -1132,19 +1247,19 @@ static napi_value open_blobs_into(napi_env env, napi_callback_info info) {
   batch_t *batch = open_batch_new(env, argv, usage, open_into_one);
   if (!batch) return NULL;
   const double *targets = targets_data;
+  /* Every number checked before any is converted: a cast of one out of range is undefined behaviour. */
   int valid = n_targets == (size_t)batch->count * 3;
-  for (uint32_t i = 0; valid && i < batch->count; i++) {
-    double fd = targets[3 * i], direct = targets[3 * i + 1], offset = targets[3 * i + 2];
-    open_job_t *job = batch_item(batch, i);
-    valid = fd >= 0 && fd <= INT_MAX && fd == (int)fd && direct >= -1 && direct <= INT_MAX && direct == (int)direct &&
-            offset >= 0 && offset <= 9007199254740991.0 && offset == (int64_t)offset;
-    job->out_fd = (int)fd;
-    job->direct_fd = (int)direct;
-    job->out_offset = (int64_t)offset;
-  }
+  for (uint32_t i = 0; valid && i < batch->count; i++)
+    valid = whole_in(targets[3 * i], 0, INT_MAX) && whole_in(targets[3 * i + 1], -1, INT_MAX) && whole_in(targets[3 * i + 2], 0, MAX_SAFE);
   if (!valid) {
     batch_free(env, batch);
     return fail(env, usage);
+  }
+  for (uint32_t i = 0; i < batch->count; i++) {
+    open_job_t *job = batch_item(batch, i);
+    job->out_fd = (int)targets[3 * i];
+    job->direct_fd = (int)targets[3 * i + 1];
+    job->out_offset = (int64_t)targets[3 * i + 2];
   }
   return batch_queue(env, batch, "vaultpath:openBlobsInto", open_into_complete);
 }

@@ -6,9 +6,10 @@
  * attributes_mask, which says which of those the file system can report at all. Node's fs.lstat calls statx too
  * but drops the attributes. Paths are passed in batches so the JS/C crossing is paid once per batch.
  *
- * statxBatch(paths: string[], out: Float64Array): void
+ * statxBatch(paths: (string | Uint8Array)[], out: Float64Array): void
  *   For path i, writes FIELDS numbers at out[i * FIELDS] (see the enum below). A failed call stores its errno
- *   in F_ERRNO and leaves the other fields zero. Symbolic links are not followed; automounts are not triggered.
+ *   in F_ERRNO and leaves the other fields zero. A path is a string or its bytes (a name that is not UTF-8); one too
+ *   long is ENAMETOOLONG and one holding a NUL EINVAL, never cut short. Symbolic links are not followed; automounts are not triggered.
  *   For a regular file, F_READ_ERRNO holds the errno of faccessat(R_OK) with the effective ids (0 = readable),
  *   so a file the backup could not open is known before any data moves. Skipped when running as root: DAC
  *   override lets root read every regular file (a mandatory-access-control denial still shows when the backup
@@ -19,10 +20,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <node_api.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+
+#include "napi_job.h"
 
 enum {
   F_ERRNO, F_MODE, F_NLINK, F_SIZE, F_BLOCKS, F_INO_HI, F_INO_LO, F_DEV_MAJOR, F_DEV_MINOR,
@@ -30,11 +35,40 @@ enum {
   F_READ_ERRNO, FIELDS
 };
 
-#define PATH_BYTES 4096
-
 static napi_value fail(napi_env env, const char *message) {
   napi_throw_type_error(env, NULL, message);
   return NULL;
+}
+
+/*
+ * A path argument, a string (vp_read_path) or its bytes (a Uint8Array), into `out` (PATH_BYTES long): 1 when it fits,
+ * 0 when it is neither, or -ENAMETOOLONG / -EINVAL (a NUL inside, or no bytes). Never cut short.
+ */
+static int read_path_arg(napi_env env, napi_value value, char *out) {
+  napi_valuetype kind;
+  if (napi_typeof(env, value, &kind) != napi_ok) return 0;
+  if (kind == napi_string) return vp_read_path(env, value, out);
+  size_t n = 0;
+  void *bytes = NULL;
+  if (!vp_typed_array(env, value, napi_uint8_array, &n, &bytes)) return 0;
+  if (n >= PATH_BYTES) return -ENAMETOOLONG;
+  if (n == 0 || memchr(bytes, 0, n) != NULL) return -EINVAL;
+  memcpy(out, bytes, n);
+  out[n] = 0;
+  return 1;
+}
+
+/* Whether `x` is a whole number within [min, max] (false for NaN and the infinities), checked before any cast. */
+static int whole_in(double x, double min, double max) { return x >= min && x <= max && x == __builtin_floor(x); }
+
+/* A number argument checked whole (a JS number, whole, in [min, max]) before anything converts it. */
+static int get_whole(napi_env env, napi_value value, double min, double max, double *out) {
+  napi_valuetype kind;
+  double x = 0;
+  if (napi_typeof(env, value, &kind) != napi_ok || kind != napi_number || napi_get_value_double(env, value, &x) != napi_ok) return 0;
+  if (!whole_in(x, min, max)) return 0;
+  *out = x;
+  return 1;
 }
 
 static napi_value statx_batch(napi_env env, napi_callback_info info) {
@@ -47,16 +81,27 @@ static napi_value statx_batch(napi_env env, napi_callback_info info) {
   if (!is_array) return fail(env, "\"paths\" expected an array of strings");
   uint32_t count = 0;
   napi_get_array_length(env, argv[0], &count);
+  /* Every element fetched before `out`'s memory is taken: fetching one may run JavaScript (an accessor, a proxy),
+   * which could detach the buffer the results go to. */
+  napi_value *items = malloc((count ? count : 1) * sizeof *items);
+  if (!items) return fail(env, "statxBatch: out of memory");
+  for (uint32_t i = 0; i < count; i++) {
+    if (napi_get_element(env, argv[0], i, &items[i]) != napi_ok) {
+      free(items);
+      return fail(env, "\"paths\" expected an array of strings");
+    }
+  }
 
-  bool is_typed = false;
-  napi_is_typedarray(env, argv[1], &is_typed);
-  if (!is_typed) return fail(env, "\"out\" expected a Float64Array");
-  napi_typedarray_type type;
   size_t length = 0;
   void *data = NULL;
-  napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL);
-  if (type != napi_float64_array) return fail(env, "\"out\" expected a Float64Array");
-  if (length < (size_t)count * FIELDS) return fail(env, "\"out\" is too short for the paths given");
+  if (!vp_typed_array(env, argv[1], napi_float64_array, &length, &data)) {
+    free(items);
+    return fail(env, "\"out\" expected a Float64Array");
+  }
+  if (length < (size_t)count * FIELDS) {
+    free(items);
+    return fail(env, "\"out\" is too short for the paths given");
+  }
   double *out = (double *)data;
 
   char path[PATH_BYTES];
@@ -69,15 +114,9 @@ static napi_value statx_batch(napi_env env, napi_callback_info info) {
   for (uint32_t i = 0; i < count; i++) {
     double *f = out + (size_t)i * FIELDS;
     memset(f, 0, sizeof(double) * FIELDS);
-    napi_value item;
-    size_t written = 0;
-    napi_get_element(env, argv[0], i, &item);
-    if (napi_get_value_string_utf8(env, item, path, sizeof(path), &written) != napi_ok) {
-      f[F_ERRNO] = EINVAL;
-      continue;
-    }
-    if (written >= sizeof(path) - 1) {
-      f[F_ERRNO] = ENAMETOOLONG;
+    int read = read_path_arg(env, items[i], path);
+    if (read != 1) {
+      f[F_ERRNO] = read < 0 ? -read : EINVAL;
       continue;
     }
     int at = AT_FDCWD;
@@ -122,30 +161,32 @@ static napi_value statx_batch(napi_env env, napi_callback_info info) {
     if (check_read && S_ISREG(st.stx_mode) && faccessat(at, name, R_OK, AT_EACCESS) != 0) f[F_READ_ERRNO] = errno;
   }
   if (dir_fd >= 0) close(dir_fd);
+  free(items);
   return NULL;
 }
 
 /*
- * dataExtents(path: string): Float64Array | null
- *   The data regions of a file as [start, end, start, end, ...] from lseek(SEEK_DATA / SEEK_HOLE), so a sparse
- *   file's holes are never read. null when the file system cannot say (the whole file is then data). At most
- *   MAX_EXTENTS regions are listed; the rest of the file is reported as one data region.
+ * dataExtents(fd: number): Float64Array | null
+ *   The data regions of the open file `fd` as [start, end, start, end, ...] from lseek(SEEK_DATA / SEEK_HOLE), so a
+ *   sparse file's holes are never read. null when the file system cannot say, or `fd` is not a regular file (the
+ *   whole file is then data). At most MAX_EXTENTS regions are listed; the rest of the file is reported as one data
+ *   region. By descriptor, never by path: the regions are those of the very file being read (a file renamed over
+ *   the path meanwhile cannot lend its holes), and nothing here opens anything, so a FIFO cannot block the call.
+ *   The descriptor's file offset is moved; reads by position (pread) do not mind.
  */
 #define MAX_EXTENTS 65536
 
 static napi_value data_extents(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char path[PATH_BYTES];
-  size_t written = 0;
-  if (argc != 1 || napi_get_value_string_utf8(env, argv[0], path, sizeof(path), &written) != napi_ok) return fail(env, "dataExtents(path)");
+  double fd_number = -1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || !get_whole(env, argv[0], 0, INT_MAX, &fd_number))
+    return fail(env, "dataExtents(fd: a whole number from 0)");
+  int fd = (int)fd_number;
   napi_value result;
   napi_get_null(env, &result);
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return result;
   struct stat st;
-  if (fstat(fd, &st) != 0) { close(fd); return result; }
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return result;
   static double ext[MAX_EXTENTS * 2];
   size_t n = 0;
   off_t pos = 0;
@@ -153,7 +194,6 @@ static napi_value data_extents(napi_env env, napi_callback_info info) {
     off_t data = lseek(fd, pos, SEEK_DATA);
     if (data < 0) {
       if (errno == ENXIO) break; /* only a hole remains */
-      close(fd);
       return result; /* EINVAL: not supported here */
     }
     off_t hole = lseek(fd, data, SEEK_HOLE);
@@ -164,7 +204,6 @@ static napi_value data_extents(napi_env env, napi_callback_info info) {
     n++;
     pos = hole;
   }
-  close(fd);
   napi_value buffer;
   void *out = NULL;
   napi_create_arraybuffer(env, n * 2 * sizeof(double), &out, &buffer);
@@ -176,24 +215,30 @@ static napi_value data_extents(napi_env env, napi_callback_info info) {
 /*
  * setTimes(path: string, seconds: number, nanoseconds: number): number
  *   Sets access and modification time with utimensat(2), to the nanosecond (Node's utimes goes through a double
- *   and loses the last digits), without following a symbolic link. Returns 0 or the errno.
+ *   and loses the last digits), without following a symbolic link. Returns 0 or the errno (ENAMETOOLONG for a path
+ *   too long, EINVAL for one holding a NUL: never cut short). Throws a TypeError, before any call, unless seconds is
+ *   a whole number within ±(2^53 − 1) and nanoseconds a whole number from 0 to 999,999,999.
  */
 static napi_value set_times(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char path[PATH_BYTES];
-  size_t written = 0;
-  int64_t sec = 0, nsec = 0;
-  if (argc != 3 || napi_get_value_string_utf8(env, argv[0], path, sizeof(path), &written) != napi_ok ||
-      napi_get_value_int64(env, argv[1], &sec) != napi_ok || napi_get_value_int64(env, argv[2], &nsec) != napi_ok) {
+  double sec = 0, nsec = 0;
+  /* Whole numbers in range, checked before conversion: a fraction or a number beyond 2^53 would name another time. */
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || !get_whole(env, argv[1], -9007199254740991.0, 9007199254740991.0, &sec) ||
+      !get_whole(env, argv[2], 0, 999999999, &nsec))
     return fail(env, "setTimes(path, seconds, nanoseconds)");
+  int read = vp_read_path(env, argv[0], path);
+  if (read == 0) return fail(env, "setTimes(path, seconds, nanoseconds)");
+  napi_value result;
+  if (read < 0) {
+    napi_create_int32(env, -read, &result);
+    return result;
   }
   struct timespec times[2];
   times[0].tv_sec = times[1].tv_sec = (time_t)sec;
   times[0].tv_nsec = times[1].tv_nsec = (long)nsec;
   int rc = utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
-  napi_value result;
   napi_create_int32(env, rc, &result);
   return result;
 }

@@ -16,6 +16,14 @@
  * Files that fail (unreadable, vanished, changed while read) are reported per file in the backup's report and
  * counted as warnings; the snapshot is then marked `warnings` instead of `complete`.
  *
+ * A backup reads exactly what it scanned. Folders are entered through descriptors (scan/folder.ts), each checked to
+ * be the folder the listing saw; files are opened through their folder's descriptor with O_NOFOLLOW and O_NONBLOCK
+ * and checked by fstat (or by the addon's sealer, before it reads a byte) to be the regular file of the device and
+ * inode the scan saw. Anything else found in its place (a symbolic link, a FIFO, a device, another file or folder)
+ * is reported as `replaced` and left out: no other file's bytes are ever stored under its name, and no open waits
+ * on a FIFO. A sparse file's data regions are asked of the descriptor being read. Names that are not UTF-8 are
+ * stored as `nameRaw`.
+ *
  * Memory stays bounded whatever the file sizes: a file is read in 1 MiB pieces, a chunk is at most 8 MiB, sealed
  * chunks wait for at most about 2 MiB of appends to the scratch cache (packs are assembled there, pack-uploader.ts),
  * and the walk holds one folder listing per level of depth.
@@ -23,7 +31,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { type BigIntStats, closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { type BigIntStats, closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { type FileHandle, lstat, open } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -33,7 +41,7 @@ import { type SealedObject, sealBlob } from '../crypto/envelope.js';
 import { chunkStream } from '../chunk/fastcdc.js';
 import type { AttributeProbe, ProbedEntry } from '../scan/attributes.js';
 import { dataExtents, defaultProbe } from '../scan/probe.js';
-import { FolderLister } from '../scan/folder.js';
+import { FolderLister, type OpenFolder, replaced, sameFile } from '../scan/folder.js';
 import { reasonOf } from '../scan/walk.js';
 import { type ScanEntry, type ScanSummary, scanTotals } from '../scan/scan.js';
 import { SkippedFilesReport, defaultReportDir } from '../scan/report.js';
@@ -186,7 +194,7 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
     c.skipped++;
     await report!.add(e);
   };
-  const warn = async (path: string, root: string, relativePath: string, reason: 'unreadable' | 'vanished', detail: string): Promise<void> => {
+  const warn = async (path: string, root: string, relativePath: string, reason: WarnReason, detail: string): Promise<void> => {
     c.warnings++;
     await report!.add({ root, path, relativePath, kind: 'file', decision: { kind: 'skip', reason, rule: reason }, detail });
   };
@@ -257,8 +265,22 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
     for (const [i, root] of roots.entries()) {
       const lister = new FolderLister({ root, probe, exclude: options.exclude, include: options.include, excludeFilesIn: options.excludeFilesIn });
       const parentRoot = parentSnapshot ? await parentRootTree(vault, index, parentSnapshot, root, signal) : undefined;
-      const subtree = await backupFolder(ctx, lister, '', parentRoot);
-      const st = await lstat(root, { bigint: true });
+      const top = lister.openRoot();
+      let subtree: string;
+      let st: BigIntStats;
+      if ('fd' in top) {
+        try {
+          subtree = await backupFolder(ctx, lister, top, parentRoot);
+          st = fstatSync(top.fd, { bigint: true }); // the folder walked, not whatever is at its path now
+        } finally {
+          lister.close(top);
+        }
+      } else {
+        // The root cannot be opened now (it could be scanned a moment ago): kept, empty, with a warning.
+        await warnSkipped(ctx, top);
+        subtree = await storeTree(ctx, []);
+        st = await lstat(root, { bigint: true });
+      }
       rootNodes.push({ name: names[i]!, type: 'dir', mode: Number(st.mode) & 0o7777, mtimeNs: st.mtimeNs.toString(), subtree });
     }
     rootNodes.sort(compareNodes);
@@ -358,6 +380,10 @@ const FREE_READ_BUFFERS = 32;
  */
 const FREE_SEAL_BYTES = 8 * 1024 * 1024;
 
+/** Why a file or folder found by the scan is not in the snapshot: a warning of the backup's report. */
+type WalkReason = 'unreadable' | 'vanished' | 'replaced';
+type WarnReason = WalkReason;
+
 interface WalkContext {
   readonly files: Limiter;
   /** Files sealed whole by the addon (one chunk each): enough in flight for several batches at once, weighed by size. */
@@ -378,7 +404,7 @@ interface WalkContext {
   readonly dryRun: boolean;
   readonly signal: AbortSignal | undefined;
   readonly note: (e: ScanEntry) => Promise<void>;
-  readonly warn: (path: string, root: string, relativePath: string, reason: 'unreadable' | 'vanished', detail: string) => Promise<void>;
+  readonly warn: (path: string, root: string, relativePath: string, reason: WarnReason, detail: string) => Promise<void>;
   readonly progress: () => void;
 }
 
@@ -394,11 +420,10 @@ interface ParentTree {
  * mode and mtime) keeps the parent's tree id: its tree would list the same nodes, so it is neither encoded nor
  * hashed again.
  */
-async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: string, parentTree: ParentTree | undefined): Promise<string> {
+async function backupFolder(ctx: WalkContext, lister: FolderLister, folder: OpenFolder, parentTree: ParentTree | undefined): Promise<string> {
   throwIfAborted(ctx.signal);
-  const nameOf = (e: ScanEntry): string => e.relativePath.slice(e.relativePath.lastIndexOf('/') + 1);
   const parent = parentTree?.nodes;
-  const entries = await lister.list(relDir);
+  const entries = await lister.listOpen(folder);
   // The parent snapshot's trees of the subfolders are read a few folders ahead, so their reads overlap the walk
   // instead of each folder waiting for its own.
   const dirs = parent ? entries.filter((e) => e.kind === 'dir' && e.decision.kind !== 'skip') : [];
@@ -407,7 +432,7 @@ async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: stri
   let dirIndex = 0;
   const parentTreeOf = (i: number): Promise<ParentTree | undefined> | undefined => {
     for (; readAhead < Math.min(i + TREE_READ_AHEAD, dirs.length); readAhead++) {
-      const previous = parent?.get(nameOf(dirs[readAhead]!));
+      const previous = parent?.get(nameKeyOf(dirs[readAhead]!));
       const read = previous?.type === 'dir' && previous.subtree ? readParentTree(ctx, previous.subtree) : undefined;
       read?.catch(() => undefined); // awaited in turn below; an abort must not surface as an unhandled rejection first
       parentTrees.push(read);
@@ -422,31 +447,44 @@ async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: stri
   let same = parent !== undefined;
   try {
     for (const e of entries) {
-      const name = nameOf(e);
+      const key = nameKeyOf(e);
       if (e.decision.kind === 'skip') {
         // Entries that could not be read or vanished are failures (warnings); the others were skipped by the rules.
         // A folder that could not be listed is kept, empty.
-        if (e.decision.reason === 'unreadable' || e.decision.reason === 'vanished') {
-          await ctx.warn(e.path, e.root, e.relativePath, e.decision.reason, e.detail ?? '');
-        } else {
-          await ctx.note(e);
-        }
+        await warnSkipped(ctx, e);
         continue;
       }
       const stats = e.stats!;
       if (e.kind === 'dir') {
         const parentChildren = parent ? await parentTreeOf(dirIndex++) : undefined;
-        const subtree = await backupFolder(ctx, lister, e.relativePath, parentChildren);
+        // Entered through this folder's descriptor, and only if it is still the folder the scan saw: one swapped
+        // for a link since is not followed, and left out.
+        const child = lister.openChild(folder, e);
+        let subtree: string;
+        if ('fd' in child) {
+          try {
+            subtree = await backupFolder(ctx, lister, child, parentChildren);
+          } finally {
+            lister.close(child);
+          }
+        } else {
+          await warnSkipped(ctx, child);
+          if (child.decision.kind === 'skip' && child.decision.reason === 'replaced') {
+            same = false;
+            continue;
+          }
+          subtree = await storeTree(ctx, []); // it vanished or cannot be listed: kept, empty, as a failed listing is
+        }
         ctx.c.dirs++;
-        const node: TreeNode = { name, type: 'dir', mode: stats.mode & 0o7777, mtimeNs: stats.mtimeNs.toString(), subtree };
+        const node: TreeNode = { ...nodeName(e), type: 'dir', mode: stats.mode & 0o7777, mtimeNs: stats.mtimeNs.toString(), subtree };
         if (same) {
-          const previous = parent!.get(name);
+          const previous = parent!.get(key);
           same = previous?.type === 'dir' && previous.subtree === subtree && previous.mode === node.mode && previous.mtimeNs === node.mtimeNs;
         }
         slots.push(node);
       } else if (e.kind === 'file') {
-        const previous = parent?.get(name);
-        const base = fileBase(e, name);
+        const previous = parent?.get(key);
+        const base = fileBase(e);
         // Unchanged files are decided here, at once: no task, no promise, for the bulk of an incremental backup.
         const reused = reuseUnchanged(ctx, base, stats.size, previous);
         if (reused) {
@@ -478,20 +516,47 @@ async function backupFolder(ctx: WalkContext, lister: FolderLister, relDir: stri
   return storeTree(ctx, nodes);
 }
 
+/** The last name of an entry's relative path. */
+function nameOf(e: ScanEntry): string {
+  return e.relativePath.slice(e.relativePath.lastIndexOf('/') + 1);
+}
+
+/** A node's name fields for entry `e`: `name`, or `nameRaw` (base64 of the bytes) for a name that is not UTF-8. */
+function nodeName(e: ScanEntry): { name: string } | { nameRaw: string } {
+  return e.nameRaw ? { nameRaw: e.nameRaw.toString('base64') } : { name: nameOf(e) };
+}
+
+/** The key of entry `e`'s node in a parent tree's map (nodeNameKey). */
+function nameKeyOf(e: ScanEntry): string {
+  // A name that is UTF-8 is its own key (nodeNameKey); the key reads the name fields only.
+  return e.nameRaw ? nodeNameKey({ nameRaw: e.nameRaw.toString('base64') } as TreeNode) : nameOf(e);
+}
+
+/**
+ * Reports an entry the rules or the walk left out: a failure (unreadable, vanished, replaced since the scan) as a
+ * warning, anything else as skipped by the rules.
+ */
+async function warnSkipped(ctx: WalkContext, e: ScanEntry): Promise<void> {
+  if (e.decision.kind !== 'skip') return;
+  const reason = e.decision.reason;
+  if (reason === 'unreadable' || reason === 'vanished' || reason === 'replaced') await ctx.warn(e.path, e.root, e.relativePath, reason, e.detail ?? '');
+  else await ctx.note(e);
+}
+
 /** A file node's fields from the scan, all but its size and content. */
 type FileBase = Omit<TreeNode, 'size' | 'content'> & { readonly decision: ScanEntry['decision']['kind'] };
 
-function fileBase(e: ScanEntry, name: string): FileBase {
+function fileBase(e: ScanEntry): FileBase {
   const stats = e.stats!;
-  return {
-    name,
-    type: 'file',
-    mode: stats.mode & 0o7777,
-    mtimeNs: stats.mtimeNs.toString(),
-    ctimeNs: stats.ctimeNs.toString(),
-    inode: stats.ino.toString(),
-    decision: e.decision.kind,
-  };
+  const mode = stats.mode & 0o7777;
+  const decision = e.decision.kind;
+  // Two literals rather than a spread of nodeName(e): this runs for every file of every backup, and a spread here
+  // cost more than the rest of an unchanged file's handling.
+  if (e.nameRaw) {
+    const nameRaw = e.nameRaw.toString('base64');
+    return { nameRaw, type: 'file', mode, mtimeNs: stats.mtimeNs.toString(), ctimeNs: stats.ctimeNs.toString(), inode: stats.ino.toString(), decision };
+  }
+  return { name: nameOf(e), type: 'file', mode, mtimeNs: stats.mtimeNs.toString(), ctimeNs: stats.ctimeNs.toString(), inode: stats.ino.toString(), decision };
 }
 
 /**
@@ -542,15 +607,23 @@ async function backupFile(ctx: WalkContext, e: ScanEntry, base: FileBase, previo
   }
   let file: FileHandle;
   try {
-    file = await open(e.path, 'r');
+    file = await open(e.access ?? e.path, OPEN_FLAGS);
   } catch (err) {
     await openFailed(ctx, e, err);
     return undefined;
   }
   try {
+    const other = sameFile(await file.stat({ bigint: true }).catch((err: unknown) => {
+      throw new SourceReadError(err);
+    }), stats);
+    if (other !== undefined) {
+      await reportReplaced(ctx, e, other);
+      return undefined;
+    }
     const size = stats.size;
-    // Sparse files: read the data regions only; the holes are recorded, never stored.
-    const extents = decision === 'backup-sparse' ? dataExtents(e.path) : undefined;
+    // Sparse files: read the data regions only; the holes are recorded, never stored. Asked of the descriptor being
+    // read: another file renamed over the path meanwhile cannot lend its holes.
+    const extents = decision === 'backup-sparse' ? dataExtents(file.fd) : undefined;
     const regions: [number, number][] = extents ?? [[0, size]];
     const holes: [number, number][] = [];
     if (extents) {
@@ -644,9 +717,23 @@ async function backupSmallFile(ctx: WalkContext, e: ScanEntry, base: FileBase, f
   let after: BigIntStats;
   let fd: number;
   try {
-    fd = openSync(e.path, 'r');
+    fd = openSync(e.access ?? e.path, OPEN_FLAGS);
   } catch (err) {
     await openFailed(ctx, e, err);
+    return undefined;
+  }
+  let other: string | undefined;
+  try {
+    other = sameFile(fstatSync(fd, { bigint: true }), stats);
+  } catch (err) {
+    closeSync(fd);
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    await ctx.warn(e.path, e.root, e.relativePath, 'unreadable', `${code}: reading failed`);
+    return undefined;
+  }
+  if (other !== undefined) {
+    closeSync(fd);
+    await reportReplaced(ctx, e, other);
     return undefined;
   }
   try {
@@ -697,7 +784,7 @@ async function backupSmallFile(ctx: WalkContext, e: ScanEntry, base: FileBase, f
  */
 async function backupOneChunkFile(ctx: WalkContext, sealFile: FileSealer, e: ScanEntry, base: FileBase, fullOnly: boolean): Promise<TreeNode | undefined> {
   const stats = e.stats!;
-  const r = await sealFile(e.path, stats.size, ObjectType.data);
+  const r = await sealFile(e.access ?? e.path, stats.size, ObjectType.data, { dev: stats.dev, ino: stats.ino });
   if ('code' in r) {
     if (r.step === 'open') await openFailed(ctx, e, r);
     else await ctx.warn(e.path, e.root, e.relativePath, 'unreadable', `${r.code}: reading failed`);
@@ -746,10 +833,46 @@ function changedWhileRead(before: ProbedEntry, after: { size: bigint; mtimeNs: b
   return after.size !== BigInt(before.size) || after.mtimeNs !== before.mtimeNs || after.ctimeNs !== before.ctimeNs || bytesAccounted !== before.size;
 }
 
-/** Reports a source file that could not be opened: vanished or unreadable, by the shared mapping. */
+/**
+ * How a source file is opened: read-only, never through a symbolic link put in its place (ELOOP), and without
+ * blocking, so a FIFO put in its place is opened at once (and then refused, not being a regular file), never waited
+ * on. Reads of a regular file ignore O_NONBLOCK.
+ */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
+
+/**
+ * What an open that refused a source file says was put in its place (the addon's sealer refuses at `open` too), or
+ * undefined for an ordinary failure: ELOOP a link (O_NOFOLLOW), EISDIR a folder, ESTALE another file (the sealer's
+ * identity check), EINVAL not a regular file (the sealer's type check; no name from a listing holds a NUL).
+ */
+function replacedByCode(code: string): string | undefined {
+  switch (code) {
+    case 'ELOOP':
+      return 'a symbolic link';
+    case 'EISDIR':
+      return 'a folder';
+    case 'ESTALE':
+      return 'another file';
+    case 'EINVAL':
+    case 'ENXIO': // a socket, or a FIFO's write end without a reader
+      return 'something other than a regular file (a FIFO, a device or a socket)';
+    default:
+      return undefined;
+  }
+}
+
+/** Reports a source file that could not be opened: replaced since the scan, vanished, or unreadable. */
 async function openFailed(ctx: WalkContext, e: ScanEntry, err: unknown): Promise<void> {
   const code = (err as NodeJS.ErrnoException).code ?? 'error';
+  const other = replacedByCode(code);
+  if (other !== undefined) return reportReplaced(ctx, e, other);
   await ctx.warn(e.path, e.root, e.relativePath, reasonOf(code), `${code}: could not open the file`);
+}
+
+/** Reports a source file found replaced by `other` (in words) since the scan: left out, not read. */
+async function reportReplaced(ctx: WalkContext, e: ScanEntry, other: string): Promise<void> {
+  const r = replaced(e.root, e.path, e.relativePath, 'file', other);
+  await ctx.warn(r.path, r.root, r.relativePath, 'replaced', r.detail!);
 }
 
 /** A read of a source file failed: the file's problem, reported per file, never the backup's. */

@@ -26,13 +26,14 @@ import { batched } from './batch.js';
 
 /** The addon's `sealFiles` as it is called (see native/blob_crypto.c); {@link nativeFileSealer} wraps it. @internal */
 export type AddonSealFiles = (
-  paths: readonly string[],
+  paths: readonly (string | Uint8Array)[],
   sizes: readonly number[],
   sealKey: Uint8Array,
   chunkIdKey: Uint8Array,
   type: number,
   salts: Uint8Array,
   out?: Uint8Array | null,
+  expect?: BigUint64Array | null,
 ) => Promise<
   (
     | { errno: 0; id: Buffer; sealed?: Buffer; bytes: number; size: number; mtimeSec: number; mtimeNsec: number; ctimeSec: number; ctimeNsec: number }
@@ -60,8 +61,19 @@ export interface SealFileFailure {
   readonly code: string;
 }
 
-/** Reads up to `size` bytes of the file at `path` and seals them as one blob of `type`. */
-export type FileSealer = (path: string, size: number, type: ObjectTypeCode) => Promise<SealedFile | SealFileFailure>;
+/** The file a sealer must find open: its device and inode, as the scan saw them. */
+export interface ExpectedFile {
+  readonly dev: number;
+  readonly ino: bigint;
+}
+
+/**
+ * Reads up to `size` bytes of the file at `path` (a string, or its bytes for a name that is not UTF-8) and seals them
+ * as one blob of `type`. The path is opened without following a final symbolic link and without blocking; anything
+ * but a regular file, or with `expect` any file but that one, is refused at `open` before a byte is read: `ELOOP`
+ * (a link), `EISDIR`, `EINVAL` (a FIFO, a device, a socket), `ESTALE` (another file).
+ */
+export type FileSealer = (path: string | Buffer, size: number, type: ObjectTypeCode, expect?: ExpectedFile) => Promise<SealedFile | SealFileFailure>;
 
 /**
  * The native file sealer under `keys`, or `null` when the addon is not built here. Calls made in the same turn of
@@ -77,18 +89,28 @@ export function nativeFileSealer(keys: SealKeys & ChunkIdKeys, buffers?: SealBuf
   const sealFiles = nativeFunction<AddonSealFiles>('sealFiles');
   if (!sealFiles) return null;
   const ns = (sec: number, nsec: number): bigint => BigInt(sec) * 1_000_000_000n + BigInt(nsec);
-  type File = { path: string; size: number };
+  type File = { path: string | Buffer; size: number; expect?: ExpectedFile };
   /** Room for a file's sealed bytes: its size as scanned, and the envelope. */
   const room = (f: File): number => f.size + BLOB_OVERHEAD;
   type Result = Awaited<ReturnType<AddonSealFiles>>[number];
   const sealBatch = async (type: ObjectTypeCode, files: File[]): Promise<Result[]> => {
     const salts = Buffer.concat(files.map(() => freshSalt()));
     const args = [files.map((f) => f.path), files.map((f) => f.size), keys.sealKey, keys.chunkIdKey, type, salts] as const;
-    if (!buffers) return sealFiles(...args);
+    // Each file's expected device and inode; inode 0 (no file has it) for a file given none, which is not checked.
+    let expect: BigUint64Array | null = null;
+    if (files.some((f) => f.expect)) {
+      expect = new BigUint64Array(files.length * 2);
+      for (const [i, f] of files.entries()) {
+        if (!f.expect) continue;
+        expect[2 * i] = BigInt(f.expect.dev);
+        expect[2 * i + 1] = f.expect.ino;
+      }
+    }
+    if (!buffers) return sealFiles(...args, null, expect);
     const out = buffers.acquire(files.reduce((n, f) => n + room(f), 0), files.length);
     let results: Result[];
     try {
-      results = await sealFiles(...args, out);
+      results = await sealFiles(...args, out, expect);
     } catch (e) {
       for (let i = 0; i < files.length; i++) buffers.release(out);
       throw e;
@@ -114,8 +136,8 @@ export function nativeFileSealer(keys: SealKeys & ChunkIdKeys, buffers?: SealBuf
     }
     return seal;
   };
-  return async (path, size, type) => {
-    const r = await sealerOf(type)({ path, size });
+  return async (path, size, type, expect) => {
+    const r = await sealerOf(type)({ path, size, ...(expect ? { expect } : {}) });
     if (r.errno !== 0 || !('id' in r)) return { step: (r as { step: 'open' | 'read' }).step, code: errnoName(r.errno) };
     const sealed = r.sealed!;
     return {

@@ -10,7 +10,8 @@
  * - {@link TableProbe}: attributes from a table supplied by the caller (tests, or an agent that reads Windows
  *   attributes itself), over the stats of another probe.
  *
- * Both also check that each regular file can be opened for reading, so a file the backup could not read is
+ * Both take paths as strings or, for names that are not UTF-8, as bytes ({@link bytesProbe}). Both also check that
+ * each regular file can be opened for reading, so a file the backup could not read is
  * reported as `unreadable` before any data moves.
  *
  * Derivations shared by all: a symbolic link, or a folder on another device than the scan root or flagged as a
@@ -20,7 +21,7 @@
  *
  * @module
  */
-import { accessSync, constants, lstatSync } from 'node:fs';
+import { accessSync, closeSync, constants, lstatSync, openSync } from 'node:fs';
 import { addon } from '../native.js';
 import { splitTimeNs } from '../repo/tree.js';
 import {
@@ -45,8 +46,8 @@ const F = {
 
 interface StatxAddon {
   readonly FIELDS: number;
-  statxBatch(paths: readonly string[], out: Float64Array): void;
-  dataExtents(path: string): Float64Array | null;
+  statxBatch(paths: readonly (string | Buffer)[], out: Float64Array): void;
+  dataExtents(fd: number): Float64Array | null;
   setTimes(path: string, seconds: number, nanoseconds: number): number;
 }
 
@@ -58,16 +59,32 @@ function loadAddon(): StatxAddon | null {
 
 /**
  * The data regions of a file as `[start, end)` pairs (holes left out), or `undefined` when the platform cannot say
- * (then the whole file is data). Linux with the addon: lseek SEEK_DATA / SEEK_HOLE.
+ * (then the whole file is data). Linux with the addon: lseek SEEK_DATA / SEEK_HOLE on a descriptor.
+ *
+ * Give the descriptor of the file being read (the backup does): the regions are then those of that very file, never
+ * of another renamed over its path meanwhile. A path is opened here without following a final symbolic link and
+ * without blocking (a FIFO gives `undefined`), and closed again.
  */
-export function dataExtents(path: string): [number, number][] | undefined {
+export function dataExtents(file: number | string): [number, number][] | undefined {
   const a = loadAddon();
   if (!a) return undefined;
-  const raw = a.dataExtents(path);
-  if (!raw) return undefined;
-  const out: [number, number][] = [];
-  for (let i = 0; i < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
-  return out;
+  let fd = typeof file === 'number' ? file : -1;
+  if (typeof file !== 'number') {
+    try {
+      fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
+    } catch {
+      return undefined;
+    }
+  }
+  try {
+    const raw = a.dataExtents(fd);
+    if (!raw) return undefined;
+    const out: [number, number][] = [];
+    for (let i = 0; i < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
+    return out;
+  } finally {
+    if (typeof file !== 'number') closeSync(fd);
+  }
 }
 
 /**
@@ -150,7 +167,7 @@ export class StatxProbe implements AttributeProbe {
     this.#addon = a;
   }
 
-  probe(paths: readonly string[], context: ProbeContext): ProbeResult[] {
+  probe(paths: readonly (string | Buffer)[], context: ProbeContext): ProbeResult[] {
     const n = this.#addon.FIELDS;
     if (this.#out.length < paths.length * n) this.#out = new Float64Array(paths.length * n);
     const out = this.#out;
@@ -219,7 +236,7 @@ export class StatxProbe implements AttributeProbe {
 export class LstatProbe implements AttributeProbe {
   readonly name = 'lstat';
 
-  probe(paths: readonly string[], context: ProbeContext): ProbeResult[] {
+  probe(paths: readonly (string | Buffer)[], context: ProbeContext): ProbeResult[] {
     const streams = process.platform === 'linux' ? false : undefined;
     return paths.map((path): ProbeResult => {
       let st;
@@ -303,5 +320,13 @@ export class TableProbe implements AttributeProbe {
 
 /** The best probe this machine offers: {@link StatxProbe} where the addon is built, else {@link LstatProbe}. */
 export function defaultProbe(): AttributeProbe {
+  return statxAvailable() ? new StatxProbe() : new LstatProbe();
+}
+
+/**
+ * The best probe this machine offers, taking paths as bytes too: for names that are not UTF-8, which a probe of
+ * strings cannot name (scan/folder.ts probes those with it, whatever probe the scan was given).
+ */
+export function bytesProbe(): StatxProbe | LstatProbe {
   return statxAvailable() ? new StatxProbe() : new LstatProbe();
 }

@@ -32,7 +32,9 @@ export type SkipReason =
   | 'case-collision'
   | 'unsupported-type'
   | 'unreadable'
-  | 'vanished';
+  | 'vanished'
+  /** Swapped after the scan for a symbolic link, a FIFO, a device or another file: not read (backup only). */
+  | 'replaced';
 
 export const SKIP_REASONS: readonly SkipReason[] = [
   'hard-link',
@@ -45,6 +47,7 @@ export const SKIP_REASONS: readonly SkipReason[] = [
   'unsupported-type',
   'unreadable',
   'vanished',
+  'replaced',
 ];
 
 export type Decision =

@@ -20,7 +20,7 @@ import { ATTRIBUTE_NAMES, type AttributeProbe, type EntryAttributes, type EntryK
 import { defaultProbe } from './probe.js';
 import { type Decision, type DecisionKind, type SkipReason, type SupportRule, FILE_RULES, SKIP_REASONS, decide } from './rules.js';
 import { reasonOf, walk } from './walk.js';
-import { FolderLister } from './folder.js';
+import { FolderLister, type OpenFolder, probeMixed } from './folder.js';
 import { formatBytes } from '../units.js';
 
 /** The agent's limit on one data source: 54,400 GB. */
@@ -38,8 +38,15 @@ export interface ScanEntry {
   readonly decision: Decision;
   /** What the probe found; absent when the entry could not be probed or listed. */
   readonly stats?: ProbedEntry;
-  /** Why it was skipped, in words (for `unreadable`, `vanished`, `case-collision`). */
+  /** Why it was skipped, in words (for `unreadable`, `vanished`, `case-collision`, `replaced`). */
   readonly detail?: string;
+  /**
+   * The path to open the entry through, relative to its open folder's descriptor (`/proc/self/fd/<n>/<name>`, see
+   * scan/folder.ts): set by the folder-by-folder listing, valid while that folder is open. Open it with O_NOFOLLOW.
+   */
+  readonly access?: string | Buffer;
+  /** The name's bytes, when they are not valid UTF-8 (`path` and `relativePath` then show them as U+FFFD). */
+  readonly nameRaw?: Buffer;
 }
 
 export interface ScanOptions {
@@ -104,9 +111,9 @@ export async function* scanBatches(roots: readonly string[], options: ScanOption
       signal,
       isMountPoint: (dir) => probe.deviceOf(dir) !== rootDev,
     })) {
-      const toProbe: string[] = [];
-      for (const item of items) if (item.type === 'entry') toProbe.push(join(root, item.relativePath));
-      const results = toProbe.length > 0 ? await probe.probe(toProbe, { rootDev }) : [];
+      const toProbe: (string | Buffer)[] = [];
+      for (const item of items) if (item.type === 'entry') toProbe.push(item.pathBytes ?? join(root, item.relativePath));
+      const results = toProbe.length > 0 ? await probeMixed(probe, toProbe, { rootDev }) : [];
       const entries: ScanEntry[] = [];
       let r = 0;
       for (const item of items) {
@@ -115,14 +122,16 @@ export async function* scanBatches(roots: readonly string[], options: ScanOption
           const path = join(root, item.relativePath);
           entry = { root, path, relativePath: item.relativePath, kind: item.kind, decision: skipped(item.reason), detail: item.detail };
         } else {
-          const path = toProbe[r]!;
+          const probed = toProbe[r]!;
+          const path = typeof probed === 'string' ? probed : join(root, item.relativePath);
+          const nameRaw = typeof probed === 'string' ? {} : { nameRaw: probed.subarray(probed.lastIndexOf(0x2f) + 1) };
           const result = results[r++]!;
           if (!result.ok) {
             const reason = reasonOf(result.code);
-            entry = { root, path, relativePath: item.relativePath, kind: item.kind, decision: skipped(reason), detail: `${result.code}: ${reason === 'vanished' ? 'it vanished during the scan' : 'it cannot be read'}` };
+            entry = { root, path, relativePath: item.relativePath, kind: item.kind, decision: skipped(reason), detail: `${result.code}: ${reason === 'vanished' ? 'it vanished during the scan' : 'it cannot be read'}`, ...nameRaw };
           } else {
             const stats = result.entry;
-            entry = { root, path, relativePath: item.relativePath, kind: stats.kind, decision: decide(stats.kind, stats.attributes, rules), stats };
+            entry = { root, path, relativePath: item.relativePath, kind: stats.kind, decision: decide(stats.kind, stats.attributes, rules), stats, ...nameRaw };
           }
         }
         account(entry);
@@ -149,22 +158,42 @@ export async function scanTotals(roots: readonly string[], options: Omit<ScanOpt
   for (const root of absRoots) {
     const account = sourceAccount(root, options.maxSourceBytes ?? DEFAULT_MAX_SOURCE_BYTES, 'skip');
     const lister = new FolderLister({ root, probe, exclude: options.exclude, include: options.include, excludeFilesIn: options.excludeFilesIn });
-    // Depth first; the stack holds the folders still to list of each level above the current one.
-    const pending = [''];
-    while (pending.length > 0) {
+    const count = (e: ScanEntry): void => {
+      account(e);
+      totals.add(e);
+    };
+    // Depth first, each folder listed through its own descriptor (scan/folder.ts), opened from its parent's: one
+    // descriptor per level of depth is open at a time.
+    const visit = async (folder: OpenFolder): Promise<void> => {
       throwIfAborted(options.signal);
       // Listing and probing are synchronous: give the event loop a turn between folders, so that what runs beside
       // the scan (a vault being opened, its key being derived) progresses instead of waiting for the end.
       await new Promise((resolve) => setImmediate(resolve));
-      const entries = await lister.list(pending.pop()!);
+      const entries = await lister.listOpen(folder);
+      for (const e of entries) count(e);
       for (const e of entries) {
-        account(e);
-        totals.add(e);
+        if (e.kind !== 'dir' || e.decision.kind === 'skip' || e.relativePath === folder.relDir) continue;
+        const child = lister.openChild(folder, e);
+        if (!('fd' in child)) {
+          count(child);
+          continue;
+        }
+        try {
+          await visit(child);
+        } finally {
+          lister.close(child);
+        }
       }
-      for (let i = entries.length - 1; i >= 0; i--) {
-        const e = entries[i]!;
-        if (e.kind === 'dir' && e.decision.kind !== 'skip') pending.push(e.relativePath);
-      }
+    };
+    const top = lister.openRoot();
+    if (!('fd' in top)) {
+      count(top);
+      continue;
+    }
+    try {
+      await visit(top);
+    } finally {
+      lister.close(top);
     }
   }
   return totals;

@@ -12,11 +12,24 @@
  * - **backpressure**: fast-glob's stream does not apply any, so the adapter holds back further folder reads while
  *   more than `maxBuffered` entries wait to be consumed. Memory stays bounded by that plus the largest folder.
  *
+ * - **no redirection**: fast-glob (with `followSymbolicLinks: false`) never descends into a link it listed, but it
+ *   reads each folder by its path, which a user could swap for a link after the listing of its parent. The adapter
+ *   opens each folder with O_DIRECTORY|O_NOFOLLOW, checks through /proc/self/fd that the folder open is the one at
+ *   that place below the root (no folder on the way was swapped for a link), and lists the descriptor; a folder
+ *   that fails the check is reported `replaced` and not listed. Where /proc is not mounted (not Linux) folders are
+ *   listed by path, and only fast-glob's own refusal to follow links it listed remains.
+ * - **names as bytes**: fast-glob works on strings, and a name that is not valid UTF-8 would come out changed
+ *   (naming another file, or none). Folders are listed as bytes; such names are taken out of fast-glob's listing
+ *   and yielded as entries with their bytes ({@link WalkEntry.pathBytes}); fast-glob does not descend into a folder
+ *   so named (the streamed scan reports the folder, not its contents; the backup's walk, scan/folder.ts, does go in).
+ *
  * fast-glob's `unique` option is off: it would keep every path ever seen in a Set.
  *
  * @module
  */
-import { type Dirent, readdir } from 'node:fs';
+import { type Dirent, close, constants, existsSync, open, readdir, readlink, realpathSync } from 'node:fs';
+import { isUtf8 } from 'node:buffer';
+import picomatch from 'picomatch';
 import { VaultpathError } from '../errors.js';
 import type { EntryKind } from './attributes.js';
 
@@ -26,6 +39,8 @@ export interface WalkEntry {
   /** Path relative to the root, with `/` separators. */
   readonly relativePath: string;
   readonly kind: EntryKind;
+  /** The entry's absolute path as bytes, when a name in it is not valid UTF-8 (`relativePath` shows U+FFFD). */
+  readonly pathBytes?: Buffer;
 }
 
 /** Something the walk could not list, or chose not to: reported, never silently dropped. */
@@ -33,7 +48,7 @@ export interface WalkSkip {
   readonly type: 'skip';
   readonly relativePath: string;
   readonly kind: EntryKind;
-  readonly reason: 'case-collision' | 'unreadable' | 'vanished';
+  readonly reason: 'case-collision' | 'unreadable' | 'vanished' | 'replaced';
   readonly detail: string;
 }
 
@@ -118,7 +133,7 @@ export function folderKeys(folders: readonly string[] | undefined): Set<string> 
   return new Set((folders ?? []).map((d) => caseKey(d.replaceAll('\\', '/').replace(/^\.\/|\/+$/g, ''))));
 }
 
-export function kindOfDirent(d: Dirent): EntryKind {
+export function kindOfDirent(d: Pick<Dirent, 'isFile' | 'isDirectory' | 'isSymbolicLink'>): EntryKind {
   if (d.isFile()) return 'file';
   if (d.isDirectory()) return 'dir';
   if (d.isSymbolicLink()) return 'symlink';
@@ -126,6 +141,29 @@ export function kindOfDirent(d: Dirent): EntryKind {
 }
 
 /** What a failed listing or probe means for an entry: it vanished (ENOENT, ENOTDIR), or it cannot be read. */
+/** Descriptor-relative paths work here: Linux with /proc mounted. */
+const PROC_FD = process.platform === 'linux' && existsSync('/proc/self/fd');
+const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/**
+ * Lists folder `path` as bytes through a descriptor: opened without following a final link, and, when `expected`
+ * (its real path) is given, checked to be the folder at that place, so a folder on the way swapped for a link
+ * cannot redirect the listing. An error with `replaced: true` when the check fails.
+ */
+function listFolder(path: string, expected: string | undefined, callback: (error: NodeJS.ErrnoException | null, dirents: Dirent<Buffer>[]) => void): void {
+  if (!PROC_FD || expected === undefined) return void readdir(path, { withFileTypes: true, encoding: 'buffer' }, (e, d) => callback(e, d ?? []));
+  open(path, DIR_FLAGS, (error, fd) => {
+    // A link (ELOOP; ENOTDIR, as O_DIRECTORY is checked first) or a file where a folder was listed.
+    if (error) return callback(error.code === 'ELOOP' || error.code === 'ENOTDIR' ? Object.assign(error, { replaced: true }) : error, []);
+    const done = (e: NodeJS.ErrnoException | null, d: Dirent<Buffer>[]): void => close(fd, () => callback(e, d));
+    readlink(`/proc/self/fd/${fd}`, (e, at) => {
+      if (e) return done(e, []);
+      if (at !== expected) return done(Object.assign(new Error(`${path} is now ${at}`), { code: 'ELOOP', replaced: true }), []);
+      readdir(`/proc/self/fd/${fd}`, { withFileTypes: true, encoding: 'buffer' }, (e2, d) => done(e2, d ?? []));
+    });
+  });
+}
+
 export function reasonOf(code: string | undefined): 'unreadable' | 'vanished' {
   return code === 'ENOENT' || code === 'ENOTDIR' ? 'vanished' : 'unreadable';
 }
@@ -150,6 +188,12 @@ export async function* walk(root: string, options: WalkOptions = {}): AsyncGener
   const room = (): Promise<void> =>
     stream === undefined || stream.readableLength < maxBuffered ? Promise.resolve() : new Promise((resolve) => waiters.push(resolve));
 
+  let realRoot: string | undefined;
+  try {
+    realRoot = realpathSync(root);
+  } catch {
+    // It cannot be resolved: its listing fails below and is reported.
+  }
   const adapterReaddir = (path: string, _options: unknown, callback: (error: NodeJS.ErrnoException | null, entries: Dirent[]) => void): void => {
     void room().then(() => {
       if (signal?.aborted) return callback(null, []);
@@ -158,14 +202,33 @@ export async function* walk(root: string, options: WalkOptions = {}): AsyncGener
       } catch {
         // It vanished or cannot be examined: readdir below reports it.
       }
-      readdir(path, { withFileTypes: true }, (error, dirents) => {
+      listFolder(path, realRoot === undefined ? undefined : realRoot + path.slice(root.length), (error, dirents) => {
         if (error) {
-          side.push({ type: 'skip', relativePath: rel(path), kind: 'dir', reason: reasonOf(error.code), detail: `${error.code ?? 'error'}: could not list the folder` });
+          const reason = (error as { replaced?: boolean }).replaced ? 'replaced' : reasonOf(error.code);
+          side.push({ type: 'skip', relativePath: rel(path), kind: 'dir', reason, detail: `${error.code ?? 'error'}: ${reason === 'replaced' ? 'replaced after it was listed, by a symbolic link, a file or a folder elsewhere: not followed' : 'could not list the folder'}` });
           return callback(error, []);
         }
-        callback(null, dropCaseCollisions(path, dirents));
+        callback(null, dropCaseCollisions(path, takeRawNames(path, dirents)));
       });
     });
+  };
+
+  // Names that are not UTF-8: out of fast-glob's listing, yielded with their bytes.
+  const takeRawNames = (dir: string, dirents: Dirent<Buffer>[]): Dirent[] => {
+    const out: Dirent[] = [];
+    for (const d of dirents) {
+      if (isUtf8(d.name)) {
+        out.push(Object.assign(Object.create(Object.getPrototypeOf(d) as object) as Dirent, d, { name: d.name.toString('utf8') }));
+        continue;
+      }
+      const relativePath = rel(`${dir}/${d.name.toString('utf8')}`);
+      const kind = kindOfDirent(d);
+      // The globs fast-glob would have applied, on the name as shown.
+      if (rawExcluded(relativePath) || (kind !== 'dir' && !rawIncluded(relativePath))) continue;
+      if (kind !== 'dir' && filesExcludedIn.size > 0 && filesExcludedIn.has(caseKey(rel(dir)))) continue;
+      batch.push({ type: 'entry', relativePath, kind, pathBytes: Buffer.concat([Buffer.from(`${dir}/`), d.name]) });
+    }
+    return out;
   };
 
   const dropCaseCollisions = (dir: string, dirents: Dirent[]): Dirent[] => {
@@ -180,6 +243,9 @@ export async function* walk(root: string, options: WalkOptions = {}): AsyncGener
   };
 
   const include = options.include && options.include.length > 0 ? [...options.include] : ['**'];
+  const ignore = excludePatterns(options.exclude ?? []);
+  const rawExcluded = ignore.length > 0 ? picomatch(ignore, { dot: true, nocase: true }) : () => false;
+  const rawIncluded = picomatch(include, { dot: true, nocase: true });
   // Loaded on first use: the glob engine is a fair share of a process's start-up, and only the streamed scan needs
   // it (the backup lists folder by folder, scan/folder.ts).
   const { default: fg } = await import('fast-glob');
@@ -192,7 +258,7 @@ export async function* walk(root: string, options: WalkOptions = {}): AsyncGener
     suppressErrors: true,
     unique: false,
     caseSensitiveMatch: false,
-    ignore: excludePatterns(options.exclude ?? []),
+    ignore,
     fs: { readdir: adapterReaddir as never },
   }) as unknown as typeof stream;
 
