@@ -69,15 +69,23 @@ describe('the commands with a damaged snapshot', () => {
     expect(await readdir(join(target, 'src'))).toEqual(['a.bin']);
   });
 
-  it('backup --skip-damaged takes the newest readable snapshot as its parent and says so', async () => {
-    const strict = await vaultpath(['backup', src, '--vault', vault, '--scratch', join(dir, 'scratch')]);
-    expect(strict.code).toBe(1);
-    expect(strict.stderr).toMatch(/VP_SNAPSHOT_DAMAGED/);
-    const r = await vaultpath(['backup', src, '--skip-damaged', '--vault', vault, '--scratch', join(dir, 'scratch'), '--json']);
+  it('backup goes on: it takes the newest readable snapshot as its parent (only a hint) and says which it passed over', async () => {
+    const r = await vaultpath(['backup', src, '--vault', vault, '--scratch', join(dir, 'scratch'), '--json']);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout) as { parent: string; skippedDamaged: string[]; filesUnchanged: number };
     expect(out).toMatchObject({ parent: older, skippedDamaged: [newest], filesUnchanged: 1 });
     expect(r.stderr).toContain(`Passed over snapshot ${newest}`);
+  });
+
+  it('backup --parent latest fails on the damaged snapshot, and with --skip-damaged passes over it', async () => {
+    const strict = await vaultpath(['backup', src, '--parent', 'latest', '--vault', vault, '--scratch', join(dir, 'scratch')]);
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toMatch(/VP_SNAPSHOT_DAMAGED/);
+    const r = await vaultpath(['backup', src, '--parent', 'latest', '--skip-damaged', '--vault', vault, '--scratch', join(dir, 'scratch'), '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { parent: string; skippedDamaged: string[] };
+    expect(out.skippedDamaged).toEqual([newest]);
+    expect(out.parent).not.toBe(newest);
   });
 });
 

@@ -48,7 +48,7 @@ import { SkippedFilesReport, defaultReportDir } from '../scan/report.js';
 import { ScratchCache, scratchCapacity } from '../stage/scratch-cache.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
 import type { Vault, VaultIndex } from '../repo/vault.js';
-import { MAX_TREE_NODES, type Snapshot, type Tree, type TreeNode, compareNodes, encodeTree, nodeNameKey } from '../repo/tree.js';
+import { MAX_TREE_DEPTH, MAX_TREE_NODES, type Snapshot, type Tree, type TreeNode, compareNodes, encodeTree, nodeNameKey } from '../repo/tree.js';
 import { type Lock, isAbandoned } from '../repo/lock.js';
 import { PackUploader, TARGET_PACK_SIZE, scratchNeeded } from './pack-uploader.js';
 import { Limiter } from './limit.js';
@@ -112,6 +112,8 @@ export interface BackupResult {
   /** The snapshot written (absent for a dry run). */
   readonly snapshot?: string;
   readonly parent: string | null;
+  /** Snapshots passed over while finding the latest as parent, because they cannot be read (damaged), ids. */
+  readonly parentSkippedDamaged: readonly string[];
   readonly status: 'complete' | 'warnings';
   readonly files: number;
   readonly dirs: number;
@@ -215,8 +217,10 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
   locking?.catch(() => undefined); // awaited below
   const [index, parent, locks] = await Promise.all([
     vault.loadIndex({ signal }),
+    // The parent is only a hint (which files to skip reading), so a damaged snapshot is passed over rather than
+    // stopping every later backup; the ones passed over are named in the result.
     options.parent === undefined
-      ? vault.latestSnapshot({ signal, paths: roots })
+      ? vault.latestSnapshot({ signal, paths: roots, skipDamaged: true })
       : options.parent === null
         ? undefined
         : vault.readSnapshot(options.parent, { signal }).then((snapshot) => ({ id: options.parent!, snapshot })),
@@ -230,6 +234,7 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
   const earlierLocks = locks.filter((l) => l.id !== lockId);
   const parentId = parent?.id ?? null;
   const parentSnapshot = parent?.snapshot;
+  const parentSkippedDamaged = parent && 'skipped' in parent ? parent.skipped : [];
 
   const scratch = options.dryRun
     ? undefined
@@ -244,6 +249,9 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
   try {
     report = await SkippedFilesReport.create(reportPath);
     if (earlierLocks.length > 0) await adoptAfterLocks(vault, index, earlierLocks, clock, signal);
+    // A damaged index object hid the blobs it listed: the packs that hold them are adopted again (their headers
+    // read), so what is still intact is reused and earlier snapshots are whole again once this run's index lands.
+    else if (index.damaged.length > 0 && !options.dryRun) await vault.adoptOrphanPacks(index, { signal });
     uploader = scratch
       ? new PackUploader(vault, scratch, {
           signal,
@@ -270,7 +278,7 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
       let st: BigIntStats;
       if ('fd' in top) {
         try {
-          subtree = await backupFolder(ctx, lister, top, parentRoot);
+          subtree = await backupFolder(ctx, lister, top, parentRoot, 1);
           st = fstatSync(top.fd, { bigint: true }); // the folder walked, not whatever is at its path now
         } finally {
           lister.close(top);
@@ -311,6 +319,7 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
     return {
       snapshot: snapshotId,
       parent: parentId ?? null,
+      parentSkippedDamaged,
       status,
       files: c.files,
       dirs: c.dirs,
@@ -381,7 +390,7 @@ const FREE_READ_BUFFERS = 32;
 const FREE_SEAL_BYTES = 8 * 1024 * 1024;
 
 /** Why a file or folder found by the scan is not in the snapshot: a warning of the backup's report. */
-type WalkReason = 'unreadable' | 'vanished' | 'replaced';
+type WalkReason = 'unreadable' | 'vanished' | 'replaced' | 'too-deep';
 type WarnReason = WalkReason;
 
 interface WalkContext {
@@ -420,7 +429,12 @@ interface ParentTree {
  * mode and mtime) keeps the parent's tree id: its tree would list the same nodes, so it is neither encoded nor
  * hashed again.
  */
-async function backupFolder(ctx: WalkContext, lister: FolderLister, folder: OpenFolder, parentTree: ParentTree | undefined): Promise<string> {
+/**
+ * Backs up the folder open as `folder`, `depth` folder levels below the snapshot's root tree (a source root is 1),
+ * and returns its tree id. Its subfolders deeper than {@link MAX_TREE_DEPTH} are left out with a warning: readers
+ * refuse deeper nesting (FORMAT.md §10), so storing them would make the whole snapshot unreadable.
+ */
+async function backupFolder(ctx: WalkContext, lister: FolderLister, folder: OpenFolder, parentTree: ParentTree | undefined, depth: number): Promise<string> {
   throwIfAborted(ctx.signal);
   const parent = parentTree?.nodes;
   const entries = await lister.listOpen(folder);
@@ -457,13 +471,18 @@ async function backupFolder(ctx: WalkContext, lister: FolderLister, folder: Open
       const stats = e.stats!;
       if (e.kind === 'dir') {
         const parentChildren = parent ? await parentTreeOf(dirIndex++) : undefined;
+        if (depth + 1 > MAX_TREE_DEPTH) {
+          await ctx.warn(e.path, e.root, e.relativePath, 'too-deep', `VP_FORMAT_LIMIT: nested deeper than ${MAX_TREE_DEPTH} folders, the most the format lets readers follow`);
+          same = false;
+          continue;
+        }
         // Entered through this folder's descriptor, and only if it is still the folder the scan saw: one swapped
         // for a link since is not followed, and left out.
         const child = lister.openChild(folder, e);
         let subtree: string;
         if ('fd' in child) {
           try {
-            subtree = await backupFolder(ctx, lister, child, parentChildren);
+            subtree = await backupFolder(ctx, lister, child, parentChildren, depth + 1);
           } finally {
             lister.close(child);
           }

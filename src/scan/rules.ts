@@ -34,7 +34,9 @@ export type SkipReason =
   | 'unreadable'
   | 'vanished'
   /** Swapped after the scan for a symbolic link, a FIFO, a device or another file: not read (backup only). */
-  | 'replaced';
+  | 'replaced'
+  /** A folder nested deeper than the format lets readers follow (FORMAT.md §10): left out (backup only). */
+  | 'too-deep';
 
 export const SKIP_REASONS: readonly SkipReason[] = [
   'hard-link',
@@ -48,6 +50,7 @@ export const SKIP_REASONS: readonly SkipReason[] = [
   'unreadable',
   'vanished',
   'replaced',
+  'too-deep',
 ];
 
 export type Decision =

@@ -40,3 +40,27 @@ describe('restore latest with a damaged newest snapshot', () => {
     expect(await readFile(f.path('target', 'src', 'letter.txt'), 'utf8')).toBe('the first version');
   });
 });
+
+describe('a backup after an index object was damaged', () => {
+  it('adopts the packs the damaged object listed instead of storing their blobs again, and older snapshots restore whole', async () => {
+    const g = await makeVault();
+    try {
+      const src = g.path('src');
+      await mkdir(src);
+      await writeFile(g.path('src', 'a.bin'), Buffer.alloc(300_000, 7));
+      const first = (await backup(g.vault, [src], { scratchDir: g.path('scratch'), reportPath: g.path('r1.jsonl') })).snapshot!;
+      const indexObjects: string[] = [];
+      for await (const o of g.store.list('index/')) indexObjects.push(o.name);
+      expect(indexObjects).toHaveLength(1);
+      await damageObject(g, indexObjects[0]!, 40);
+      const again = await backup(g.vault, [src], { scratchDir: g.path('scratch'), reportPath: g.path('r2.jsonl'), parent: null });
+      expect(again.status).toBe('complete');
+      expect(again.bytesStored).toBe(0); // every blob was found in the adopted packs
+      const r = await restore(g.vault, first, g.path('target'), { recoveryFolder: g.path('recovery') });
+      expect(r.errors).toEqual([]);
+      expect((await readFile(g.path('target', 'src', 'a.bin'))).equals(Buffer.alloc(300_000, 7))).toBe(true);
+    } finally {
+      await g.cleanup();
+    }
+  });
+});

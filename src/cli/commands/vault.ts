@@ -12,7 +12,7 @@
  * derived (on a thread of its own), so that the derivation starts as early as it can.
  */
 import { lstat, readdir, rmdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { generatePassphrase } from '../../crypto/passphrase.js';
 import { DEFAULT_KDF_PARAMS, type KdfParams } from '../../crypto/kdf.js';
 import { openStore } from '../../transfer/open.js';
@@ -136,14 +136,9 @@ export async function backupCommand(ctx: CommandContext): Promise<number> {
   const bar = new ProgressBar(!ctx.json);
   const parentOption = text(ctx, 'parent');
   const skipDamaged = ctx.options['skip-damaged'] === true;
-  // The parent: as given; or with --skip-damaged, the latest readable snapshot of the same paths, found here so
-  // that the snapshots passed over can be named (without it, backup() finds the latest itself).
-  const found =
-    parentOption !== undefined && parentOption !== 'none'
-      ? await (await vault).findSnapshot(parentOption, { signal: ctx.signal, skipDamaged })
-      : parentOption === undefined && skipDamaged
-        ? ((await (await vault).latestSnapshot({ signal: ctx.signal, skipDamaged, paths: paths.map((p) => resolve(p)) })) ?? null)
-        : undefined;
+  // The parent: as given (an id, a prefix or `latest`, which --skip-damaged lets pass over damaged snapshots); by
+  // default backup() takes the latest readable snapshot of the same paths and names those it passed over.
+  const found = parentOption !== undefined && parentOption !== 'none' ? await (await vault).findSnapshot(parentOption, { signal: ctx.signal, skipDamaged }) : undefined;
   if (found) reportSkipped(ctx, found.skipped);
   const result = await backup(vault, paths, {
     exclude: list(ctx, 'exclude'),
@@ -158,8 +153,10 @@ export async function backupCommand(ctx: CommandContext): Promise<number> {
       bar.update(p.phase === 'scan' ? 'scanning' : 'backing up', p.bytesDone, p.bytesTotal, p.files, p.filesTotal, throttle?.eta(p.bytesTotal - p.bytesDone)),
   });
   bar.done();
+  const skippedDamaged = found ? found.skipped : result.parentSkippedDamaged;
+  if (!found) reportSkipped(ctx, skippedDamaged);
   if (ctx.json) {
-    ctx.out(JSON.stringify({ ...result, scratch: undefined, scratchCapacity: result.scratch.capacity, scratchHighWaterMark: result.scratch.highWaterMark, ...(found ? { skippedDamaged: found.skipped } : {}) }));
+    ctx.out(JSON.stringify({ ...result, parentSkippedDamaged: undefined, scratch: undefined, scratchCapacity: result.scratch.capacity, scratchHighWaterMark: result.scratch.highWaterMark, skippedDamaged }));
   } else {
     const seconds = result.durationMs / 1000;
     ctx.out(ctx.options['dry-run'] === true ? 'Dry run: nothing was read or written.' : `Snapshot ${result.snapshot!.slice(0, 8)} saved (${result.status === 'complete' ? 'complete' : 'completed with warnings'})`);
