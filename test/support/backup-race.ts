@@ -274,3 +274,42 @@ export function startWatcher(targets: readonly string[], secret: string, spares:
       }),
   };
 }
+
+/**
+ * Repeated backups of 200 files while a watcher process (startWatcher) swaps them for links to a secret, FIFOs and
+ * other files in a loop: no backup may store a secret byte under any name, nor block opening a FIFO (a guard per run
+ * releases a reader stuck in open and records it, so a regression fails instead of hanging).
+ */
+export async function expectWatcherHarmless(f: VaultFixture): Promise<void> {
+  const src = f.path('src');
+  await mkdir(src);
+  const secret = f.path('secret');
+  const spares = f.path('spares');
+  await mkdir(spares);
+  await writeFile(secret, secretBytes(4000));
+  const targets = Array.from({ length: 200 }, (_, i) => join(src, `t${i}`));
+  for (const t of targets) await writeFile(t, genuineBytes(4000, 1));
+  const watcher = startWatcher(targets, secret, spares);
+  const released = f.path('fifo-released');
+  const snapshots: string[] = [];
+  try {
+    for (let run = 0; run < 20 && !existsSync(released); run++) {
+      // A guard per run: past its deadline it releases only a reader blocked in open, never this run's brief
+      // non-blocking opens, which end long before.
+      const guard = fifoGuard(targets, released);
+      try {
+        const r = await backup(f.vault, [src], { scratchDir: f.path('scratch'), parent: null, signal: AbortSignal.timeout(120_000) });
+        snapshots.push(r.snapshot!);
+      } finally {
+        guard.stop();
+      }
+    }
+  } finally {
+    await watcher.stop();
+  }
+  expect(existsSync(released), 'a backup blocked opening a FIFO').toBe(false);
+  for (const id of snapshots) {
+    const files = await snapshotFiles(f.vault, id);
+    expect([...files].filter(([, { content }]) => content.includes(MARKER)).map(([p]) => p)).toEqual([]);
+  }
+}
