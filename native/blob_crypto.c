@@ -137,20 +137,6 @@ static int get_bytes(napi_env env, napi_value value, size_t want, uint8_t **out,
  * whole, and within [min, max]. 1 and the value in *out when it is; 0 otherwise. A cast of an out-of-range or
  * fractional double to an integer type would silently give another number (or be undefined behaviour).
  */
-/* The largest whole number a double holds exactly, 2^53 - 1. */
-#define MAX_SAFE 9007199254740991.0
-
-/* Whether `x` is a whole number within [min, max] (false for NaN and the infinities), checked before any cast. */
-static int whole_in(double x, double min, double max) { return x >= min && x <= max && x == __builtin_floor(x); }
-
-static int get_whole(napi_env env, napi_value value, double min, double max, double *out) {
-  napi_valuetype kind;
-  double x = 0;
-  if (napi_typeof(env, value, &kind) != napi_ok || kind != napi_number || napi_get_value_double(env, value, &x) != napi_ok) return 0;
-  if (!whole_in(x, min, max)) return 0;
-  *out = x;
-  return 1;
-}
 
 /*
  * A path argument, a string (read by vp_read_path) or the bytes of one (a Uint8Array: names that are not UTF-8),
@@ -1189,7 +1175,7 @@ static batch_t *open_batch_new(napi_env env, napi_value *argv, const char *usage
     const double *spec = specs + (size_t)i * 5;
     open_job_t *job = batch_item(batch, i);
     double fd = spec[0], offset = spec[1], length = spec[2], type = spec[3], codec = spec[4];
-    if (!whole_in(fd, 0, INT_MAX) || !whole_in(offset, 0, MAX_SAFE) || !whole_in(length, SALT_BYTES + TAG_BYTES, (double)(1 << 30)) ||
+    if (!whole_in(fd, 0, INT_MAX) || !whole_in(offset, 0, VP_MAX_SAFE) || !whole_in(length, SALT_BYTES + TAG_BYTES, (double)(1 << 30)) ||
         !whole_in(type, 0, 255) || !whole_in(codec, 0, 255)) {
       batch_free(env, batch);
       fail(env, usage);
@@ -1250,7 +1236,7 @@ static napi_value open_blobs_into(napi_env env, napi_callback_info info) {
   /* Every number checked before any is converted: a cast of one out of range is undefined behaviour. */
   int valid = n_targets == (size_t)batch->count * 3;
   for (uint32_t i = 0; valid && i < batch->count; i++)
-    valid = whole_in(targets[3 * i], 0, INT_MAX) && whole_in(targets[3 * i + 1], -1, INT_MAX) && whole_in(targets[3 * i + 2], 0, MAX_SAFE);
+    valid = whole_in(targets[3 * i], 0, INT_MAX) && whole_in(targets[3 * i + 1], -1, INT_MAX) && whole_in(targets[3 * i + 2], 0, VP_MAX_SAFE);
   if (!valid) {
     batch_free(env, batch);
     return fail(env, usage);

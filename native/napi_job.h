@@ -93,4 +93,20 @@ static inline int vp_read_name(napi_env env, napi_value value, char *out) {
   return 1;
 }
 
+/* The largest whole number a double holds exactly, 2^53 - 1. */
+#define VP_MAX_SAFE 9007199254740991.0
+
+/* Whether `x` is a whole number within [min, max] (false for NaN and the infinities), checked before any cast. */
+static inline int whole_in(double x, double min, double max) { return x >= min && x <= max && x == __builtin_floor(x); }
+
+/* A number argument checked whole (a JS number, whole, in [min, max]) before anything converts it. */
+static inline int get_whole(napi_env env, napi_value value, double min, double max, double *out) {
+  napi_valuetype kind;
+  double x = 0;
+  if (napi_typeof(env, value, &kind) != napi_ok || kind != napi_number || napi_get_value_double(env, value, &x) != napi_ok) return 0;
+  if (!whole_in(x, min, max)) return 0;
+  *out = x;
+  return 1;
+}
+
 #endif

@@ -58,18 +58,6 @@ static int read_path_arg(napi_env env, napi_value value, char *out) {
   return 1;
 }
 
-/* Whether `x` is a whole number within [min, max] (false for NaN and the infinities), checked before any cast. */
-static int whole_in(double x, double min, double max) { return x >= min && x <= max && x == __builtin_floor(x); }
-
-/* A number argument checked whole (a JS number, whole, in [min, max]) before anything converts it. */
-static int get_whole(napi_env env, napi_value value, double min, double max, double *out) {
-  napi_valuetype kind;
-  double x = 0;
-  if (napi_typeof(env, value, &kind) != napi_ok || kind != napi_number || napi_get_value_double(env, value, &x) != napi_ok) return 0;
-  if (!whole_in(x, min, max)) return 0;
-  *out = x;
-  return 1;
-}
 
 static napi_value statx_batch(napi_env env, napi_callback_info info) {
   size_t argc = 2;

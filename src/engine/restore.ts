@@ -59,6 +59,7 @@ import { walkTrees } from '../restorer/walk.js';
 import { Limiter } from './limit.js';
 import { nativeWriter } from './native-writer.js';
 import { type BlobOpener, type BlobWriter, nativeBlobOpener, nativeBlobWriter, openDirect } from './native-open.js';
+import { isRunning } from '../processes.js';
 
 const writeAt = promisify(writeCb);
 const ftruncate = promisify(ftruncateCb);
@@ -285,13 +286,7 @@ function checkSpace(dir: string, fd: number, needed: number): void {
 const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
 function isProcessGone(pid: number): boolean {
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ESRCH';
-  }
+  return pid !== process.pid && !isRunning(pid);
 }
 
 const STALE_TEMP = /^\.vaultpath-restore-([0-9a-f]{8})-(\d+)-/;

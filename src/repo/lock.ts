@@ -12,6 +12,7 @@
 import { VaultpathError } from '../errors.js';
 import { isBoundedString, isIntegerIn, isTimeString } from '../json.js';
 import { decodeJsonObject } from './tree.js';
+import { isRunning } from '../processes.js';
 
 export interface Lock {
   /** When the run started, ISO 8601 UTC. */
@@ -71,12 +72,4 @@ export function isAbandoned(lock: Lock, options: AbandonedOptions): boolean {
   return lock.hostname === options.hostname && !(options.isRunning ?? isRunning)(lock.pid);
 }
 
-/** True when process `pid` of this machine exists (signal 0: nothing is sent; EPERM means it exists). */
-export function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { isRunning };

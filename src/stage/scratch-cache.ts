@@ -24,6 +24,7 @@ import { join, resolve } from 'node:path';
 import { VaultpathError, throwIfAborted } from '../errors.js';
 import { formatBytes } from '../units.js';
 import { ensureUserFolder, userFolder } from './user-folders.js';
+import { isRunning as isAlive } from '../processes.js';
 
 /** The smallest capacity: room for a few packs in flight whatever the size of the backup. */
 export const SCRATCH_FLOOR = 64 * 1024 * 1024;
@@ -170,11 +171,3 @@ async function removeDeadRuns(base: string): Promise<void> {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -26,6 +26,7 @@ import { hostname } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { VaultpathError, throwIfAborted } from '../errors.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
+import { isRunning as isAlive } from '../processes.js';
 import {
   type Body,
   type CallOptions,
@@ -52,15 +53,6 @@ function hostTag(): string {
 /** `<host>.<pid>.<16 hex>.tmp`: the host name may hold dots, so the pid and random part are read from the end. */
 const TEMP_NAME = /^(.+)\.(\d+)\.[0-9a-f]{16}\.tmp$/;
 
-/** True while process `pid` exists (on this host); EPERM means it exists under another user. */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export interface LocalStoreOptions {
   /** Create the folder if it does not exist. @default false */
