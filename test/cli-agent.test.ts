@@ -11,10 +11,6 @@ import { describeTree } from './support/vaults.js';
 import { runCli } from './support/cli.js';
 import { azureEnv, azureLocation, containerName } from './support/azure.js';
 import { startAuthProxy } from './support/auth-proxy.js';
-import { useOwnCache } from './support/hygiene-cache.js';
-
-// Reports and scratch go to a folder of this file's own, removed at the end: nothing left in the user's cache.
-useOwnCache();
 
 const OWNER = 'owner passphrase for the vault';
 const MACHINE = 'machine passphrase, host one';

@@ -8,7 +8,7 @@ import { access, chmod, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli } from './support/cli.js';
-import { runCliOnTerminal } from './support/hygiene-pty.js';
+import { runCliOnTerminal } from './support/pty.js';
 import { isRoot, tempDir } from './support/trees.js';
 
 const PASSPHRASE = 'correct horse battery staple';

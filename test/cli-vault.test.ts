@@ -5,10 +5,6 @@ import { seededBytes } from './support/seeded.js';
 import { tempDir } from './support/trees.js';
 import { describeTree } from './support/vaults.js';
 import { runCli } from './support/cli.js';
-import { useOwnCache } from './support/hygiene-cache.js';
-
-// Reports and scratch go to a folder of this file's own, removed at the end: nothing left in the user's cache.
-useOwnCache();
 
 const PASSPHRASE = 'correct horse battery staple';
 const vaultpath = (args: string[], env: Record<string, string> = {}) => runCli(args, { VAULTPATH_PASSPHRASE: PASSPHRASE, ...env });

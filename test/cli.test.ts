@@ -4,10 +4,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededBytes } from './support/seeded.js';
 import { runCli } from './support/cli.js';
-import { useOwnCache } from './support/hygiene-cache.js';
-
-// Reports and scratch go to a folder of this file's own, removed at the end: nothing left in the user's cache.
-useOwnCache();
 
 const vaultpath = (...args: string[]) => runCli(args);
 

@@ -17,10 +17,6 @@ import { tempDir } from '../support/trees.js';
 import { PASSPHRASE, describeTree } from '../support/vaults.js';
 import { azureBehindFaultServer, azureLocation, azurite } from '../support/azure.js';
 import type { Fault } from '../support/fault-server.js';
-import { useOwnCache } from '../support/hygiene-cache.js';
-
-// Reports and scratch go to a folder of this file's own, removed at the end: nothing left in the user's cache.
-useOwnCache();
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

@@ -10,10 +10,6 @@ import { verify } from '../../src/engine/verify.js';
 import { nativeChunkSealer, nativeFileSealer, nativePackWriter } from '../../src/engine/native-seal.js';
 import { seededBytes } from '../support/seeded.js';
 import { type VaultFixture, describeTree, makeVault } from '../support/vaults.js';
-import { useOwnCache } from '../support/hygiene-cache.js';
-
-// Reports and scratch go to a folder of this file's own, removed at the end: nothing left in the user's cache.
-useOwnCache();
 
 vi.mock('../../src/engine/native-seal.js', async (importOriginal) => ({
   ...(await importOriginal<typeof import('../../src/engine/native-seal.js')>()),

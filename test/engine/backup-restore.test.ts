@@ -9,10 +9,6 @@ import { nativeWriter } from '../../src/engine/native-writer.js';
 import { TableProbe } from '../../src/scan/probe.js';
 import { seededBytes } from '../support/seeded.js';
 import { type VaultFixture, describeTree, makeVault } from '../support/vaults.js';
-import { useOwnCache } from '../support/hygiene-cache.js';
-
-// Reports and scratch go to a folder of this file's own, removed at the end: nothing left in the user's cache.
-useOwnCache();
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

@@ -18,10 +18,6 @@ import { seededBytes } from '../support/seeded.js';
 import { PassThroughStore } from '../support/pass-through-store.js';
 import { isRoot, mountTmpfs, unmount } from '../support/trees.js';
 import { PASSPHRASE, type VaultFixture, backupAbortedAfter, damageObject, describeTree, makeVault, packsByContent } from '../support/vaults.js';
-import { useOwnCache } from '../support/hygiene-cache.js';
-
-// Reports and scratch go to a folder of this file's own, removed at the end: nothing left in the user's cache.
-useOwnCache();
 
 const MiB = 1024 * 1024;
 let f: VaultFixture;

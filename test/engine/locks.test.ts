@@ -9,10 +9,6 @@ import type { Body, CallOptions, PutOptions, StoreObjectInfo } from '../../src/t
 import { seededBytes } from '../support/seeded.js';
 import { PassThroughStore } from '../support/pass-through-store.js';
 import { PASSPHRASE, type VaultFixture, backupAbortedAfter, makeVault } from '../support/vaults.js';
-import { useOwnCache } from '../support/hygiene-cache.js';
-
-// Reports and scratch go to a folder of this file's own, removed at the end: nothing left in the user's cache.
-useOwnCache();
 
 const MiB = 1024 * 1024;
 let f: VaultFixture;

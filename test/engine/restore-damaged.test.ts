@@ -7,9 +7,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backup } from '../../src/engine/backup.js';
 import { restore } from '../../src/engine/restore.js';
 import { type VaultFixture, damageObject, makeVault } from '../support/vaults.js';
-import { useOwnCache } from '../support/hygiene-cache.js';
-
-useOwnCache();
 
 let f: VaultFixture;
 let older: string;

@@ -9,10 +9,6 @@ import { nativeWriter } from '../../src/engine/native-writer.js';
 import { nativeBlobOpener, nativeBlobWriter } from '../../src/engine/native-open.js';
 import { seededBytes } from '../support/seeded.js';
 import { type VaultFixture, damageObject, describeTree, makeVault, packsByContent } from '../support/vaults.js';
-import { useOwnCache } from '../support/hygiene-cache.js';
-
-// Reports and scratch go to a folder of this file's own, removed at the end: nothing left in the user's cache.
-useOwnCache();
 
 vi.mock('../../src/engine/native-writer.js', () => ({ nativeWriter: () => null }));
 vi.mock('../../src/engine/native-open.js', () => ({ nativeBlobOpener: () => null, nativeBlobWriter: () => null }));
