@@ -30,7 +30,7 @@ Usage:
       --scratch DIR           staging folder for packs (default: ~/.cache/vaultpath/scratch, this user's own)
       --parent ID|none        compare with this snapshot (default: the latest of the same paths)
       --dry-run               show what would be read, read and write nothing
-      --skip-damaged          take the latest snapshot that can be read as the parent, naming damaged ones
+      --skip-damaged          with --parent latest or a prefix: pass over snapshots that cannot be read, naming them
       --bwlimit RATE          one bandwidth limit, e.g. 8Mbit/s or 4MiB/s (also for restore)
       --work-days mon-fri --work-hours 09:00-18:00 --work-rate RATE --off-rate RATE [--tz ZONE]
                               a rate for work hours and another for the rest (also for restore)
