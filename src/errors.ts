@@ -2,7 +2,7 @@
  * The one error class of vaultpath.
  *
  * Every failure a caller can act on is a {@link VaultpathError} with a stable string `code` (the table below and
- * the README's error table are the contract: codes are never renamed, only added), a message that says what
+ * the error table in docs/errors.md are the contract: codes are never renamed, only added), a message that says what
  * failed, where, and what to do, and the underlying `cause` when there is one. Whether a failure is worth
  * retrying is decided where it arises and carried in `retryable`, so decorators such as retry never guess.
  *

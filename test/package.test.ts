@@ -1,10 +1,13 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../src/errors.js';
 
 const root = new URL('..', import.meta.url);
 const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as Record<string, unknown>;
 const readme = readFileSync(new URL('README.md', root), 'utf8');
+/** The README and the reference pages in docs/ it links to: the documentation as a whole. */
+const docs = [readme, ...readdirSync(new URL('docs/', root)).filter((n) => n.endsWith('.md')).map((n) => readFileSync(new URL(`docs/${n}`, root), 'utf8'))].join('\n');
+const errorsPage = readFileSync(new URL('docs/errors.md', root), 'utf8');
 
 describe('the package', () => {
   it('is ESM only, side-effect free, with an exports map of "." and "./package.json" only', () => {
@@ -37,16 +40,17 @@ describe('the README', () => {
     expect((pkg['scripts'] as Record<string, string>)['demo']).toBeDefined();
   });
 
-  it('lists every error code in its error table', () => {
-    for (const code of Object.keys(ERROR_CODES)) expect(readme).toContain(`| \`${code}\` |`);
+  it('links to an error table that lists every error code', () => {
+    expect(readme).toContain('](docs/errors.md)');
+    for (const code of Object.keys(ERROR_CODES)) expect(errorsPage).toContain(`| \`${code}\` |`);
   });
 });
 
 describe('the public entry', () => {
-  it('exports every name the README imports from vaultpath', async () => {
+  it('exports every name the documentation imports from vaultpath', async () => {
     const api = (await import('../src/index.js')) as Record<string, unknown>;
     const imported = new Set<string>();
-    for (const m of readme.matchAll(/import \{([^}]+)\} from 'vaultpath'/g)) {
+    for (const m of docs.matchAll(/import \{([^}]+)\} from 'vaultpath'/g)) {
       for (const name of m[1]!.split(',')) if (name.trim()) imported.add(name.trim());
     }
     expect(imported.size).toBeGreaterThan(10);
