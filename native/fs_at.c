@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <limits.h>
 #include <node_api.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,10 +49,18 @@ static napi_value int_value(napi_env env, int64_t v) {
 
 /* Reads the arguments into a descriptor (argv[at]) and a name (argv[at+1]); 1, 0 (wrong types), or -errno. */
 static int fd_and_name(napi_env env, napi_value *argv, size_t at, int *fd, char *name) {
-  int32_t v;
-  if (napi_get_value_int32(env, argv[at], &v) != napi_ok) return 0;
-  *fd = v;
+  double v;
+  if (!get_whole(env, argv[at], 0, INT_MAX, &v)) return 0;
+  *fd = (int)v;
   return vp_read_name(env, argv[at + 1], name);
+}
+
+/* A descriptor, a single name and a mode (its permission bits kept), every number checked whole before it is converted. */
+static int fd_name_mode(napi_env env, napi_value *argv, int *fd, char *name, mode_t *mode) {
+  double m;
+  if (!get_whole(env, argv[2], 0, 0177777, &m)) return 0;
+  *mode = (mode_t)m & 07777;
+  return fd_and_name(env, argv, 0, fd, name);
 }
 
 /* 1 while openat2 may work here; 0 once it said ENOSYS (an older kernel) or EPERM (a filter refused it). */
@@ -93,12 +102,11 @@ static napi_value fs_mkdir(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   char name[NAME_BYTES];
   int dirfd, ok;
-  uint32_t mode;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || (ok = fd_and_name(env, argv, 0, &dirfd, name)) == 0 ||
-      napi_get_value_uint32(env, argv[2], &mode) != napi_ok)
+  mode_t mode;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || (ok = fd_name_mode(env, argv, &dirfd, name, &mode)) == 0)
     return fail(env, "fsMkdir(dirfd: number, name: Buffer | string, mode: number)");
   if (ok < 0) return int_value(env, -ok);
-  return int_value(env, mkdirat(dirfd, name, (mode_t)(mode & 07777)) == 0 ? 0 : errno);
+  return int_value(env, mkdirat(dirfd, name, mode) == 0 ? 0 : errno);
 }
 
 static napi_value fs_create(napi_env env, napi_callback_info info) {
@@ -106,9 +114,8 @@ static napi_value fs_create(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   char name[NAME_BYTES];
   int dirfd, ok;
-  uint32_t mode;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || (ok = fd_and_name(env, argv, 0, &dirfd, name)) == 0 ||
-      napi_get_value_uint32(env, argv[2], &mode) != napi_ok)
+  mode_t mode;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || (ok = fd_name_mode(env, argv, &dirfd, name, &mode)) == 0)
     return fail(env, "fsCreate(dirfd: number, name: Buffer | string, mode: number)");
   if (ok < 0) return int_value(env, ok);
   int fd;
@@ -186,13 +193,14 @@ static napi_value fs_stat(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   char name[NAME_BYTES];
-  int32_t dirfd;
+  double fd_number;
   napi_valuetype kind;
   size_t length = 0;
   void *data = NULL;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || napi_get_value_int32(env, argv[0], &dirfd) != napi_ok ||
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || !get_whole(env, argv[0], 0, INT_MAX, &fd_number) ||
       !vp_typed_array(env, argv[2], napi_bigint64_array, &length, &data) || length < 4 || napi_typeof(env, argv[1], &kind) != napi_ok)
     return fail(env, usage);
+  int dirfd = (int)fd_number;
   struct stat st;
   int rc;
   if (kind == napi_null) {
@@ -215,15 +223,14 @@ static napi_value fs_stat(napi_env env, napi_callback_info info) {
 static napi_value fs_set_times(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
-  int32_t fd;
-  int64_t sec, nsec;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
-      napi_get_value_int64(env, argv[1], &sec) != napi_ok || napi_get_value_int64(env, argv[2], &nsec) != napi_ok || nsec < 0 || nsec > 999999999)
+  double fd, sec, nsec;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || !get_whole(env, argv[0], 0, INT_MAX, &fd) ||
+      !get_whole(env, argv[1], -VP_MAX_SAFE, VP_MAX_SAFE, &sec) || !get_whole(env, argv[2], 0, 999999999, &nsec))
     return fail(env, "fsSetTimes(fd: number, seconds: number, nanoseconds: 0..999999999)");
   struct timespec times[2];
   times[0].tv_sec = times[1].tv_sec = (time_t)sec;
   times[0].tv_nsec = times[1].tv_nsec = (long)nsec;
-  return int_value(env, futimens(fd, times) == 0 ? 0 : errno);
+  return int_value(env, futimens((int)fd, times) == 0 ? 0 : errno);
 }
 
 void vp_register_fs_at(napi_env env, napi_value exports) {

@@ -150,22 +150,21 @@ static napi_value fail(napi_env env, const char *message) {
 /* Reads one file's description into `job`; 0 when it is not what writeFiles takes. */
 static int get_file(napi_env env, napi_value file, job_t *job) {
   napi_value dir, temp, name, chunks, mode_v, sec_v, nsec_v;
-  int32_t dirfd = -1;
-  int64_t mode = 0, sec = 0, nsec = 0;
+  double dirfd = -1, mode = 0, sec = 0, nsec = 0;
   if (napi_get_named_property(env, file, "dir", &dir) != napi_ok || napi_get_named_property(env, file, "temp", &temp) != napi_ok ||
       napi_get_named_property(env, file, "name", &name) != napi_ok || napi_get_named_property(env, file, "chunks", &chunks) != napi_ok ||
       napi_get_named_property(env, file, "mode", &mode_v) != napi_ok || napi_get_named_property(env, file, "seconds", &sec_v) != napi_ok ||
-      napi_get_named_property(env, file, "nanoseconds", &nsec_v) != napi_ok || napi_get_value_int32(env, dir, &dirfd) != napi_ok ||
-      napi_get_value_int64(env, mode_v, &mode) != napi_ok || napi_get_value_int64(env, sec_v, &sec) != napi_ok ||
-      napi_get_value_int64(env, nsec_v, &nsec) != napi_ok || nsec < 0 || nsec > 999999999)
+      napi_get_named_property(env, file, "nanoseconds", &nsec_v) != napi_ok || !get_whole(env, dir, 0, INT_MAX, &dirfd) ||
+      !get_whole(env, mode_v, 0, 0177777, &mode) || !get_whole(env, sec_v, -VP_MAX_SAFE, VP_MAX_SAFE, &sec) ||
+      !get_whole(env, nsec_v, 0, 999999999, &nsec))
     return 0;
   /* A name no single folder entry may have fails this file alone (its code, nothing written), not the batch. */
   int temp_ok = vp_read_name(env, temp, job->temp), name_ok = vp_read_name(env, name, job->name);
   if (temp_ok == 0 || name_ok == 0) return 0;
   if (temp_ok < 0 || name_ok < 0) job->rc = temp_ok < 0 ? -temp_ok : -name_ok;
   if (vp_parts_read(env, chunks, &job->chunks) != 1) return 0;
-  job->dir = dirfd;
-  job->mode = (mode_t)(mode & 07777);
+  job->dir = (int)dirfd;
+  job->mode = (mode_t)mode & 07777; /* a whole st_mode is taken; its permission bits are kept */
   job->times[0].tv_sec = job->times[1].tv_sec = (time_t)sec;
   job->times[0].tv_nsec = job->times[1].tv_nsec = (long)nsec;
   return 1;

@@ -122,6 +122,11 @@ describe('the native whole-file writer', () => {
       expect(() => addon.writeFiles([file({ chunks: ['not bytes'] })])).toThrow(TypeError);
       expect(() => addon.writeFiles([file({ nanoseconds: 1e9 })])).toThrow(TypeError);
       expect(() => addon.writeFiles([file({ dir: 'not a descriptor' })])).toThrow(TypeError);
+      // Numbers are checked whole before any conversion: never a descriptor or a mode cut to something else.
+      expect(() => addon.writeFiles([file({ dir: dirFd + 0.5 })])).toThrow(TypeError);
+      expect(() => addon.writeFiles([file({ dir: 2 ** 32 + dirFd })])).toThrow(TypeError);
+      expect(() => addon.writeFiles([file({ mode: 2 ** 32 + 0o644 })])).toThrow(TypeError);
+      expect(() => addon.writeFiles([file({ seconds: 0.5 })])).toThrow(TypeError);
       expect(() => addon.writeFiles([file({}), { temp: '.u' }])).toThrow(TypeError);
       expect(() => addon.writeFiles([])).toThrow(TypeError);
       expect(await readdir(dir)).toEqual([]);
