@@ -38,7 +38,7 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { accessSync, close as closeCb, closeSync, constants, fchmodSync, fstatSync, ftruncate as ftruncateCb, lstatSync, mkdirSync, openSync, readSync, readdirSync, statfsSync, write as writeCb, writeSync } from 'node:fs';
+import { close as closeCb, closeSync, constants, fchmodSync, fstatSync, ftruncate as ftruncateCb, lstatSync, openSync, readSync, readdirSync, statfsSync, write as writeCb, writeSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -56,6 +56,7 @@ import { downloadTo } from '../transfer/store.js';
 import { ensureUserFolder, userFolder } from '../stage/user-folders.js';
 import { type FsAt, addonFsAt, closeQuietly, procFsAt, procFsAtUsable } from '../restorer/fs-at.js';
 import { walkTrees } from '../restorer/walk.js';
+import { openTarget } from '../restorer/target.js';
 import { Limiter } from './limit.js';
 import { nativeWriter } from './native-writer.js';
 import { type BlobOpener, type BlobWriter, nativeBlobOpener, nativeBlobWriter, openDirect } from './native-open.js';
@@ -163,7 +164,7 @@ export async function restore(vault: Vault, ref: string, target: string, options
   }, signal);
 
   const targetDir = resolve(target);
-  const rootFd = openTarget(targetDir);
+  const rootFd = openTarget(fs, targetDir);
   const root = new Dir(undefined, undefined, '', undefined);
   root.fd = rootFd;
   root.opened = true;
@@ -239,36 +240,6 @@ const TEMP_PREFIX = '.vaultpath-restore-';
 /** This host, as 8 hex digits: temporary files and recovery runs of another host sharing a folder are never touched. */
 const HOST = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
 
-/** Opens the target folder (made first if missing) for the whole restore. @throws {VaultpathError} `VP_TARGET`. */
-function openTarget(dir: string): number {
-  const bad = (why: string): VaultpathError => new VaultpathError('VP_TARGET', `The restore target ${dir} ${why}; give a folder you can write to.`);
-  let fd: number;
-  try {
-    fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOTDIR') throw bad('is not a folder');
-    if (code !== 'ENOENT') throw bad(`cannot be opened (${code})`);
-    try {
-      mkdirSync(dir, { recursive: true });
-      fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-    } catch (e2) {
-      const code2 = (e2 as NodeJS.ErrnoException).code;
-      throw bad(code2 === 'ENOTDIR' || code2 === 'EEXIST' ? 'is not a folder' : `cannot be created (${code2})`);
-    }
-  }
-  try {
-    accessSync(`/proc/self/fd/${fd}`, constants.W_OK | constants.X_OK);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EROFS' || code === 'EPERM') {
-      closeSync(fd);
-      throw bad(code === 'EROFS' ? 'is on a read-only file system' : 'is not writable by this user');
-    }
-  }
-  return fd;
-}
-
 /** @throws {VaultpathError} `VP_TARGET_SPACE` when the target's file system has fewer free bytes than `needed`. */
 function checkSpace(dir: string, fd: number, needed: number): void {
   let free: number;
@@ -289,11 +260,12 @@ function isProcessGone(pid: number): boolean {
   return pid !== process.pid && !isRunning(pid);
 }
 
+const EUID = process.geteuid?.();
 const STALE_TEMP = /^\.vaultpath-restore-([0-9a-f]{8})-(\d+)-/;
 
 /**
  * Removes from folder `dir` the temporary files of restores killed on this host (their pid is in the name and the
- * process is gone): only entries that are not folders, by unlinkat on the folder's descriptor. A restore still
+ * process is gone): only files and links this user owns, by unlinkat on the folder's descriptor. A restore still
  * running keeps its files (its process is alive).
  */
 function removeStaleTemps(ctx: RestoreContext, dir: Dir): void {
@@ -308,7 +280,11 @@ function removeStaleTemps(ctx: RestoreContext, dir: Dir): void {
     const m = STALE_TEMP.exec(name.toString('latin1'));
     if (!m || m[1] !== HOST || !isProcessGone(Number(m[2]))) continue;
     try {
-      if ((ctx.fs.stat(dir.fd, name).mode & constants.S_IFMT) === constants.S_IFDIR) continue;
+      // Only what a restore of this user made: its own files and links. A user's file that merely has such a name
+      // (the prefix is reserved, but a name cannot be owned) is not this user's to remove.
+      const st = ctx.fs.stat(dir.fd, name);
+      const type = st.mode & constants.S_IFMT;
+      if ((type !== constants.S_IFREG && type !== constants.S_IFLNK) || (EUID !== undefined && st.uid !== EUID)) continue;
       ctx.fs.unlink(dir.fd, name, false);
     } catch {
       // gone already, or not ours to remove: left as it is

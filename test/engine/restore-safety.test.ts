@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
-import { chmod, lstat, mkdir, readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, readFile, readdir, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -145,6 +145,13 @@ describe.runIf(process.platform === 'linux')('restore', () => {
       otherHost: join(target, 'src', `.vaultpath-restore-ffffffff-${deadPid}-0a0b0c0d-3`),
     };
     for (const p of Object.values(leftovers)) await writeFile(p, 'partial');
+    // Another user's file and link with a dead restore's name: theirs, never removed.
+    const others = { file: join(target, 'src', `.vaultpath-restore-${host}-${deadPid}-0a0b0c0d-4`), link: join(target, `.vaultpath-restore-${host}-${deadPid}-0a0b0c0d-5`) };
+    if (isRoot()) {
+      await writeFile(others.file, 'a user file');
+      await symlink('elsewhere', others.link);
+      for (const p of Object.values(others)) await lchown(p, 65534, 65534);
+    }
     const recovery = f.path('recovery');
     const runs = { dead: join(recovery, `run-${deadPid}-${host}-0a0b0c0d`), live: join(recovery, `run-${alive}-${host}-0a0b0c0d`) };
     for (const p of Object.values(runs)) {
@@ -157,6 +164,10 @@ describe.runIf(process.platform === 'linux')('restore', () => {
     expect(existsSync(leftovers.deadSub)).toBe(false);
     expect(existsSync(leftovers.live)).toBe(true);
     expect(existsSync(leftovers.otherHost)).toBe(true);
+    if (isRoot()) {
+      expect(await readFile(others.file, 'utf8')).toBe('a user file');
+      expect((await lstat(others.link)).isSymbolicLink()).toBe(true);
+    }
     expect(existsSync(runs.dead)).toBe(false);
     expect(existsSync(runs.live)).toBe(true);
     expect((await readdir(recovery)).sort()).toEqual([`run-${alive}-${host}-0a0b0c0d`]);
