@@ -23,8 +23,10 @@
  *   the result says which files and folders lost them.
  * - A hostile snapshot (trees nested past MAX_TREE_DEPTH, `next` chains that loop or never end) fails with
  *   `VP_FORMAT_LIMIT` in the planning walk, before anything is written; the walk is iterative (walk.ts).
- * - Temporary files (`.vaultpath-restore-<host>-<pid>-…`) and recovery runs (`run-<pid>-<host>-…`) that a killed
- *   restore left are removed by the next one, only when their host is this one and their process is gone.
+ * - Recovery runs (`run-<pid>-<host>-…`) that a killed restore left are removed by the next restore, only when their
+ *   host is this one and their process is gone; each keeps a record of its target (device and inode) until a
+ *   restore into that target removes the temporary files (`.vaultpath-restore-<host>-<pid>-…`, this user's files
+ *   and links only) it left there. A target no killed restore wrote into is not searched.
  *
  * Descriptors held: the folders along the walk's current path, and the folders (with their ancestors) that files in
  * flight are written into; a folder's descriptor is closed once its listing and its files are done.
@@ -38,8 +40,8 @@
  * @module
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { close as closeCb, closeSync, constants, fchmodSync, fstatSync, ftruncate as ftruncateCb, lstatSync, openSync, readSync, readdirSync, statfsSync, write as writeCb, writeSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { close as closeCb, closeSync, constants, fchmodSync, fstatSync, ftruncate as ftruncateCb, lstatSync, openSync, readFileSync, readSync, readdirSync, statfsSync, write as writeCb, writeSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -174,14 +176,16 @@ export async function restore(vault: Vault, ref: string, target: string, options
   let ctx: RestoreContext | undefined;
   try {
     checkSpace(targetDir, rootFd, plan.bytes);
-    cache = await PackCache.open(options.recoveryFolder ?? ensureUserFolder(userFolder('recovery')), options.recoveryBytes ?? 256 * 1024 * 1024, vault, signal);
+    const rootStat = fs.stat(rootFd, null);
+    const opened = await PackCache.open(options.recoveryFolder ?? ensureUserFolder(userFolder('recovery')), options.recoveryBytes ?? 256 * 1024 * 1024, vault, `${rootStat.dev}:${rootStat.ino}`, signal);
+    cache = opened.cache;
     ctx = {
       vault, index, cache, include, signal, fs, writer, files: 0, dirs: 0, bytes: 0, errors: [], progress: options.onProgress,
-      setId: { count: 0, paths: [] }, fatal: undefined, open,
+      setId: { count: 0, paths: [] }, fatal: undefined, open, sweep: opened.sweep,
       tempPrefix: `${TEMP_PREFIX}${HOST}-${process.pid}-${randomBytes(4).toString('hex')}-`, temps: 0,
       limiter: new Limiter(FILES_IN_FLIGHT), smallFiles: new Limiter(SMALL_FILES_IN_FLIGHT), openBlob: nativeBlobOpener(vault.keys), writeBlob: nativeBlobWriter(vault.keys), pending,
     };
-    removeStaleTemps(ctx, root);
+    if (ctx.sweep) removeStaleTemps(ctx, root);
     const c = ctx;
     await walkTrees<Dir>(vault, index, snapshot.tree, root, {
       enter(parent, node, name, rel) {
@@ -309,6 +313,8 @@ interface RestoreContext {
   readonly setId: { count: number; paths: string[] };
   /** The error that stops the restore (the target is full), once one happened. */
   fatal: VaultpathError | undefined;
+  /** Whether a killed restore wrote into this target: its temporary files are looked for in every folder. */
+  readonly sweep: boolean;
   /** Folders whose descriptor is open now (the target's included). */
   readonly open: Set<Dir>;
   /** Temporary names: `<tempPrefix><count>`; see {@link tempName}. */
@@ -418,7 +424,7 @@ function ensureDir(ctx: RestoreContext, dir: Dir): boolean {
   dir.fd = fd;
   dir.opened = true;
   ctx.open.add(dir);
-  if (!made) removeStaleTemps(ctx, dir);
+  if (!made && ctx.sweep) removeStaleTemps(ctx, dir);
   return true;
 }
 
@@ -753,13 +759,18 @@ class PackCache {
     this.#signal = signal;
   }
 
-  static async open(root: string, capacity: number, vault: Vault, signal: AbortSignal | undefined): Promise<PackCache> {
+  /**
+   * Opens a run folder in recovery folder `root` for a restore into `target` (`<dev>:<ino>`), first removing the
+   * runs of killed restores; `sweep` says whether one of those wrote into this target (see {@link removeStaleRuns}).
+   */
+  static async open(root: string, capacity: number, vault: Vault, target: string, signal: AbortSignal | undefined): Promise<{ cache: PackCache; sweep: boolean }> {
     const base = resolve(root);
     await mkdir(base, { recursive: true });
-    await removeStaleRuns(base);
+    const sweep = await removeStaleRuns(base, target);
     const dir = join(base, `run-${process.pid}-${HOST}-${randomBytes(4).toString('hex')}`);
     await mkdir(dir, { mode: 0o700 });
-    return new PackCache(dir, capacity, vault, signal);
+    await writeFile(join(dir, TARGET_RECORD), target, { mode: 0o600 });
+    return { cache: new PackCache(dir, capacity, vault, signal), sweep };
   }
 
   /** The sealed bytes of a blob, from its pack in the recovery folder. */
@@ -845,19 +856,29 @@ class PackCache {
 }
 
 const STALE_RUN = /^run-(\d+)-([0-9a-f]{8})-[0-9a-f]+$/;
+/** The file in a run folder that names the run's target (`<dev>:<ino>`), kept once the run's packs are removed. */
+const TARGET_RECORD = 'target';
+/** Killed runs whose target is still to be swept, kept at most (the oldest beyond are forgotten). */
+const MAX_RECORDS = 64;
 
 /**
  * Removes the runs of restores killed on this host from recovery folder `base`: `run-<pid>-<host>-…` folders of
  * this user whose process is gone. Another user's, another host's, or a live process's run is left alone.
+ *
+ * A killed run may have left temporary files anywhere in its target, so its folder keeps one small record, the
+ * target's `<dev>:<ino>`, until a restore into that target sweeps it. Returns whether this restore's target
+ * (`target`, the same form) must be swept: a killed run restored into it, or a run left no record.
  */
-async function removeStaleRuns(base: string): Promise<void> {
+async function removeStaleRuns(base: string, target: string): Promise<boolean> {
   let names: string[];
   try {
     names = readdirSync(base);
   } catch {
-    return;
+    return false;
   }
   const uid = process.geteuid?.();
+  let sweep = false;
+  const kept: { path: string; mtimeMs: number }[] = [];
   for (const name of names) {
     const m = STALE_RUN.exec(name);
     if (!m || m[2] !== HOST || !isProcessGone(Number(m[1]))) continue;
@@ -865,9 +886,29 @@ async function removeStaleRuns(base: string): Promise<void> {
     try {
       const st = lstatSync(path);
       if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
-      await rm(path, { recursive: true, force: true });
+      const record = readRecord(path);
+      if (record === undefined || record === target) {
+        sweep = true;
+        await rm(path, { recursive: true, force: true });
+        continue;
+      }
+      for (const entry of readdirSync(path)) if (entry !== TARGET_RECORD) await rm(join(path, entry), { recursive: true, force: true });
+      kept.push({ path, mtimeMs: st.mtimeMs });
     } catch {
       // removed meanwhile, or not removable: left for a later run
     }
+  }
+  kept.sort((a, b) => b.mtimeMs - a.mtimeMs);
+  for (const { path } of kept.slice(MAX_RECORDS)) await rm(path, { recursive: true, force: true }).catch(() => undefined);
+  return sweep;
+}
+
+/** The target a run folder names, or `undefined` when it has no readable record. */
+function readRecord(run: string): string | undefined {
+  try {
+    const text = readFileSync(join(run, TARGET_RECORD), 'utf8');
+    return /^\d+:\d+$/.test(text) ? text : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -130,6 +130,39 @@ describe('an interrupted backup', () => {
   });
 });
 
+describe('a restore killed (SIGKILL) in the middle', () => {
+  it('leaves temporary files and packs that the next restore into the same target removes, then restores whole', async () => {
+    const src = await sourceOf(40, 2 * MiB, 700);
+    await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+    const target = f.path('target');
+    const recovery = f.path('recovery');
+    const cli = new URL('../../dist/cli/main.js', import.meta.url).pathname;
+    const child = spawn(process.execPath, [cli, 'restore', 'latest', '--vault', f.path('vault'), '--target', target, '--recovery-folder', recovery], {
+      env: { ...process.env, VAULTPATH_PASSPHRASE: PASSPHRASE },
+      stdio: 'ignore',
+    });
+    const temps = async (): Promise<string[]> => {
+      try {
+        return (await readdir(join(target, 'src'))).filter((n) => n.startsWith('.vaultpath-restore-'));
+      } catch {
+        return [];
+      }
+    };
+    // Killed while a file is being written (one is under its temporary name), whatever the machine's speed.
+    for (let i = 0; i < 15_000 && (await temps()).length === 0; i++) await new Promise((r) => setTimeout(r, 2));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect(await temps()).not.toEqual([]);
+    expect(await readdir(recovery)).toContainEqual(expect.stringMatching(new RegExp(`^run-${child.pid}-`)));
+
+    const r = await restore(f.vault, 'latest', target, { recoveryFolder: recovery });
+    expect(r.errors).toEqual([]);
+    expect(await temps()).toEqual([]);
+    expect(await readdir(recovery)).toEqual([]);
+    expect(await describeTree(join(target, 'src'))).toEqual(await describeTree(src));
+  });
+});
+
 describe('Ctrl-C during a backup', () => {
   it('stops the CLI with exit code 130, writes no snapshot, and leaves a vault that verifies', async () => {
     const src = await sourceOf(12, 8 * MiB, 900); // large enough that Ctrl-C lands mid-backup

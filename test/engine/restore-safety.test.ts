@@ -173,6 +173,33 @@ describe.runIf(process.platform === 'linux')('restore', () => {
     expect((await readdir(recovery)).sort()).toEqual([`run-${alive}-${host}-0a0b0c0d`]);
   });
 
+  it('sweeps a target for temporary files only when a killed restore wrote into it, keeping a record until then', async () => {
+    const src = f.path('src');
+    await mkdir(join(src, 'sub'), { recursive: true });
+    await writeFile(join(src, 'sub', 'a'), 'a');
+    await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+    const host = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+    const deadPid = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+    const [killedInto, other] = [f.path('killed-into'), f.path('other')];
+    for (const t of [killedInto, other]) await mkdir(join(t, 'src', 'sub'), { recursive: true });
+    const temp = (t: string): string => join(t, 'src', 'sub', `.vaultpath-restore-${host}-${deadPid}-0a0b0c0d-0`);
+    for (const t of [killedInto, other]) await writeFile(temp(t), 'partial');
+    const recovery = f.path('recovery');
+    const run = join(recovery, `run-${deadPid}-${host}-0a0b0c0d`);
+    await mkdir(run, { recursive: true });
+    await writeFile(join(run, 'pack'), Buffer.alloc(1000));
+    const st = await stat(killedInto, { bigint: true });
+    await writeFile(join(run, 'target'), `${st.dev}:${st.ino}`);
+
+    expect((await restore(f.vault, 'latest', other, { recoveryFolder: recovery })).errors).toEqual([]);
+    expect(existsSync(temp(other))).toBe(true); // no killed restore wrote there: its folders are not searched
+    expect(await readdir(run)).toEqual(['target']); // the killed run's packs are gone, its record stays
+
+    expect((await restore(f.vault, 'latest', killedInto, { recoveryFolder: recovery })).errors).toEqual([]);
+    expect(existsSync(temp(killedInto))).toBe(false);
+    expect(await readdir(recovery)).toEqual([]);
+  });
+
   it('downloads into this user\'s own recovery folder (0700) by default, and leaves it empty', async () => {
     const src = f.path('src');
     await mkdir(src);
