@@ -1,8 +1,8 @@
 /**
  * `restore()`: a snapshot (or part of it) back to a target folder, verified.
  *
- *   snapshot → trees walked once to plan (bounds checked, bytes summed, free space checked) → walked again to
- *   restore: packs downloaded into the recovery folder → blobs opened (authenticated, id checked) → written under a
+ *   snapshot → trees walked once to plan (bounds checked, bytes summed, free space checked; up to 16 MiB of them
+ *   kept) → walked again to restore (the kept trees not read again): packs downloaded into the recovery folder → blobs opened (authenticated, id checked) → written under a
  *   temporary name → renamed into place once complete
  *
  * Safety against a local user who can write inside the target while it runs (vaultpath runs as root):
@@ -57,7 +57,7 @@ import { type Clock, systemClock } from '../throttle/clock.js';
 import { downloadTo } from '../transfer/store.js';
 import { ensureUserFolder, userFolder } from '../stage/user-folders.js';
 import { type FsAt, addonFsAt, closeQuietly, procFsAt, procFsAtUsable } from '../restorer/fs-at.js';
-import { walkTrees } from '../restorer/walk.js';
+import { TreeMemo, walkTrees } from '../restorer/walk.js';
 import { openTarget } from '../restorer/target.js';
 import { Limiter } from './limit.js';
 import { nativeWriter } from './native-writer.js';
@@ -153,6 +153,7 @@ export async function restore(vault: Vault, ref: string, target: string, options
 
   // Plan first: a hostile snapshot fails here, and the bytes to write are known before the target is touched.
   const plan = { bytes: 0 };
+  const memo = new TreeMemo();
   await walkTrees(vault, index, snapshot.tree, undefined, {
     enter: () => undefined,
     leave: () => undefined,
@@ -163,7 +164,8 @@ export async function restore(vault: Vault, ref: string, target: string, options
     },
     refused: () => undefined,
     unreadable: () => undefined,
-  }, signal);
+  }, signal, memo);
+  memo.stopKeeping();
 
   const targetDir = resolve(target);
   const rootFd = openTarget(fs, targetDir);
@@ -224,7 +226,7 @@ export async function restore(vault: Vault, ref: string, target: string, options
         c.errors.push({ path: rel === '' ? '/' : rel, reason: `the folder's listing cannot be read: ${(e as Error).message}` });
       },
       stopped: () => c.fatal !== undefined,
-    }, signal);
+    }, signal, memo);
     await Promise.all(pending);
   } finally {
     await Promise.allSettled(pending);

@@ -54,7 +54,46 @@ function limit(message: string): VaultpathError {
   return new VaultpathError('VP_FORMAT_LIMIT', `${message}; the snapshot is damaged or was made to harm. Nothing below it is restored.`);
 }
 
-/** Walks the trees from `rootTree` (the snapshot's root), calling `visitor` for every node. */
+/**
+ * Trees one walk read, kept for a second walk over the same snapshot (the restore plans, then restores), up to
+ * {@link MEMO_BYTES} sealed bytes: the second walk takes each kept tree once, in the order the first read them, and
+ * reads the rest again. Memory stays bounded whatever the snapshot's size.
+ */
+export class TreeMemo {
+  readonly #trees = new Map<string, Tree>();
+  #bytes = 0;
+  #keeping = true;
+
+  constructor(readonly budget = MEMO_BYTES) {}
+
+  /** Keeps `tree` (`bytes` sealed) while keeping and within the budget. */
+  keep(id: string, tree: Tree, bytes: number): void {
+    if (!this.#keeping || this.#bytes + bytes > this.budget || this.#trees.has(id)) return;
+    this.#trees.set(id, tree);
+    this.#bytes += bytes;
+  }
+
+  /** Ends the first walk: from now on trees are only taken. */
+  stopKeeping(): void {
+    this.#keeping = false;
+  }
+
+  /** The kept tree `id`, handed out once (and no longer held), or `undefined`. */
+  take(id: string): Tree | undefined {
+    if (this.#keeping) return undefined;
+    const tree = this.#trees.get(id);
+    if (tree) this.#trees.delete(id);
+    return tree;
+  }
+}
+
+/** Sealed bytes of trees a {@link TreeMemo} keeps at most: about 100,000 nodes, a few tens of MiB decoded. */
+export const MEMO_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Walks the trees from `rootTree` (the snapshot's root), calling `visitor` for every node; with `memo`, trees are
+ * kept for (or taken from) another walk of the same snapshot.
+ */
 export async function walkTrees<D>(
   vault: Vault,
   index: VaultIndex,
@@ -62,6 +101,7 @@ export async function walkTrees<D>(
   root: D,
   visitor: TreeVisitor<D>,
   signal: AbortSignal | undefined,
+  memo?: TreeMemo,
 ): Promise<void> {
   const frame = (dir: D, rel: string, depth: number, tree: string): Frame<D> => ({ dir, rel, depth, tree: undefined, held: 0, i: 0, next: tree, blobs: 0, saved: undefined, power: 1 });
   const stack: Frame<D>[] = [frame(root, '', 0, rootTree)];
@@ -90,7 +130,9 @@ export async function walkTrees<D>(
       const size = index.get(Buffer.from(id, 'hex'))?.length ?? 0;
       if (held + size > MAX_HELD_BYTES) throw limit(`The listings along ${shown} hold more than ${MAX_HELD_BYTES} bytes at once`);
       try {
-        f.tree = await vault.readTree(index, id, { signal });
+        const kept = memo?.take(id);
+        f.tree = kept ?? (await vault.readTree(index, id, { signal }));
+        if (!kept) memo?.keep(id, f.tree, size);
       } catch (e) {
         if ((e as VaultpathError).code === 'VP_ABORTED') throw e;
         visitor.unreadable(f.dir, f.rel, e);
