@@ -3,11 +3,13 @@
  * The `vaultpath` command: argument parsing, dispatch, exit codes. Each command lives in commands/ and only wires
  * the library; everything the CLI does is available from `import … from 'vaultpath'`.
  *
- * Exit codes: 0 success, 1 failure (a VaultpathError; its code is printed), 2 usage error, 130 interrupted.
+ * Exit codes: 0 success, 1 failure (a VaultpathError; its code is printed), 2 usage error (`VP_USAGE`), 130
+ * interrupted.
  *
- * Every failure is one line on stderr ending in its `VP_` code, never a stack: a VaultpathError as it is, an errno
- * failure from a local file (no space, no permission, a folder in the way, the output closed) as `VP_LOCAL_IO`,
- * anything else as `VP_INTERNAL` with a request to report it. `VAULTPATH_DEBUG=1` prints the details as well.
+ * Every failure is one line on stderr ending in its `VP_` code, never a stack: a VaultpathError as it is, a command
+ * line that is not accepted (whatever the parser or a command refuses) as `VP_USAGE`, an errno failure from a local
+ * file (no space, no permission, a folder in the way, the output closed) as `VP_LOCAL_IO`, anything else as
+ * `VP_INTERNAL` with a request to report it. `VAULTPATH_DEBUG=1` prints the details as well.
  * SIGINT and SIGTERM abort the command's signal, set before any command work starts; a second one exits at once.
  *
  * @module
@@ -202,8 +204,10 @@ const ERRNO_WORDS: Record<string, string> = {
 
 /** The one line printed for a failure `e`, its exit code, and whether it is a bug (details worth printing). */
 function describeFailure(e: unknown, interrupted: boolean): { line: string; exitCode: number; bug: boolean } {
-  if (e instanceof UsageError || (e instanceof Error && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS'))) {
-    return { line: `vaultpath: ${firstLine(e.message)}\nRun "vaultpath --help" for usage.`, exitCode: 2, bug: false };
+  const usage = asUsageError(e);
+  if (usage) {
+    const what = firstLine(usage.message).replace(/(?<!\.)\.$/, ''); // a full stop, not an ellipsis
+    return { line: `vaultpath: ${what}; run "vaultpath --help" for usage [${usage.code}]`, exitCode: 2, bug: false };
   }
   if (isVaultpathError(e)) {
     const exitCode = e.code === 'VP_ABORTED' || interrupted ? 130 : 1;
@@ -222,6 +226,19 @@ function describeFailure(e: unknown, interrupted: boolean): { line: string; exit
     exitCode: 1,
     bug: true,
   };
+}
+
+/**
+ * `e` as a usage error: a {@link UsageError} as it is, and an error of `parseArgs` (an unknown option, an option
+ * without its value, a value given to a switch) in words that fit one line.
+ */
+function asUsageError(e: unknown): UsageError | undefined {
+  if (e instanceof UsageError) return e;
+  if (!(e instanceof Error) || !('code' in e) || typeof e.code !== 'string' || !e.code.startsWith('ERR_PARSE_ARGS')) return undefined;
+  // "Unknown option '--x'. To specify a positional argument starting with a '-', place it at the end of the command
+  // after '--', as in '-- "--x"'": the advice, shorter, in vaultpath's words (its positionals are paths).
+  const said = firstLine(e.message).replace(/\. To specify a positional argument.*$/, ' (a path that begins with "-" goes after "--")');
+  return new UsageError(said.charAt(0).toLowerCase() + said.slice(1), { cause: e });
 }
 
 function firstLine(s: string): string {
