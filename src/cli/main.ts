@@ -4,13 +4,22 @@
  * the library; everything the CLI does is available from `import … from 'vaultpath'`.
  *
  * Exit codes: 0 success, 1 failure (a VaultpathError; its code is printed), 2 usage error (`VP_USAGE`), 130
- * interrupted.
+ * interrupted, 141 the reader of the output went away.
  *
  * Every failure is one line on stderr ending in its `VP_` code, never a stack: a VaultpathError as it is, a command
  * line that is not accepted (whatever the parser or a command refuses) as `VP_USAGE`, an errno failure from a local
- * file (no space, no permission, a folder in the way, the output closed) as `VP_LOCAL_IO`, anything else as
+ * file (no space, no permission, a folder in the way, the output not writable) as `VP_LOCAL_IO`, anything else as
  * `VP_INTERNAL` with a request to report it. `VAULTPATH_DEBUG=1` prints the details as well.
  * SIGINT and SIGTERM abort the command's signal, set before any command work starts; a second one exits at once.
+ *
+ * The output: when a write to stdout fails, nothing more is written there and the command is stopped through its
+ * signal, as SIGPIPE stops a C program (Node ignores SIGPIPE, so the failure comes back as an error event instead).
+ * A reader that went away (EPIPE: `vaultpath snapshots | head -1`) is not a failure to report: the command exits
+ * 141 (128 + SIGPIPE, what a shell shows for `yes | head -1`) without a word. Any other write failure (EBADF for a
+ * stdout opened read-only, ENOSPC on a full disk) is one line with `VP_LOCAL_IO` and exit code 1. A stdout closed
+ * before start (`>&-`) cannot be told apart: Node opens /dev/null in its place before any of this code runs, exactly
+ * what a parent that discards the output (`stdio: 'ignore'`, Python's `subprocess.DEVNULL`) hands over, so the output
+ * is discarded and the exit code is the command's.
  *
  * @module
  */
@@ -163,7 +172,9 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
     positionals: rest,
     options: values,
     json: values.json ?? false,
-    out: (line) => console.log(line),
+    out: (line) => {
+      if (outputFailure === undefined) console.log(line);
+    },
     err: (line) => console.error(line),
     signal,
   });
@@ -247,8 +258,13 @@ function firstLine(s: string): string {
 
 const debug = /^(1|true|yes)$/i.test(process.env['VAULTPATH_DEBUG'] ?? '');
 
-/** Prints `e` as one line (with the stack as well under VAULTPATH_DEBUG) and sets the exit code. */
+/**
+ * Prints `e` as one line (with the stack as well under VAULTPATH_DEBUG) and sets the exit code. Once the output has
+ * failed, what follows is the command stopping because of it: the output's failure is reported instead, at exit.
+ */
 function fail(e: unknown): void {
+  if (outputFailure !== undefined) return;
+  failed = true;
   const { line, exitCode } = describeFailure(e, interrupted);
   console.error(line);
   if (debug) console.error(e);
@@ -268,14 +284,29 @@ const onSignal = (name: string) => (): void => {
 process.on('SIGINT', onSignal('SIGINT'));
 process.on('SIGTERM', onSignal('SIGTERM'));
 
-// A reader that goes away (`vaultpath snapshots | head -1`) closes stdout: one line, not an unhandled 'error' event.
+// A write to stdout that fails (the reader gone, a read-only or full output) stops the command, as SIGPIPE would;
+// what is printed and the exit code are decided at exit, after the command has stopped (see the module comment).
+let outputFailure: NodeJS.ErrnoException | undefined;
+let failed = false;
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code === 'EPIPE') {
-    process.stderr.write('vaultpath: the output was closed before everything was written (EPIPE) [VP_LOCAL_IO]\n');
-    process.exit(1);
+  if (outputFailure !== undefined) return; // later writes to the broken output fail the same way
+  outputFailure = e;
+  controller.abort(new Error(`the output could not be written (${e.code ?? e.message})`));
+});
+process.on('exit', () => {
+  // A failure of the command's own, printed before the output failed, keeps its line and exit code.
+  if (outputFailure === undefined || failed) return;
+  if (outputFailure.code === 'EPIPE') {
+    process.exitCode = 141;
+    return;
   }
-  fail(e);
-  process.exit(1);
+  const code = outputFailure.code;
+  // EBADF here is the output itself, not a descriptor of vaultpath's (which would be a bug): stdout opened read-only.
+  const words = code === 'EBADF' ? 'it is not open for writing' : code !== undefined && Object.hasOwn(ERRNO_WORDS, code) ? ERRNO_WORDS[code] : undefined;
+  const why = words !== undefined ? `${words} (${code})` : code ?? firstLine(outputFailure.message);
+  console.error(`vaultpath: could not write the output (stdout): ${why} [VP_LOCAL_IO]`);
+  if (debug) console.error(outputFailure);
+  process.exitCode = 1;
 });
 // Whatever escapes the command (a callback that threw, a promise nobody awaited) is still one line, never a stack.
 process.on('uncaughtException', (e) => {

@@ -19,6 +19,29 @@ function expectOneLine(stderr: string, code: RegExp): void {
   expect(stderr).not.toMatch(/^\s+at |node:internal|Error: /m);
 }
 
+interface Exit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stderr: string;
+}
+
+/** Runs `sh -c script` with `$VP` the CLI, and collects its stderr. */
+function sh(script: string, env: Record<string, string> = {}, cwd?: string): Promise<Exit> {
+  const child = spawn('sh', ['-c', script], { cwd, env: { ...process.env, ...env, VP: CLI, NODE: process.execPath }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr })));
+}
+
+/** Runs the CLI with a stdout pipe whose reading end is closed before the command starts: every write gets EPIPE. */
+function withReaderGone(args: readonly string[], env: Record<string, string> = {}): Promise<Exit> {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr })));
+}
+
 describe('the vaultpath command at its edges', () => {
   let dir: string;
   let src: string;
@@ -47,6 +70,47 @@ describe('the vaultpath command at its edges', () => {
       expect(r.stderr).toMatch(/run "vaultpath --help" for usage/);
       expect(r.stderr).not.toMatch(/To specify a positional argument/); // parseArgs' advice, which does not apply
       expect(r.stdout).toBe('');
+    });
+  });
+
+  describe('an output that cannot be written', () => {
+    it.each([
+      ['the human summary', ['scan']],
+      ['the JSON', ['scan', '--json']],
+    ])('a reader gone before the output is written (EPIPE), for %s: exit 141, nothing said', async (_, args) => {
+      const r = await withReaderGone([...args, src]);
+      expect(r.signal).toBeNull();
+      expect(r.code).toBe(141);
+      expect(r.stderr).toBe('');
+    });
+
+    it('a reader gone in the middle of a command stops it through its signal, so that it cleans up after itself', async () => {
+      // The demo prints a line after creating its vault, then backs up, restores and verifies: the failed write stops
+      // it there, and it removes its workspace (a folder in the temporary folder) on the way out.
+      const tmp = join(dir, 'demo-tmp');
+      await mkdir(tmp, { mode: 0o700 });
+      const r = await withReaderGone(['demo', '--source', src], { TMPDIR: tmp });
+      expect(r.code).toBe(141);
+      expect(r.stderr).toBe('');
+      expect(await readdir(tmp)).toEqual([]);
+    });
+
+    it('a stdout opened read-only (EBADF): exit 1, one line with VP_LOCAL_IO', async () => {
+      const r = await sh('exec "$NODE" "$VP" scan "$SRC" 1<"$RO"', { SRC: src, RO: join(dir, 'read-only') });
+      expect(r.code).toBe(1);
+      expectOneLine(r.stderr, /could not write the output \(stdout\): .*\(EBADF\) \[VP_LOCAL_IO\]$/);
+    });
+
+    it('a full stdout (/dev/full: ENOSPC): exit 1, one line with VP_LOCAL_IO', async () => {
+      const r = await sh('exec "$NODE" "$VP" scan --json "$SRC" >/dev/full', { SRC: src });
+      expect(r.code).toBe(1);
+      expectOneLine(r.stderr, /could not write the output \(stdout\): no space left on the device \(ENOSPC\) \[VP_LOCAL_IO\]$/);
+    });
+
+    it('a stdout closed before start (>&-) is the /dev/null Node puts in its place: the output is discarded, no stack', async () => {
+      const r = await sh('exec "$NODE" "$VP" scan "$SRC" >&-', { SRC: src });
+      expect(r.code).toBe(0);
+      expect(r.stderr).toBe('');
     });
   });
 
