@@ -85,7 +85,7 @@ Common options:
   -h, --help              this text
 
 Exit codes: 0 success, 3 backup completed with warnings, 1 failure (the error code is printed),
-2 usage error, 130 interrupted.
+2 usage error (VP_USAGE), 130 interrupted, 141 the reader of the output went away (as with | head).
 `;
 
 type Command = (ctx: CommandContext) => number | Promise<number>;
