@@ -59,6 +59,7 @@ export const ERROR_CODES = {
   VP_FORMAT_LIMIT: 'an object exceeds a limit the format states (tree depth, nodes in a listing, JSON nesting, object size)',
   VP_LOCAL_IO: 'a local file or folder (a report, the scratch or recovery folder, a restore target, a passphrase file, the output) could not be read or written',
   VP_PASSPHRASE_MISMATCH: 'a new passphrase typed twice was not the same both times; nothing was changed',
+  VP_USAGE: 'the command line is not one vaultpath accepts (an unknown command or option, an option without its value, a missing argument)',
   VP_INTERNAL: 'an unexpected failure inside vaultpath: a bug to report',
   VP_ABORTED: 'the operation was aborted through its AbortSignal',
 } as const;

@@ -208,8 +208,8 @@ describe('the vaultpath command, when a user slips', () => {
       let stderr = '';
       child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
       const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-      expect(code).toBe(1);
-      expectOneLine(stderr, /EPIPE.*VP_LOCAL_IO/);
+      expect(code).toBe(141); // a reader that has gone is no failure to report (as for \`yes | head -1\`)
+      expect(stderr).toBe('');
     });
 
     it('prints the details with VAULTPATH_DEBUG=1', async () => {

@@ -1,3 +1,6 @@
+/** The context every command gets, and the error for a command line the CLI does not accept. */
+import { VaultpathError } from '../errors.js';
+
 /** What every command gets: its arguments, where to print, and the options shared by all commands. */
 export interface CommandContext {
   /** Positional arguments after the command name. */
@@ -10,8 +13,12 @@ export interface CommandContext {
   readonly signal: AbortSignal;
 }
 
-/** A mistake in the command line: printed with a pointer to --help, exit code 2. */
-export class UsageError extends Error {}
+/** A mistake in the command line (`VP_USAGE`): printed on one line with a pointer to --help, exit code 2. */
+export class UsageError extends VaultpathError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('VP_USAGE', message, options);
+  }
+}
 
 /** The option as a list (repeatable options). */
 export function list(ctx: CommandContext, name: string): string[] {

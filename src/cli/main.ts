@@ -3,12 +3,23 @@
  * The `vaultpath` command: argument parsing, dispatch, exit codes. Each command lives in commands/ and only wires
  * the library; everything the CLI does is available from `import … from 'vaultpath'`.
  *
- * Exit codes: 0 success, 1 failure (a VaultpathError; its code is printed), 2 usage error, 130 interrupted.
+ * Exit codes: 0 success, 1 failure (a VaultpathError; its code is printed), 2 usage error (`VP_USAGE`), 130
+ * interrupted, 141 the reader of the output went away.
  *
- * Every failure is one line on stderr ending in its `VP_` code, never a stack: a VaultpathError as it is, an errno
- * failure from a local file (no space, no permission, a folder in the way, the output closed) as `VP_LOCAL_IO`,
- * anything else as `VP_INTERNAL` with a request to report it. `VAULTPATH_DEBUG=1` prints the details as well.
+ * Every failure is one line on stderr ending in its `VP_` code, never a stack: a VaultpathError as it is, a command
+ * line that is not accepted (whatever the parser or a command refuses) as `VP_USAGE`, an errno failure from a local
+ * file (no space, no permission, a folder in the way, the output not writable) as `VP_LOCAL_IO`, anything else as
+ * `VP_INTERNAL` with a request to report it. `VAULTPATH_DEBUG=1` prints the details as well.
  * SIGINT and SIGTERM abort the command's signal, set before any command work starts; a second one exits at once.
+ *
+ * The output: when a write to stdout fails, nothing more is written there and the command is stopped through its
+ * signal, as SIGPIPE stops a C program (Node ignores SIGPIPE, so the failure comes back as an error event instead).
+ * A reader that went away (EPIPE: `vaultpath snapshots | head -1`) is not a failure to report: the command exits
+ * 141 (128 + SIGPIPE, what a shell shows for `yes | head -1`) without a word. Any other write failure (EBADF for a
+ * stdout opened read-only, ENOSPC on a full disk) is one line with `VP_LOCAL_IO` and exit code 1. A stdout closed
+ * before start (`>&-`) cannot be told apart: Node opens /dev/null in its place before any of this code runs, exactly
+ * what a parent that discards the output (`stdio: 'ignore'`, Python's `subprocess.DEVNULL`) hands over, so the output
+ * is discarded and the exit code is the command's.
  *
  * @module
  */
@@ -74,7 +85,7 @@ Common options:
   -h, --help              this text
 
 Exit codes: 0 success, 3 backup completed with warnings, 1 failure (the error code is printed),
-2 usage error, 130 interrupted.
+2 usage error (VP_USAGE), 130 interrupted, 141 the reader of the output went away (as with | head).
 `;
 
 type Command = (ctx: CommandContext) => number | Promise<number>;
@@ -161,7 +172,9 @@ async function main(argv: string[], signal: AbortSignal): Promise<number> {
     positionals: rest,
     options: values,
     json: values.json ?? false,
-    out: (line) => console.log(line),
+    out: (line) => {
+      if (outputFailure === undefined) console.log(line);
+    },
     err: (line) => console.error(line),
     signal,
   });
@@ -202,8 +215,10 @@ const ERRNO_WORDS: Record<string, string> = {
 
 /** The one line printed for a failure `e`, its exit code, and whether it is a bug (details worth printing). */
 function describeFailure(e: unknown, interrupted: boolean): { line: string; exitCode: number; bug: boolean } {
-  if (e instanceof UsageError || (e instanceof Error && 'code' in e && String(e.code).startsWith('ERR_PARSE_ARGS'))) {
-    return { line: `vaultpath: ${firstLine(e.message)}\nRun "vaultpath --help" for usage.`, exitCode: 2, bug: false };
+  const usage = asUsageError(e);
+  if (usage) {
+    const what = firstLine(usage.message).replace(/(?<!\.)\.$/, ''); // a full stop, not an ellipsis
+    return { line: `vaultpath: ${what}; run "vaultpath --help" for usage [${usage.code}]`, exitCode: 2, bug: false };
   }
   if (isVaultpathError(e)) {
     const exitCode = e.code === 'VP_ABORTED' || interrupted ? 130 : 1;
@@ -224,14 +239,32 @@ function describeFailure(e: unknown, interrupted: boolean): { line: string; exit
   };
 }
 
+/**
+ * `e` as a usage error: a {@link UsageError} as it is, and an error of `parseArgs` (an unknown option, an option
+ * without its value, a value given to a switch) in words that fit one line.
+ */
+function asUsageError(e: unknown): UsageError | undefined {
+  if (e instanceof UsageError) return e;
+  if (!(e instanceof Error) || !('code' in e) || typeof e.code !== 'string' || !e.code.startsWith('ERR_PARSE_ARGS')) return undefined;
+  // "Unknown option '--x'. To specify a positional argument starting with a '-', place it at the end of the command
+  // after '--', as in '-- "--x"'": the advice, shorter, in vaultpath's words (its positionals are paths).
+  const said = firstLine(e.message).replace(/\. To specify a positional argument.*$/, ' (a path that begins with "-" goes after "--")');
+  return new UsageError(said.charAt(0).toLowerCase() + said.slice(1), { cause: e });
+}
+
 function firstLine(s: string): string {
   return s.split('\n')[0]!;
 }
 
 const debug = /^(1|true|yes)$/i.test(process.env['VAULTPATH_DEBUG'] ?? '');
 
-/** Prints `e` as one line (with the stack as well under VAULTPATH_DEBUG) and sets the exit code. */
+/**
+ * Prints `e` as one line (with the stack as well under VAULTPATH_DEBUG) and sets the exit code. Once the output has
+ * failed, what follows is the command stopping because of it: the output's failure is reported instead, at exit.
+ */
 function fail(e: unknown): void {
+  if (outputFailure !== undefined) return;
+  failed = true;
   const { line, exitCode } = describeFailure(e, interrupted);
   console.error(line);
   if (debug) console.error(e);
@@ -251,14 +284,29 @@ const onSignal = (name: string) => (): void => {
 process.on('SIGINT', onSignal('SIGINT'));
 process.on('SIGTERM', onSignal('SIGTERM'));
 
-// A reader that goes away (`vaultpath snapshots | head -1`) closes stdout: one line, not an unhandled 'error' event.
+// A write to stdout that fails (the reader gone, a read-only or full output) stops the command, as SIGPIPE would;
+// what is printed and the exit code are decided at exit, after the command has stopped (see the module comment).
+let outputFailure: NodeJS.ErrnoException | undefined;
+let failed = false;
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code === 'EPIPE') {
-    process.stderr.write('vaultpath: the output was closed before everything was written (EPIPE) [VP_LOCAL_IO]\n');
-    process.exit(1);
+  if (outputFailure !== undefined) return; // later writes to the broken output fail the same way
+  outputFailure = e;
+  controller.abort(new Error(`the output could not be written (${e.code ?? e.message})`));
+});
+process.on('exit', () => {
+  // A failure of the command's own, printed before the output failed, keeps its line and exit code.
+  if (outputFailure === undefined || failed) return;
+  if (outputFailure.code === 'EPIPE') {
+    process.exitCode = 141;
+    return;
   }
-  fail(e);
-  process.exit(1);
+  const code = outputFailure.code;
+  // EBADF here is the output itself, not a descriptor of vaultpath's (which would be a bug): stdout opened read-only.
+  const words = code === 'EBADF' ? 'it is not open for writing' : code !== undefined && Object.hasOwn(ERRNO_WORDS, code) ? ERRNO_WORDS[code] : undefined;
+  const why = words !== undefined ? `${words} (${code})` : code ?? firstLine(outputFailure.message);
+  console.error(`vaultpath: could not write the output (stdout): ${why} [VP_LOCAL_IO]`);
+  if (debug) console.error(outputFailure);
+  process.exitCode = 1;
 });
 // Whatever escapes the command (a callback that threw, a promise nobody awaited) is still one line, never a stack.
 process.on('uncaughtException', (e) => {

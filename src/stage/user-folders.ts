@@ -4,7 +4,10 @@
  * vaultpath often runs as root beside other users, so a default working folder is never one shared by every user
  * (a `/tmp/vaultpath` that whoever ran vaultpath first would own, and could fill with links). Each user gets their
  * own: `$XDG_CACHE_HOME/vaultpath/<kind>`, else `~/.cache/vaultpath/<kind>` (when the home folder is this user's),
- * else `<tmpdir>/vaultpath-<uid>/<kind>`.
+ * else `<tmpdir>/vaultpath-<uid>/<kind>`, where `<tmpdir>` is the first of `TMPDIR`, `TMP`, `TEMP` that is set, else
+ * `/tmp`. A variable that is empty or holds a relative path is passed over (the XDG base-directory rules say so for
+ * `XDG_CACHE_HOME`, and the same holds for the others): a relative folder would be resolved against whatever the
+ * current folder happens to be, so reports, scratch and recovery would land in a different place on every run.
  *
  * {@link ensureUserFolder} creates the folder owner-only (0700, whatever the umask) and refuses, with
  * `VP_UNSAFE_FOLDER`, one that:
@@ -22,8 +25,8 @@
  * @module
  */
 import { chmodSync, lstatSync, mkdirSync, realpathSync, statSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join } from 'node:path';
 import { VaultpathError } from '../errors.js';
 
 /** The kinds of working folder vaultpath keeps per user. */
@@ -32,14 +35,27 @@ export type UserFolderKind = 'reports' | 'scratch' | 'recovery';
 /** Reports of each kind kept in the reports folder: older ones are removed when a new one is made. */
 export const KEEP_REPORTS = 20;
 
-/** Where this user's working folder of `kind` is, by default; nothing is created. */
+/** Where this user's working folder of `kind` is, by default; nothing is created. Always an absolute path. */
 export function userFolder(kind: UserFolderKind, env: NodeJS.ProcessEnv = process.env): string {
-  const cache = env['XDG_CACHE_HOME'];
-  if (cache && cache.startsWith('/')) return join(cache, 'vaultpath', kind);
-  const home = env['HOME'] || safeHomedir();
+  const cache = absolute(env['XDG_CACHE_HOME']);
+  if (cache) return join(cache, 'vaultpath', kind);
+  const home = absolute(env['HOME']) ?? absolute(safeHomedir());
   // A home that is not this user's (`sudo -u` keeping HOME) is not a place for this user's files.
-  if (home && home.startsWith('/') && home !== '/' && ownedByMe(home)) return join(home, '.cache', 'vaultpath', kind);
-  return join(tmpdir(), `vaultpath-${process.getuid?.() ?? 'user'}`, kind);
+  if (home && home !== '/' && ownedByMe(home)) return join(home, '.cache', 'vaultpath', kind);
+  return join(tempFolder(env), `vaultpath-${process.getuid?.() ?? 'user'}`, kind);
+}
+
+/**
+ * The temporary folder as `os.tmpdir()` finds it (`TMPDIR`, `TMP`, `TEMP`, else `/tmp`), read from `env` and passing
+ * over empty and relative values, which `os.tmpdir()` returns as they are.
+ */
+function tempFolder(env: NodeJS.ProcessEnv): string {
+  return absolute(env['TMPDIR']) ?? absolute(env['TMP']) ?? absolute(env['TEMP']) ?? '/tmp';
+}
+
+/** `path` when it is absolute, else undefined (unset, empty, or relative to a current folder that may be anything). */
+function absolute(path: string | undefined): string | undefined {
+  return path !== undefined && isAbsolute(path) ? path : undefined;
 }
 
 function ownedByMe(path: string): boolean {
