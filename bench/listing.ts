@@ -7,6 +7,7 @@
  * Also timed alone: the depth-first walk of the tree through {@link FolderLister} (open, list, probe), no vault.
  *
  * The tree is built once under the system temp folder and reused; the vault is made anew on each run.
+ * Wall and CPU time (user and system, all threads) are given: on a loaded machine CPU time varies less.
  * `--runs N` sets the runs per figure (default 9); `--json` prints the figures as JSON.
  */
 import { existsSync } from 'node:fs';
@@ -33,6 +34,12 @@ async function buildTree(): Promise<void> {
     await Promise.all(names.map((n, f) => writeFile(join(dir, n), `content of ${d}/${f}\n`.repeat(1 + (f % 7)))));
   }
   await writeFile(join(root, '.complete'), '');
+}
+
+/** CPU time (user and system, all threads) since `from`, in milliseconds: less swayed than wall time by a loaded machine. */
+function cpuMs(from: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(from);
+  return (d.user + d.system) / 1000;
 }
 
 function median(xs: number[]): number {
@@ -77,9 +84,12 @@ async function main(): Promise<void> {
     const options = (i: number) => ({ scratchDir: join(work, 'scratch'), reportPath: join(work, `report-${i}.jsonl`) });
     let entries = await walkOnce(); // warms the tree into the page cache
     const walks: number[] = [];
+    const walksCpu: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       entries = await walkOnce();
+      walksCpu.push(cpuMs(c0));
       walks.push(performance.now() - t0);
     }
     const t0 = performance.now();
@@ -88,22 +98,25 @@ async function main(): Promise<void> {
     if (first.status !== 'complete') throw new Error(`the first backup ended ${first.status}`);
     await backup(vault, [root], options(1)); // one unchanged backup untimed: the code paths compiled, the trees cached
     const again: number[] = [];
+    const againCpu: number[] = [];
     for (let i = 2; i <= RUNS + 1; i++) {
       const t = performance.now();
+      const c0 = process.cpuUsage();
       const r = await backup(vault, [root], options(i));
+      againCpu.push(cpuMs(c0));
       again.push(performance.now() - t);
       if (r.bytesRead !== 0 || r.filesUnchanged !== first.files) throw new Error('the unchanged backup read files again');
     }
-    const figures = { files: first.files, entries, probe: defaultProbe().name, runs: RUNS, walkMs: median(walks), firstBackupMs: firstMs, unchangedBackupMs: median(again), unchangedRunsMs: again };
+    const figures = { files: first.files, entries, probe: defaultProbe().name, runs: RUNS, walkMs: median(walks), walkCpuMs: median(walksCpu), firstBackupMs: firstMs, unchangedBackupMs: median(again), unchangedCpuMs: median(againCpu), unchangedRunsMs: again };
     if (process.argv.includes('--json')) {
       console.log(JSON.stringify(figures, null, 2));
       return;
     }
     const ms = (x: number): string => `${x.toFixed(1).padStart(8)} ms`;
     console.log(`listings: ${first.files.toLocaleString('en-US')} files, ${entries.toLocaleString('en-US')} entries (warm; probe: ${figures.probe})`);
-    console.log(`${`walk (list + probe), median of ${RUNS}`.padEnd(44)} ${ms(figures.walkMs)}`);
+    console.log(`${`walk (list + probe), median of ${RUNS}`.padEnd(44)} ${ms(figures.walkMs)}   CPU ${ms(figures.walkCpuMs)}`);
     console.log(`${'first backup (one run)'.padEnd(44)} ${ms(firstMs)}`);
-    console.log(`${`unchanged backup, median of ${RUNS}`.padEnd(44)} ${ms(figures.unchangedBackupMs)}`);
+    console.log(`${`unchanged backup, median of ${RUNS}`.padEnd(44)} ${ms(figures.unchangedBackupMs)}   CPU ${ms(figures.unchangedCpuMs)}`);
     console.log(`${'  runs'.padEnd(44)} ${again.map((x) => x.toFixed(0)).join(' ')}`);
   } finally {
     await rm(work, { recursive: true, force: true });
