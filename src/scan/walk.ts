@@ -110,20 +110,24 @@ export function caseKey(name: string): string {
  * of names equal under {@link caseKey}, the first in sorted (code unit) order is kept.
  */
 export function caseCollisions(names: readonly string[]): Map<string, string> {
-  const groups = new Map<string, string[]>();
-  let any = false;
+  // One name per key, and groups only for the keys that repeat: most folders have none, and pay no array per name.
+  const first = new Map<string, string>();
+  let groups: Map<string, string[]> | undefined;
   for (const name of names) {
     const key = caseKey(name);
+    const seen = first.get(key);
+    if (seen === undefined) {
+      first.set(key, name);
+      continue;
+    }
+    groups ??= new Map();
     const group = groups.get(key);
-    if (group) {
-      group.push(name);
-      any = true;
-    } else groups.set(key, [name]);
+    if (group) group.push(name);
+    else groups.set(key, [seen, name]);
   }
   const collided = new Map<string, string>();
-  if (!any) return collided;
+  if (!groups) return collided;
   for (const group of groups.values()) {
-    if (group.length < 2) continue;
     group.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     for (const name of group.slice(1)) collided.set(name, group[0]!);
   }
