@@ -21,18 +21,25 @@
  * The probe still reads attributes by path (a probe is a port that takes paths): a folder swapped meanwhile can only
  * make it describe some other file, which then fails the descriptor's identity check. Nothing is read by path.
  *
- * **Names as bytes.** Folders are listed as bytes; a name that is not valid UTF-8 is kept as its bytes
- * ({@link ScanEntry.nameRaw}), shown with U+FFFD in `path` and `relativePath`, probed and opened by its bytes, never
- * turned into a string that would name another file (or none). Entries are sorted by their name bytes, the order
- * of a tree (FORMAT.md §10). Such names take no part in case collisions (the vault compares them as bytes).
+ * **Names as bytes.** A name that is not valid UTF-8 is kept as its bytes ({@link ScanEntry.nameRaw}), shown with
+ * U+FFFD in `path` and `relativePath`, probed and opened by its bytes, never turned into a string that would name
+ * another file (or none). Such names take no part in case collisions (the vault compares them as bytes). Folders are
+ * listed as strings, which costs a fraction of a listing as bytes (no Buffer, no UTF-8 check, no decoding per
+ * name); Node decodes a name that is not UTF-8 with U+FFFD in it, so a folder in whose string listing some name
+ * holds U+FFFD is listed again, as bytes, through the same descriptor, and that listing alone is used (a genuine
+ * U+FFFD, valid UTF-8, costs that second listing too: the bytes decide).
+ *
+ * **Byte order.** Entries are sorted by their name bytes, the order of a tree (FORMAT.md §10). For strings decoded
+ * from UTF-8 that is the order of code points ({@link compareCodePoints}), not JavaScript's order of UTF-16 code
+ * units, which puts a character above U+FFFF (two surrogates, 0xD800–0xDFFF) before one in U+E000–U+FFFF.
  *
  * @module
  */
-import { type Dirent, closeSync, constants, existsSync, fstatSync, openSync, readdirSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readdirSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { sep } from 'node:path';
 import picomatch from 'picomatch';
-import type { AttributeProbe, ProbeContext, ProbeResult, ProbedEntry } from './attributes.js';
+import type { AttributeProbe, EntryKind, ProbeContext, ProbeResult, ProbedEntry } from './attributes.js';
 import { bytesProbe } from './probe.js';
 import { type SupportRule, FILE_RULES, decide } from './rules.js';
 import type { ScanEntry } from './scan.js';
@@ -178,42 +185,35 @@ export class FolderLister {
   async listOpen(folder: OpenFolder): Promise<ScanEntry[]> {
     const { relDir } = folder;
     const dirPath = folder.path;
-    let dirents: Dirent<Buffer>[];
+    let listed: Listed[];
     try {
       // Synchronous, like the probe's statx batch after it: a listing costs tens of microseconds, less than the
-      // round trip through the thread pool, and the walk waits for it either way. As bytes: a name that is not
-      // UTF-8 must not be turned into another.
-      dirents = readdirSync(PROC_FD ? `/proc/self/fd/${folder.fd}` : (folder.pathBytes ?? dirPath), { withFileTypes: true, encoding: 'buffer' });
+      // round trip through the thread pool, and the walk waits for it either way.
+      listed = listSorted(PROC_FD ? `/proc/self/fd/${folder.fd}` : (folder.pathBytes ?? dirPath));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? 'error';
       const reason = reasonOf(code);
       return [{ root: this.root, path: dirPath, relativePath: relDir, kind: 'dir', decision: { kind: 'skip', reason, rule: reason }, detail: `${code}: could not list the folder` }];
     }
-    // Sorted by name bytes first (a tree's order), so each entry takes its place as it is made.
-    dirents.sort((a, b) => Buffer.compare(a.name, b.name));
-    const names = dirents.map((d) => (isUtf8(d.name) ? d.name.toString('utf8') : undefined));
-    const collided = caseCollisions(names.filter((n): n is string => n !== undefined));
+    const collided = caseCollisions(listed.filter((l) => l.raw === undefined).map((l) => l.name));
     const filesExcluded = this.#filesExcludedIn.has(caseKey(relDir));
-    const slots: (ScanEntry | undefined)[] = new Array(dirents.length);
+    const slots: (ScanEntry | undefined)[] = new Array(listed.length);
     const toProbe: { at: number; rel: string; path: string; probePath: string | Buffer; access: string | Buffer; nameRaw?: Buffer }[] = [];
     const prefix = folder.prefix;
-    for (const [at, d] of dirents.entries()) {
-      const utf8 = names[at];
-      const nameRaw = utf8 === undefined ? d.name : undefined;
-      const name = utf8 ?? d.name.toString('utf8'); // shown with U+FFFD
+    for (const [at, { name, raw: nameRaw, kind }] of listed.entries()) {
       const rel = relDir === '' ? name : `${relDir}/${name}`;
-      const kind = kindOfDirent(d);
       if (this.#excluded(rel)) continue;
       if (kind !== 'dir' && (filesExcluded || (this.#included && !this.#included(rel)))) continue;
       const path = dirPath + sep + name;
-      const kept = utf8 === undefined ? undefined : collided.get(utf8);
+      const kept = nameRaw === undefined ? collided.get(name) : undefined;
       if (kept !== undefined) {
         slots[at] = { root: this.root, path, relativePath: rel, kind, decision: { kind: 'skip', reason: 'case-collision', rule: 'case-collision' }, detail: `same name as "${kept}" but for case` };
         continue;
       }
-      const bytesPath = nameRaw || folder.pathBytes;
-      const probePath = bytesPath ? Buffer.concat([folder.pathBytes ?? Buffer.from(dirPath), Buffer.from(sep), d.name]) : path;
-      const access = typeof prefix === 'string' && !nameRaw ? prefix + name : Buffer.concat([Buffer.from(prefix), d.name]);
+      // Bytes only where a string cannot name the entry: its name, or a folder above it, is not UTF-8.
+      const nameBytes = nameRaw || folder.pathBytes || typeof prefix !== 'string' ? (nameRaw ?? Buffer.from(name)) : undefined;
+      const probePath = nameRaw || folder.pathBytes ? Buffer.concat([folder.pathBytes ?? Buffer.from(dirPath), Buffer.from(sep), nameBytes!]) : path;
+      const access = typeof prefix === 'string' && !nameRaw ? prefix + name : Buffer.concat([Buffer.from(prefix), nameBytes!]);
       toProbe.push({ at, rel, path, probePath, access, ...(nameRaw ? { nameRaw } : {}) });
     }
     const results = toProbe.length > 0 ? await this.#probeAll(toProbe.map((t) => t.probePath)) : [];
@@ -264,6 +264,63 @@ export async function probeMixed(probe: AttributeProbe, paths: readonly (string 
   let s = 0;
   let b = 0;
   return paths.map((p) => (typeof p === 'string' ? fromStrings[s++]! : fromBytes[b++]!));
+}
+
+/** One name of a listing: as a string (U+FFFD for bytes that are not UTF-8), its bytes when it is not UTF-8, its kind. */
+interface Listed {
+  readonly name: string;
+  readonly raw?: Buffer;
+  readonly kind: EntryKind;
+}
+
+/** A code unit at or above the surrogates: where UTF-16 order may differ from code point order, or U+FFFD. */
+const HIGH_UNIT = /[\uD800-\uFFFF]/;
+
+/**
+ * Lists folder `at` sorted by name bytes: as strings, or, when a name in the string listing holds U+FFFD (it may
+ * not be UTF-8), as bytes, from a second listing that alone is used (the folder may have changed in between).
+ *
+ * @throws the listing's error (ENOENT, EACCES, ...).
+ */
+function listSorted(at: string | Buffer): Listed[] {
+  const dirents = readdirSync(at, { withFileTypes: true });
+  let high = false;
+  for (const d of dirents) {
+    if (!HIGH_UNIT.test(d.name)) continue;
+    if (d.name.includes('\uFFFD')) return listBytes(at);
+    high = true;
+  }
+  const listed: Listed[] = dirents.map((d) => ({ name: d.name, kind: kindOfDirent(d) }));
+  // Below U+D800, code unit order is code point order: the engine's own comparison is exact there.
+  listed.sort(high ? (a, b) => compareCodePoints(a.name, b.name) : (a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return listed;
+}
+
+function listBytes(at: string | Buffer): Listed[] {
+  const dirents = readdirSync(at, { withFileTypes: true, encoding: 'buffer' });
+  dirents.sort((a, b) => Buffer.compare(a.name, b.name));
+  return dirents.map((d) => (isUtf8(d.name) ? { name: d.name.toString('utf8'), kind: kindOfDirent(d) } : { name: d.name.toString('utf8'), raw: d.name, kind: kindOfDirent(d) }));
+}
+
+/**
+ * Orders two well-formed strings as their UTF-8 bytes are ordered: by code points. At the first code unit that
+ * differs, a surrogate (part of a character above U+FFFF) ranks above U+E000–U+FFFF; all else keeps its order.
+ */
+export function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) return rankHigh(x) - rankHigh(y);
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+/** Surrogates moved above U+E000–U+FFFF, which move down into their place. */
+function rankHigh(unit: number): number {
+  return unit >= 0xe000 ? unit - 0x800 : unit + 0x2000;
 }
 
 /** The entry that reports `path` replaced since the scan by `other` (in words). */

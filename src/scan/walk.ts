@@ -19,9 +19,11 @@
  *   that fails the check is reported `replaced` and not listed. Where /proc is not mounted (not Linux) folders are
  *   listed by path, and only fast-glob's own refusal to follow links it listed remains.
  * - **names as bytes**: fast-glob works on strings, and a name that is not valid UTF-8 would come out changed
- *   (naming another file, or none). Folders are listed as bytes; such names are taken out of fast-glob's listing
- *   and yielded as entries with their bytes ({@link WalkEntry.pathBytes}); fast-glob does not descend into a folder
- *   so named (the streamed scan reports the folder, not its contents; the backup's walk, scan/folder.ts, does go in).
+ *   (naming another file, or none). Folders are listed as strings (cheap), and a folder in whose listing a name
+ *   holds U+FFFD (how Node decodes bytes that are not UTF-8) is listed again as bytes, through the same
+ *   descriptor; such names are taken out of fast-glob's listing and yielded as entries with their bytes
+ *   ({@link WalkEntry.pathBytes}); fast-glob does not descend into a folder so named (the streamed scan reports the
+ *   folder, not its contents; the backup's walk, scan/folder.ts, does go in).
  *
  * fast-glob's `unique` option is off: it would keep every path ever seen in a Set.
  *
@@ -108,20 +110,24 @@ export function caseKey(name: string): string {
  * of names equal under {@link caseKey}, the first in sorted (code unit) order is kept.
  */
 export function caseCollisions(names: readonly string[]): Map<string, string> {
-  const groups = new Map<string, string[]>();
-  let any = false;
+  // One name per key, and groups only for the keys that repeat: most folders have none, and pay no array per name.
+  const first = new Map<string, string>();
+  let groups: Map<string, string[]> | undefined;
   for (const name of names) {
     const key = caseKey(name);
+    const seen = first.get(key);
+    if (seen === undefined) {
+      first.set(key, name);
+      continue;
+    }
+    groups ??= new Map();
     const group = groups.get(key);
-    if (group) {
-      group.push(name);
-      any = true;
-    } else groups.set(key, [name]);
+    if (group) group.push(name);
+    else groups.set(key, [seen, name]);
   }
   const collided = new Map<string, string>();
-  if (!any) return collided;
+  if (!groups) return collided;
   for (const group of groups.values()) {
-    if (group.length < 2) continue;
     group.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     for (const name of group.slice(1)) collided.set(name, group[0]!);
   }
@@ -145,21 +151,38 @@ export function kindOfDirent(d: Pick<Dirent, 'isFile' | 'isDirectory' | 'isSymbo
 const PROC_FD = process.platform === 'linux' && existsSync('/proc/self/fd');
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
+/** A folder's listing: as strings, or as bytes when a name in it may not be UTF-8. */
+type Listing = { readonly bytes: false; readonly dirents: Dirent[] } | { readonly bytes: true; readonly dirents: Dirent<Buffer>[] };
+
 /**
- * Lists folder `path` as bytes through a descriptor: opened without following a final link, and, when `expected`
- * (its real path) is given, checked to be the folder at that place, so a folder on the way swapped for a link
- * cannot redirect the listing. An error with `replaced: true` when the check fails.
+ * Lists folder `at` as strings, or, when a name of that listing holds U+FFFD (it may not be UTF-8), again as bytes:
+ * that second listing alone is used (the folder may have changed in between; a genuine U+FFFD, valid UTF-8, costs
+ * the second listing too).
  */
-function listFolder(path: string, expected: string | undefined, callback: (error: NodeJS.ErrnoException | null, dirents: Dirent<Buffer>[]) => void): void {
-  if (!PROC_FD || expected === undefined) return void readdir(path, { withFileTypes: true, encoding: 'buffer' }, (e, d) => callback(e, d ?? []));
+function readListing(at: string, callback: (error: NodeJS.ErrnoException | null, listing: Listing) => void): void {
+  readdir(at, { withFileTypes: true }, (error, dirents) => {
+    if (error) return callback(error, { bytes: false, dirents: [] });
+    if (!dirents.some((d) => d.name.includes('\uFFFD'))) return callback(null, { bytes: false, dirents });
+    readdir(at, { withFileTypes: true, encoding: 'buffer' }, (e, raw) => callback(e, { bytes: true, dirents: raw ?? [] }));
+  });
+}
+
+/**
+ * Lists folder `path` through a descriptor: opened without following a final link, and, when `expected` (its real
+ * path) is given, checked to be the folder at that place, so a folder on the way swapped for a link cannot redirect
+ * the listing. An error with `replaced: true` when the check fails.
+ */
+function listFolder(path: string, expected: string | undefined, callback: (error: NodeJS.ErrnoException | null, listing: Listing) => void): void {
+  if (!PROC_FD || expected === undefined) return readListing(path, callback);
+  const none: Listing = { bytes: false, dirents: [] };
   open(path, DIR_FLAGS, (error, fd) => {
     // A link (ELOOP; ENOTDIR, as O_DIRECTORY is checked first) or a file where a folder was listed.
-    if (error) return callback(error.code === 'ELOOP' || error.code === 'ENOTDIR' ? Object.assign(error, { replaced: true }) : error, []);
-    const done = (e: NodeJS.ErrnoException | null, d: Dirent<Buffer>[]): void => close(fd, () => callback(e, d));
+    if (error) return callback(error.code === 'ELOOP' || error.code === 'ENOTDIR' ? Object.assign(error, { replaced: true }) : error, none);
+    const done = (e: NodeJS.ErrnoException | null, listing: Listing): void => close(fd, () => callback(e, listing));
     readlink(`/proc/self/fd/${fd}`, (e, at) => {
-      if (e) return done(e, []);
-      if (at !== expected) return done(Object.assign(new Error(`${path} is now ${at}`), { code: 'ELOOP', replaced: true }), []);
-      readdir(`/proc/self/fd/${fd}`, { withFileTypes: true, encoding: 'buffer' }, (e2, d) => done(e2, d ?? []));
+      if (e) return done(e, none);
+      if (at !== expected) return done(Object.assign(new Error(`${path} is now ${at}`), { code: 'ELOOP', replaced: true }), none);
+      readListing(`/proc/self/fd/${fd}`, done);
     });
   });
 }
@@ -202,13 +225,13 @@ export async function* walk(root: string, options: WalkOptions = {}): AsyncGener
       } catch {
         // It vanished or cannot be examined: readdir below reports it.
       }
-      listFolder(path, realRoot === undefined ? undefined : realRoot + path.slice(root.length), (error, dirents) => {
+      listFolder(path, realRoot === undefined ? undefined : realRoot + path.slice(root.length), (error, listing) => {
         if (error) {
           const reason = (error as { replaced?: boolean }).replaced ? 'replaced' : reasonOf(error.code);
           side.push({ type: 'skip', relativePath: rel(path), kind: 'dir', reason, detail: `${error.code ?? 'error'}: ${reason === 'replaced' ? 'replaced after it was listed, by a symbolic link, a file or a folder elsewhere: not followed' : 'could not list the folder'}` });
           return callback(error, []);
         }
-        callback(null, dropCaseCollisions(path, takeRawNames(path, dirents)));
+        callback(null, dropCaseCollisions(path, listing.bytes ? takeRawNames(path, listing.dirents) : listing.dirents));
       });
     });
   };
