@@ -51,17 +51,25 @@ for (let i = 0; !existsSync(stop); i = (i + 1) % steps.length) {
   };
 }
 
+/**
+ * A one-file snapshot, a sentinel folder (described as it is now), and a folder every user can write to (no sticky
+ * bit), where the test plays the other user.
+ */
+async function openFolderBesideSentinel(f: VaultFixture): Promise<{ sentinel: string; before: Record<string, string>; open: string }> {
+  await oneFileSnapshot(f);
+  const sentinel = f.path('sentinel');
+  await makeSentinel(sentinel);
+  const open = f.path('open');
+  await mkdir(open);
+  await chmod(open, 0o777);
+  return { sentinel, before: describeSentinel(sentinel), open };
+}
+
 export function describeTargetPath(fixture: () => VaultFixture): void {
   describe('the target path', () => {
     it('refuses a link in a folder other users can write to, as the target or above it, writing nothing through it', async () => {
       const f = fixture();
-      await oneFileSnapshot(f);
-      const sentinel = f.path('sentinel');
-      await makeSentinel(sentinel);
-      const before = describeSentinel(sentinel);
-      const open = f.path('open');
-      await mkdir(open);
-      await chmod(open, 0o777);
+      const { sentinel, before, open } = await openFolderBesideSentinel(f);
       await symlink(sentinel, join(open, 'link'));
       for (const target of [join(open, 'link'), join(open, 'link', 'new', 'deeper'), join(open, 'link', 'sub')]) {
         const e = await attempt(f, target);
@@ -114,13 +122,7 @@ export function describeTargetPath(fixture: () => VaultFixture): void {
 
     it('writes nothing outside while another user keeps swapping a folder on the way for a link', async () => {
       const f = fixture();
-      await oneFileSnapshot(f);
-      const sentinel = f.path('sentinel');
-      await makeSentinel(sentinel);
-      const before = describeSentinel(sentinel);
-      const open = f.path('open');
-      await mkdir(open);
-      await chmod(open, 0o777);
+      const { sentinel, before, open } = await openFolderBesideSentinel(f);
       const flip = flipper(join(open, 't'), sentinel);
       const codes = new Map<string, number>();
       try {
