@@ -39,22 +39,17 @@
  *
  * @module
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { close as closeCb, closeSync, constants, fchmodSync, fstatSync, ftruncate as ftruncateCb, lstatSync, openSync, readFileSync, readSync, readdirSync, statfsSync, write as writeCb, writeSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { close as closeCb, closeSync, constants, fchmodSync, fstatSync, ftruncate as ftruncateCb, statfsSync, write as writeCb, writeSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import picomatch from 'picomatch';
 import { VaultpathError, throwIfAborted } from '../errors.js';
-import { toHex } from '../bytes.js';
 import { ObjectType } from '../crypto/object-type.js';
 import { BLOB_OVERHEAD } from '../crypto/envelope.js';
 import type { BlobLocation, Vault, VaultIndex } from '../repo/vault.js';
-import { Folder, objectName } from '../repo/layout.js';
 import type { TreeNode } from '../repo/tree.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
-import { downloadTo } from '../transfer/store.js';
 import { ensureUserFolder, userFolder } from '../stage/user-folders.js';
 import { type FsAt, addonFsAt, closeQuietly, procFsAt, procFsAtUsable } from '../restorer/fs-at.js';
 import { TreeMemo, walkTrees } from '../restorer/walk.js';
@@ -62,7 +57,8 @@ import { openTarget } from '../restorer/target.js';
 import { Limiter } from './limit.js';
 import { nativeWriter } from './native-writer.js';
 import { type BlobOpener, type BlobWriter, nativeBlobOpener, nativeBlobWriter, openDirect } from './native-open.js';
-import { isRunning } from '../processes.js';
+import { HOST_TAG, isGone } from '../processes.js';
+import { PackCache } from '../stage/pack-cache.js';
 
 const writeAt = promisify(writeCb);
 const ftruncate = promisify(ftruncateCb);
@@ -179,12 +175,14 @@ export async function restore(vault: Vault, ref: string, target: string, options
   try {
     checkSpace(targetDir, rootFd, plan.bytes);
     const rootStat = fs.stat(rootFd, null);
-    const opened = await PackCache.open(options.recoveryFolder ?? ensureUserFolder(userFolder('recovery')), options.recoveryBytes ?? 256 * 1024 * 1024, vault, `${rootStat.dev}:${rootStat.ino}`, signal);
+    const opened = await PackCache.open(options.recoveryFolder ?? ensureUserFolder(userFolder('recovery')), {
+      capacity: options.recoveryBytes ?? 256 * 1024 * 1024, vault, target: `${rootStat.dev}:${rootStat.ino}`, spareBuffers: FILES_IN_FLIGHT, signal,
+    });
     cache = opened.cache;
     ctx = {
       vault, index, cache, include, signal, fs, writer, files: 0, dirs: 0, bytes: 0, errors: [], progress: options.onProgress,
       setId: { count: 0, paths: [] }, fatal: undefined, open, sweep: opened.sweep,
-      tempPrefix: `${TEMP_PREFIX}${HOST}-${process.pid}-${randomBytes(4).toString('hex')}-`, temps: 0,
+      tempPrefix: `${TEMP_PREFIX}${HOST_TAG}-${process.pid}-${randomBytes(4).toString('hex')}-`, temps: 0,
       limiter: new Limiter(FILES_IN_FLIGHT), smallFiles: new Limiter(SMALL_FILES_IN_FLIGHT), openBlob: nativeBlobOpener(vault.keys), writeBlob: nativeBlobWriter(vault.keys), pending,
     };
     if (ctx.sweep) removeStaleTemps(ctx, root);
@@ -243,8 +241,6 @@ export async function restore(vault: Vault, ref: string, target: string, options
 
 /** The start of every temporary name a restore makes; the rest says whose it is (see {@link removeStaleTemps}). */
 const TEMP_PREFIX = '.vaultpath-restore-';
-/** This host, as 8 hex digits: temporary files and recovery runs of another host sharing a folder are never touched. */
-const HOST = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
 
 /** @throws {VaultpathError} `VP_TARGET_SPACE` when the target's file system has fewer free bytes than `needed`. */
 function checkSpace(dir: string, fd: number, needed: number): void {
@@ -261,10 +257,6 @@ function checkSpace(dir: string, fd: number, needed: number): void {
 }
 
 const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`;
-
-function isProcessGone(pid: number): boolean {
-  return pid !== process.pid && !isRunning(pid);
-}
 
 const EUID = process.geteuid?.();
 const STALE_TEMP = /^\.vaultpath-restore-([0-9a-f]{8})-(\d+)-/;
@@ -284,7 +276,7 @@ function removeStaleTemps(ctx: RestoreContext, dir: Dir): void {
   for (const name of names) {
     if (name.length < TEMP_PREFIX.length || name.toString('latin1', 0, TEMP_PREFIX.length) !== TEMP_PREFIX) continue;
     const m = STALE_TEMP.exec(name.toString('latin1'));
-    if (!m || m[1] !== HOST || !isProcessGone(Number(m[2]))) continue;
+    if (!m || m[1] !== HOST_TAG || !isGone(Number(m[2]))) continue;
     try {
       // Only what a restore of this user made: its own files and links. A user's file that merely has such a name
       // (the prefix is reserved, but a name cannot be owned) is not this user's to remove.
@@ -339,10 +331,6 @@ const FILES_IN_FLIGHT = 8;
 const SMALL_FILES_IN_FLIGHT = 32;
 /** Chunks of one large file being opened and written by the addon at once. */
 const CHUNKS_IN_FLIGHT = 4;
-/** Read buffers kept for reuse: one per file in flight. */
-const SPARE_BUFFERS = FILES_IN_FLIGHT;
-/** The smallest read buffer made. */
-const MIN_BUFFER = 64 * 1024;
 /** Folder descriptors past which the walk waits for files in flight: the deepest path plus room for the rest. */
 const DIR_BUDGET = 1024 + 512;
 
@@ -736,181 +724,4 @@ class RestoreFileError extends Error {
  */
 function tempName(ctx: RestoreContext): Buffer {
   return Buffer.from(`${ctx.tempPrefix}${(ctx.temps++).toString(36)}`);
-}
-
-/**
- * The recovery folder: packs downloaded whole, each opened once and read at positions by every file that needs it.
- * Past `capacity` bytes, packs no reader is using are dropped, least recently used first. One download per pack.
- *
- * Blobs are read into buffers that the caller hands back with `recycle` once opened, and that serve later reads:
- * a fresh buffer per blob (up to 8 MiB) costs page faults on every read. At most {@link SPARE_BUFFERS} are kept.
- */
-class PackCache {
-  readonly #dir: string;
-  readonly #capacity: number;
-  readonly #vault: Vault;
-  readonly #signal: AbortSignal | undefined;
-  readonly #packs = new Map<string, { ready: Promise<{ fd: number; size: number }>; users: number }>();
-  #held = 0;
-  readonly #spare: Buffer[] = [];
-
-  private constructor(dir: string, capacity: number, vault: Vault, signal: AbortSignal | undefined) {
-    this.#dir = dir;
-    this.#capacity = capacity;
-    this.#vault = vault;
-    this.#signal = signal;
-  }
-
-  /**
-   * Opens a run folder in recovery folder `root` for a restore into `target` (`<dev>:<ino>`), first removing the
-   * runs of killed restores; `sweep` says whether one of those wrote into this target (see {@link removeStaleRuns}).
-   */
-  static async open(root: string, capacity: number, vault: Vault, target: string, signal: AbortSignal | undefined): Promise<{ cache: PackCache; sweep: boolean }> {
-    const base = resolve(root);
-    await mkdir(base, { recursive: true });
-    const sweep = await removeStaleRuns(base, target);
-    const dir = join(base, `run-${process.pid}-${HOST}-${randomBytes(4).toString('hex')}`);
-    await mkdir(dir, { mode: 0o700 });
-    await writeFile(join(dir, TARGET_RECORD), target, { mode: 0o600 });
-    return { cache: new PackCache(dir, capacity, vault, signal), sweep };
-  }
-
-  /** The sealed bytes of a blob, from its pack in the recovery folder. */
-  read(at: BlobLocation): Promise<Buffer> {
-    return this.withPack(at, (fd) => {
-      // A positional read of a downloaded pack: synchronous, as the promise API's per-call cost dwarfs it.
-      const out = this.#buffer(at.length);
-      const bytesRead = readSync(fd, out, 0, at.length, at.offset);
-      return out.subarray(0, bytesRead);
-    });
-  }
-
-  /**
-   * Runs `use` on the open file of the pack that holds `at`, downloading the pack first if it is not here. The pack
-   * stays open (it is not evicted) until what `use` returns has settled.
-   */
-  async withPack<T>(at: BlobLocation, use: (fd: number) => T | Promise<T>): Promise<T> {
-    const key = toHex(at.packId);
-    let entry = this.#packs.get(key);
-    if (entry) {
-      this.#packs.delete(key); // re-insert: most recently used last
-      this.#packs.set(key, entry);
-    } else {
-      entry = { ready: this.#download(at.packId, key), users: 0 };
-      this.#packs.set(key, entry);
-      const failed = entry;
-      entry.ready.catch(() => this.#packs.get(key) === failed && this.#packs.delete(key));
-    }
-    entry.users++;
-    try {
-      const { fd } = await entry.ready;
-      return await use(fd);
-    } finally {
-      entry.users--;
-    }
-  }
-
-  /** Takes back a buffer returned by `read`, once nothing refers to its bytes any more. */
-  recycle(view: Buffer): void {
-    const whole = view.byteOffset === 0 && view.buffer.byteLength >= MIN_BUFFER ? Buffer.from(view.buffer) : undefined;
-    if (whole && this.#spare.length < SPARE_BUFFERS) this.#spare.push(whole);
-  }
-
-  /** A buffer of at least `length` bytes: a spare one that is large enough, or a new one (a power of two). */
-  #buffer(length: number): Buffer {
-    const i = this.#spare.findIndex((b) => b.length >= length);
-    if (i >= 0) return this.#spare.splice(i, 1)[0]!;
-    let size = MIN_BUFFER;
-    while (size < length) size *= 2;
-    return Buffer.from(new ArrayBuffer(size));
-  }
-
-  async #download(packId: Buffer, key: string): Promise<{ fd: number; size: number }> {
-    const path = join(this.#dir, key);
-    const size = await downloadTo(this.#vault.store, objectName(Folder.data, packId), path, { signal: this.#signal });
-    const fd = openSync(path, 'r');
-    this.#held += size;
-    await this.#evict();
-    return { fd, size };
-  }
-
-  async #evict(): Promise<void> {
-    for (const [key, entry] of this.#packs) {
-      if (this.#held <= this.#capacity) break;
-      if (entry.users > 0) continue;
-      this.#packs.delete(key);
-      const got = await entry.ready.catch(() => undefined);
-      if (!got) continue;
-      closeSync(got.fd);
-      await rm(join(this.#dir, key), { force: true });
-      this.#held -= got.size;
-    }
-  }
-
-  async close(): Promise<void> {
-    for (const entry of this.#packs.values()) {
-      const got = await entry.ready.catch(() => undefined);
-      if (got) closeSync(got.fd);
-    }
-    this.#packs.clear();
-    await rm(this.#dir, { recursive: true, force: true });
-  }
-}
-
-const STALE_RUN = /^run-(\d+)-([0-9a-f]{8})-[0-9a-f]+$/;
-/** The file in a run folder that names the run's target (`<dev>:<ino>`), kept once the run's packs are removed. */
-const TARGET_RECORD = 'target';
-/** Killed runs whose target is still to be swept, kept at most (the oldest beyond are forgotten). */
-const MAX_RECORDS = 64;
-
-/**
- * Removes the runs of restores killed on this host from recovery folder `base`: `run-<pid>-<host>-…` folders of
- * this user whose process is gone. Another user's, another host's, or a live process's run is left alone.
- *
- * A killed run may have left temporary files anywhere in its target, so its folder keeps one small record, the
- * target's `<dev>:<ino>`, until a restore into that target sweeps it. Returns whether this restore's target
- * (`target`, the same form) must be swept: a killed run restored into it, or a run left no record.
- */
-async function removeStaleRuns(base: string, target: string): Promise<boolean> {
-  let names: string[];
-  try {
-    names = readdirSync(base);
-  } catch {
-    return false;
-  }
-  const uid = process.geteuid?.();
-  let sweep = false;
-  const kept: { path: string; mtimeMs: number }[] = [];
-  for (const name of names) {
-    const m = STALE_RUN.exec(name);
-    if (!m || m[2] !== HOST || !isProcessGone(Number(m[1]))) continue;
-    const path = join(base, name);
-    try {
-      const st = lstatSync(path);
-      if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
-      const record = readRecord(path);
-      if (record === undefined || record === target) {
-        sweep = true;
-        await rm(path, { recursive: true, force: true });
-        continue;
-      }
-      for (const entry of readdirSync(path)) if (entry !== TARGET_RECORD) await rm(join(path, entry), { recursive: true, force: true });
-      kept.push({ path, mtimeMs: st.mtimeMs });
-    } catch {
-      // removed meanwhile, or not removable: left for a later run
-    }
-  }
-  kept.sort((a, b) => b.mtimeMs - a.mtimeMs);
-  for (const { path } of kept.slice(MAX_RECORDS)) await rm(path, { recursive: true, force: true }).catch(() => undefined);
-  return sweep;
-}
-
-/** The target a run folder names, or `undefined` when it has no readable record. */
-function readRecord(run: string): string | undefined {
-  try {
-    const text = readFileSync(join(run, TARGET_RECORD), 'utf8');
-    return /^\d+:\d+$/.test(text) ? text : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -24,7 +24,7 @@ import { join, resolve } from 'node:path';
 import { VaultpathError, throwIfAborted } from '../errors.js';
 import { formatBytes } from '../units.js';
 import { ensureUserFolder, userFolder } from './user-folders.js';
-import { isRunning as isAlive } from '../processes.js';
+import { isGone } from '../processes.js';
 
 /** The smallest capacity: room for a few packs in flight whatever the size of the backup. */
 export const SCRATCH_FLOOR = 64 * 1024 * 1024;
@@ -166,7 +166,7 @@ async function removeDeadRuns(base: string): Promise<void> {
     if (!m) continue;
     const pid = Number(m[1]);
     // A live process (this one included: a library user may run two backups) still owns its folder.
-    if (pid === process.pid || isAlive(pid)) continue;
+    if (!isGone(pid)) continue;
     await rm(join(base, name), { recursive: true, force: true });
   }
 }

@@ -26,7 +26,7 @@ import { hostname } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { VaultpathError, throwIfAborted } from '../errors.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
-import { isRunning as isAlive } from '../processes.js';
+import { isGone } from '../processes.js';
 import {
   type Body,
   type CallOptions,
@@ -313,7 +313,7 @@ export class LocalStore implements Store {
         const owner = TEMP_NAME.exec(entry.name);
         if (owner && owner[1] === host) {
           const pid = Number(owner[2]);
-          if (pid !== process.pid && !isAlive(pid)) await rm(path, { force: true });
+          if (isGone(pid)) await rm(path, { force: true });
           continue;
         }
         const st = await lstat(path).catch(() => undefined);
