@@ -17,7 +17,8 @@
  *
  * Aborts: the promise rejects with `VP_ABORTED` as soon as the signal fires, whichever implementation runs. A
  * derivation that has started on the libuv pool cannot be stopped: it runs to its end in the background (holding its
- * memory and a pool thread until then) and its key is wiped unread. One still queued behind others is dropped.
+ * memory and a pool thread until then) and its key is wiped unread. @node-rs/argon2 drops one still queued behind
+ * others; Node's `crypto.argon2` takes no signal. The docs of `deriveKey`'s `signal` say so too.
  *
  * @module
  */
