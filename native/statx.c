@@ -231,8 +231,6 @@ static napi_value set_times(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* argon2id(...): Argon2id key derivation on a libuv worker thread (argon2_napi.c). */
-void vp_register_argon2(napi_env env, napi_value exports);
 /* writeFiles(...): restored small files created, written, stamped and renamed, a batch per libuv job (write_file.c). */
 void vp_register_write_file(napi_env env, napi_value exports);
 /* sealFiles(...), sealParts(...), writePack(...), openBlobs(...), openBlobsInto(...): small files read, identified
@@ -254,7 +252,6 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "setTimes", fn);
   napi_create_uint32(env, FIELDS, &fields);
   napi_set_named_property(env, exports, "FIELDS", fields);
-  vp_register_argon2(env, exports);
   vp_register_write_file(env, exports);
   vp_register_blob_crypto(env, exports);
   vp_register_memory(env, exports);

@@ -25,8 +25,8 @@ describe('the package', () => {
 
   it('depends at run time only on the chosen stack', () => {
     // picomatch: fast-glob's own matcher family, so the backup's depth-first walk applies exclusions exactly as the
-    // streamed scan does.
-    const allowed = ['@noble/ciphers', '@noble/hashes', 'p-queue', 'bottleneck', 'undici', 'fast-glob', 'picomatch'];
+    // streamed scan does. @node-rs/argon2: Argon2id prebuilt for each platform, @noble/hashes as its fallback.
+    const allowed = ['@noble/ciphers', '@noble/hashes', '@node-rs/argon2', 'p-queue', 'bottleneck', 'undici', 'fast-glob', 'picomatch'];
     for (const dep of Object.keys((pkg['dependencies'] ?? {}) as object)) expect(allowed).toContain(dep);
   });
 });

@@ -3,21 +3,27 @@
  *
  * The parameters and the salt live in each key slot. Parameters read from a vault come from whoever wrote the
  * vault, so they are checked against {@link KDF_BOUNDS} before the KDF runs: a slot that asks for 64 GiB of memory
- * is refused with `VP_KDF_PARAMS`, not attempted.
+ * is refused with `VP_KDF_PARAMS`, not attempted. Bounds a caller passes may narrow that range, never go past what
+ * Argon2 defines or 4 GiB of memory.
  *
- * Where the native addon is built (Linux; native/argon2.c, an Argon2id written from RFC 9106 with its own BLAKE2b),
- * the derivation runs there, on a libuv worker thread: 0.07–0.1 s for the default 64 MiB instead of about 0.5 s,
- * and the calling thread stays free for work that does not need the key (a backup's scan, reading the vault's
- * objects). An abort stops the fill within a few hundred blocks. Lanes (p > 1) are filled in turn, not at once.
+ * Three implementations give the same key, chosen once in this order ({@link kdfImplementation}):
+ * - `node`: Node's own `crypto.argon2` (OpenSSL), where the runtime has it (Node 24.7 and later), on the libuv pool;
+ * - `node-rs`: @node-rs/argon2, a prebuilt binding (installed as the optional package for this platform), on the
+ *   libuv pool: about 0.03 s for the default 64 MiB on the 2-core reference machine;
+ * - `noble`: @noble/hashes, portable and about twenty times slower. Derivations of real cost (at least
+ *   {@link KDF_WORKER_MIN_KIB} of memory) run on a worker thread (kdf-worker.ts), which an abort terminates at once;
+ *   cheap ones (tests), and any run where a worker cannot be started, use the async variant on the calling thread,
+ *   which yields to the event loop every few milliseconds and stops between slices when aborted.
  *
- * Without the addon, derivations of real cost (at least {@link KDF_WORKER_MIN_KIB} of memory) run @noble/hashes on
- * a worker thread (kdf-worker.ts), which an abort terminates at once. Cheap ones (tests), and any run where a
- * worker cannot be started, use the async variant of @noble/hashes on the calling thread, which yields to the
- * event loop every few milliseconds and stops between slices when aborted. All paths give the same key.
+ * Aborts: the promise rejects with `VP_ABORTED` as soon as the signal fires, whichever implementation runs. A
+ * derivation that has started on the libuv pool cannot be stopped: it runs to its end in the background (holding its
+ * memory and a pool thread until then) and its key is wiped unread. @node-rs/argon2 drops one still queued behind
+ * others; Node's `crypto.argon2` takes no signal. The docs of `deriveKey`'s `signal` say so too.
  *
  * @module
  */
-import { nativeFunction } from '../native.js';
+import { createRequire } from 'node:module';
+import * as nodeCrypto from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { VaultpathError, throwIfAborted } from '../errors.js';
 import { checkBytes } from '../bytes.js';
@@ -35,10 +41,9 @@ export interface KdfParams {
 /**
  * The cost of new key slots: 64 MiB, one pass, one lane.
  *
- * Measured at about 0.07 s on this project's 2-core reference machine with the native addon (about 0.45 s with
+ * Measured at about 0.03 s on this project's 2-core reference machine with @node-rs/argon2 (about 0.55 s with
  * @noble/hashes, the fallback), and above OWASP's Argon2id floor (46 MiB, t = 1). Every CLI run pays it once.
- * Raising `iterations` adds about 0.04 s a pass natively (0.3 s with @noble/hashes); raising memory costs an
- * attacker more than it costs us.
+ * Raising `iterations` adds a pass's worth each time; raising memory costs an attacker more than it costs us.
  */
 export const DEFAULT_KDF_PARAMS: KdfParams = Object.freeze({ memoryKiB: 64 * 1024, iterations: 1, parallelism: 1 });
 
@@ -88,11 +93,93 @@ export function checkKdfParams(params: KdfParams, bounds: KdfBounds = KDF_BOUNDS
   }
 }
 
+/**
+ * What Argon2 itself defines, and the most memory any implementation here is asked for: checked after the caller's
+ * bounds, so bounds looser than these cannot send an implementation parameters it would misread or a 5 GiB fill.
+ */
+const ARGON2_LIMITS: KdfBounds = Object.freeze({
+  memoryKiB: Object.freeze({ min: 8, max: 4 * 1024 * 1024 }),
+  iterations: Object.freeze({ min: 1, max: 0xffff_ffff }),
+  parallelism: Object.freeze({ min: 1, max: 0xff_ffff }),
+});
+
 export interface DeriveKeyOptions {
-  /** Stops the derivation between slices; the promise then rejects with `VP_ABORTED`. */
+  /**
+   * Rejects the promise with `VP_ABORTED` at once. A derivation already running on the libuv pool cannot be stopped:
+   * it finishes in the background and its key is discarded.
+   */
   readonly signal?: AbortSignal;
   /** Bounds to check the parameters against. @default KDF_BOUNDS */
   readonly bounds?: KdfBounds;
+}
+
+/** The Argon2id implementations, in the order {@link kdfImplementation} prefers them. */
+export type KdfImplementation = 'node' | 'node-rs' | 'noble';
+
+/** Node's `crypto.argon2` (Node 24.7+), declared here since the type definitions for Node 20 lack it. */
+export type NodeArgon2 = (
+  algorithm: 'argon2id',
+  parameters: { message: Uint8Array; nonce: Uint8Array; parallelism: number; tagLength: number; memory: number; passes: number },
+  callback: (err: Error | null, derivedKey: Uint8Array) => void,
+) => void;
+
+/** The part of @node-rs/argon2 used here: the raw tag (`algorithm` 2 is Argon2id, `version` 1 is 0x13). */
+export interface NodeRsArgon2 {
+  hashRaw(
+    password: Uint8Array,
+    options: { algorithm: 2; version: 1; memoryCost: number; timeCost: number; parallelism: number; outputLen: number; salt: Uint8Array },
+    abortSignal?: AbortSignal,
+  ): Promise<Uint8Array>;
+}
+
+/**
+ * Where the fast implementations come from, each `null` when absent. The defaults look at the running Node and load
+ * the library; tests pass their own to see the choice and the fallbacks.
+ *
+ * @internal
+ */
+export interface KdfProviders {
+  node(): NodeArgon2 | null;
+  nodeRs(): NodeRsArgon2 | null;
+}
+
+/** Node's `crypto.argon2`, or `null` on a runtime without it (Node before 24.7, which includes 20 and 22). */
+export function nodeArgon2(): NodeArgon2 | null {
+  const fn = (nodeCrypto as unknown as { argon2?: unknown }).argon2;
+  return typeof fn === 'function' ? (fn as NodeArgon2) : null;
+}
+
+/**
+ * @node-rs/argon2 loaded through `specifier`, or `null` when it cannot be: the package or this platform's prebuilt
+ * binary is missing (an install that skipped optional packages, a platform without a prebuilt), or it fails to load.
+ *
+ * @internal
+ */
+export function loadNodeRsArgon2(specifier = '@node-rs/argon2'): NodeRsArgon2 | null {
+  try {
+    const lib = createRequire(import.meta.url)(specifier) as Partial<NodeRsArgon2> | undefined;
+    return typeof lib?.hashRaw === 'function' ? (lib as NodeRsArgon2) : null;
+  } catch {
+    return null;
+  }
+}
+
+let nodeRsLoaded: NodeRsArgon2 | null | undefined;
+
+/** The default providers: the library is loaded once, on first use. */
+export const DEFAULT_KDF_PROVIDERS: KdfProviders = Object.freeze({
+  node: nodeArgon2,
+  nodeRs: () => (nodeRsLoaded === undefined ? (nodeRsLoaded = loadNodeRsArgon2()) : nodeRsLoaded),
+});
+
+/**
+ * The implementation {@link deriveKey} uses here: Node's own where the runtime has it, else @node-rs/argon2 where it
+ * loads, else @noble/hashes.
+ */
+export function kdfImplementation(providers: KdfProviders = DEFAULT_KDF_PROVIDERS): KdfImplementation {
+  if (providers.node()) return 'node';
+  if (providers.nodeRs()) return 'node-rs';
+  return 'noble';
 }
 
 /**
@@ -111,38 +198,63 @@ export async function deriveKey(
   params: KdfParams,
   options: DeriveKeyOptions = {},
 ): Promise<Uint8Array> {
-  return deriveKeyWith(nativeKdfAvailable() ? 'native' : 'noble', passphrase, salt, params, options);
+  return deriveKeyWith(kdfImplementation(), passphrase, salt, params, options);
 }
 
 /**
- * {@link deriveKey} through a chosen implementation: `native` (the addon; throws if it is not built) or `noble`
- * (@noble/hashes, on a worker thread for derivations of real cost). For tests that hold both to the same answers.
+ * {@link deriveKey} through a chosen implementation (which throws if `providers` lack it). For tests that hold every
+ * implementation to the same answers.
  *
  * @internal
  */
 export async function deriveKeyWith(
-  implementation: 'native' | 'noble',
+  implementation: KdfImplementation,
   passphrase: Uint8Array,
   salt: Uint8Array,
   params: KdfParams,
   options: DeriveKeyOptions = {},
+  providers: KdfProviders = DEFAULT_KDF_PROVIDERS,
 ): Promise<Uint8Array> {
   checkBytes(passphrase, undefined, 'passphrase');
   checkBytes(salt, KDF_SALT_LENGTH, 'salt');
   checkKdfParams(params, options.bounds);
+  if (options.bounds) checkKdfParams(params, ARGON2_LIMITS);
   const { signal } = options;
   throwIfAborted(signal);
-  if (implementation === 'native') {
-    const addon = loadNative();
-    if (!addon) throw new Error('the native Argon2id is not available on this machine');
-    return deriveNative(addon, passphrase, salt, params, signal);
+  if (implementation === 'node') {
+    const argon2 = providers.node();
+    if (!argon2) throw new Error("Node's crypto.argon2 is not available in this runtime");
+    return deriveOnPool(signal, (input) =>
+      new Promise<Uint8Array>((resolve, reject) =>
+        argon2(
+          'argon2id',
+          { message: input, nonce: Uint8Array.from(salt), parallelism: params.parallelism, tagLength: 32, memory: params.memoryKiB, passes: params.iterations },
+          (err, key) => (err ? reject(err) : resolve(key)),
+        ),
+      ),
+      passphrase,
+    );
+  }
+  if (implementation === 'node-rs') {
+    const lib = providers.nodeRs();
+    if (!lib) throw new Error('@node-rs/argon2 is not available on this machine');
+    const options_ = {
+      algorithm: 2,
+      version: 1,
+      memoryCost: params.memoryKiB,
+      timeCost: params.iterations,
+      parallelism: params.parallelism,
+      outputLen: 32,
+      salt: Uint8Array.from(salt),
+    } as const;
+    return deriveOnPool(signal, (input) => lib.hashRaw(input, options_, signal), passphrase);
   }
   if (params.memoryKiB * params.iterations >= KDF_WORKER_MIN_KIB) {
     const key = await deriveOnWorker(passphrase, salt, params, signal);
     if (key) return key;
   }
   try {
-    // Loaded on first use: a CLI run that derives natively or on the worker never compiles it on this thread.
+    // Loaded on first use: a CLI run that derives on the pool or on the worker never compiles it on this thread.
     const { argon2idAsync } = await import('@noble/hashes/argon2.js');
     return await argon2idAsync(passphrase, salt, {
       m: params.memoryKiB,
@@ -160,34 +272,17 @@ export async function deriveKeyWith(
   }
 }
 
-/** The addon's Argon2id (native/argon2_napi.c): a 32-byte tag, computed on a libuv worker thread. */
-interface NativeArgon2 {
-  argon2id(passphrase: Uint8Array, salt: Uint8Array, t: number, memoryKiB: number, p: number, cancel?: Int32Array): Promise<Uint8Array>;
-}
-
-/** The addon, or `null` when it is not built (not Linux, or the install could not compile it). */
-function loadNative(): NativeArgon2 | null {
-  const argon2id = nativeFunction<NativeArgon2['argon2id']>('argon2id');
-  return argon2id ? { argon2id } : null;
-}
-
-/** True when the native Argon2id is built and loads on this machine ({@link deriveKey} then uses it). */
-export function nativeKdfAvailable(): boolean {
-  return loadNative() !== null;
-}
-
 /**
- * Argon2id in the addon. The addon copies passphrase and salt before returning and wipes its copies, its block
- * memory and the tag when done. On abort the promise rejects at once with `VP_ABORTED` and the fill stops within a
- * few hundred blocks; a key that arrives after an abort is wiped.
+ * Runs `derive` on a copy of the passphrase (so that the caller may wipe its own bytes as soon as this settles,
+ * while a derivation it abandoned still reads the copy) and settles with its key, copied into memory of its own.
+ * On abort it rejects with `VP_ABORTED` at once; the derivation, which cannot be stopped, runs on, and its key and
+ * the copy of the passphrase are wiped when it ends.
  */
-function deriveNative(addon: NativeArgon2, passphrase: Uint8Array, salt: Uint8Array, params: KdfParams, signal: AbortSignal | undefined): Promise<Uint8Array> {
-  const cancel = new Int32Array(1);
-  const job = addon.argon2id(passphrase, salt, params.iterations, params.memoryKiB, params.parallelism, cancel);
+function deriveOnPool(signal: AbortSignal | undefined, derive: (passphrase: Uint8Array) => Promise<Uint8Array>, passphrase: Uint8Array): Promise<Uint8Array> {
+  const input = Buffer.from(passphrase);
   return new Promise((resolve, reject) => {
     let settled = false;
     const onAbort = (): void => {
-      Atomics.store(cancel, 0, 1);
       if (settled) return;
       settled = true;
       try {
@@ -197,17 +292,30 @@ function deriveNative(addon: NativeArgon2, passphrase: Uint8Array, salt: Uint8Ar
       }
     };
     signal?.addEventListener('abort', onAbort, { once: true });
+    const finish = (): void => {
+      signal?.removeEventListener('abort', onAbort);
+      input.fill(0);
+    };
+    let job: Promise<Uint8Array>;
+    try {
+      job = derive(input);
+    } catch (e) {
+      job = Promise.reject(e as Error);
+    }
     job.then(
-      (key) => {
-        signal?.removeEventListener('abort', onAbort);
-        if (settled) key.fill(0);
-        else resolve(key);
-        settled = true;
+      (tag) => {
+        finish();
+        if (!settled) {
+          settled = true;
+          resolve(Uint8Array.from(tag));
+        }
+        tag.fill(0);
       },
       (e: unknown) => {
-        signal?.removeEventListener('abort', onAbort);
-        if (!settled) reject(new Error(`Argon2id failed: ${(e as Error).message ?? String(e)}`));
+        finish();
+        if (settled) return;
         settled = true;
+        reject(new Error(`Argon2id failed: ${(e as Error)?.message ?? String(e)}`));
       },
     );
   });
@@ -235,10 +343,11 @@ function startWorker(): Worker | undefined {
 /**
  * Starts a key-derivation worker ahead of need (a CLI command that will open a vault calls this first), so that
  * its start-up overlaps the caller's own; the next derivation of real cost uses it. An unused prepared worker does
- * not keep the process alive. With the native addon there is no worker to start: this only loads the addon.
+ * not keep the process alive. Where Node's Argon2id or @node-rs/argon2 is there, no worker is needed: this only
+ * loads the library.
  */
 export function prepareKdf(): void {
-  if (prepared || loadNative()) return; // the native derivation needs no worker
+  if (prepared || kdfImplementation() !== 'noble') return;
   prepared = startWorker();
   prepared?.unref();
   // A prepared worker that fails to load is dropped; the derivation then starts a worker of its own or runs here.

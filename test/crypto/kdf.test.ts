@@ -1,6 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_KDF_PARAMS, KDF_BOUNDS, checkKdfParams, deriveKey, deriveKeyWith, nativeKdfAvailable } from '../../src/crypto/kdf.js';
+import { DEFAULT_KDF_PARAMS, KDF_BOUNDS, checkKdfParams, deriveKey, deriveKeyWith, kdfImplementation, loadNodeRsArgon2, nodeArgon2 } from '../../src/crypto/kdf.js';
 import { VaultpathError } from '../../src/errors.js';
 
 const salt = new Uint8Array(32).fill(9);
@@ -28,9 +28,15 @@ async function settledBeforeIo(p: Promise<unknown>): Promise<unknown> {
   return first;
 }
 
-/** Both implementations; the native one only where the addon is built (the code then falls back to noble). */
-const IMPLEMENTATIONS = ['native', 'noble'] as const;
-const skipped = (impl: (typeof IMPLEMENTATIONS)[number]): boolean => impl === 'native' && !nativeKdfAvailable();
+/**
+ * Every implementation: Node's own only where the runtime has it (Node 24.7+), @node-rs/argon2 where its prebuilt
+ * binary loads (the code then falls back to the next one); @noble/hashes everywhere.
+ */
+const IMPLEMENTATIONS = ['node', 'node-rs', 'noble'] as const;
+const AVAILABLE = { node: nodeArgon2() !== null, 'node-rs': loadNodeRsArgon2() !== null, noble: true };
+const skipped = (impl: (typeof IMPLEMENTATIONS)[number]): boolean => !AVAILABLE[impl];
+/** The implementations that run on the libuv pool and are there on this machine. */
+const POOL_IMPLEMENTATIONS = (['node', 'node-rs'] as const).filter((impl) => AVAILABLE[impl]);
 
 // Known answers from the Argon2 reference implementation (the `argon2` command of Debian's argon2 package), e.g.
 //   echo -n 'correct horse battery staple' | argon2 saltsaltsaltsaltsaltsaltsaltsalt -id -t 1 -k 64 -p 1 -l 32 -r
@@ -123,43 +129,46 @@ describe('Argon2id implementations', () => {
     expect(DEFAULT_KDF_PARAMS.memoryKiB).toBeGreaterThanOrEqual(64 * 1024);
   });
 
-  it.runIf(process.platform === 'linux')('builds the native Argon2id on Linux, and deriveKey uses it', async () => {
-    // Without the addon vaultpath still works (it falls back to @noble/hashes), but the native path would go untested.
-    expect(nativeKdfAvailable(), 'the native addon did not build or load: see the output of scripts/build-native.mjs').toBe(true);
+  it.runIf(process.platform === 'linux' && process.arch === 'x64')('installs the prebuilt Argon2id on Linux x64 (or uses Node\'s own), and deriveKey uses it', async () => {
+    // Without the library vaultpath still works (it falls back to @noble/hashes), but the fast path would go untested.
+    expect(AVAILABLE['node-rs'], '@node-rs/argon2 or its prebuilt @node-rs/argon2-linux-x64-gnu is missing: was the install run with optional packages?').toBe(true);
+    expect(kdfImplementation()).toBe(AVAILABLE.node ? 'node' : 'node-rs');
     const params = { memoryKiB: 64, iterations: 1, parallelism: 1 };
     expect(Buffer.from(await deriveKey(pass, refSalt, params)).toString('hex')).toBe(KNOWN[2]![3]);
   });
 
-  it.skipIf(!nativeKdfAvailable())('native and noble agree on random inputs', async () => {
+  it.skipIf(POOL_IMPLEMENTATIONS.length === 0).each(POOL_IMPLEMENTATIONS)('%s and noble agree on random inputs', async (impl) => {
     for (let i = 0; i < 24; i++) {
       const p = randomInt(1, 5);
       const params = { memoryKiB: randomInt(8 * p, 3 * 1024), iterations: randomInt(1, 4), parallelism: p };
       const passphrase = randomBytes(randomInt(0, 300));
       const s = randomBytes(32);
-      const [a, b] = await Promise.all([deriveKeyWith('native', passphrase, s, params), deriveKeyWith('noble', passphrase, s, params)]);
+      const [a, b] = await Promise.all([deriveKeyWith(impl, passphrase, s, params), deriveKeyWith('noble', passphrase, s, params)]);
       expect(Buffer.from(a).toString('hex'), `${JSON.stringify(params)} passphrase ${passphrase.toString('hex')} salt ${s.toString('hex')}`).toBe(
         Buffer.from(b).toString('hex'),
       );
     }
   }, 60_000);
 
-  it.skipIf(!nativeKdfAvailable())('refuses in the addon what Argon2 does not define, even under bounds that let it through', async () => {
+  it.each(IMPLEMENTATIONS.filter((impl) => AVAILABLE[impl]))('refuses (%s) what Argon2 does not define, even under bounds that let it through', async (impl) => {
     const loose = { ...KDF_BOUNDS, iterations: { min: 0, max: 64 }, memoryKiB: { min: 8, max: 8 * 1024 * 1024 } };
-    // t = 0 is not Argon2; 5 GiB is beyond what the addon ever allocates. Refused by the addon before it queues any
-    // work; a derivation on the thread pool could not settle before an I/O callback.
-    expect(await settledBeforeIo(deriveKeyWith('native', pass, salt, { memoryKiB: 64, iterations: 0, parallelism: 1 }, { bounds: loose }))).toMatchObject({
-      message: expect.stringMatching(/refused/),
+    // t = 0 is not Argon2; 5 GiB is beyond what any implementation here is ever asked for. Refused before any work
+    // is queued; a derivation on the thread pool or a worker could not settle before an I/O callback.
+    expect(await settledBeforeIo(deriveKeyWith(impl, pass, salt, { memoryKiB: 64, iterations: 0, parallelism: 1 }, { bounds: loose }))).toMatchObject({
+      code: 'VP_KDF_PARAMS',
+      message: expect.stringMatching(/iterations is 0/),
     });
-    expect(await settledBeforeIo(deriveKeyWith('native', pass, salt, { memoryKiB: 5 * 1024 * 1024, iterations: 1, parallelism: 1 }, { bounds: loose }))).toMatchObject({
-      message: expect.stringMatching(/refused/),
+    expect(await settledBeforeIo(deriveKeyWith(impl, pass, salt, { memoryKiB: 5 * 1024 * 1024, iterations: 1, parallelism: 1 }, { bounds: loose }))).toMatchObject({
+      code: 'VP_KDF_PARAMS',
+      message: expect.stringMatching(/memory is 5242880 KiB/),
     });
   });
 
-  it.skipIf(!nativeKdfAvailable())('keeps the event loop free while the native fill runs', async () => {
+  it.skipIf(POOL_IMPLEMENTATIONS.length === 0).each(POOL_IMPLEMENTATIONS)('keeps the event loop free while the %s fill runs', async (impl) => {
     let ticks = 0;
     const timer = setInterval(() => ticks++, 2);
     const started = performance.now();
-    await deriveKeyWith('native', pass, salt, { memoryKiB: 64 * 1024, iterations: 2, parallelism: 1 });
+    await deriveKeyWith(impl, pass, salt, { memoryKiB: 64 * 1024, iterations: 2, parallelism: 1 });
     clearInterval(timer);
     // A blocked loop would tick once at most; a free one about every 2 ms.
     expect(ticks).toBeGreaterThan(Math.min(10, (performance.now() - started) / 20));
