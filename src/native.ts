@@ -1,6 +1,6 @@
 /**
  * The optional native addon (binding.gyp, native/*.c), loaded once for every module that uses part of it: the scan's
- * statx, Argon2id, the chunker's gear-hash scan, the restore's whole-file writer and blob opening, and the backup's
+ * statx, the chunker's gear-hash scan, the restore's whole-file writer and blob opening, and the backup's
  * file sealing and pack hashing.
  *
  * The addon is built at install on Linux; where it is not (another platform, or a failed compile), {@link addon}
