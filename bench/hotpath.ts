@@ -19,7 +19,7 @@ import {
   joinSealed,
   openBlob,
   sealBlob,
-} from '../src/index.js';
+} from '../src/format.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

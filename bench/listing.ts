@@ -15,7 +15,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { FolderLister, LocalStore, Vault, backup, defaultProbe } from '../src/index.js';
+import { LocalStore, Vault, backup, defaultProbe } from '../src/index.js';
+import { FolderLister } from '../src/scan/folder.js';
 import type { OpenFolder } from '../src/scan/folder.js';
 
 const root = join(tmpdir(), 'vaultpath-bench-tree-5k');

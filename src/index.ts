@@ -1,110 +1,52 @@
 /**
  * vaultpath: the data path of a backup agent.
  *
- * Each stage of the data path is usable on its own; this module is the only public entry.
+ * This is the stable public entry: what a program that backs up, restores and checks a vault needs, and nothing
+ * that only wires the engine together. Every name here follows semver; the list is pinned by
+ * test/public-surface.test.ts, so adding or removing one is a deliberate edit there too. The vault format's
+ * building blocks (keys, sealing, chunking, packs, indexes, trees) are at the experimental subpath
+ * `vaultpath/format` (src/format.ts); everything else is internal and may change in any release.
  *
  * @module
  */
-export { VaultpathError, ERROR_CODES, isVaultpathError, type ErrorCode, type VaultpathErrorOptions } from './errors.js';
-export { type ByteParts, concatParts, toHex, fromHex } from './bytes.js';
 
-// crypto: passphrases, KDF, keys, key slots, sealed objects, chunk ids
+// errors: every failure a user can cause is a VaultpathError with a stable code
+export { VaultpathError, ERROR_CODES, isVaultpathError, type ErrorCode, type VaultpathErrorOptions } from './errors.js';
+export { type ByteParts } from './bytes.js';
+
+// vaults: create, open, list and find snapshots
+export {
+  Vault,
+  type CreateVaultOptions,
+  type FindSnapshotOptions,
+  type FoundSnapshot,
+  type ListSnapshotsOptions,
+  type OpenVaultOptions,
+  type SnapshotEntry,
+  type SnapshotListing,
+  type UnreadableSnapshot,
+} from './repo/vault.js';
+export { type VaultConfig } from './repo/config.js';
+export { type Snapshot, type Tree, type TreeNode, type NodeType } from './repo/tree.js';
+
+// keys: passphrases and the vault's key parameters
 export {
   MIN_PASSPHRASE_LENGTH,
   GENERATED_PASSPHRASE_BITS,
-  passphraseBytes,
   generatePassphrase,
+  passphraseBytes,
   type PassphraseCheckOptions,
 } from './crypto/passphrase.js';
-export {
-  DEFAULT_KDF_PARAMS,
-  KDF_BOUNDS,
-  KDF_SALT_LENGTH,
-  checkKdfParams,
-  deriveKey,
-  type KdfParams,
-  type KdfBounds,
-  type DeriveKeyOptions,
-} from './crypto/kdf.js';
-export { VaultKeys, generateMasterKey, KEY_LENGTH, SUBKEY_LABELS } from './crypto/keys.js';
-export {
-  KEY_SLOT_LENGTH,
-  KEY_SLOT_ID_LENGTH,
-  createKeySlot,
-  decodeKeySlot,
-  openKeySlot,
-  unlockKeySlots,
-  type KeySlot,
-  type CreateKeySlotOptions,
-  type OpenKeySlotOptions,
-} from './crypto/key-slot.js';
-export { ObjectType, objectTypeName, type ObjectTypeName, type ObjectTypeCode } from './crypto/object-type.js';
-export {
-  ENVELOPE_VERSION,
-  OBJECT_OVERHEAD,
-  BLOB_OVERHEAD,
-  OBJECT_ID_LENGTH,
-  Codec,
-  sealObject,
-  sealBlob,
-  openObject,
-  openBlob,
-  joinSealed,
-  type SealKeys,
-  type SealedObject,
-  type OpenOptions,
-  type OpenBlobOptions,
-} from './crypto/envelope.js';
-export { ChunkIdentifier, CHUNK_ID_LENGTH, type ChunkIdKeys } from './crypto/chunk-id.js';
+export { DEFAULT_KDF_PARAMS, KDF_BOUNDS, type KdfParams, type KdfBounds } from './crypto/kdf.js';
+export { type VaultKeys } from './crypto/keys.js';
+export { DEFAULT_CHUNKER_PARAMS, type ChunkerParams } from './chunk/fastcdc.js';
 
-// chunk: keyed FastCDC
-export {
-  DEFAULT_CHUNKER_PARAMS,
-  CHUNKER_LIMITS,
-  checkChunkerParams,
-  chunkStream,
-  CutPointFinder,
-  type Chunk,
-  type ChunkerParams,
-  type ChunkStreamOptions,
-} from './chunk/fastcdc.js';
+// backup, restore, verify
+export { backup, type BackupOptions, type BackupProgress, type BackupResult } from './engine/backup.js';
+export { restore, type RestoreOptions, type RestoreResult, type RestoreError } from './engine/restore.js';
+export { verify, type VerifyOptions, type VerifyResult, type Damage } from './engine/verify.js';
 
-// repo: the vault format
-export { CONFIG_NAME, Folder, objectName, idFromName, type FolderName } from './repo/layout.js';
-export { VAULT_FORMAT_VERSION, CONFIG_ID, sealConfig, openConfig, type VaultConfig } from './repo/config.js';
-export {
-  PackWriter,
-  PACK_TRAILER_LENGTH,
-  readPackTrailer,
-  openPackHeader,
-  type PackEntry,
-  type PackInfo,
-  type PackSink,
-  type PackedType,
-} from './repo/pack.js';
-export { encodeIndex, decodeIndex, sealIndex, openIndex, type IndexEntry, type IndexContent } from './repo/index-file.js';
-
-// scan: walk sources, probe attributes, apply the support rules
-export {
-  ATTRIBUTE_NAMES,
-  type AttributeProbe,
-  type EntryAttributes,
-  type EntryKind,
-  type ProbeContext,
-  type ProbeResult,
-  type ProbedEntry,
-} from './scan/attributes.js';
-export { StatxProbe, LstatProbe, TableProbe, defaultProbe, statxAvailable } from './scan/probe.js';
-export {
-  FILE_RULES,
-  SKIP_REASONS,
-  decide,
-  type Decision,
-  type DecisionKind,
-  type SkipReason,
-  type SupportRule,
-} from './scan/rules.js';
-export { walk, excludePatterns, caseKey, type WalkItem, type WalkEntry, type WalkSkip, type WalkOptions } from './scan/walk.js';
+// scan: what a backup would take and skip, and why
 export {
   DEFAULT_MAX_SOURCE_BYTES,
   ScanSummary,
@@ -115,34 +57,20 @@ export {
   type Tally,
 } from './scan/scan.js';
 export { SkippedFilesReport, scanSources, defaultReportDir, type ScanSourcesOptions } from './scan/report.js';
-export { type Clock, systemClock } from './throttle/clock.js';
-export { parseRate, formatRate, type RateLimit } from './throttle/rate.js';
-export { TokenBucket, BURST_SECONDS, MIN_BURST, MAX_WAIT_MS } from './throttle/token-bucket.js';
-export { ThrottledStore, withThrottle, type ThrottleBuckets } from './transfer/throttled-store.js';
-export { storeChain, withConcurrency, withRequestRate, type StoreChainOptions } from './transfer/limits.js';
+export { FILE_RULES, SKIP_REASONS, type Decision, type DecisionKind, type SkipReason, type SupportRule } from './scan/rules.js';
 export {
-  Schedule,
-  AGENT_RATE_RANGE,
-  workHours,
-  parseWeekdays,
-  parseHours,
-  checkTimetable,
-  rateAt,
-  nextChange,
-  estimateCompletion,
-  systemTimeZone,
-  type Timetable,
-  type TimeWindow,
-  type Weekday,
-  type RateTarget,
-} from './throttle/schedule.js';
-export { parseSize, formatBytes, parseDuration } from './units.js';
+  type AttributeProbe,
+  type EntryAttributes,
+  type EntryKind,
+  type ProbeContext,
+  type ProbeResult,
+  type ProbedEntry,
+} from './scan/attributes.js';
+// probes a user passes as ScanOptions.probe / BackupOptions.probe: the platform default, or attributes from a table
+export { TableProbe, defaultProbe } from './scan/probe.js';
 
-// transfer: the Store port and its backends
+// stores: the Store port, its backends, and the decorators a user composes
 export {
-  checkName,
-  bodySize,
-  bodyStream,
   type Store,
   type Body,
   type ReplayableBody,
@@ -151,81 +79,38 @@ export {
   type PutOptions,
   type GetOptions,
 } from './transfer/store.js';
-export { downloadTo, markProgress, madeProgress } from './transfer/store.js';
+export { openStore, type OpenStoreOptions } from './transfer/open.js';
 export { LocalStore, type LocalStoreOptions } from './transfer/local-store.js';
+export { AzureStore, parseAzureLocation, type AzureLocation, type AzureStoreOptions } from './transfer/azure-store.js';
 export {
-  AzureStore,
-  AZURE_LIMITS,
-  isRemoteLocation,
-  parseAzureLocation,
-  redact,
-  type AzureLocation,
-  type AzureStoreOptions,
-} from './transfer/azure-store.js';
-export {
-  AZURE_API_VERSION,
   containerSas,
   credentialFromEnv,
   parseConnectionString,
-  sasExpiry,
-  signRequest,
   type AzureCredential,
   type ContainerSasOptions,
   type SasCredential,
   type SharedKeyCredential,
 } from './transfer/azure-auth.js';
-export { DEFAULT_RETRY_POLICY, RetryStore, isRetryable, withRetry, type RetryEvent, type RetryOptions, type RetryPolicy, type RetryStats } from './transfer/retry.js';
-export { describeProxy, proxyFor, type ProxySettings } from './transfer/proxy.js';
-export { openStore, type OpenStoreOptions } from './transfer/open.js';
+export { type ProxySettings } from './transfer/proxy.js';
+export { DEFAULT_RETRY_POLICY, RetryStore, withRetry, type RetryEvent, type RetryOptions, type RetryPolicy, type RetryStats } from './transfer/retry.js';
+export { ThrottledStore, withThrottle, type ThrottleBuckets } from './transfer/throttled-store.js';
+export { storeChain, withConcurrency, withRequestRate, type StoreChainOptions } from './transfer/limits.js';
+// store kinds: a registry of location schemes for openStore belongs here when it lands
 
-// repo: the vault
+// throttle: rates, token buckets, timetables
+export { type Clock, systemClock } from './throttle/clock.js';
+export { parseRate, formatRate, type RateLimit } from './throttle/rate.js';
+export { TokenBucket, type TokenBucketOptions } from './throttle/token-bucket.js';
 export {
-  Vault,
-  VaultIndex,
-  isDamage,
-  type BlobLocation,
-  type CreateVaultOptions,
-  type FindSnapshotOptions,
-  type FoundSnapshot,
-  type ListSnapshotsOptions,
-  type OpenVaultOptions,
-  type SnapshotEntry,
-  type SnapshotListing,
-  type UnreadableSnapshot,
-} from './repo/vault.js';
-export {
-  MAX_TREE_NODES,
-  checkNodeName,
-  encodeTree,
-  decodeTree,
-  encodeSnapshot,
-  decodeSnapshot,
-  type Tree,
-  type TreeNode,
-  type NodeType,
-  type Snapshot,
-} from './repo/tree.js';
-
-// stage: the scratch cache
-export { ScratchCache, scratchCapacity, SCRATCH_FLOOR, SCRATCH_SHARE, type OpenScratchOptions } from './stage/scratch-cache.js';
-
-// engine: backup, restore, verify
-export { backup, rootNodeNames, type BackupOptions, type BackupProgress, type BackupResult } from './engine/backup.js';
-export { restore, type RestoreOptions, type RestoreResult, type RestoreError } from './engine/restore.js';
-export { verify, type VerifyOptions, type VerifyResult, type Damage } from './engine/verify.js';
-export { PackUploader, TARGET_PACK_SIZE, type PackUploaderOptions } from './engine/pack-uploader.js';
-export { FolderLister, type FolderListerOptions } from './scan/folder.js';
-export { dataExtents, setTimesNs } from './scan/probe.js';
-
-// agent: vault identity, credentials files, registration, settings
-export { checkVaultName, vaultNameFrom, createIdentity, readIdentity, type VaultIdentity, type MachineRecord } from './agent/identity.js';
-export {
-  DEFAULT_CREDENTIALS_VALIDITY_MS,
-  credentialsFileName,
-  readCredentialsFile,
-  verifyCredentials,
-  writeCredentialsFile,
-  type CredentialsFile,
-} from './agent/credentials.js';
-export { checkMachineName, issueCredentials, machineLocation, register, registeredStore, type IssueOptions, type RegisterOptions, type RegisterResult } from './agent/register.js';
-export { agentHome, loadAgent, saveAgent, sealSecret, openSecret, publicView, type AgentFile, type AgentSettings, type Registration, type ThrottleSettings } from './agent/settings.js';
+  Schedule,
+  workHours,
+  parseWeekdays,
+  parseHours,
+  checkTimetable,
+  estimateCompletion,
+  type Timetable,
+  type TimeWindow,
+  type Weekday,
+  type RateTarget,
+} from './throttle/schedule.js';
+export { parseSize, formatBytes, parseDuration } from './units.js';

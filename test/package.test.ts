@@ -10,12 +10,13 @@ const docs = [readme, ...readdirSync(new URL('docs/', root)).filter((n) => n.end
 const errorsPage = readFileSync(new URL('docs/errors.md', root), 'utf8');
 
 describe('the package', () => {
-  it('is ESM only, side-effect free, with an exports map of "." and "./package.json" only', () => {
+  it('is ESM only, side-effect free, with an exports map of ".", "./format" and "./package.json" only', () => {
     expect(pkg['name']).toBe('vaultpath');
     expect(pkg['type']).toBe('module');
     expect(pkg['sideEffects']).toBe(false);
     expect(pkg['exports']).toEqual({
       '.': { types: './dist/index.d.ts', default: './dist/index.js' },
+      './format': { types: './dist/format.d.ts', default: './dist/format.js' },
       './package.json': './package.json',
     });
     expect(pkg['bin']).toEqual({ vaultpath: './dist/cli/main.js' });
@@ -47,13 +48,21 @@ describe('the README', () => {
 });
 
 describe('the public entry', () => {
-  it('exports every name the documentation imports from vaultpath', async () => {
-    const api = (await import('../src/index.js')) as Record<string, unknown>;
-    const imported = new Set<string>();
-    for (const m of docs.matchAll(/import \{([^}]+)\} from 'vaultpath'/g)) {
-      for (const name of m[1]!.split(',')) if (name.trim()) imported.add(name.trim());
+  /** Each specifier the documentation may import from, and the source module that backs it. */
+  const entries: Record<string, string> = { vaultpath: '../src/index.js', 'vaultpath/format': '../src/format.js' };
+
+  it('exports every name the documentation imports from vaultpath and its subpaths', async () => {
+    const imported = new Map<string, Set<string>>();
+    for (const m of docs.matchAll(/import \{([^}]+)\} from '(vaultpath(?:\/[^']*)?)'/g)) {
+      const names = imported.get(m[2]!) ?? new Set<string>();
+      for (const name of m[1]!.split(',')) if (name.trim()) names.add(name.trim());
+      imported.set(m[2]!, names);
     }
-    expect(imported.size).toBeGreaterThan(10);
-    for (const name of imported) expect(api[name], name).toBeDefined();
+    expect(imported.get('vaultpath')?.size ?? 0).toBeGreaterThan(10);
+    for (const [specifier, names] of imported) {
+      expect(Object.keys(entries), `docs import from ${specifier}, which the package does not export`).toContain(specifier);
+      const api = (await import(entries[specifier]!)) as Record<string, unknown>;
+      for (const name of names) expect(api[name], `${name} from ${specifier}`).toBeDefined();
+    }
   });
 });
