@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `vaultpath` command: argument parsing, dispatch, exit codes. Each command lives in commands/ and only wires
- * the library; everything the CLI does is available from `import … from 'vaultpath'`.
+ * the library; what an embedder needs is exported from `'vaultpath'`.
  *
  * Exit codes: 0 success, 1 failure (a VaultpathError; its code is printed), 2 usage error (`VP_USAGE`), 130
  * interrupted, 141 the reader of the output went away.
