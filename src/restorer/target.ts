@@ -18,7 +18,7 @@
  */
 import { accessSync, closeSync, constants, openSync, readlinkSync } from 'node:fs';
 import { VaultpathError } from '../errors.js';
-import { type FsAt, closeQuietly } from './fs-at.js';
+import { type EntryStat, type FsAt, closeQuietly } from './fs-at.js';
 
 /** Links followed at most while opening one target, as the kernel's own limit (MAXSYMLINKS). */
 const MAX_LINKS = 40;
@@ -53,9 +53,10 @@ export function openTarget(fs: FsAt, dir: string): number {
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         // A link gives ELOOP, or ENOTDIR where O_DIRECTORY is checked before O_NOFOLLOW.
-        if ((code === 'ELOOP' || code === 'ENOTDIR') && isLink(fs, parent, bytes)) {
+        const link = code === 'ELOOP' || code === 'ENOTDIR' ? linkStat(fs, parent, bytes) : undefined;
+        if (link) {
           if (++links > MAX_LINKS) throw bad(`passes through more than ${MAX_LINKS} symbolic links`);
-          const why = untrustedLink(fs, parent, bytes, uid);
+          const why = untrustedLink(fs, parent, link, uid);
           if (why) throw new VaultpathError('VP_UNSAFE_PATH', `The restore target ${dir} is refused: ${here} is a symbolic link ${why}. Give the folder's real path.`);
           const text = linkText(parent, name);
           if (text === undefined) throw bad(`cannot be opened (${here} is a symbolic link that cannot be read)`);
@@ -106,22 +107,23 @@ export function openTarget(fs: FsAt, dir: string): number {
   }
 }
 
-function isLink(fs: FsAt, parent: number, name: Uint8Array): boolean {
+/** The entry `name` of `parent` when it is a symbolic link (as it is now: one look, used for every check). */
+function linkStat(fs: FsAt, parent: number, name: Uint8Array): EntryStat | undefined {
   try {
-    return (fs.stat(parent, name).mode & constants.S_IFMT) === constants.S_IFLNK;
+    const st = fs.stat(parent, name);
+    return (st.mode & constants.S_IFMT) === constants.S_IFLNK ? st : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
 /**
- * Why link `name` in open folder `parent` may be another user's doing, or `undefined` when only root or this user
- * can have made it and only they can replace it.
+ * Why link `link` (an entry of open folder `parent`) may be another user's doing, or `undefined` when only root or
+ * this user can have made it and only they can replace it.
  */
-function untrustedLink(fs: FsAt, parent: number, name: Uint8Array, uid: number | undefined): string | undefined {
+function untrustedLink(fs: FsAt, parent: number, link: EntryStat, uid: number | undefined): string | undefined {
   if (uid === undefined) return 'and owners cannot be checked here';
   const trusted = (owner: number): boolean => owner === 0 || owner === uid;
-  const link = fs.stat(parent, name);
   if (!trusted(link.uid)) return `that belongs to user ${link.uid}`;
   const folder = fs.stat(parent, null);
   if (!trusted(folder.uid)) return `in a folder that belongs to user ${folder.uid}`;
