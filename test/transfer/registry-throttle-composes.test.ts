@@ -43,4 +43,21 @@ describe('a throttle outside the request gates', () => {
       await azure.close();
     }
   });
+
+  it('pays both buckets of a throttle inside another, at the wire, once per byte each', async () => {
+    const { store: azure } = await newAzureStore({ blockSize: MiB });
+    try {
+      const vault = new TokenBucket(systemClock, 1024 * MiB);
+      const process = new TokenBucket(systemClock, 1024 * MiB);
+      const store = withThrottle(withConcurrency(withThrottle(azure, { upload: vault, download: vault }), 2), { upload: process, download: process });
+      expect(store.pacesWire).toBe(true);
+      const data = randomBytes(2 * MiB + 3);
+      await store.put('data/00/pack', data);
+      expect((await store.get('data/00/pack')).equals(data)).toBe(true);
+      expect(vault.granted).toBe(2 * data.length);
+      expect(process.granted).toBe(2 * data.length);
+    } finally {
+      await azure.close();
+    }
+  });
 });
