@@ -25,7 +25,8 @@ import { Vault } from '../repo/vault.js';
 import type { KdfParams } from '../crypto/kdf.js';
 import { type OpenStoreOptions, openStore } from '../transfer/open.js';
 import { containerSas, credentialFromEnv, isSharedKey } from '../transfer/azure-auth.js';
-import { isRemoteLocation, parseAzureLocation } from '../transfer/location.js';
+import { parseAzureLocation } from '../transfer/location.js';
+import { locationScheme, resolveStoreKind } from '../transfer/registry.js';
 import type { ProxySettings } from '../transfer/proxy.js';
 import type { Store } from '../transfer/store.js';
 import { type CredentialsFile, DEFAULT_CREDENTIALS_VALIDITY_MS, makeCredentials, readCredentialsFile, verifyCredentials } from './credentials.js';
@@ -44,7 +45,8 @@ export function checkMachineName(name: string): void {
 /** The location of machine `name`'s own area in the vault at `location`. */
 export function machineLocation(location: string, name: string): string {
   const lower = name.toLowerCase();
-  return isRemoteLocation(location) ? `${location.replace(/\/+$/, '')}/machines/${lower}` : join(location, 'machines', lower);
+  // Any URL (Azure, file://, a registered kind) joins with '/'; a folder path joins as a path.
+  return locationScheme(location) !== undefined ? `${location.replace(/\/+$/, '')}/machines/${lower}` : join(location, 'machines', lower);
 }
 
 export interface IssueOptions {
@@ -67,9 +69,9 @@ export async function issueCredentials(location: string, options: IssueOptions =
   const store = await openStore(location, { ...options.store, ...(signal ? { signal } : {}) });
   const identity = (await readIdentity(store, { signal })) ?? (await createIdentity(store, options.name ?? vaultNameFrom(location), clock.now(), { signal }));
   let access: CredentialsFile['access'] = {};
-  if (isRemoteLocation(location)) {
+  if (resolveStoreKind(location).name === 'azure') {
     const where = parseAzureLocation(location);
-    const credential = options.store?.azure?.credential ?? credentialFromEnv(where.account, options.env ?? process.env);
+    const credential = options.store?.stores?.azure?.credential ?? options.store?.azure?.credential ?? credentialFromEnv(where.account, options.env ?? process.env);
     if (credential && isSharedKey(credential)) {
       const expiresOn = new Date(clock.now() + (options.accessValidityMs ?? 365 * 24 * 3600_000));
       access = { sasToken: containerSas(credential, { container: where.container, expiresOn }) };
@@ -127,7 +129,7 @@ export async function register(options: RegisterOptions): Promise<RegisterResult
   checkMachineName(machineName);
   const storeOptions: OpenStoreOptions = {
     ...call,
-    azure: { ...(file.access.sasToken ? { credential: { sasToken: file.access.sasToken } } : {}), ...(options.proxy ? { proxy: options.proxy } : {}) },
+    stores: { azure: { ...(file.access.sasToken ? { credential: { sasToken: file.access.sasToken } } : {}), ...(options.proxy ? { proxy: options.proxy } : {}) } },
   };
   const store = await openStore(file.location, storeOptions);
   verifyCredentials(file, await readIdentity(store, { signal }), await readCredentialsState(store, { signal }), clock.now(), options.credentialsPath);
@@ -191,7 +193,7 @@ export async function registeredStore(home: string, options: Omit<OpenStoreOptio
   const { proxy, ...rest } = options;
   const store = await openStore(r.machineLocation, {
     ...rest,
-    azure: { ...(sasToken ? { credential: { sasToken } } : {}), ...(proxy !== undefined ? { proxy } : {}) },
+    stores: { ...rest.stores, azure: { ...rest.stores?.azure, ...(sasToken ? { credential: { sasToken } } : {}), ...(proxy !== undefined ? { proxy } : {}) } },
   });
   return { store, agent };
 }

@@ -8,7 +8,8 @@
  * - Bytes per second are the token bucket's job ({@link withThrottle}), innermost, on the bodies.
  *
  * The order is chosen in one place, {@link storeChain}: retry (outermost) → concurrency → request
- * rate → throttle → backend.
+ * rate → throttle → backend. The throttle works at any other place too: these gates pass every call's options
+ * (a throttle's `pace`) through and forward the store's `pacesWire`, as every decorator must (see Store).
  *
  * p-queue and bottleneck are loaded on a decorated store's first request, not with this module: most stores (a
  * local vault) use neither, and every command would pay for loading them at start-up.
@@ -37,6 +38,10 @@ class GatedStore implements Store {
 
   get location(): string {
     return this.inner.location;
+  }
+  /** Forwarded, with every call's options (its `pace`), so a throttle outside this gate still pays at the wire. */
+  get pacesWire(): boolean | undefined {
+    return this.inner.pacesWire;
   }
   put(name: string, body: Body, options: PutOptions = {}): Promise<void> {
     return this.run(() => this.inner.put(name, body, options), options.signal);

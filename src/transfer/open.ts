@@ -1,39 +1,51 @@
 /**
- * Opens the store for a vault location, the one place that tells a folder from a URL:
- * `http(s)://…` is an Azure Blob Storage container ({@link AzureStore}), anything else a local folder
- * ({@link LocalStore}). Remote stores are opened under the retry policy (a refused or reset first connection is
- * tried again) and wrapped in the retry decorator; both are then composed by {@link storeChain} (retry → concurrency → request rate → throttle → backend).
+ * Opens the store for a vault location. The backend comes from the store kind that takes the location (see
+ * {@link resolveStoreKind}: a folder or `file://` is a {@link LocalStore}, `http(s)://` an Azure Blob Storage
+ * container, and any kind a program registers). A remote kind is opened under the retry policy (a refused or reset
+ * first connection is tried again) and wrapped in the retry decorator; every backend is then composed by
+ * {@link storeChain} (retry → concurrency → request rate → throttle → backend).
+ *
+ * A kind's own options are given under its name in `stores` (`stores.azure.credential`); `azure` is kept as the
+ * older spelling of `stores.azure`, and where both are given `stores.azure` wins field by field.
  *
  * @module
  */
 import type { AzureStoreOptions } from './azure-store.js';
-import { isRemoteLocation } from './location.js';
-import { LocalStore } from './local-store.js';
 import { type StoreChainOptions, storeChain } from './limits.js';
+import { type StoreKindOptions, resolveStoreKind } from './registry.js';
 import { type RetryOptions, retryOpen } from './retry.js';
 import type { Store } from './store.js';
 
 export interface OpenStoreOptions extends Omit<StoreChainOptions, 'retry'> {
   /** Create the folder or container when it does not exist. @default false */
   readonly create?: boolean;
-  /** Options for an Azure location (credentials, proxy, block size, timeouts). */
+  /** Each store kind's own options, under its name (`azure`, `local`, or a registered kind's). */
+  readonly stores?: StoreKindOptions;
+  /** The older spelling of `stores.azure` (credentials, proxy, block size, timeouts). */
   readonly azure?: Omit<AzureStoreOptions, 'create' | 'signal'>;
   /** Retries for a remote location; `false` for none. @default DEFAULT_RETRY_POLICY */
   readonly retry?: RetryOptions | false;
   readonly signal?: AbortSignal;
 }
 
+/** The options `options` gives the store kind `name`. */
+function kindOptions(name: string, options: OpenStoreOptions): unknown {
+  const own = options.stores?.[name];
+  if (name !== 'azure' || !options.azure) return own;
+  return { ...options.azure, ...(own as object | undefined) };
+}
+
 /** The store chain for `location`. */
 export async function openStore(location: string, options: OpenStoreOptions = {}): Promise<Store> {
-  if (isRemoteLocation(location)) {
-    // Loaded only for a remote vault: the HTTP client costs a tenth of a second to load.
-    const { AzureStore } = await import('./azure-store.js');
-    const { retry, ...chain } = options;
-    const open = (signal: AbortSignal | undefined) => AzureStore.open(location, { ...options.azure, create: options.create ?? false, ...(signal ? { signal } : {}) });
-    // The first connection is retried as every later call is: a refused or reset connection is often a moment's.
-    const backend = retry === false ? await open(options.signal) : await retryOpen(location, open, { ...(retry ?? {}), ...(options.signal ? { signal: options.signal } : {}) });
-    return storeChain(backend, retry === false ? chain : { ...chain, retry: retry ?? {} });
+  const kind = resolveStoreKind(location);
+  const { retry, stores: _stores, azure: _azure, create, ...chain } = options;
+  const own = kindOptions(kind.name, options);
+  const open = (signal: AbortSignal | undefined) => kind.open(location, { create: create ?? false, options: own, ...(signal ? { signal } : {}) });
+  if (!kind.remote) {
+    const { signal: _signal, ...local } = chain;
+    return storeChain(await open(options.signal), local);
   }
-  const { retry: _none, ...chain } = options;
-  return storeChain(await LocalStore.open(location, { create: options.create ?? false }), chain);
+  // The first connection is retried as every later call is: a refused or reset connection is often a moment's.
+  const backend = retry === false ? await open(options.signal) : await retryOpen(location, open, { ...(retry ?? {}), ...(options.signal ? { signal: options.signal } : {}) });
+  return storeChain(backend, retry === false ? chain : { ...chain, retry: retry ?? {} });
 }

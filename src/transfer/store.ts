@@ -75,6 +75,8 @@ export interface Store {
   /**
    * True when the backend buffers bodies before sending them (a block and its checksum) and so takes the
    * throttle's `pace` option to pay at the wire; otherwise the throttle pays while the body is streamed to it.
+   * A decorator forwards its inner store's value and passes every call's options (with `pace`) through, so a
+   * throttle placed outside it still pays where the bytes travel.
    */
   readonly pacesWire?: boolean;
   put(name: string, body: Body, options?: PutOptions): Promise<void>;

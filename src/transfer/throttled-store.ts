@@ -6,8 +6,10 @@
  * `pacesWire`, and is given a `pace` function instead, which it awaits for each piece as the piece goes on the wire;
  * paying while the body is read would let the buffered bytes leave in bursts.
  *
- * It is meant to be the innermost decorator, right around the backend (`withRetry(withConcurrency(withThrottle(
- * backend)))`), so a body sent again on a retry streams through the bucket again and is paid again. A body that
+ * storeChain puts it innermost, right around the backend (`withRetry(withConcurrency(withThrottle(backend)))`), so a
+ * body sent again on a retry streams through the bucket again and is paid again. It reads nothing of the backend
+ * but the Store interface: decorators between them forward `pacesWire` and pass `pace` through, and a throttle
+ * inside another forwards both too, paying its own bucket and the outer one's. A body that
  * offers a local file path has the path withheld, so a local store must stream it (and pay for it) rather than take
  * it by hard link.
  *
@@ -49,10 +51,15 @@ export class ThrottledStore implements Store {
     return this.#inner.location;
   }
 
+  /** Forwarded, as every decorator does: a throttle outside this one then pays at the same wire. */
+  get pacesWire(): boolean | undefined {
+    return this.#inner.pacesWire;
+  }
+
   put(name: string, body: Body, options: PutOptions = {}): Promise<void> {
     const bucket = this.#buckets.upload;
     if (!bucket) return this.#inner.put(name, body, options);
-    if (this.#inner.pacesWire) return this.#inner.put(name, body, { ...options, pace: payer(bucket) });
+    if (this.#inner.pacesWire) return this.#inner.put(name, body, { ...options, pace: payer(bucket, options.pace) });
     const { signal } = options;
     const paid = {
       size: bodySize(body),
@@ -74,7 +81,7 @@ export class ThrottledStore implements Store {
   }
 
   async get(name: string, options: GetOptions = {}): Promise<Buffer> {
-    if (this.#inner.pacesWire && this.#buckets.download) return this.#inner.get(name, { ...options, pace: payer(this.#buckets.download) });
+    if (this.#inner.pacesWire && this.#buckets.download) return this.#inner.get(name, { ...options, pace: payer(this.#buckets.download, options.pace) });
     const data = await this.#inner.get(name, options);
     const bucket = this.#buckets.download;
     if (bucket && !bucket.passIfUnlimited(data.length)) {
@@ -85,7 +92,7 @@ export class ThrottledStore implements Store {
 
   /** Downloads through the inner store, then pays for the bytes before returning (the next download waits). */
   async download(name: string, path: string, options: CallOptions = {}): Promise<number> {
-    if (this.#inner.pacesWire && this.#buckets.download) return downloadTo(this.#inner, name, path, { ...options, pace: payer(this.#buckets.download) });
+    if (this.#inner.pacesWire && this.#buckets.download) return downloadTo(this.#inner, name, path, { ...options, pace: payer(this.#buckets.download, options.pace) });
     const size = await downloadTo(this.#inner, name, path, options);
     const bucket = this.#buckets.download;
     if (bucket && !bucket.passIfUnlimited(size)) {
@@ -107,9 +114,13 @@ export class ThrottledStore implements Store {
   }
 }
 
-/** Pays `bucket` for bytes in slices of {@link STEP}, as a backend that paces its wire asks. */
-function payer(bucket: TokenBucket): (bytes: number, signal?: AbortSignal) => Promise<void> {
+/**
+ * Pays `bucket` for bytes in slices of {@link STEP}, as a backend that paces its wire asks; then `outer`, the pace
+ * of a throttle outside this one, so nested throttles (a vault's limit inside the process's) each get paid.
+ */
+function payer(bucket: TokenBucket, outer?: (bytes: number, signal?: AbortSignal) => Promise<void>): (bytes: number, signal?: AbortSignal) => Promise<void> {
   return async (bytes, signal) => {
+    if (outer) await outer(bytes, signal);
     if (bucket.passIfUnlimited(bytes)) return;
     for (let o = 0; o < bytes; o += STEP) await bucket.take(Math.min(STEP, bytes - o), signal);
   };
