@@ -95,7 +95,8 @@ export { type ProxySettings } from './transfer/proxy.js';
 export { DEFAULT_RETRY_POLICY, RetryStore, withRetry, type RetryEvent, type RetryOptions, type RetryPolicy, type RetryStats } from './transfer/retry.js';
 export { ThrottledStore, withThrottle, type ThrottleBuckets } from './transfer/throttled-store.js';
 export { storeChain, withConcurrency, withRequestRate, type StoreChainOptions } from './transfer/limits.js';
-// store kinds: a registry of location schemes for openStore belongs here when it lands
+// store kinds: which store opens a location (openStore resolves through them)
+export { registerStoreKind, resolveStoreKind, storeKinds, type StoreKind, type StoreKindOpenOptions, type StoreKindOptions } from './transfer/registry.js';
 
 // throttle: rates, token buckets, timetables
 export { type Clock, systemClock } from './throttle/clock.js';

@@ -26,14 +26,15 @@ const ROOT_NAMES = [
   'RateTarget', 'ReplayableBody', 'RestoreError', 'RestoreOptions', 'RestoreResult', 'RetryEvent', 'RetryOptions',
   'RetryPolicy', 'RetryStats', 'RetryStore', 'SKIP_REASONS', 'SasCredential', 'ScanEntry', 'ScanOptions',
   'ScanSourcesOptions', 'ScanSummary', 'Schedule', 'SharedKeyCredential', 'SkipReason', 'SkippedFilesReport',
-  'Snapshot', 'SnapshotEntry', 'SnapshotListing', 'Store', 'StoreChainOptions', 'StoreObjectInfo', 'SupportRule',
+  'Snapshot', 'SnapshotEntry', 'SnapshotListing', 'Store', 'StoreChainOptions', 'StoreKind', 'StoreKindOpenOptions', 'StoreKindOptions', 'StoreObjectInfo', 'SupportRule',
   'TableProbe', 'Tally', 'ThrottleBuckets', 'ThrottledStore', 'TimeWindow', 'Timetable', 'TokenBucket',
   'TokenBucketOptions', 'Tree', 'TreeNode', 'UnreadableSnapshot', 'Vault', 'VaultConfig', 'VaultKeys',
   'VaultpathError', 'VaultpathErrorOptions', 'VerifyOptions', 'VerifyResult', 'Weekday', 'backup', 'checkTimetable',
   'containerSas', 'credentialFromEnv', 'defaultProbe', 'defaultReportDir', 'estimateCompletion', 'formatBytes',
   'formatRate', 'generatePassphrase', 'isVaultpathError', 'openStore', 'parseAzureLocation', 'parseConnectionString',
-  'parseDuration', 'parseHours', 'parseRate', 'parseSize', 'parseWeekdays', 'passphraseBytes', 'restore', 'scan',
-  'scanBatches', 'scanSources', 'storeChain', 'systemClock', 'verify', 'withConcurrency', 'withRequestRate',
+  'parseDuration', 'parseHours', 'parseRate', 'parseSize', 'parseWeekdays', 'passphraseBytes', 'registerStoreKind',
+  'resolveStoreKind', 'restore', 'scan', 'scanBatches', 'scanSources', 'storeChain', 'storeKinds', 'systemClock',
+  'verify', 'withConcurrency', 'withRequestRate',
   'withRetry', 'withThrottle', 'workHours'
 ];
 

@@ -133,6 +133,11 @@ export class RetryStore implements Store {
     return this.#inner.location;
   }
 
+  /** The backend's: a throttle outside this decorator pays at the wire (calls pass `pace` through). */
+  get pacesWire(): boolean | undefined {
+    return this.#inner.pacesWire;
+  }
+
   download?: (name: string, path: string, options?: CallOptions) => Promise<number>;
 
   put(name: string, body: Body, options: PutOptions = {}): Promise<void> {

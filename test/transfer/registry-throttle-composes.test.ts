@@ -1,5 +1,5 @@
 /**
- * The throttle composes: placed outside the request gates (concurrency, request rate) rather than right on the
+ * The throttle composes: placed outside retry and the request gates (concurrency, request rate) rather than right on the
  * backend, it still pays at the wire of a backend that buffers its bodies (the Azure store, on Azurite): the
  * backend is handed the throttle's `pace`, every byte is paid once, and none is paid while merely read.
  */
@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { withConcurrency, withRequestRate } from '../../src/transfer/limits.js';
 import { withThrottle } from '../../src/transfer/throttled-store.js';
+import { withRetry } from '../../src/transfer/retry.js';
 import type { GetOptions, PutOptions, Store, Body } from '../../src/transfer/store.js';
 import { TokenBucket } from '../../src/throttle/token-bucket.js';
 import { systemClock } from '../../src/throttle/clock.js';
@@ -14,7 +15,7 @@ import { newAzureStore } from '../support/azure.js';
 
 const MiB = 2 ** 20;
 
-describe('a throttle outside the request gates', () => {
+describe('a throttle outside retry and the request gates', () => {
   it('pays an Azure upload and download at the wire, once per byte', async () => {
     const { store: azure } = await newAzureStore({ blockSize: MiB });
     try {
@@ -32,7 +33,7 @@ describe('a throttle outside the request gates', () => {
       });
       const upload = new TokenBucket(systemClock, 1024 * MiB);
       const download = new TokenBucket(systemClock, 1024 * MiB);
-      const store = withThrottle(withConcurrency(withRequestRate(backend, 1000), 2), { upload, download });
+      const store = withThrottle(withRetry(withConcurrency(withRequestRate(backend, 1000), 2)), { upload, download });
       const data = randomBytes(3 * MiB + 5);
       await store.put('data/00/pack', data);
       expect((await store.get('data/00/pack')).equals(data)).toBe(true);
