@@ -5,7 +5,7 @@
       "conditions": [
         ["OS=='linux'", { "sources": ["native/statx.c", "native/write_file.c", "native/fs_at.c", "native/blob_crypto.c", "native/memory.c", "native/gear.c"] }]
       ],
-      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-deprecated-declarations"]
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     }
   ]
 }

@@ -94,7 +94,10 @@
 #include <node_api.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -819,16 +822,36 @@ static void parts_job_free(napi_env env, parts_job_t *job) {
   free(job);
 }
 
+/* HMAC through OpenSSL 3's EVP_MAC (the HMAC_CTX calls are deprecated): the algorithm is fetched once for the
+ * process and shared by every thread (a fetched EVP_MAC is reference-counted and safe to share); each job has its
+ * own context. */
+static EVP_MAC *hmac_fetched;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+static void hmac_fetch(void) { hmac_fetched = EVP_MAC_fetch(NULL, "HMAC", NULL); }
+static EVP_MAC *hmac_algorithm(void) {
+  pthread_once(&hmac_once, hmac_fetch);
+  return hmac_fetched;
+}
+static const OSSL_PARAM *hmac_sha256_params(void) {
+  static char digest[] = "SHA256";
+  static const OSSL_PARAM params[] = {
+    {OSSL_MAC_PARAM_DIGEST, OSSL_PARAM_UTF8_STRING, digest, sizeof digest - 1, 0},
+    OSSL_PARAM_END,
+  };
+  return params;
+}
+
 static void parts_execute(napi_env env, void *data) {
   parts_job_t *job = data;
   job->ok = 1;
   if (!job->have_id) {
-    unsigned int mac_len = 0;
-    HMAC_CTX *mac = HMAC_CTX_new();
-    job->ok = mac && HMAC_Init_ex(mac, job->id_key, KEY_BYTES, EVP_sha256(), NULL) == 1;
-    for (uint32_t i = 0; job->ok && i < job->parts.count; i++) job->ok = HMAC_Update(mac, job->parts.iov[i].iov_base, job->parts.iov[i].iov_len) == 1;
-    job->ok = job->ok && HMAC_Final(mac, job->id, &mac_len) == 1 && mac_len == ID_BYTES;
-    HMAC_CTX_free(mac);
+    size_t mac_len = 0;
+    EVP_MAC *hmac = hmac_algorithm();
+    EVP_MAC_CTX *mac = hmac ? EVP_MAC_CTX_new(hmac) : NULL;
+    job->ok = mac && EVP_MAC_init(mac, job->id_key, KEY_BYTES, hmac_sha256_params()) == 1;
+    for (uint32_t i = 0; job->ok && i < job->parts.count; i++) job->ok = EVP_MAC_update(mac, job->parts.iov[i].iov_base, job->parts.iov[i].iov_len) == 1;
+    job->ok = job->ok && EVP_MAC_final(mac, job->id, &mac_len, ID_BYTES) == 1 && mac_len == ID_BYTES;
+    EVP_MAC_CTX_free(mac);
   }
   if (!job->ok || !job->want_seal) return;
   job->ok = 0;
