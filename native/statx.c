@@ -242,6 +242,8 @@ void vp_register_memory(napi_env env, napi_value exports);
 /* gearScan(...): the chunker's gear-hash scan (gear.c). */
 void vp_register_gear(napi_env env, napi_value exports);
 
+#define VP_ABI_VERSION 1
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn, fields;
   napi_create_function(env, "statxBatch", NAPI_AUTO_LENGTH, statx_batch, NULL, &fn);
@@ -252,6 +254,11 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "setTimes", fn);
   napi_create_uint32(env, FIELDS, &fields);
   napi_set_named_property(env, exports, "FIELDS", fields);
+  /* The interface's version (src/native.ts ADDON_ABI): raised with any change of a function's arguments or results,
+   * so a build left from another version is not called with the wrong layout. */
+  napi_value abi;
+  napi_create_uint32(env, VP_ABI_VERSION, &abi);
+  napi_set_named_property(env, exports, "abiVersion", abi);
   vp_register_write_file(env, exports);
   vp_register_blob_crypto(env, exports);
   vp_register_memory(env, exports);

@@ -5,14 +5,23 @@
  *
  * The addon is built at install on Linux; where it is not (another platform, or a failed compile), {@link addon}
  * is `null` and each user falls back to its portable path. Users check for the function they need, so an older
- * build without it also falls back.
+ * build without it also falls back. A build whose `abiVersion` is not {@link ADDON_ABI} (left from another version
+ * of the package, its functions' arguments or results laid out differently) is not used at all.
  *
  * @module
  */
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 
+/** The addon interface this code calls (native/statx.c `VP_ABI_VERSION`): raised with any change of layout. */
+export const ADDON_ABI = 1;
+
 let loaded: Readonly<Record<string, unknown>> | null | undefined;
+
+/** The exports of a loaded addon when they are of interface {@link ADDON_ABI}, else `null` (use the portable code). */
+export function usableAddon(exports: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> | null {
+  return exports['abiVersion'] === ADDON_ABI ? exports : null;
+}
 
 /** The addon's exports, or `null` when it is not built here. */
 export function addon(): Readonly<Record<string, unknown>> | null {
@@ -23,7 +32,7 @@ export function addon(): Readonly<Record<string, unknown>> | null {
   // From src/ or dist/ the package root is one level up; from a nested build output (bench, tests), two.
   for (const candidate of ['../build/Release/vaultpath_statx.node', '../../build/Release/vaultpath_statx.node']) {
     try {
-      loaded = require(candidate) as Record<string, unknown>;
+      loaded = usableAddon(require(candidate) as Record<string, unknown>);
       break;
     } catch {
       // not built here; try the next place, then let each user fall back
