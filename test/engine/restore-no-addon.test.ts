@@ -1,5 +1,6 @@
 // The restore with no addon at all (as where it did not build): every call goes through /proc/self/fd/<dirfd>/<name>
-// with Node's own calls, times through futimes. Times before 1970, set-ID bits and names that are not UTF-8.
+// with Node's own calls, times through futimes. Times before 1970, set-ID bits, names that are not UTF-8, and the
+// target's own path (links on the way, places where no folder can be made, a racing user).
 import { lstat, mkdir, readFile, readdir, utimes, chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -7,6 +8,7 @@ import { backup } from '../../src/engine/backup.js';
 import { restore } from '../../src/engine/restore.js';
 import { addon, nativeFunction } from '../../src/native.js';
 import { HandSnapshot, dirNode, fileNode } from '../support/restore-trees.js';
+import { describeTargetPath } from '../support/restore-target.js';
 import { type VaultFixture, makeVault } from '../support/vaults.js';
 
 vi.mock('../../src/native.js', async (importOriginal) => ({
@@ -57,4 +59,6 @@ describe.runIf(process.platform === 'linux')('restore without the addon', () => 
     expect(await readFile(Buffer.concat([base, rawFile]))).toEqual(Buffer.from('abc'));
     expect(await readFile(Buffer.concat([base, rawDir, Buffer.from('/inner')]))).toEqual(Buffer.from('abc'));
   });
+
+  describeTargetPath(() => f);
 });
