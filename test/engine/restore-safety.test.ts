@@ -23,6 +23,20 @@ afterEach(() => f.cleanup());
 /** 1960-01-01T00:00:00.5Z in ns since the epoch. */
 const NS_1960 = -315_619_199_500_000_000n;
 
+/**
+ * A snapshot of `src/sub/a`, this host's tag, and the pid of a process that has ended: what a killed restore's
+ * leftovers are named with.
+ */
+async function killedRunSetting(): Promise<{ host: string; deadPid: number }> {
+  const src = f.path('src');
+  await mkdir(join(src, 'sub'), { recursive: true });
+  await writeFile(join(src, 'sub', 'a'), 'a');
+  await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+  const host = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+  const deadPid = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+  return { host, deadPid };
+}
+
 describe.runIf(process.platform === 'linux')('restore', () => {
   it('restores times before 1970 to the nanosecond, on files and folders', async () => {
     const src = f.path('src');
@@ -128,13 +142,7 @@ describe.runIf(process.platform === 'linux')('restore', () => {
   }, 120_000);
 
   it('removes what killed restores left (their process is gone), never what a running one is using', async () => {
-    const src = f.path('src');
-    await mkdir(join(src, 'sub'), { recursive: true });
-    await writeFile(join(src, 'sub', 'a'), 'a');
-    await backup(f.vault, [src], { scratchDir: f.path('scratch') });
-    const host = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
-    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
-    const deadPid = Number(dead.stdout);
+    const { host, deadPid } = await killedRunSetting();
     const alive = process.ppid; // a live process that is not this one
     const target = f.path('target');
     await mkdir(join(target, 'src', 'sub'), { recursive: true });
@@ -174,12 +182,7 @@ describe.runIf(process.platform === 'linux')('restore', () => {
   });
 
   it('sweeps a target for temporary files only when a killed restore wrote into it, keeping a record until then', async () => {
-    const src = f.path('src');
-    await mkdir(join(src, 'sub'), { recursive: true });
-    await writeFile(join(src, 'sub', 'a'), 'a');
-    await backup(f.vault, [src], { scratchDir: f.path('scratch') });
-    const host = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
-    const deadPid = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+    const { host, deadPid } = await killedRunSetting();
     const [killedInto, other] = [f.path('killed-into'), f.path('other')];
     for (const t of [killedInto, other]) await mkdir(join(t, 'src', 'sub'), { recursive: true });
     const temp = (t: string): string => join(t, 'src', 'sub', `.vaultpath-restore-${host}-${deadPid}-0a0b0c0d-0`);
