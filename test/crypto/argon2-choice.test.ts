@@ -20,6 +20,7 @@ import {
   loadNodeRsArgon2,
   nodeArgon2,
 } from '../../src/crypto/kdf.js';
+import { settledBeforeIo } from '../support/settled.js';
 
 const pass = new TextEncoder().encode('correct horse battery staple');
 const refSalt = Buffer.from('saltsaltsaltsaltsaltsaltsaltsalt');
@@ -69,26 +70,6 @@ function nodeStandIn(lib: NodeRsArgon2, hold = false): { fn: NodeArgon2; held: H
     if (!hold) void call.run().catch((e: unknown) => callback(e as Error, new Uint8Array(0)));
   };
   return { fn, held };
-}
-
-/**
- * What `p` rejected with, when it settles before the event loop's next I/O phase (`setImmediate`): a derivation on
- * the libuv pool reports back through the loop, so only a promise that did not wait for it settles that early.
- */
-async function settledBeforeIo(p: Promise<unknown>): Promise<unknown> {
-  const pending = Symbol('pending');
-  const first = await Promise.race([
-    p.then(
-      () => { throw new Error('expected a rejection, but it resolved'); },
-      (e: unknown) => e,
-    ),
-    new Promise<symbol>((r) => setImmediate(() => r(pending))),
-  ]);
-  if (first === pending) {
-    p.catch(() => undefined);
-    throw new Error('not rejected at once: the call waited past the first I/O phase');
-  }
-  return first;
 }
 
 describe('choosing the Argon2id implementation', () => {

@@ -2,31 +2,11 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_KDF_PARAMS, KDF_BOUNDS, checkKdfParams, deriveKey, deriveKeyWith, kdfImplementation, loadNodeRsArgon2, nodeArgon2 } from '../../src/crypto/kdf.js';
 import { VaultpathError } from '../../src/errors.js';
+import { settledBeforeIo } from '../support/settled.js';
 
 const salt = new Uint8Array(32).fill(9);
 const pass = new TextEncoder().encode('correct horse battery staple');
 const refSalt = Buffer.from('saltsaltsaltsaltsaltsaltsaltsalt');
-
-/**
- * What `p` rejected with, when it settles before the event loop's next I/O phase (`setImmediate`): true only of work
- * refused before anything was queued, since a derivation on a thread or a worker reports back through the loop.
- * Throws when it resolves or is still pending then.
- */
-async function settledBeforeIo(p: Promise<unknown>): Promise<unknown> {
-  const pending = Symbol('pending');
-  const first = await Promise.race([
-    p.then(
-      () => { throw new Error('expected a refusal, but it resolved'); },
-      (e: unknown) => e,
-    ),
-    new Promise<symbol>((r) => setImmediate(() => r(pending))),
-  ]);
-  if (first === pending) {
-    await p.catch(() => undefined);
-    throw new Error('not refused at once: the call went on past the first I/O phase');
-  }
-  return first;
-}
 
 /**
  * Every implementation: Node's own only where the runtime has it (Node 24.7+), @node-rs/argon2 where its prebuilt
