@@ -82,9 +82,11 @@ export function checkKdfParams(params: KdfParams, bounds: KdfBounds = KDF_BOUNDS
       );
     }
   };
-  check('memory', params.memoryKiB, bounds.memoryKiB, ' KiB');
-  check('iterations', params.iterations, bounds.iterations);
-  check('parallelism', params.parallelism, bounds.parallelism);
+  // Never wider than what Argon2 itself defines, whatever bounds a caller passes.
+  const within = (r: { min: number; max: number }, l: { min: number; max: number }) => ({ min: Math.max(r.min, l.min), max: Math.min(r.max, l.max) });
+  check('memory', params.memoryKiB, within(bounds.memoryKiB, ARGON2_LIMITS.memoryKiB), ' KiB');
+  check('iterations', params.iterations, within(bounds.iterations, ARGON2_LIMITS.iterations));
+  check('parallelism', params.parallelism, within(bounds.parallelism, ARGON2_LIMITS.parallelism));
   if (params.memoryKiB < 8 * params.parallelism) {
     throw new VaultpathError(
       'VP_KDF_PARAMS',
@@ -94,8 +96,8 @@ export function checkKdfParams(params: KdfParams, bounds: KdfBounds = KDF_BOUNDS
 }
 
 /**
- * What Argon2 itself defines, and the most memory any implementation here is asked for: checked after the caller's
- * bounds, so bounds looser than these cannot send an implementation parameters it would misread or a 5 GiB fill.
+ * What Argon2 itself defines, and the most memory any implementation here is asked for: every check is narrowed to
+ * these, so bounds looser than these cannot send an implementation parameters it would misread or a 5 GiB fill.
  */
 const ARGON2_LIMITS: KdfBounds = Object.freeze({
   memoryKiB: Object.freeze({ min: 8, max: 4 * 1024 * 1024 }),
@@ -167,7 +169,7 @@ export function loadNodeRsArgon2(specifier = '@node-rs/argon2'): NodeRsArgon2 | 
 let nodeRsLoaded: NodeRsArgon2 | null | undefined;
 
 /** The default providers: the library is loaded once, on first use. */
-export const DEFAULT_KDF_PROVIDERS: KdfProviders = Object.freeze({
+const DEFAULT_KDF_PROVIDERS: KdfProviders = Object.freeze({
   node: nodeArgon2,
   nodeRs: () => (nodeRsLoaded === undefined ? (nodeRsLoaded = loadNodeRsArgon2()) : nodeRsLoaded),
 });
@@ -218,7 +220,6 @@ export async function deriveKeyWith(
   checkBytes(passphrase, undefined, 'passphrase');
   checkBytes(salt, KDF_SALT_LENGTH, 'salt');
   checkKdfParams(params, options.bounds);
-  if (options.bounds) checkKdfParams(params, ARGON2_LIMITS);
   const { signal } = options;
   throwIfAborted(signal);
   if (implementation === 'node') {
