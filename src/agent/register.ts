@@ -23,10 +23,10 @@ import { VaultpathError } from '../errors.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
 import { Vault } from '../repo/vault.js';
 import type { KdfParams } from '../crypto/kdf.js';
-import { type OpenStoreOptions, openStore } from '../transfer/open.js';
+import { type OpenStoreOptions, azureOptions, openStore } from '../transfer/open.js';
 import { containerSas, credentialFromEnv, isSharedKey } from '../transfer/azure-auth.js';
-import { parseAzureLocation } from '../transfer/location.js';
-import { locationScheme, resolveStoreKind } from '../transfer/registry.js';
+import { locationScheme, parseAzureLocation } from '../transfer/location.js';
+import { resolveStoreKind } from '../transfer/registry.js';
 import type { ProxySettings } from '../transfer/proxy.js';
 import type { Store } from '../transfer/store.js';
 import { type CredentialsFile, DEFAULT_CREDENTIALS_VALIDITY_MS, makeCredentials, readCredentialsFile, verifyCredentials } from './credentials.js';
@@ -71,7 +71,7 @@ export async function issueCredentials(location: string, options: IssueOptions =
   let access: CredentialsFile['access'] = {};
   if (resolveStoreKind(location).name === 'azure') {
     const where = parseAzureLocation(location);
-    const credential = options.store?.stores?.azure?.credential ?? options.store?.azure?.credential ?? credentialFromEnv(where.account, options.env ?? process.env);
+    const credential = azureOptions(options.store ?? {})?.credential ?? credentialFromEnv(where.account, options.env ?? process.env);
     if (credential && isSharedKey(credential)) {
       const expiresOn = new Date(clock.now() + (options.accessValidityMs ?? 365 * 24 * 3600_000));
       access = { sasToken: containerSas(credential, { container: where.container, expiresOn }) };

@@ -19,9 +19,15 @@ export interface AzureLocation {
   readonly prefix: string;
 }
 
+/** The scheme of `location` (`https`, `file`), lower case, or undefined for a plain path. */
+export function locationScheme(location: string): string | undefined {
+  return /^([a-z][a-z0-9+.-]*):\/\//i.exec(location)?.[1]?.toLowerCase();
+}
+
 /** True when `location` names a remote (http or https) vault rather than a folder. */
 export function isRemoteLocation(location: string): boolean {
-  return /^https?:\/\//i.test(location);
+  const scheme = locationScheme(location);
+  return scheme === 'http' || scheme === 'https';
 }
 
 /** Parses a vault location URL; throws `VP_NOT_A_VAULT` with the expected forms when it is not one. */

@@ -28,24 +28,20 @@ export interface OpenStoreOptions extends Omit<StoreChainOptions, 'retry'> {
   readonly signal?: AbortSignal;
 }
 
-/** The options `options` gives the store kind `name`. */
-function kindOptions(name: string, options: OpenStoreOptions): unknown {
-  const own = options.stores?.[name];
-  if (name !== 'azure' || !options.azure) return own;
-  return { ...options.azure, ...(own as object | undefined) };
+/** The Azure store's options in `options`: `stores.azure` over the older `azure`, field by field. */
+export function azureOptions(options: OpenStoreOptions): Omit<AzureStoreOptions, 'create' | 'signal'> | undefined {
+  const own = options.stores?.['azure'] as Omit<AzureStoreOptions, 'create' | 'signal'> | undefined;
+  return options.azure ? { ...options.azure, ...own } : own;
 }
 
 /** The store chain for `location`. */
 export async function openStore(location: string, options: OpenStoreOptions = {}): Promise<Store> {
   const kind = resolveStoreKind(location);
   const { retry, stores: _stores, azure: _azure, create, ...chain } = options;
-  const own = kindOptions(kind.name, options);
+  const own = kind.name === 'azure' ? azureOptions(options) : options.stores?.[kind.name];
   const open = (signal: AbortSignal | undefined) => kind.open(location, { create: create ?? false, options: own, ...(signal ? { signal } : {}) });
-  if (!kind.remote) {
-    const { signal: _signal, ...local } = chain;
-    return storeChain(await open(options.signal), local);
-  }
+  if (!kind.remote || retry === false) return storeChain(await open(options.signal), chain);
   // The first connection is retried as every later call is: a refused or reset connection is often a moment's.
-  const backend = retry === false ? await open(options.signal) : await retryOpen(location, open, { ...(retry ?? {}), ...(options.signal ? { signal: options.signal } : {}) });
-  return storeChain(backend, retry === false ? chain : { ...chain, retry: retry ?? {} });
+  const backend = await retryOpen(location, open, { ...(retry ?? {}), ...(options.signal ? { signal: options.signal } : {}) });
+  return storeChain(backend, { ...chain, retry: retry ?? {} });
 }

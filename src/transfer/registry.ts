@@ -22,7 +22,7 @@
 import { fileURLToPath } from 'node:url';
 import { VaultpathError } from '../errors.js';
 import type { AzureStoreOptions } from './azure-store.js';
-import { redact } from './location.js';
+import { locationScheme, redact } from './location.js';
 import { LocalStore, type LocalStoreOptions } from './local-store.js';
 import type { Store } from './store.js';
 
@@ -57,10 +57,6 @@ export interface StoreKindOptions {
 
 const kinds: StoreKind[] = [];
 
-/** The scheme of `location` (`https`, `file`), lower case, or undefined for a plain path. */
-export function locationScheme(location: string): string | undefined {
-  return /^([a-z][a-z0-9+.-]*):\/\//i.exec(location)?.[1]?.toLowerCase();
-}
 
 /**
  * Adds a kind of store. A kind registered again under its name replaces the earlier one (and keeps its place in

@@ -42,7 +42,7 @@ export async function credentialsCommand(ctx: CommandContext): Promise<number> {
     ...(validityMs !== undefined ? { validityMs } : {}),
     ...(accessValidityMs !== undefined ? { accessValidityMs } : {}),
     ...(text(ctx, 'name') ? { name: text(ctx, 'name')! } : {}),
-    ...(proxy ? { store: { azure: { proxy } } } : {}),
+    ...(proxy ? { store: { stores: { azure: { proxy } } } } : {}),
   });
   const out = resolve(text(ctx, 'out') ?? credentialsFileName(file.vaultName, systemClock.now()));
   await writeCredentialsFile(out, file);

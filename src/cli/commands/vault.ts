@@ -45,7 +45,7 @@ async function storeFor(ctx: CommandContext, throttle: ReturnType<typeof throttl
     const { registeredStore } = await import('../../agent/register.js');
     return (await registeredStore(agentHome(), { signal: ctx.signal, ...(proxy ? { proxy } : {}), ...buckets })).store;
   }
-  return openStore(vaultPath(ctx), { create, signal: ctx.signal, ...(proxy ? { azure: { proxy } } : {}), ...buckets });
+  return openStore(vaultPath(ctx), { create, signal: ctx.signal, ...(proxy ? { stores: { azure: { proxy } } } : {}), ...buckets });
 }
 
 async function openVault(ctx: CommandContext, throttle = throttleFrom(ctx)): Promise<Vault> {
