@@ -136,12 +136,6 @@ static int get_bytes(napi_env env, napi_value value, size_t want, uint8_t **out,
 }
 
 /*
- * A number argument checked whole before anything converts it: a JS number (no coercion of other types), finite,
- * whole, and within [min, max]. 1 and the value in *out when it is; 0 otherwise. A cast of an out-of-range or
- * fractional double to an integer type would silently give another number (or be undefined behaviour).
- */
-
-/*
  * A path argument, a string (read by vp_read_path) or the bytes of one (a Uint8Array: names that are not UTF-8),
  * into `out` (PATH_BYTES long): 1 when it fits, 0 when it is neither, or -ENAMETOOLONG / -EINVAL (a NUL inside, or
  * empty bytes) for a path no system call may be given. Never cut short.

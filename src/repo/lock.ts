@@ -72,4 +72,3 @@ export function isAbandoned(lock: Lock, options: AbandonedOptions): boolean {
   return lock.hostname === options.hostname && !(options.isRunning ?? isRunning)(lock.pid);
 }
 
-export { isRunning };

@@ -45,14 +45,11 @@ const STALE_TMP_MS = 60 * 60 * 1000;
 const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
 
-/** This host's name as it goes into temporary names (letters, digits, hyphens). */
-function hostTag(): string {
-  return hostname().replace(/[^A-Za-z0-9-]/g, '-').slice(0, 64) || 'host';
-}
+/** This host's name as it goes into temporary names (letters, digits, hyphens): worked out once. */
+const HOST = hostname().replace(/[^A-Za-z0-9-]/g, '-').slice(0, 64) || 'host';
 
 /** `<host>.<pid>.<16 hex>.tmp`: the host name may hold dots, so the pid and random part are read from the end. */
 const TEMP_NAME = /^(.+)\.(\d+)\.[0-9a-f]{16}\.tmp$/;
-
 
 export interface LocalStoreOptions {
   /** Create the folder if it does not exist. @default false */
@@ -108,7 +105,7 @@ export class LocalStore implements Store {
     checkName(name);
     throwIfAborted(options.signal);
     const final = this.#path(name);
-    const temp = join(this.#root, TMP, `${hostTag()}.${process.pid}.${randomBytes(8).toString('hex')}.tmp`);
+    const temp = join(this.#root, TMP, `${HOST}.${process.pid}.${randomBytes(8).toString('hex')}.tmp`);
     let file: FileHandle | undefined;
     try {
       await this.#makeTempFolder();
@@ -306,7 +303,7 @@ export class LocalStore implements Store {
    */
   async #removeStaleTemporaries(now: number): Promise<void> {
     const dir = join(this.#root, TMP);
-    const host = hostTag();
+    const host = HOST;
     try {
       for await (const entry of await opendir(dir)) {
         const path = join(dir, entry.name);

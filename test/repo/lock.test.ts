@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { LOCK_ABANDONED_AFTER_MS, type Lock, decodeLock, encodeLock, isAbandoned, isRunning } from '../../src/repo/lock.js';
+import { LOCK_ABANDONED_AFTER_MS, type Lock, decodeLock, encodeLock, isAbandoned } from '../../src/repo/lock.js';
+import { isRunning } from '../../src/processes.js';
 
 const NOW = Date.parse('2026-06-01T12:00:00.000Z');
 const lock = (over: Partial<Lock> = {}): Lock => ({ time: new Date(NOW - 60_000).toISOString(), hostname: 'here', pid: 4242, exclusive: false, ...over });
