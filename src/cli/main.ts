@@ -213,6 +213,11 @@ const ERRNO_WORDS: Record<string, string> = {
   ETXTBSY: 'the file is busy',
 };
 
+/** What errno `code` means to a user, or `undefined` for one not named here. */
+function errnoWords(code: string | undefined): string | undefined {
+  return code !== undefined && Object.hasOwn(ERRNO_WORDS, code) ? ERRNO_WORDS[code] : undefined;
+}
+
 /** The one line printed for a failure `e`, its exit code, and whether it is a bug (details worth printing). */
 function describeFailure(e: unknown, interrupted: boolean): { line: string; exitCode: number; bug: boolean } {
   const usage = asUsageError(e);
@@ -226,10 +231,11 @@ function describeFailure(e: unknown, interrupted: boolean): { line: string; exit
   }
   if (interrupted) return { line: 'vaultpath: interrupted [VP_ABORTED]', exitCode: 130, bug: false };
   const errno = e as (NodeJS.ErrnoException & { dest?: string }) | undefined;
-  if (errno instanceof Error && typeof errno.code === 'string' && Object.hasOwn(ERRNO_WORDS, errno.code)) {
-    const where = errno.path !== undefined ? ` ${errno.path}${errno.dest !== undefined ? ` → ${errno.dest}` : ''}` : '';
-    const action = errno.syscall ? `${errno.syscall}` : 'use';
-    return { line: `vaultpath: could not ${action}${where}: ${ERRNO_WORDS[errno.code]} (${errno.code}) [VP_LOCAL_IO]`, exitCode: 1, bug: false };
+  const words = errno instanceof Error ? errnoWords(errno.code) : undefined;
+  if (words !== undefined) {
+    const where = errno!.path !== undefined ? ` ${errno!.path}${errno!.dest !== undefined ? ` → ${errno!.dest}` : ''}` : '';
+    const action = errno!.syscall ? `${errno!.syscall}` : 'use';
+    return { line: `vaultpath: could not ${action}${where}: ${words} (${errno!.code}) [VP_LOCAL_IO]`, exitCode: 1, bug: false };
   }
   const what = e instanceof Error ? `${e.name}: ${firstLine(e.message)}` : firstLine(String(e));
   return {
@@ -302,7 +308,7 @@ process.on('exit', () => {
   }
   const code = outputFailure.code;
   // EBADF here is the output itself, not a descriptor of vaultpath's (which would be a bug): stdout opened read-only.
-  const words = code === 'EBADF' ? 'it is not open for writing' : code !== undefined && Object.hasOwn(ERRNO_WORDS, code) ? ERRNO_WORDS[code] : undefined;
+  const words = code === 'EBADF' ? 'it is not open for writing' : errnoWords(code);
   const why = words !== undefined ? `${words} (${code})` : code ?? firstLine(outputFailure.message);
   console.error(`vaultpath: could not write the output (stdout): ${why} [VP_LOCAL_IO]`);
   if (debug) console.error(outputFailure);

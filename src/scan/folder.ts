@@ -211,8 +211,9 @@ export class FolderLister {
         continue;
       }
       // Bytes only where a string cannot name the entry: its name, or a folder above it, is not UTF-8.
-      const nameBytes = nameRaw || folder.pathBytes || typeof prefix !== 'string' ? (nameRaw ?? Buffer.from(name)) : undefined;
-      const probePath = nameRaw || folder.pathBytes ? Buffer.concat([folder.pathBytes ?? Buffer.from(dirPath), Buffer.from(sep), nameBytes!]) : path;
+      // (The prefix is bytes only where the folder's path is: without /proc, below a name that is not UTF-8.)
+      const nameBytes = nameRaw ?? (folder.pathBytes ? Buffer.from(name) : undefined);
+      const probePath = nameBytes ? Buffer.concat([folder.pathBytes ?? Buffer.from(dirPath), Buffer.from(sep), nameBytes]) : path;
       const access = typeof prefix === 'string' && !nameRaw ? prefix + name : Buffer.concat([Buffer.from(prefix), nameBytes!]);
       toProbe.push({ at, rel, path, probePath, access, ...(nameRaw ? { nameRaw } : {}) });
     }
@@ -299,7 +300,7 @@ function listSorted(at: string | Buffer): Listed[] {
 function listBytes(at: string | Buffer): Listed[] {
   const dirents = readdirSync(at, { withFileTypes: true, encoding: 'buffer' });
   dirents.sort((a, b) => Buffer.compare(a.name, b.name));
-  return dirents.map((d) => (isUtf8(d.name) ? { name: d.name.toString('utf8'), kind: kindOfDirent(d) } : { name: d.name.toString('utf8'), raw: d.name, kind: kindOfDirent(d) }));
+  return dirents.map((d) => ({ name: d.name.toString('utf8'), raw: isUtf8(d.name) ? undefined : d.name, kind: kindOfDirent(d) }));
 }
 
 /**

@@ -153,6 +153,8 @@ const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOL
 
 /** A folder's listing: as strings, or as bytes when a name in it may not be UTF-8. */
 type Listing = { readonly bytes: false; readonly dirents: Dirent[] } | { readonly bytes: true; readonly dirents: Dirent<Buffer>[] };
+/** What a folder that could not be listed gives (with the error). */
+const NO_LISTING: Listing = Object.freeze({ bytes: false, dirents: [] as Dirent[] });
 
 /**
  * Lists folder `at` as strings, or, when a name of that listing holds U+FFFD (it may not be UTF-8), again as bytes:
@@ -161,7 +163,7 @@ type Listing = { readonly bytes: false; readonly dirents: Dirent[] } | { readonl
  */
 function readListing(at: string, callback: (error: NodeJS.ErrnoException | null, listing: Listing) => void): void {
   readdir(at, { withFileTypes: true }, (error, dirents) => {
-    if (error) return callback(error, { bytes: false, dirents: [] });
+    if (error) return callback(error, NO_LISTING);
     if (!dirents.some((d) => d.name.includes('\uFFFD'))) return callback(null, { bytes: false, dirents });
     readdir(at, { withFileTypes: true, encoding: 'buffer' }, (e, raw) => callback(e, { bytes: true, dirents: raw ?? [] }));
   });
@@ -174,14 +176,13 @@ function readListing(at: string, callback: (error: NodeJS.ErrnoException | null,
  */
 function listFolder(path: string, expected: string | undefined, callback: (error: NodeJS.ErrnoException | null, listing: Listing) => void): void {
   if (!PROC_FD || expected === undefined) return readListing(path, callback);
-  const none: Listing = { bytes: false, dirents: [] };
   open(path, DIR_FLAGS, (error, fd) => {
     // A link (ELOOP; ENOTDIR, as O_DIRECTORY is checked first) or a file where a folder was listed.
-    if (error) return callback(error.code === 'ELOOP' || error.code === 'ENOTDIR' ? Object.assign(error, { replaced: true }) : error, none);
+    if (error) return callback(error.code === 'ELOOP' || error.code === 'ENOTDIR' ? Object.assign(error, { replaced: true }) : error, NO_LISTING);
     const done = (e: NodeJS.ErrnoException | null, listing: Listing): void => close(fd, () => callback(e, listing));
     readlink(`/proc/self/fd/${fd}`, (e, at) => {
-      if (e) return done(e, none);
-      if (at !== expected) return done(Object.assign(new Error(`${path} is now ${at}`), { code: 'ELOOP', replaced: true }), none);
+      if (e) return done(e, NO_LISTING);
+      if (at !== expected) return done(Object.assign(new Error(`${path} is now ${at}`), { code: 'ELOOP', replaced: true }), NO_LISTING);
       readListing(`/proc/self/fd/${fd}`, done);
     });
   });
