@@ -2,8 +2,8 @@
  * `restore()`: a snapshot (or part of it) back to a target folder, verified.
  *
  *   snapshot → trees walked once to plan (bounds checked, bytes summed, free space checked; up to 16 MiB of them
- *   kept) → walked again to restore (the kept trees not read again): packs downloaded into the recovery folder → blobs opened (authenticated, id checked) → written under a
- *   temporary name → renamed into place once complete
+ *   kept) → walked again to restore (the kept trees not read again): packs downloaded into the recovery folder →
+ *   blobs opened (authenticated, id checked) → written under a temporary name → renamed into place once complete
  *
  * Safety against a local user who can write inside the target while it runs (vaultpath runs as root):
  * - The target is opened once as a descriptor; every folder below is reached from its parent's descriptor, one name
