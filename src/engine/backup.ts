@@ -55,7 +55,8 @@ import { Limiter } from './limit.js';
 import { type ChunkSealer, SealPool } from './seal-pool.js';
 import { SealBuffers } from './seal-buffers.js';
 import { ReadBuffers } from './read-buffers.js';
-import { type FileSealer, SEAL_BATCH, SEAL_BATCH_BYTES, nativeChunkSealer, nativeFileSealer } from './native-seal.js';
+import { type FileSealer, SEAL_BATCH, SEAL_BATCH_BYTES } from './native-seal.js';
+import { type Kernels, nativeKernels } from '../native/ports.js';
 import { formatBytes } from '../units.js';
 
 const READ_SIZE = 1024 * 1024;
@@ -94,6 +95,8 @@ export interface BackupOptions {
    * thread-pool jobs do it where the addon is built, else cores − 1 workers. @default the addon, or cores − 1
    */
   readonly sealWorkers?: number;
+  /** The native kernels to use; `portableKernels` takes the JavaScript path everywhere. @default nativeKernels */
+  readonly kernels?: Kernels;
 }
 
 export interface BackupProgress {
@@ -167,6 +170,7 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
   const clock = options.clock ?? systemClock;
   const started = clock.now();
   const { signal } = options;
+  const kernels = options.kernels ?? nativeKernels;
   const roots = paths.map((p) => resolve(p));
   if (roots.length === 0) throw new TypeError('"paths" expected at least one folder');
   const probe = options.probe ?? defaultProbe();
@@ -256,6 +260,7 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
       ? new PackUploader(vault, scratch, {
           signal,
           targetPackSize: options.targetPackSize,
+          packWriter: kernels.packWriter(),
           onPackStored: () => progress('backup', c, totals, uploader!.bytesStored),
           recycle: (sealed) => sealed.parts.forEach((p) => sealBuffers.release(p)),
         })
@@ -264,8 +269,8 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
     // to need them: unchanged and small-file backups never pay for a worker.
     const usePool = !options.dryRun && options.sealWorkers !== 0;
     const sealPool = (): ChunkSealer | undefined =>
-      usePool ? (pool ??= (options.sealWorkers === undefined ? nativeChunkSealer(vault.keys, sealBuffers) : null) ?? new SealPool(vault.keys, options.sealWorkers)) : undefined;
-    const ctx: WalkContext = { sealBuffers, files: new Limiter(FILES_IN_FLIGHT), oneChunkFiles: new Limiter(SEAL_BATCH * 4, { maxWeight: ONE_CHUNK_BYTES }), largeFiles: new Limiter(1), pool: sealPool, sealFile: nativeFileSealer(vault.keys, sealBuffers), buffers: new ReadBuffers(READ_SIZE, FREE_READ_BUFFERS), vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
+      usePool ? (pool ??= (options.sealWorkers === undefined ? kernels.chunkSealer(vault.keys, sealBuffers) : null) ?? new SealPool(vault.keys, options.sealWorkers)) : undefined;
+    const ctx: WalkContext = { sealBuffers, files: new Limiter(FILES_IN_FLIGHT), oneChunkFiles: new Limiter(SEAL_BATCH * 4, { maxWeight: ONE_CHUNK_BYTES }), largeFiles: new Limiter(1), pool: sealPool, sealFile: kernels.fileSealer(vault.keys, sealBuffers), buffers: new ReadBuffers(READ_SIZE, FREE_READ_BUFFERS), vault, index, uploader, c, dryRun: options.dryRun ?? false, signal, note, warn, progress: () => progress('backup', c, totals, uploader?.bytesStored ?? 0) };
 
     // 2. Each root, depth first; its tree becomes one folder node of the snapshot's root tree.
     const rootNodes: TreeNode[] = [];

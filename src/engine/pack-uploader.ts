@@ -28,7 +28,7 @@ import type { ScratchCache } from '../stage/scratch-cache.js';
 import type { Vault } from '../repo/vault.js';
 import { Folder, objectName } from '../repo/layout.js';
 import { PACK_ENTRY_LENGTH, PACK_TRAILER_LENGTH, type PackEntry, type PackedType, packTail } from '../repo/pack.js';
-import { type StagedRanges, nativePackWriter } from './native-seal.js';
+import { type NativePackWriter, type StagedRanges, nativePackWriter } from './native-seal.js';
 import type { IndexEntry } from '../repo/index-file.js';
 import { Limiter } from './limit.js';
 
@@ -58,6 +58,8 @@ export interface PackUploaderOptions {
   /** Write an index object after this many acknowledged packs. @default 16 */
   readonly indexEvery?: number;
   readonly signal?: AbortSignal;
+  /** Writes pack files natively; `null` writes them in JavaScript. @default the addon's, where it is built */
+  readonly packWriter?: NativePackWriter | null;
   /** Called after each pack is acknowledged. MUST NOT block. */
   readonly onPackStored?: (bytes: number) => void;
   /** Given each blob's sealed bytes once they are written to the scratch cache, when nothing refers to them. */
@@ -98,6 +100,7 @@ export class PackUploader {
   readonly #signal: AbortSignal | undefined;
   readonly #onPackStored: ((bytes: number) => void) | undefined;
   readonly #recycle: ((sealed: SealedObject) => void) | undefined;
+  readonly #packWriter: NativePackWriter | null;
   #open: OpenPack | undefined;
   /** Ids added in this run (pending, staged, uploading or stored): the run's own dedup set. */
   readonly #added = new Set<string>();
@@ -133,6 +136,7 @@ export class PackUploader {
     this.#signal = options.signal;
     this.#onPackStored = options.onPackStored;
     this.#recycle = options.recycle;
+    this.#packWriter = options.packWriter === undefined ? nativePackWriter() : options.packWriter;
   }
 
   /** True when blob `id` was added in this run. */
@@ -266,7 +270,7 @@ export class PackUploader {
       size,
       async (path) => {
         const parts = [...sealed.parts, ...tail];
-        const write = nativePackWriter();
+        const write = this.#packWriter;
         let packId: Buffer;
         try {
           packId = write ? await write(path, parts) : await copyPack(path, parts);
@@ -351,7 +355,7 @@ export class PackUploader {
     const from = { path: pack.path, ranges };
     try {
       if (pack.file) await (await pack.file).close().finally(() => (pack.file = undefined));
-      const write = nativePackWriter();
+      const write = this.#packWriter;
       const id = write ? await write(path, tail, from) : await copyPack(path, tail, from);
       return { id, entries };
     } catch (e) {

@@ -55,8 +55,9 @@ import { type FsAt, addonFsAt, closeQuietly, procFsAt, procFsAtUsable } from '..
 import { TreeMemo, walkTrees } from '../restorer/walk.js';
 import { openTarget } from '../restorer/target.js';
 import { Limiter } from './limit.js';
-import { nativeWriter } from './native-writer.js';
-import { type BlobOpener, type BlobWriter, nativeBlobOpener, nativeBlobWriter, openDirect } from './native-open.js';
+import type { nativeWriter } from './native-writer.js';
+import type { BlobOpener, BlobWriter, openDirect } from './native-open.js';
+import { type Kernels, nativeKernels } from '../native/ports.js';
 import { HOST_TAG, isGone } from '../processes.js';
 import { PackCache } from '../stage/pack-cache.js';
 
@@ -89,6 +90,8 @@ export interface RestoreOptions {
   readonly signal?: AbortSignal;
   /** Progress, called often; MUST NOT block. */
   readonly onProgress?: (p: { files: number; bytes: number }) => void;
+  /** The native kernels to use; `portableKernels` takes the JavaScript path everywhere. @default nativeKernels */
+  readonly kernels?: Kernels;
 }
 
 export interface RestoreError {
@@ -141,7 +144,8 @@ export async function restore(vault: Vault, ref: string, target: string, options
   const { id: snapshotId, snapshot, skipped: skippedDamaged } = await vault.findSnapshot(ref, { signal, skipDamaged: options.skipDamaged === true });
   const index = await vault.loadIndex({ signal });
   const include = options.include && options.include.length > 0 ? picomatch([...options.include], { dot: true }) : undefined;
-  const writer = nativeWriter();
+  const kernels = options.kernels ?? nativeKernels;
+  const writer = kernels.fileWriter();
   const fs = (writer ? addonFsAt() : null) ?? (procFsAtUsable() ? procFsAt : null);
   if (!fs) {
     throw new VaultpathError('VP_UNSAFE_PATH', 'This system has neither the native addon nor /proc/self/fd: vaultpath cannot restore without following paths another user could swap. Build the addon (npm run install) on Linux.');
@@ -183,7 +187,7 @@ export async function restore(vault: Vault, ref: string, target: string, options
       vault, index, cache, include, signal, fs, writer, files: 0, dirs: 0, bytes: 0, errors: [], progress: options.onProgress,
       setId: { count: 0, paths: [] }, fatal: undefined, open, sweep: opened.sweep,
       tempPrefix: `${TEMP_PREFIX}${HOST_TAG}-${process.pid}-${randomBytes(4).toString('hex')}-`, temps: 0,
-      limiter: new Limiter(FILES_IN_FLIGHT), smallFiles: new Limiter(SMALL_FILES_IN_FLIGHT), openBlob: nativeBlobOpener(vault.keys), writeBlob: nativeBlobWriter(vault.keys), pending,
+      limiter: new Limiter(FILES_IN_FLIGHT), smallFiles: new Limiter(SMALL_FILES_IN_FLIGHT), openBlob: kernels.blobOpener(vault.keys), writeBlob: kernels.blobWriter(vault.keys), openDirect: kernels.openDirect, pending,
     };
     if (ctx.sweep) removeStaleTemps(ctx, root);
     const c = ctx;
@@ -321,6 +325,7 @@ interface RestoreContext {
   readonly openBlob: BlobOpener | null;
   /** The addon's blob writer (opened, checked and written to the file on the thread pool), or `null`. */
   readonly writeBlob: BlobWriter | null;
+  readonly openDirect: typeof openDirect;
   /** File restores under way. */
   readonly pending: Set<Promise<void>>;
 }
@@ -608,7 +613,7 @@ async function restoreFile(ctx: RestoreContext, node: TreeNode, dir: Dir, name: 
     refuseFolder(ctx, dir, name);
     fd = ctx.fs.create(dir.fd, temp, 0o600);
     // Through /proc/self/fd/<fd>: the very file created above, whatever its name points to by now.
-    if (ctx.writeBlob) direct = await openDirect(fd);
+    if (ctx.writeBlob) direct = await ctx.openDirect(fd);
     const file = fd;
     const target = { fd: file, direct: direct?.fd ?? -1 };
     const size = node.size!;
