@@ -3,45 +3,38 @@
 // node:crypto. The result is the same vault format.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backup } from '../../src/engine/backup.js';
 import { restore } from '../../src/engine/restore.js';
 import { verify } from '../../src/engine/verify.js';
-import { nativeChunkSealer, nativeFileSealer, nativePackWriter } from '../../src/engine/native-seal.js';
+import { type AskedKernels, portableAsked } from '../support/kernels.js';
 import { seededBytes } from '../support/seeded.js';
 import { type VaultFixture, describeTree, makeVault } from '../support/vaults.js';
 
-vi.mock('../../src/engine/native-seal.js', async (importOriginal) => ({
-  ...(await importOriginal<typeof import('../../src/engine/native-seal.js')>()),
-  nativeFileSealer: () => null,
-  nativeChunkSealer: () => null,
-  nativePackWriter: () => null,
-}));
-
 let f: VaultFixture;
+let k: AskedKernels;
 beforeEach(async () => {
   f = await makeVault();
+  k = portableAsked();
 });
 afterEach(() => f.cleanup());
 
 describe('backup without the native sealer', () => {
   it('backs up small files that restore byte for byte, into packs that verify', async () => {
-    expect(nativeFileSealer(f.vault.keys)).toBeNull();
-    expect(nativeChunkSealer(f.vault.keys)).toBeNull();
-    expect(nativePackWriter()).toBeNull();
     const src = f.path('src');
     await mkdir(join(src, 'sub'), { recursive: true });
     for (let i = 0; i < 30; i++) await writeFile(join(src, 'sub', `f${i}`), seededBytes(997 * i + 1, i));
     await writeFile(join(src, 'same-a'), seededBytes(5000, 99));
     await writeFile(join(src, 'same-b'), seededBytes(5000, 99));
     await writeFile(join(src, 'empty'), '');
-    const r = await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+    const r = await backup(f.vault, [src], { kernels: k.kernels, scratchDir: f.path('scratch') });
+    expect([...k.asked]).toEqual(expect.arrayContaining(['fileSealer', 'packWriter']));
     expect(r.files).toBe(33);
     expect(r.bytesNew).toBe(r.bytesRead - 5000); // the second copy is a duplicate
     const v = await verify(f.vault, { readData: true });
     expect(v.damage).toEqual([]);
     expect(v.packsRead).toBeGreaterThan(0);
-    const out = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
+    const out = await restore(f.vault, 'latest', f.path('target'), { kernels: k.kernels, recoveryFolder: f.path('recovery') });
     expect(out.errors).toEqual([]);
     expect(await describeTree(join(f.path('target'), 'src'))).toEqual(await describeTree(src));
   });
@@ -52,16 +45,17 @@ describe('backup without the native sealer', () => {
     const big = seededBytes(16 * 1024 * 1024, 5);
     await writeFile(join(src, 'big'), big);
     await writeFile(join(src, 'big-copy'), big);
-    const first = await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+    const first = await backup(f.vault, [src], { kernels: k.kernels, scratchDir: f.path('scratch') });
+    expect(k.asked).toContain('chunkSealer');
     expect(first.bytesNew).toBe(big.length);
     seededBytes(100_000, 6).copy(big, 8 * 1024 * 1024);
     await writeFile(join(src, 'big'), big);
-    const second = await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+    const second = await backup(f.vault, [src], { kernels: k.kernels, scratchDir: f.path('scratch') });
     expect(second.bytesRead).toBe(big.length);
     expect(second.bytesNew).toBeGreaterThan(0);
     expect(second.bytesNew).toBeLessThan(big.length / 2);
     expect((await verify(f.vault, { readData: true })).damage).toEqual([]);
-    const out = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
+    const out = await restore(f.vault, 'latest', f.path('target'), { kernels: k.kernels, recoveryFolder: f.path('recovery') });
     expect(out.errors).toEqual([]);
     expect(await describeTree(join(f.path('target'), 'src'))).toEqual(await describeTree(src));
   });

@@ -2,38 +2,34 @@
 // Node's synchronous calls, and blobs are read and opened on the event loop and written by Node's file calls.
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backup } from '../../src/engine/backup.js';
 import { restore } from '../../src/engine/restore.js';
-import { nativeWriter } from '../../src/engine/native-writer.js';
-import { nativeBlobOpener, nativeBlobWriter } from '../../src/engine/native-open.js';
+import { type AskedKernels, portableAsked } from '../support/kernels.js';
 import { seededBytes } from '../support/seeded.js';
 import { type VaultFixture, damageObject, describeTree, makeVault, packsByContent } from '../support/vaults.js';
 
-vi.mock('../../src/engine/native-writer.js', () => ({ nativeWriter: () => null }));
-vi.mock('../../src/engine/native-open.js', () => ({ nativeBlobOpener: () => null, nativeBlobWriter: () => null }));
-
 let f: VaultFixture;
+let k: AskedKernels;
 beforeEach(async () => {
   f = await makeVault();
+  k = portableAsked();
 });
 afterEach(() => f.cleanup());
 
 describe('restore without the native writer and blob opener', () => {
   it('restores small files byte for byte with modes and nanosecond mtimes, replacing a link in the way', async () => {
-    expect(nativeWriter()).toBeNull();
-    expect(nativeBlobOpener(f.vault.keys)).toBeNull();
-    expect(nativeBlobWriter(f.vault.keys)).toBeNull();
     const src = f.path('src');
     await mkdir(join(src, 'sub'), { recursive: true });
     for (let i = 0; i < 20; i++) await writeFile(join(src, 'sub', `f${i}`), seededBytes(1000 * i + 1, i));
     await writeFile(join(src, 'small.txt'), 'hello\n');
-    await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+    await backup(f.vault, [src], { kernels: k.kernels, scratchDir: f.path('scratch') });
     const victim = f.path('victim.txt');
     await writeFile(victim, 'untouched');
     await mkdir(join(f.path('target'), 'src'), { recursive: true });
     await symlink(victim, join(f.path('target'), 'src', 'small.txt'));
-    const r = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
+    const r = await restore(f.vault, 'latest', f.path('target'), { kernels: k.kernels, recoveryFolder: f.path('recovery') });
+    expect([...k.asked]).toEqual(expect.arrayContaining(['fileWriter', 'blobOpener', 'blobWriter']));
     expect(r.errors).toEqual([]);
     expect(r.files).toBe(21);
     expect(await describeTree(join(f.path('target'), 'src'))).toEqual(await describeTree(src));
@@ -45,9 +41,9 @@ describe('restore without the native writer and blob opener', () => {
     await mkdir(src);
     await writeFile(join(src, 'a'), 'a');
     await writeFile(join(src, 'b'), 'b');
-    await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+    await backup(f.vault, [src], { kernels: k.kernels, scratchDir: f.path('scratch') });
     await mkdir(join(f.path('target'), 'src', 'a'), { recursive: true });
-    const r = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
+    const r = await restore(f.vault, 'latest', f.path('target'), { kernels: k.kernels, recoveryFolder: f.path('recovery') });
     expect(r.errors).toEqual([{ path: 'src/a', reason: 'a folder is in the way of a file' }]);
     expect(await readFile(join(f.path('target'), 'src', 'b'), 'utf8')).toBe('b');
   });
@@ -57,15 +53,15 @@ describe('restore without the native writer and blob opener', () => {
     await mkdir(src);
     for (let i = 0; i < 4; i++) await writeFile(join(src, `small-${i}`), seededBytes(300_000, 70 + i));
     for (let i = 0; i < 2; i++) await writeFile(join(src, `large-${i}`), seededBytes(3 * 1024 * 1024, 80 + i));
-    await backup(f.vault, [src], { scratchDir: f.path('scratch'), targetPackSize: 512 * 1024 });
-    const whole = await restore(f.vault, 'latest', f.path('whole'), { recoveryFolder: f.path('recovery') });
+    await backup(f.vault, [src], { kernels: k.kernels, scratchDir: f.path('scratch'), targetPackSize: 512 * 1024 });
+    const whole = await restore(f.vault, 'latest', f.path('whole'), { kernels: k.kernels, recoveryFolder: f.path('recovery') });
     expect(whole.errors).toEqual([]);
     expect(await describeTree(join(f.path('whole'), 'src'))).toEqual(await describeTree(src));
 
     // A pack of file data only (the folders' listings are elsewhere), damaged inside its first blob.
     const { dataPacks } = await packsByContent(f);
     await damageObject(f, dataPacks[0]!, 100);
-    const r = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
+    const r = await restore(f.vault, 'latest', f.path('target'), { kernels: k.kernels, recoveryFolder: f.path('recovery') });
     expect(r.errors.length).toBeGreaterThan(0);
     expect(r.errors.length).toBeLessThan(6);
     expect(r.files).toBe(6 - r.errors.length);
