@@ -123,6 +123,15 @@ describe('the public surface', () => {
     expect(got['vaultpath/format']).toContain('openBlob');
   });
 
+  it('loads no HTTP client when the root is imported: a local vault never pays for one', () => {
+    const script = `import { createRequire } from 'node:module';
+const cache = createRequire(process.cwd() + '/').cache;
+await import('vaultpath');
+console.log(Object.keys(cache).filter((k) => k.includes('/node_modules/undici/')).length);`;
+    const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
+    expect(stdout.trim()).toBe('0');
+  });
+
   it('refuses deep imports of internal modules', () => {
     const script = `import('vaultpath/dist/engine/pack-uploader.js').then(() => console.log('resolved'), (e) => console.log(e.code));`;
     const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });

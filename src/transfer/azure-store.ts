@@ -37,12 +37,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Agent, type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { VaultpathError, causeChain, throwIfAborted } from '../errors.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
 import { DEFAULT_RETRY_POLICY } from './retry.js';
 import { AZURE_API_VERSION, type AzureCredential, credentialFromEnv, isSharedKey, sasExpiry, signRequest } from './azure-auth.js';
-import { type ProxySettings, describeProxy, isProxyAuthFailure, proxyAgent, proxyFor } from './proxy.js';
+import { type ProxySettings, describeProxy, isProxyAuthFailure, proxyAgent, proxyFor, undici } from './proxy.js';
 import { type AzureLocation, parseAzureLocation } from './location.js';
 
 export { type AzureLocation, isRemoteLocation, parseAzureLocation, redact } from './location.js';
@@ -112,7 +112,7 @@ export class AzureStore implements Store {
     this.#proxy = proxyFor(where.containerUrl, options.proxy, options.env ?? process.env);
     this.#dispatcher = this.#proxy
       ? proxyAgent(this.#proxy, where.containerUrl, timeouts)
-      : new Agent({ ...timeouts, keepAliveTimeout: 4_000, connections: 16 });
+      : new (undici().Agent)({ ...timeouts, keepAliveTimeout: 4_000, connections: 16 });
   }
 
   /**
@@ -410,7 +410,7 @@ export class AzureStore implements Store {
     let a: Answer;
     try {
       const body = init.body && init.pace && init.body.length > 0 ? Readable.from(paced(init.body, init.pace, init.signal), { objectMode: false }) : init.body;
-      const r = await request(url, { method, headers, body, dispatcher: this.#dispatcher, signal: init.signal });
+      const r = await undici().request(url, { method, headers, body, dispatcher: this.#dispatcher, signal: init.signal });
       a = { status: r.statusCode, headers: r.headers, body: r.body };
     } catch (e) {
       throw this.#failure(e, init.what, init.signal);

@@ -12,7 +12,8 @@
  *
  * @module
  */
-import { ProxyAgent } from 'undici';
+import { createRequire } from 'node:module';
+import type { ProxyAgent } from 'undici';
 import { VaultpathError, causeChain } from '../errors.js';
 
 export interface ProxySettings {
@@ -57,6 +58,16 @@ export function describeProxy(settings: ProxySettings): string {
   }
 }
 
+let loadedUndici: typeof import('undici') | undefined;
+
+/**
+ * undici, loaded when the first HTTP store or proxy is made: importing the package (or running a command on a local
+ * vault) does not pay for an HTTP client it never uses (about 90 ms of start-up here).
+ */
+export function undici(): typeof import('undici') {
+  return (loadedUndici ??= createRequire(import.meta.url)('undici') as typeof import('undici'));
+}
+
 /** An undici dispatcher that sends requests to `target` through the proxy. */
 export function proxyAgent(settings: ProxySettings, target: URL, timeouts: { headersTimeout: number; bodyTimeout: number }): ProxyAgent {
   let uri: URL;
@@ -69,7 +80,7 @@ export function proxyAgent(settings: ProxySettings, target: URL, timeouts: { hea
   const password = settings.password ?? decodeURIComponent(uri.password);
   uri.username = '';
   uri.password = '';
-  return new ProxyAgent({
+  return new (undici().ProxyAgent)({
     uri: uri.toString(),
     ...(username || password ? { token: `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}` } : {}),
     proxyTunnel: target.protocol === 'https:',
