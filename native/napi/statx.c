@@ -231,20 +231,7 @@ static napi_value set_times(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* writeFiles(...): restored small files created, written, stamped and renamed, a batch per libuv job (write_file.c). */
-void vp_register_write_file(napi_env env, napi_value exports);
-/* sealFiles(...), sealParts(...), writePack(...), openBlobs(...), openBlobsInto(...): small files read, identified
- * and sealed, a chunk identified and sealed, a pack written and hashed, and blobs read, opened and checked, on libuv
- * workers (blob_crypto.c). */
-void vp_register_blob_crypto(napi_env env, napi_value exports);
-/* mapBuffer(...), unmapBuffer(...): buffers whose memory is given back when the program says so (memory.c). */
-void vp_register_memory(napi_env env, napi_value exports);
-/* gearScan(...): the chunker's gear-hash scan (gear.c). */
-void vp_register_gear(napi_env env, napi_value exports);
-
-#define VP_ABI_VERSION 1
-
-static napi_value init(napi_env env, napi_value exports) {
+void vp_register_statx(napi_env env, napi_value exports) {
   napi_value fn, fields;
   napi_create_function(env, "statxBatch", NAPI_AUTO_LENGTH, statx_batch, NULL, &fn);
   napi_set_named_property(env, exports, "statxBatch", fn);
@@ -254,16 +241,4 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "setTimes", fn);
   napi_create_uint32(env, FIELDS, &fields);
   napi_set_named_property(env, exports, "FIELDS", fields);
-  /* The interface's version (src/native.ts ADDON_ABI): raised with any change of a function's arguments or results,
-   * so a build left from another version is not called with the wrong layout. */
-  napi_value abi;
-  napi_create_uint32(env, VP_ABI_VERSION, &abi);
-  napi_set_named_property(env, exports, "abiVersion", abi);
-  vp_register_write_file(env, exports);
-  vp_register_blob_crypto(env, exports);
-  vp_register_memory(env, exports);
-  vp_register_gear(env, exports);
-  return exports;
 }
-
-NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
