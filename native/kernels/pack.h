@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#define PATH_BYTES 4096
+#include "sizes.h"
 
 typedef struct {
   char path[PATH_BYTES];

@@ -131,7 +131,6 @@ static int seal_result(napi_env env, vp_seal_file_t *job, napi_value *result) {
   return 1;
 }
 
-
 static void seal_batch_complete(napi_env env, napi_status status, void *data) {
   batch_t *batch = data;
   napi_value results, item;
