@@ -143,6 +143,16 @@ export interface AddonFunctions {
   gearScan(buf: Uint8Array, start: number, limit: number, state: Int32Array, gear: Int32Array): number;
 }
 
+/** Every name of {@link AddonFunctions}, to hold a build to the declaration (the type check fails on one missing). */
+export const ADDON_FUNCTIONS = Object.freeze([
+  'statxBatch', 'dataExtents', 'setTimes', 'writeFiles', 'fsOpenDir', 'fsMkdir', 'fsCreate', 'fsRename', 'fsSymlink',
+  'fsUnlink', 'fsStat', 'fsSetTimes', 'sealFiles', 'sealParts', 'openBlobs', 'openBlobsInto', 'writePack', 'mapBuffer',
+  'unmapBuffer', 'gearScan',
+] as const satisfies readonly (keyof AddonFunctions)[]);
+type Undeclared = Exclude<keyof AddonFunctions, (typeof ADDON_FUNCTIONS)[number]>;
+const everyFunctionListed: [Undeclared] extends [never] ? true : Undeclared = true;
+void everyFunctionListed;
+
 /** The addon's exports: its functions (any may be missing from a partial build), its ABI version, statx's FIELDS. */
 export type Addon = Partial<AddonFunctions> & { readonly abiVersion: number; readonly FIELDS?: number };
 
