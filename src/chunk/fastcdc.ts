@@ -30,7 +30,7 @@
  */
 import { VaultpathError, throwIfAborted } from '../errors.js';
 import { asBuffer, zeroRunLength } from '../bytes.js';
-import { nativeFunction } from '../native.js';
+import { nativeFunction } from '../native/addon.js';
 
 /** Chunk size bounds, in bytes. */
 export interface ChunkerParams {
@@ -133,7 +133,7 @@ export function gearScanPortable(buf: Uint8Array, i: number, limit: number, stat
   return -1;
 }
 
-const gearScan: GearScan = nativeFunction<GearScan>('gearScan') ?? gearScanPortable;
+const gearScan: GearScan = nativeFunction('gearScan') ?? gearScanPortable;
 
 /**
  * Finds cut points one buffer at a time and remembers where it is between buffers. Low level: most callers want

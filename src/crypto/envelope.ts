@@ -64,6 +64,22 @@ export const Codec = { none: 0 } as const;
 export type CodecCode = (typeof Codec)[keyof typeof Codec];
 
 const OBJECT_KEY_LABEL = Buffer.from('vaultpath/v1/object-key', 'utf8');
+
+/**
+ * The object key's label, HKDF-Expand's info before the salt (a copy): the native kernels, which know no format,
+ * take it as an argument.
+ */
+export function objectKeyLabel(): Buffer {
+  return Buffer.from(OBJECT_KEY_LABEL);
+}
+
+/**
+ * The associated data's first four bytes, version ‖ type ‖ codec ‖ reserved (a standalone object's visible header
+ * too); salt ‖ id follow. The native kernels take them as given.
+ */
+export function aadPrefix(type: number, codec: number = Codec.none, reserved = 0): Buffer {
+  return Buffer.of(ENVELOPE_VERSION, type, codec, reserved);
+}
 const ONE = Buffer.of(1);
 const ZERO_NONCE = Buffer.alloc(12);
 
@@ -151,7 +167,7 @@ export function seal(
   checkBytes(id, OBJECT_ID_LENGTH, 'id');
   checkBytes(salt, SALT_LENGTH, 'salt');
   if (objectTypeName(type) === undefined) throw new RangeError(`"type" is not a known object type: ${type}`);
-  const header = Buffer.of(ENVELOPE_VERSION, type, Codec.none, 0);
+  const header = aadPrefix(type);
   const saltBuf = Buffer.from(salt);
   const cipher = createCipheriv('aes-256-gcm', objectKey(keys.sealKey, salt), ZERO_NONCE);
   cipher.setAAD(Buffer.concat([header, saltBuf, id]));
@@ -243,7 +259,7 @@ function open(keys: SealKeys, type: number, codec: number, reserved: number, id:
   const salt = body.subarray(0, SALT_LENGTH);
   const tagStart = body.length - TAG_LENGTH;
   const decipher = createDecipheriv('aes-256-gcm', objectKey(keys.sealKey, salt), ZERO_NONCE);
-  decipher.setAAD(Buffer.concat([Buffer.of(ENVELOPE_VERSION, type, codec, reserved), salt, id]));
+  decipher.setAAD(Buffer.concat([aadPrefix(type, codec, reserved), salt, id]));
   decipher.setAuthTag(body.subarray(tagStart));
   let plaintext: Buffer;
   try {

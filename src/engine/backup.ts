@@ -55,7 +55,7 @@ import { Limiter } from './limit.js';
 import { type ChunkSealer, SealPool } from './seal-pool.js';
 import { SealBuffers } from './seal-buffers.js';
 import { ReadBuffers } from './read-buffers.js';
-import { type FileSealer, SEAL_BATCH, SEAL_BATCH_BYTES } from './native-seal.js';
+import { type FileSealer, SEAL_BATCH, SEAL_BATCH_BYTES } from '../native/seal.js';
 import { type Kernels, nativeKernels } from '../native/ports.js';
 import { formatBytes } from '../units.js';
 

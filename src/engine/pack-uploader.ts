@@ -28,7 +28,7 @@ import type { ScratchCache } from '../stage/scratch-cache.js';
 import type { Vault } from '../repo/vault.js';
 import { Folder, objectName } from '../repo/layout.js';
 import { PACK_ENTRY_LENGTH, PACK_TRAILER_LENGTH, type PackEntry, type PackedType, packTail } from '../repo/pack.js';
-import { type NativePackWriter, type StagedRanges, nativePackWriter } from './native-seal.js';
+import { type NativePackWriter, type StagedRanges, nativePackWriter } from '../native/seal.js';
 import type { IndexEntry } from '../repo/index-file.js';
 import { Limiter } from './limit.js';
 

@@ -55,8 +55,8 @@ import { type FsAt, addonFsAt, closeQuietly, procFsAt, procFsAtUsable } from '..
 import { TreeMemo, walkTrees } from '../restorer/walk.js';
 import { openTarget } from '../restorer/target.js';
 import { Limiter } from './limit.js';
-import type { nativeWriter } from './native-writer.js';
-import type { BlobOpener, BlobWriter, openDirect } from './native-open.js';
+import type { nativeWriter } from '../native/write-files.js';
+import type { BlobOpener, BlobWriter, openDirect } from '../native/open.js';
 import { type Kernels, nativeKernels } from '../native/ports.js';
 import { HOST_TAG, isGone } from '../processes.js';
 import { PackCache } from '../stage/pack-cache.js';

@@ -20,7 +20,7 @@
  *
  * @module
  */
-import { nativeFunction } from '../native.js';
+import { nativeFunction } from '../native/addon.js';
 
 /** Where buffers come from, and go when they are not kept. */
 export interface BufferMemory {
@@ -31,8 +31,8 @@ export interface BufferMemory {
 
 /** Mapped memory, unmapped on free, where the addon is built; else ordinary ArrayBuffers left to the collector. */
 export function defaultBufferMemory(): BufferMemory {
-  const map = nativeFunction<(size: number) => ArrayBuffer>('mapBuffer');
-  const unmap = nativeFunction<(buffer: ArrayBuffer) => boolean>('unmapBuffer');
+  const map = nativeFunction('mapBuffer');
+  const unmap = nativeFunction('unmapBuffer');
   if (map && unmap) return { allocate: map, free: (b) => void unmap(b) };
   return { allocate: (size) => new ArrayBuffer(size), free: () => undefined };
 }

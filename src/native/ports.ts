@@ -8,9 +8,9 @@
  *
  * @module
  */
-import { nativeBlobOpener, nativeBlobWriter, openDirect } from '../engine/native-open.js';
-import { nativeChunkSealer, nativeFileSealer, nativePackWriter } from '../engine/native-seal.js';
-import { nativeWriter } from '../engine/native-writer.js';
+import { nativeBlobOpener, nativeBlobWriter, openDirect } from './open.js';
+import { nativeChunkSealer, nativeFileSealer, nativePackWriter } from './seal.js';
+import { nativeWriter } from './write-files.js';
 
 /** The native kernels a backup or restore uses; every factory may return `null` (take the portable path). */
 export interface Kernels {

@@ -17,7 +17,7 @@
  * @module
  */
 import { closeSync, constants, existsSync, fstatSync, futimesSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
-import { errnoName, nativeFunction } from '../native.js';
+import { errnoName, nativeFunction } from '../native/addon.js';
 import { splitTimeNs } from '../repo/tree.js';
 
 /** What {@link FsAt.stat} tells of an entry. */
@@ -73,7 +73,7 @@ function addonCalls(): AddonCalls | null {
   const names = ['fsOpenDir', 'fsMkdir', 'fsCreate', 'fsRename', 'fsSymlink', 'fsUnlink', 'fsStat', 'fsSetTimes'] as const;
   const out: Partial<Record<(typeof names)[number], unknown>> = {};
   for (const n of names) {
-    const fn = nativeFunction<(...a: never[]) => unknown>(n);
+    const fn = nativeFunction(n);
     if (!fn) return null;
     out[n] = fn;
   }
@@ -156,7 +156,7 @@ export const procFsAt: FsAt = {
     return { mode: Number(st.mode), dev: st.dev, ino: st.ino, uid: Number(st.uid) };
   },
   setTimes(fd, ns) {
-    const precise = nativeFunction<AddonCalls['fsSetTimes']>('fsSetTimes');
+    const precise = nativeFunction('fsSetTimes');
     const { seconds, nanoseconds } = splitTimeNs(ns);
     if (precise) {
       const rc = precise(fd, Number(seconds), nanoseconds);

@@ -22,7 +22,7 @@
  * @module
  */
 import { accessSync, closeSync, constants, lstatSync, openSync } from 'node:fs';
-import { addon } from '../native.js';
+import { addon } from '../native/addon.js';
 import { splitTimeNs } from '../repo/tree.js';
 import {
   type AttributeProbe,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { type Chunk, type ChunkerParams, DEFAULT_CHUNKER_PARAMS, type GearScan, checkChunkerParams, chunkStream, gearScanPortable } from '../../src/chunk/fastcdc.js';
-import { nativeFunction } from '../../src/native.js';
+import { type Chunk, type ChunkerParams, DEFAULT_CHUNKER_PARAMS, checkChunkerParams, chunkStream, gearScanPortable } from '../../src/chunk/fastcdc.js';
+import { nativeFunction } from '../../src/native/addon.js';
 import { VaultKeys, generateMasterKey } from '../../src/crypto/keys.js';
 import { ChunkIdentifier } from '../../src/crypto/chunk-id.js';
 import { concatParts } from '../../src/bytes.js';
@@ -170,7 +170,7 @@ describe('chunker parameters', () => {
 });
 
 describe('the scan in the addon', () => {
-  const native = nativeFunction<GearScan>('gearScan');
+  const native = nativeFunction('gearScan');
   const gear = new Int32Array(keys.gearTable.buffer.slice(keys.gearTable.byteOffset, keys.gearTable.byteOffset + 1024));
   const zeroFix = -gear[0]! | 0;
 

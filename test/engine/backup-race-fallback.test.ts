@@ -1,12 +1,12 @@
 // The scenarios of backup-race.test.ts with the addon's sealing absent (as where it did not build): small files
 // are opened and read with Node's calls on this thread, large ones through file handles.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { nativeFileSealer } from '../../src/engine/native-seal.js';
+import { nativeFileSealer } from '../../src/native/seal.js';
 import { expectRaceOutcome, expectWatcherHarmless, raceBackup, raceSource } from '../support/backup-race.js';
 import { type VaultFixture, makeVault } from '../support/vaults.js';
 
-vi.mock('../../src/engine/native-seal.js', async (importOriginal) => ({
-  ...(await importOriginal<typeof import('../../src/engine/native-seal.js')>()),
+vi.mock('../../src/native/seal.js', async (importOriginal) => ({
+  ...(await importOriginal<typeof import('../../src/native/seal.js')>()),
   nativeFileSealer: () => null,
   nativeChunkSealer: () => null,
   nativePackWriter: () => null,

@@ -2,7 +2,7 @@
 // or another file, and folders swapped for links, are reported `replaced` and left out, with the addon's sealer (the
 // default where it is built). The same scenarios without the addon: backup-race-fallback.test.ts.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { nativeFileSealer } from '../../src/engine/native-seal.js';
+import { nativeFileSealer } from '../../src/native/seal.js';
 import { expectRaceOutcome, expectWatcherHarmless, raceBackup, raceSource } from '../support/backup-race.js';
 import { type VaultFixture, makeVault } from '../support/vaults.js';
 

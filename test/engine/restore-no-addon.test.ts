@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backup } from '../../src/engine/backup.js';
 import { restore } from '../../src/engine/restore.js';
-import { addon, nativeFunction } from '../../src/native.js';
+import { addon, nativeFunction } from '../../src/native/addon.js';
 import { HandSnapshot, dirNode, fileNode } from '../support/restore-trees.js';
 import { describeTargetPath } from '../support/restore-target.js';
 import { type VaultFixture, makeVault } from '../support/vaults.js';
 
-vi.mock('../../src/native.js', async (importOriginal) => ({
-  ...(await importOriginal<typeof import('../../src/native.js')>()),
+vi.mock('../../src/native/addon.js', async (importOriginal) => ({
+  ...(await importOriginal<typeof import('../../src/native/addon.js')>()),
   addon: () => null,
   nativeFunction: () => null,
 }));

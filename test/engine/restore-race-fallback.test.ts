@@ -2,10 +2,10 @@
 // JavaScript path through /proc/self/fd/<dirfd>/<name>): folders and temporary files are
 // swapped for links to a sentinel folder outside the target while restores run. Nothing outside may change.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { nativeWriter } from '../../src/engine/native-writer.js';
-import { nativeBlobWriter } from '../../src/engine/native-open.js';
-vi.mock('../../src/engine/native-writer.js', () => ({ nativeWriter: () => null }));
-vi.mock('../../src/engine/native-open.js', () => ({ nativeBlobOpener: () => null, nativeBlobWriter: () => null, openDirect: () => Promise.resolve(undefined) }));
+import { nativeWriter } from '../../src/native/write-files.js';
+import { nativeBlobWriter } from '../../src/native/open.js';
+vi.mock('../../src/native/write-files.js', () => ({ nativeWriter: () => null }));
+vi.mock('../../src/native/open.js', () => ({ nativeBlobOpener: () => null, nativeBlobWriter: () => null, openDirect: () => Promise.resolve(undefined) }));
 import { expectRestoreRaceHarmless } from '../support/restore-race.js';
 import { type VaultFixture, makeVault } from '../support/vaults.js';
 

@@ -2,8 +2,8 @@
 // swapped for links to a sentinel folder outside the target while restores run. Nothing outside may change.
 import { describe, expect, it } from 'vitest';
 import { afterEach, beforeEach } from 'vitest';
-import { nativeWriter } from '../../src/engine/native-writer.js';
-import { nativeBlobWriter } from '../../src/engine/native-open.js';
+import { nativeWriter } from '../../src/native/write-files.js';
+import { nativeBlobWriter } from '../../src/native/open.js';
 import { expectRestoreRaceHarmless } from '../support/restore-race.js';
 import { type VaultFixture, makeVault } from '../support/vaults.js';
 

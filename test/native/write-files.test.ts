@@ -3,7 +3,8 @@ import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { nativeWriter } from '../../src/engine/native-writer.js';
+import { nativeWriter } from '../../src/native/write-files.js';
+import { rawFunction } from './raw.js';
 
 let dir: string;
 let dirFd: number;
@@ -114,10 +115,7 @@ describe('the native whole-file writer', () => {
     });
 
     it('throws on arguments of the wrong type before doing anything', async () => {
-      const { createRequire } = await import('node:module');
-      const addon = createRequire(import.meta.url)('../../build/Release/vaultpath_statx.node') as {
-        writeFiles: (...a: unknown[]) => Promise<Int32Array>;
-      };
+      const addon = { writeFiles: rawFunction<(...a: unknown[]) => Promise<Int32Array>>('writeFiles') };
       const file = (over: object) => ({ dir: dirFd, temp: '.t', name: 'f', chunks: [], mode: 0o644, seconds: 0, nanoseconds: 0, ...over });
       expect(() => addon.writeFiles([file({ chunks: ['not bytes'] })])).toThrow(TypeError);
       expect(() => addon.writeFiles([file({ nanoseconds: 1e9 })])).toThrow(TypeError);

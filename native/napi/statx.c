@@ -1,5 +1,5 @@
 /*
- * statx(2) in batches, for the scan stage's attribute probe (src/scan/probe-linux.ts).
+ * N-API glue of statx(2) in batches (kernels/statx.c), for the scan stage's attribute probe (src/scan/probe.ts).
  *
  * One statx call per entry gives everything the support rules need: file type, link count, size, allocated
  * blocks, device, times, and the inode attributes COMPRESSED, ENCRYPTED and MOUNT_ROOT together with
@@ -7,14 +7,13 @@
  * but drops the attributes. Paths are passed in batches so the JS/C crossing is paid once per batch.
  *
  * statxBatch(paths: (string | Uint8Array)[], out: Float64Array): void
- *   For path i, writes FIELDS numbers at out[i * FIELDS] (see the enum below). A failed call stores its errno
+ *   For path i, writes FIELDS numbers at out[i * FIELDS] (see the enum in kernels/statx.h). A failed call stores its errno
  *   in F_ERRNO and leaves the other fields zero. A path is a string or its bytes (a name that is not UTF-8); one too
  *   long is ENAMETOOLONG and one holding a NUL EINVAL, never cut short. Symbolic links are not followed; automounts are not triggered.
  *   For a regular file, F_READ_ERRNO holds the errno of faccessat(R_OK) with the effective ids (0 = readable),
  *   so a file the backup could not open is known before any data moves. Skipped when running as root: DAC
  *   override lets root read every regular file (a mandatory-access-control denial still shows when the backup
  *   reads the file).
-
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,13 +26,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "../kernels/statx.h"
 #include "napi_job.h"
-
-enum {
-  F_ERRNO, F_MODE, F_NLINK, F_SIZE, F_BLOCKS, F_INO_HI, F_INO_LO, F_DEV_MAJOR, F_DEV_MINOR,
-  F_MTIME_SEC, F_MTIME_NSEC, F_CTIME_SEC, F_CTIME_NSEC, F_ATTRIBUTES, F_ATTRIBUTES_MASK, F_UID, F_GID,
-  F_READ_ERRNO, FIELDS
-};
 
 static napi_value fail(napi_env env, const char *message) {
   napi_throw_type_error(env, NULL, message);
@@ -93,12 +87,8 @@ static napi_value statx_batch(napi_env env, napi_callback_info info) {
   double *out = (double *)data;
 
   char path[PATH_BYTES];
-  const int check_read = geteuid() != 0;
-  /* The folder of the previous path, open: entries of one folder come in a row, and a lookup relative to it walks
-   * one component instead of the whole path (10k entries: about 10 ms against 23 ms). */
-  char dir[PATH_BYTES];
-  size_t dir_len = 0;
-  int dir_fd = -1;
+  vp_statx_walk_t walk;
+  vp_statx_begin(&walk);
   for (uint32_t i = 0; i < count; i++) {
     double *f = out + (size_t)i * FIELDS;
     memset(f, 0, sizeof(double) * FIELDS);
@@ -107,48 +97,9 @@ static napi_value statx_batch(napi_env env, napi_callback_info info) {
       f[F_ERRNO] = read < 0 ? -read : EINVAL;
       continue;
     }
-    int at = AT_FDCWD;
-    const char *name = path;
-    const char *slash = strrchr(path, '/');
-    if (slash != NULL && slash[1] != '\0') {
-      size_t len = slash == path ? 1 : (size_t)(slash - path);
-      if (dir_fd < 0 || len != dir_len || memcmp(dir, path, len) != 0) {
-        if (dir_fd >= 0) close(dir_fd);
-        memcpy(dir, path, len);
-        dir[len] = '\0';
-        dir_len = len;
-        dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC); /* on failure the whole path is looked up, as before */
-      }
-      if (dir_fd >= 0) {
-        at = dir_fd;
-        name = slash + 1;
-      }
-    }
-    struct statx st;
-    if (statx(at, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_SYNC_AS_STAT, STATX_BASIC_STATS, &st) != 0) {
-      f[F_ERRNO] = errno;
-      continue;
-    }
-    f[F_MODE] = st.stx_mode;
-    f[F_NLINK] = st.stx_nlink;
-    f[F_SIZE] = (double)st.stx_size;
-    f[F_BLOCKS] = (double)st.stx_blocks;
-    f[F_INO_HI] = (double)(st.stx_ino >> 32);
-    f[F_INO_LO] = (double)(st.stx_ino & 0xffffffffu);
-    f[F_DEV_MAJOR] = st.stx_dev_major;
-    f[F_DEV_MINOR] = st.stx_dev_minor;
-    f[F_MTIME_SEC] = (double)st.stx_mtime.tv_sec;
-    f[F_MTIME_NSEC] = st.stx_mtime.tv_nsec;
-    f[F_CTIME_SEC] = (double)st.stx_ctime.tv_sec;
-    f[F_CTIME_NSEC] = st.stx_ctime.tv_nsec;
-    /* The attributes the rules use all sit in the low 32 bits. */
-    f[F_ATTRIBUTES] = (double)(st.stx_attributes & 0xffffffffu);
-    f[F_ATTRIBUTES_MASK] = (double)(st.stx_attributes_mask & 0xffffffffu);
-    f[F_UID] = st.stx_uid;
-    f[F_GID] = st.stx_gid;
-    if (check_read && S_ISREG(st.stx_mode) && faccessat(at, name, R_OK, AT_EACCESS) != 0) f[F_READ_ERRNO] = errno;
+    vp_statx(&walk, path, f);
   }
-  if (dir_fd >= 0) close(dir_fd);
+  vp_statx_end(&walk);
   free(items);
   return NULL;
 }
@@ -170,28 +121,12 @@ static napi_value data_extents(napi_env env, napi_callback_info info) {
   double fd_number = -1;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || !get_whole(env, argv[0], 0, INT_MAX, &fd_number))
     return fail(env, "dataExtents(fd: a whole number from 0)");
-  int fd = (int)fd_number;
   napi_value result;
   napi_get_null(env, &result);
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return result;
   static double ext[MAX_EXTENTS * 2];
-  size_t n = 0;
-  off_t pos = 0;
-  while (pos < st.st_size) {
-    off_t data = lseek(fd, pos, SEEK_DATA);
-    if (data < 0) {
-      if (errno == ENXIO) break; /* only a hole remains */
-      return result; /* EINVAL: not supported here */
-    }
-    off_t hole = lseek(fd, data, SEEK_HOLE);
-    if (hole < 0) hole = st.st_size;
-    if (n == MAX_EXTENTS - 1) hole = st.st_size;
-    ext[n * 2] = (double)data;
-    ext[n * 2 + 1] = (double)hole;
-    n++;
-    pos = hole;
-  }
+  long found = vp_data_extents((int)fd_number, ext, MAX_EXTENTS);
+  if (found < 0) return result;
+  size_t n = (size_t)found;
   napi_value buffer;
   void *out = NULL;
   napi_create_arraybuffer(env, n * 2 * sizeof(double), &out, &buffer);
@@ -231,20 +166,7 @@ static napi_value set_times(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* writeFiles(...): restored small files created, written, stamped and renamed, a batch per libuv job (write_file.c). */
-void vp_register_write_file(napi_env env, napi_value exports);
-/* sealFiles(...), sealParts(...), writePack(...), openBlobs(...), openBlobsInto(...): small files read, identified
- * and sealed, a chunk identified and sealed, a pack written and hashed, and blobs read, opened and checked, on libuv
- * workers (blob_crypto.c). */
-void vp_register_blob_crypto(napi_env env, napi_value exports);
-/* mapBuffer(...), unmapBuffer(...): buffers whose memory is given back when the program says so (memory.c). */
-void vp_register_memory(napi_env env, napi_value exports);
-/* gearScan(...): the chunker's gear-hash scan (gear.c). */
-void vp_register_gear(napi_env env, napi_value exports);
-
-#define VP_ABI_VERSION 1
-
-static napi_value init(napi_env env, napi_value exports) {
+void vp_register_statx(napi_env env, napi_value exports) {
   napi_value fn, fields;
   napi_create_function(env, "statxBatch", NAPI_AUTO_LENGTH, statx_batch, NULL, &fn);
   napi_set_named_property(env, exports, "statxBatch", fn);
@@ -254,16 +176,4 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "setTimes", fn);
   napi_create_uint32(env, FIELDS, &fields);
   napi_set_named_property(env, exports, "FIELDS", fields);
-  /* The interface's version (src/native.ts ADDON_ABI): raised with any change of a function's arguments or results,
-   * so a build left from another version is not called with the wrong layout. */
-  napi_value abi;
-  napi_create_uint32(env, VP_ABI_VERSION, &abi);
-  napi_set_named_property(env, exports, "abiVersion", abi);
-  vp_register_write_file(env, exports);
-  vp_register_blob_crypto(env, exports);
-  vp_register_memory(env, exports);
-  vp_register_gear(env, exports);
-  return exports;
 }
-
-NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -24,7 +24,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <limits.h>
 #include <node_api.h>
 #include <stdio.h>
@@ -34,6 +33,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../kernels/fs_at.h"
 #include "napi_job.h"
 
 static napi_value fail(napi_env env, const char *usage) {
@@ -63,30 +63,6 @@ static int fd_name_mode(napi_env env, napi_value *argv, int *fd, char *name, mod
   return fd_and_name(env, argv, 0, fd, name);
 }
 
-/* 1 while openat2 may work here; 0 once it said ENOSYS (an older kernel) or EPERM (a filter refused it). */
-static int openat2_usable = 1;
-
-static int open_dir(int dirfd, const char *name) {
-#ifdef SYS_openat2
-  if (openat2_usable) {
-    struct open_how how;
-    memset(&how, 0, sizeof how);
-    how.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    long fd;
-    do fd = syscall(SYS_openat2, dirfd, name, &how, sizeof how);
-    while (fd < 0 && errno == EINTR);
-    if (fd >= 0) return (int)fd;
-    if (errno != ENOSYS && errno != EPERM) return -errno;
-    openat2_usable = 0;
-  }
-#endif
-  int fd;
-  do fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  while (fd < 0 && errno == EINTR);
-  return fd >= 0 ? fd : -errno;
-}
-
 static napi_value fs_open_dir(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -94,7 +70,7 @@ static napi_value fs_open_dir(napi_env env, napi_callback_info info) {
   int dirfd, ok;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2 || (ok = fd_and_name(env, argv, 0, &dirfd, name)) == 0)
     return fail(env, "fsOpenDir(dirfd: number, name: Buffer | string)");
-  return int_value(env, ok < 0 ? ok : open_dir(dirfd, name));
+  return int_value(env, ok < 0 ? ok : vp_open_dir_at(dirfd, name));
 }
 
 static napi_value fs_mkdir(napi_env env, napi_callback_info info) {

@@ -1,5 +1,5 @@
 /**
- * The addon's backup crypto (native/blob_crypto.c), so bulk hashing and encryption leave the event loop:
+ * The addon's backup crypto (native/kernels/aead.c, seal_file.c, pack.c), so bulk hashing and encryption leave the event loop:
  *
  * - {@link nativeFileSealer}: a small file that is one chunk, read, identified (HMAC-SHA256 under the chunk-id key)
  *   and sealed as a data blob (the envelope of crypto/envelope.ts, byte for byte) on the libuv thread pool, several
@@ -17,29 +17,12 @@
  * @module
  */
 import type { ObjectTypeCode } from '../crypto/object-type.js';
-import { BLOB_OVERHEAD, type SealKeys, type SealedObject, freshSalt } from '../crypto/envelope.js';
+import { BLOB_OVERHEAD, type SealKeys, type SealedObject, aadPrefix, freshSalt, objectKeyLabel } from '../crypto/envelope.js';
 import type { ChunkIdKeys } from '../crypto/chunk-id.js';
-import { errnoName, nativeFunction } from '../native.js';
-import type { ChunkSealer } from './seal-pool.js';
-import type { SealBuffers } from './seal-buffers.js';
-import { batched } from './batch.js';
-
-/** The addon's `sealFiles` as it is called (see native/blob_crypto.c); {@link nativeFileSealer} wraps it. @internal */
-export type AddonSealFiles = (
-  paths: readonly (string | Uint8Array)[],
-  sizes: readonly number[],
-  sealKey: Uint8Array,
-  chunkIdKey: Uint8Array,
-  type: number,
-  salts: Uint8Array,
-  out?: Uint8Array | null,
-  expect?: BigUint64Array | null,
-) => Promise<
-  (
-    | { errno: 0; id: Buffer; sealed?: Buffer; bytes: number; size: number; mtimeSec: number; mtimeNsec: number; ctimeSec: number; ctimeNsec: number }
-    | { errno: number; step: 'open' | 'read' }
-  )[]
->;
+import type { ChunkSealer } from '../engine/seal-pool.js';
+import type { SealBuffers } from '../engine/seal-buffers.js';
+import { batched } from '../engine/batch.js';
+import { type SealFileResult, errnoName, nativeFunction } from './addon.js';
 
 /** Files sealed in one thread-pool job at most: enough to spare most hand-offs, few enough to keep several jobs running. */
 export const SEAL_BATCH = 16;
@@ -86,16 +69,17 @@ export type FileSealer = (path: string | Buffer, size: number, type: ObjectTypeC
  * given back here. Without, each sealed file is a buffer of its own, freed by the collector.
  */
 export function nativeFileSealer(keys: SealKeys & ChunkIdKeys, buffers?: SealBuffers): FileSealer | null {
-  const sealFiles = nativeFunction<AddonSealFiles>('sealFiles');
+  const sealFiles = nativeFunction('sealFiles');
   if (!sealFiles) return null;
+  const keyLabel = objectKeyLabel();
   const ns = (sec: number, nsec: number): bigint => BigInt(sec) * 1_000_000_000n + BigInt(nsec);
   type File = { path: string | Buffer; size: number; expect?: ExpectedFile };
   /** Room for a file's sealed bytes: its size as scanned, and the envelope. */
   const room = (f: File): number => f.size + BLOB_OVERHEAD;
-  type Result = Awaited<ReturnType<AddonSealFiles>>[number];
+  type Result = SealFileResult;
   const sealBatch = async (type: ObjectTypeCode, files: File[]): Promise<Result[]> => {
     const salts = Buffer.concat(files.map(() => freshSalt()));
-    const args = [files.map((f) => f.path), files.map((f) => f.size), keys.sealKey, keys.chunkIdKey, type, salts] as const;
+    const args = [files.map((f) => f.path), files.map((f) => f.size), keys.sealKey, keys.chunkIdKey, keyLabel, aadPrefix(type), salts] as const;
     // Each file's expected device and inode; inode 0 (no file has it) for a file given none, which is not checked.
     let expect: BigUint64Array | null = null;
     if (files.some((f) => f.expect)) {
@@ -149,29 +133,26 @@ export function nativeFileSealer(keys: SealKeys & ChunkIdKeys, buffers?: SealBuf
   };
 }
 
-/** The addon's `sealParts` as it is called (see native/blob_crypto.c). @internal */
-export type AddonSealParts = (
-  parts: readonly Uint8Array[],
-  sealKey: Uint8Array,
-  chunkIdKey: Uint8Array,
-  type: number,
-  salt: Uint8Array | null,
-  id: Uint8Array | null,
-  out?: Uint8Array | null,
-) => Promise<{ id: Buffer; sealed?: Buffer }>;
-
 /**
  * The native chunk sealer under `keys`, or `null` when the addon is not built here. With `buffers`, blobs are
  * sealed into buffers of that pool (the caller gives them back once written); else each into a buffer of its own.
  */
 export function nativeChunkSealer(keys: SealKeys & ChunkIdKeys, buffers?: SealBuffers): ChunkSealer | null {
-  const sealParts = nativeFunction<AddonSealParts>('sealParts');
+  const sealParts = nativeFunction('sealParts');
   if (!sealParts) return null;
+  const keyLabel = objectKeyLabel();
+  const prefixes = new Map<number, Buffer>();
+  const prefixOf = (type: number): Buffer => {
+    let prefix = prefixes.get(type);
+    if (!prefix) prefixes.set(type, (prefix = aadPrefix(type)));
+    return prefix;
+  };
+  const none = Buffer.alloc(0);
   const sealInto = async (type: number, id: Uint8Array | null, parts: readonly Uint8Array[]): Promise<{ id: Buffer; sealed: SealedObject }> => {
     const length = parts.reduce((n, p) => n + p.length, BLOB_OVERHEAD);
     const out = buffers?.acquire(length);
     try {
-      const r = await sealParts(parts, keys.sealKey, keys.chunkIdKey, type, freshSalt(), id, out);
+      const r = await sealParts(parts, keys.sealKey, keys.chunkIdKey, keyLabel, prefixOf(type), freshSalt(), id, out);
       const sealed = out ?? r.sealed!;
       return { id: r.id, sealed: { parts: [sealed], length: sealed.length } };
     } catch (e) {
@@ -181,7 +162,7 @@ export function nativeChunkSealer(keys: SealKeys & ChunkIdKeys, buffers?: SealBu
   };
   return {
     process: (type, parts) => sealInto(type, null, parts),
-    identify: (parts) => sealParts(parts, keys.sealKey, keys.chunkIdKey, 0, null, null),
+    identify: (parts) => sealParts(parts, keys.sealKey, keys.chunkIdKey, keyLabel, none, null, null),
     seal: async (type, id, parts) => (await sealInto(type, id, parts)).sealed,
     close: () => Promise.resolve(),
   };
@@ -199,13 +180,13 @@ export type NativePackWriter = (path: string, parts: readonly Uint8Array[], from
 
 /**
  * Writes a pack to a new file at `path` (created exclusively): the byte ranges of a staged file, then in-memory
- * slices, and resolves to the SHA-256 of what it wrote, in one thread-pool job (native/blob_crypto.c, `writePack`),
+ * slices, and resolves to the SHA-256 of what it wrote, in one thread-pool job (native/kernels/pack.c, `writePack`),
  * or `null` where the addon is not built.
  * @throws an `Error` whose `code` is the errno name (`EEXIST`, `ENOSPC`, `EIO` for a range past the end of the
  *   staged file, …), as Node's own file calls throw; the file may then exist, partly written.
  */
 export function nativePackWriter(): NativePackWriter | null {
-  const writePack = nativeFunction<(path: string, parts: readonly Uint8Array[], from?: string, ranges?: Float64Array) => Promise<Buffer>>('writePack');
+  const writePack = nativeFunction('writePack');
   if (!writePack) return null;
   return async (path, parts, from) => {
     try {

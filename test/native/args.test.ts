@@ -7,7 +7,9 @@ import { closeSync, constants, openSync, statSync } from 'node:fs';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addon, nativeFunction } from '../../src/native.js';
+import { addon } from '../../src/native/addon.js';
+import { aadPrefix, objectKeyLabel } from '../../src/crypto/envelope.js';
+import { rawFunction } from './raw.js';
 import { tempDir } from '../support/trees.js';
 
 const linux = process.platform === 'linux';
@@ -17,23 +19,27 @@ beforeAll(async () => {
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-type Raw = (...args: unknown[]) => unknown;
 const k = Buffer.alloc(32, 7);
+/** The format the kernels are given: the object-key label, and an associated-data prefix. */
+const L = objectKeyLabel();
+const P = aadPrefix(3);
 
 describe.runIf(linux)('the addon\'s arguments', () => {
-  it('sealFiles: sizes and type must be whole numbers in range; a fraction is refused, not truncated', () => {
-    const sealFiles = nativeFunction<Raw>('sealFiles')!;
-    expect(() => sealFiles(['p'], [1.5], k, k, 3, k)).toThrow(TypeError);
-    expect(() => sealFiles(['p'], [Number.NaN], k, k, 3, k)).toThrow(TypeError);
-    expect(() => sealFiles(['p'], [2 ** 31], k, k, 3, k)).toThrow(TypeError);
-    expect(() => sealFiles(['p'], ['4'], k, k, 3, k)).toThrow(TypeError);
-    expect(() => sealFiles(['p'], [4], k, k, 3.5, k)).toThrow(TypeError);
-    expect(() => sealFiles(['p'], [4], k, k, 256, k)).toThrow(TypeError);
-    expect(() => sealFiles(['p'], [4], k, k, 3, k, null, new BigUint64Array(1))).toThrow(TypeError); // two per path
+  it('sealFiles: sizes must be whole numbers in range, a fraction refused, not truncated; the label and prefix bytes of bounded length', () => {
+    const sealFiles = rawFunction('sealFiles');
+    expect(() => sealFiles(['p'], [1.5], k, k, L, P, k)).toThrow(TypeError);
+    expect(() => sealFiles(['p'], [Number.NaN], k, k, L, P, k)).toThrow(TypeError);
+    expect(() => sealFiles(['p'], [2 ** 31], k, k, L, P, k)).toThrow(TypeError);
+    expect(() => sealFiles(['p'], ['4'], k, k, L, P, k)).toThrow(TypeError);
+    expect(() => sealFiles(['p'], [4], k, k, L, 3, k)).toThrow(TypeError); // the prefix is bytes, not a type number
+    expect(() => sealFiles(['p'], [4], k, k, L, Buffer.alloc(17), k)).toThrow(TypeError);
+    expect(() => sealFiles(['p'], [4], k, k, Buffer.alloc(0), P, k)).toThrow(TypeError);
+    expect(() => sealFiles(['p'], [4], k, k, Buffer.alloc(65), P, k)).toThrow(TypeError);
+    expect(() => sealFiles(['p'], [4], k, k, L, P, k, null, new BigUint64Array(1))).toThrow(TypeError); // two per path
   });
 
   it('sealFiles: opens a path given as bytes, never through a link, and only the file of the device and inode expected', async () => {
-    const sealFiles = nativeFunction<(...args: unknown[]) => Promise<{ errno: number; step?: string; bytes?: number }[]>>('sealFiles')!;
+    const sealFiles = rawFunction<(...args: unknown[]) => Promise<{ errno: number; step?: string; bytes?: number }[]>>('sealFiles');
     const file = join(dir, 'file');
     await writeFile(file, 'data');
     const raw = Buffer.concat([Buffer.from(`${dir}/`), Buffer.from([0x66, 0xff])]);
@@ -41,24 +47,25 @@ describe.runIf(linux)('the addon\'s arguments', () => {
     await symlink(file, join(dir, 'link'));
     const st = statSync(file, { bigint: true });
     const expect2 = (dev: bigint, ino: bigint) => new BigUint64Array([dev, ino, 0n, 0n, st.dev, st.ino, 0n, 0n]);
-    const results = await sealFiles([file, raw, file, join(dir, 'link')], [4, 5, 4, 4], k, k, 3, Buffer.alloc(128), null, expect2(st.dev, st.ino + 1n));
+    const results = await sealFiles([file, raw, file, join(dir, 'link')], [4, 5, 4, 4], k, k, L, P, Buffer.alloc(128), null, expect2(st.dev, st.ino + 1n));
     expect(results.map((r) => (r.errno === 0 ? { bytes: r.bytes } : r))).toEqual([
       { errno: 116, step: 'open' }, // ESTALE: not the file expected
       { bytes: 5 }, // inode 0: not checked
       { bytes: 4 },
       { errno: 40, step: 'open' }, // ELOOP: a link is not followed
     ]);
-    expect(() => sealFiles([Buffer.alloc(0)], [1], k, k, 3, k)).not.toThrow(); // empty bytes: refused per file (EINVAL)
+    expect(() => sealFiles([Buffer.alloc(0)], [1], k, k, L, P, k)).not.toThrow(); // empty bytes: refused per file (EINVAL)
   });
 
-  it('sealParts: the type must be a whole number from 0 to 255', () => {
-    const sealParts = nativeFunction<Raw>('sealParts')!;
-    expect(() => sealParts([Buffer.alloc(1)], k, k, 1.5, null, null)).toThrow(TypeError);
-    expect(() => sealParts([Buffer.alloc(1)], k, k, -1, null, null)).toThrow(TypeError);
+  it('sealParts: the label and the prefix must be bytes of bounded length, not numbers', () => {
+    const sealParts = rawFunction('sealParts');
+    expect(() => sealParts([Buffer.alloc(1)], k, k, L, 1.5, null, null)).toThrow(TypeError);
+    expect(() => sealParts([Buffer.alloc(1)], k, k, L, -1, null, null)).toThrow(TypeError);
+    expect(() => sealParts([Buffer.alloc(1)], k, k, 1, P, null, null)).toThrow(TypeError);
   });
 
   it('statxBatch: a path holding a NUL is EINVAL, never the shorter path before it; a path may be bytes', async () => {
-    const statxBatch = nativeFunction<(paths: unknown[], out: Float64Array) => void>('statxBatch')!;
+    const statxBatch = rawFunction<(paths: unknown[], out: Float64Array) => void>('statxBatch');
     const fields = addon()!['FIELDS'] as number;
     await writeFile(join(dir, 'ok'), 'fine');
     const raw = Buffer.concat([Buffer.from(`${dir}/`), Buffer.from([0x66, 0xff])]);
@@ -70,7 +77,7 @@ describe.runIf(linux)('the addon\'s arguments', () => {
   });
 
   it('dataExtents: takes the descriptor being read, not a path, and does not block on a FIFO', async () => {
-    const dataExtents = nativeFunction<Raw>('dataExtents')!;
+    const dataExtents = rawFunction('dataExtents');
     expect(() => dataExtents(join(dir, 'ok'))).toThrow(TypeError);
     expect(() => dataExtents(1.5)).toThrow(TypeError);
     expect(() => dataExtents(-1)).toThrow(TypeError);
@@ -94,7 +101,7 @@ describe.runIf(linux)('the addon\'s arguments', () => {
   });
 
   it('setTimes: seconds and nanoseconds must be whole and in range; a path with a NUL is EINVAL', async () => {
-    const setTimes = nativeFunction<Raw>('setTimes')!;
+    const setTimes = rawFunction('setTimes');
     await writeFile(join(dir, 't'), '');
     expect(() => setTimes(join(dir, 't'), 1.5, 0)).toThrow(TypeError);
     expect(() => setTimes(join(dir, 't'), 1, 1e9)).toThrow(TypeError);
@@ -104,11 +111,11 @@ describe.runIf(linux)('the addon\'s arguments', () => {
   });
 
   it('openBlobsInto: targets out of range are refused before any is converted', () => {
-    const openBlobsInto = nativeFunction<Raw>('openBlobsInto')!;
-    const specs = new Float64Array([0, 0, 64, 1, 0]);
+    const openBlobsInto = rawFunction('openBlobsInto');
+    const specs = new Float64Array([0, 0, 64, 1]);
     const ids = Buffer.alloc(32);
-    expect(() => openBlobsInto(specs, ids, k, k, new Float64Array([2 ** 40, -1, 0]))).toThrow(TypeError);
-    expect(() => openBlobsInto(specs, ids, k, k, new Float64Array([3, -1, 0.5]))).toThrow(TypeError);
-    expect(() => openBlobsInto(specs, ids, k, k, new Float64Array([3, Number.NaN, 0]))).toThrow(TypeError);
+    expect(() => openBlobsInto(specs, ids, P, k, k, L, new Float64Array([2 ** 40, -1, 0]))).toThrow(TypeError);
+    expect(() => openBlobsInto(specs, ids, P, k, k, L, new Float64Array([3, -1, 0.5]))).toThrow(TypeError);
+    expect(() => openBlobsInto(specs, ids, P, k, k, L, new Float64Array([3, Number.NaN, 0]))).toThrow(TypeError);
   });
 });

@@ -8,8 +8,9 @@ import { expand } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type AddonOpenBlobs, type AddonOpenBlobsInto, nativeBlobOpener, nativeBlobWriter, openDirect } from '../../src/engine/native-open.js';
-import { nativeFunction } from '../../src/native.js';
+import { nativeBlobOpener, nativeBlobWriter, openDirect } from '../../src/native/open.js';
+import { rawFunction } from './raw.js';
+import { aadPrefix, objectKeyLabel } from '../../src/crypto/envelope.js';
 import { ObjectType } from '../../src/crypto/object-type.js';
 import type { BlobLocation } from '../../src/repo/vault.js';
 import { refChunkId, refSealBlob } from '../support/reference-envelope.js';
@@ -146,18 +147,22 @@ describe('the native blob opener', () => {
     });
 
     it('throws before queueing anything when an argument is of the wrong type or length', () => {
-      const raw = nativeFunction<AddonOpenBlobs>('openBlobs')!;
+      const raw = rawFunction('openBlobs');
       const k = f.vault.keys;
-      const spec = (fd: number, offset: number, length: number, type: number, codec = 0): Float64Array => Float64Array.of(fd, offset, length, type, codec);
+      const [L, P] = [objectKeyLabel(), aadPrefix(ObjectType.data)];
+      const spec = (fd: number, offset: number, length: number, check = 1): Float64Array => Float64Array.of(fd, offset, length, check);
       const usage = /openBlobs\(specs/;
-      expect(() => raw(spec(-1, 0, 100, 1), Buffer.alloc(32), k.sealKey, k.chunkIdKey)).toThrow(usage);
-      expect(() => raw(spec(0, 0, 47, 1), Buffer.alloc(32), k.sealKey, k.chunkIdKey)).toThrow(usage);
-      expect(() => raw(spec(0, 0.5, 100, 1), Buffer.alloc(32), k.sealKey, k.chunkIdKey)).toThrow(usage);
-      expect(() => raw(spec(0, 0, 100, 256), Buffer.alloc(32), k.sealKey, k.chunkIdKey)).toThrow(usage);
-      expect(() => raw(spec(0, 0, 100, 1), Buffer.alloc(31), k.sealKey, k.chunkIdKey)).toThrow(usage);
-      expect(() => raw(spec(0, 0, 100, 1), Buffer.alloc(32), k.sealKey.subarray(1), k.chunkIdKey)).toThrow(usage);
-      expect(() => raw(new Float64Array(4), Buffer.alloc(32), k.sealKey, k.chunkIdKey)).toThrow(usage);
-      expect(() => raw(new Float64Array(0), Buffer.alloc(0), k.sealKey, k.chunkIdKey)).toThrow(usage);
+      expect(() => raw(spec(-1, 0, 100), Buffer.alloc(32), P, k.sealKey, k.chunkIdKey, L)).toThrow(usage);
+      expect(() => raw(spec(0, 0, 47), Buffer.alloc(32), P, k.sealKey, k.chunkIdKey, L)).toThrow(usage);
+      expect(() => raw(spec(0, 0.5, 100), Buffer.alloc(32), P, k.sealKey, k.chunkIdKey, L)).toThrow(usage);
+      expect(() => raw(spec(0, 0, 100, 2), Buffer.alloc(32), P, k.sealKey, k.chunkIdKey, L)).toThrow(usage); // check: 1 or 0
+      expect(() => raw(spec(0, 0, 100), Buffer.alloc(31), P, k.sealKey, k.chunkIdKey, L)).toThrow(usage);
+      expect(() => raw(spec(0, 0, 100), Buffer.alloc(32), P, k.sealKey.subarray(1), k.chunkIdKey, L)).toThrow(usage);
+      expect(() => raw(new Float64Array(5), Buffer.alloc(32), P, k.sealKey, k.chunkIdKey, L)).toThrow(usage);
+      expect(() => raw(new Float64Array(0), Buffer.alloc(0), P, k.sealKey, k.chunkIdKey, L)).toThrow(usage);
+      expect(() => raw(spec(0, 0, 100), Buffer.alloc(32), Buffer.alloc(17), k.sealKey, k.chunkIdKey, L)).toThrow(usage); // 16 bytes at most
+      expect(() => raw(Float64Array.of(...spec(0, 0, 100), ...spec(0, 0, 100)), Buffer.alloc(64), Buffer.alloc(5), k.sealKey, k.chunkIdKey, L)).toThrow(usage); // one per blob
+      expect(() => raw(spec(0, 0, 100), Buffer.alloc(32), P, k.sealKey, k.chunkIdKey, Buffer.alloc(0))).toThrow(usage); // a label of 1 to 64 bytes
     });
   });
 });
@@ -271,16 +276,17 @@ describe.runIf(linux)('the native blob writer', () => {
   });
 
   it('throws before queueing anything when a target is not a descriptor, a direct descriptor or -1, and an offset', () => {
-    const raw = nativeFunction<AddonOpenBlobsInto>('openBlobsInto')!;
+    const raw = rawFunction('openBlobsInto');
     const k = f.vault.keys;
-    const spec = Float64Array.of(0, 0, 100, 1, 0);
+    const spec = Float64Array.of(0, 0, 100, 1);
+    const [L, P] = [objectKeyLabel(), aadPrefix(ObjectType.data)];
     const usage = /openBlobsInto\(specs/;
-    expect(() => raw(spec, Buffer.alloc(32), k.sealKey, k.chunkIdKey, Float64Array.of(-1, -1, 0))).toThrow(usage);
-    expect(() => raw(spec, Buffer.alloc(32), k.sealKey, k.chunkIdKey, Float64Array.of(1, -2, 0))).toThrow(usage);
-    expect(() => raw(spec, Buffer.alloc(32), k.sealKey, k.chunkIdKey, Float64Array.of(1, 2.5, 0))).toThrow(usage);
-    expect(() => raw(spec, Buffer.alloc(32), k.sealKey, k.chunkIdKey, Float64Array.of(1, -1, 0.5))).toThrow(usage);
-    expect(() => raw(spec, Buffer.alloc(32), k.sealKey, k.chunkIdKey, Float64Array.of(1, 0))).toThrow(usage);
-    expect(() => raw(spec, Buffer.alloc(32), k.sealKey, k.chunkIdKey, Float64Array.of(1, -1, 0, 2))).toThrow(usage);
-    expect(() => raw(spec, Buffer.alloc(31), k.sealKey, k.chunkIdKey, Float64Array.of(1, -1, 0))).toThrow(usage);
+    expect(() => raw(spec, Buffer.alloc(32), P, k.sealKey, k.chunkIdKey, L, Float64Array.of(-1, -1, 0))).toThrow(usage);
+    expect(() => raw(spec, Buffer.alloc(32), P, k.sealKey, k.chunkIdKey, L, Float64Array.of(1, -2, 0))).toThrow(usage);
+    expect(() => raw(spec, Buffer.alloc(32), P, k.sealKey, k.chunkIdKey, L, Float64Array.of(1, 2.5, 0))).toThrow(usage);
+    expect(() => raw(spec, Buffer.alloc(32), P, k.sealKey, k.chunkIdKey, L, Float64Array.of(1, -1, 0.5))).toThrow(usage);
+    expect(() => raw(spec, Buffer.alloc(32), P, k.sealKey, k.chunkIdKey, L, Float64Array.of(1, 0))).toThrow(usage);
+    expect(() => raw(spec, Buffer.alloc(32), P, k.sealKey, k.chunkIdKey, L, Float64Array.of(1, -1, 0, 2))).toThrow(usage);
+    expect(() => raw(spec, Buffer.alloc(31), P, k.sealKey, k.chunkIdKey, L, Float64Array.of(1, -1, 0))).toThrow(usage);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The addon's blob opener (native/blob_crypto.c), so the restore's bulk decryption and id checks leave the event
+ * The addon's blob opener (native/kernels/open_blob.c), so the restore's bulk decryption and id checks leave the event
  * loop: a blob is read from an open local copy of its pack, authenticated, decrypted in place and its plaintext
  * checked against its id on the libuv thread pool, the blobs asked for in one turn of the event loop sharing a job
  * (batch.ts). The restore's files in flight then open their chunks on several threads at once.
@@ -18,40 +18,16 @@
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { VaultpathError } from '../errors.js';
-import { BLOB_OVERHEAD, authFailed, unknownCodec, type SealKeys } from '../crypto/envelope.js';
+import { BLOB_OVERHEAD, Codec, aadPrefix, authFailed, objectKeyLabel, unknownCodec, type SealKeys } from '../crypto/envelope.js';
 import type { ChunkIdKeys } from '../crypto/chunk-id.js';
 import { type BlobLocation, blobCutShort, blobIdMismatch, blobWhere } from '../repo/vault.js';
-import { errnoName, nativeFunction } from '../native.js';
-import { batched } from './batch.js';
-
-/** The addon's `openBlobs` as it is called (see native/blob_crypto.c). @internal */
-export type AddonOpenBlobs = (
-  specs: Float64Array,
-  ids: Uint8Array,
-  sealKey: Uint8Array,
-  chunkIdKey: Uint8Array,
-) => Promise<(Buffer | { outcome: number; got: number })[]>;
-
-/** The addon's `openBlobsInto` as it is called (see native/blob_crypto.c). @internal */
-export type AddonOpenBlobsInto = (
-  specs: Float64Array,
-  ids: Uint8Array,
-  sealKey: Uint8Array,
-  chunkIdKey: Uint8Array,
-  /** 3 × n: the file's descriptor, the same file's O_DIRECT descriptor or -1, the offset. */
-  targets: Float64Array,
-) => Promise<Float64Array>;
+import { batched } from '../engine/batch.js';
+import { OPEN_RESULT_SLOTS, OPEN_SPEC_SLOTS, OPEN_TARGET_SLOTS, OpenOutcome, errnoName, nativeFunction } from './addon.js';
 
 /** Blobs opened in one thread-pool job at most. */
 const OPEN_BATCH = 16;
 /** The longest blob the addon opens (a chunk is at most a few MiB). */
 const MAX_BLOB = 1 << 30;
-
-const OPEN_SHORT = -1;
-const OPEN_AUTH = -2;
-const OPEN_ID = -3;
-const OPEN_CODEC = -4;
-const OPEN_WRITE = -5;
 
 /**
  * Opens blob `id`, which `at` places in the pack whose local copy is open as `fd`; resolves to its plaintext.
@@ -76,11 +52,12 @@ export type BlobWriter = (fd: number, at: BlobLocation, id: Uint8Array, out: Blo
 
 type Job = { fd: number; at: BlobLocation; id: Uint8Array };
 
-/** The specs and ids of a batch, as `openBlobs` and `openBlobsInto` take them. */
-function describe(blobs: readonly Job[]): [Float64Array, Buffer] {
-  const specs = new Float64Array(blobs.length * 5);
-  blobs.forEach((b, i) => specs.set([b.fd, b.at.offset, b.at.length, b.at.type, b.at.codec], i * 5));
-  return [specs, Buffer.concat(blobs.map((b) => b.id))];
+/** The specs, ids and associated-data prefixes of a batch, as `openBlobs` and `openBlobsInto` take them. */
+function describe(blobs: readonly Job[]): [Float64Array, Buffer, Buffer] {
+  const specs = new Float64Array(blobs.length * OPEN_SPEC_SLOTS);
+  // Only a plaintext stored as is hashes to its id; an encoded one is authenticated, then refused as unknown.
+  blobs.forEach((b, i) => specs.set([b.fd, b.at.offset, b.at.length, b.at.codec === Codec.none ? 1 : 0], i * OPEN_SPEC_SLOTS));
+  return [specs, Buffer.concat(blobs.map((b) => b.id)), Buffer.concat(blobs.map((b) => aadPrefix(b.at.type, b.at.codec)))];
 }
 
 /** An index entry no blob can have fails its blob alone, here, not the batch it would join in the addon. */
@@ -94,15 +71,15 @@ function checkPlace(at: BlobLocation, id: Uint8Array): void {
 function refusal(at: BlobLocation, id: Uint8Array, outcome: number, got: number): Error {
   const where = blobWhere(at, id);
   switch (outcome) {
-    case OPEN_SHORT:
+    case OpenOutcome.short:
       return blobCutShort(where, got, at.length);
-    case OPEN_AUTH:
+    case OpenOutcome.auth:
       return authFailed(where);
-    case OPEN_CODEC:
+    case OpenOutcome.unchecked:
       return unknownCodec(where, at.codec);
-    case OPEN_ID:
+    case OpenOutcome.id:
       return blobIdMismatch(where);
-    case OPEN_WRITE:
+    case OpenOutcome.write:
       return Object.assign(new Error(`writing ${where} to the restored file failed (${errnoName(got)})`), { code: errnoName(got) });
     default:
       return new VaultpathError('VP_STORE_IO', `Reading ${where} from its downloaded copy failed (${errnoName(outcome)}). Check the recovery folder's disk.`);
@@ -111,14 +88,15 @@ function refusal(at: BlobLocation, id: Uint8Array, outcome: number, got: number)
 
 /** The native blob writer under `keys`, or `null` when the addon is not built here. */
 export function nativeBlobWriter(keys: SealKeys & ChunkIdKeys): BlobWriter | null {
-  const openBlobsInto = nativeFunction<AddonOpenBlobsInto>('openBlobsInto');
+  const openBlobsInto = nativeFunction('openBlobsInto');
   if (!openBlobsInto) return null;
+  const keyLabel = objectKeyLabel();
   const write = batched(OPEN_BATCH, async (blobs: (Job & { out: BlobTarget; position: number })[]) => {
-    const [specs, ids] = describe(blobs);
-    const targets = new Float64Array(blobs.length * 3);
-    blobs.forEach((b, i) => targets.set([b.out.fd, b.out.direct, b.position], i * 3));
-    const results = await openBlobsInto(specs, ids, keys.sealKey, keys.chunkIdKey, targets);
-    return blobs.map((_, i) => [results[2 * i]!, results[2 * i + 1]!] as const);
+    const [specs, ids, prefixes] = describe(blobs);
+    const targets = new Float64Array(blobs.length * OPEN_TARGET_SLOTS);
+    blobs.forEach((b, i) => targets.set([b.out.fd, b.out.direct, b.position], i * OPEN_TARGET_SLOTS));
+    const results = await openBlobsInto(specs, ids, prefixes, keys.sealKey, keys.chunkIdKey, keyLabel, targets);
+    return blobs.map((_, i) => [results[OPEN_RESULT_SLOTS * i]!, results[OPEN_RESULT_SLOTS * i + 1]!] as const);
   });
   return async (fd, at, id, out, position) => {
     checkPlace(at, id);
@@ -140,9 +118,10 @@ export async function openDirect(fd: number): Promise<FileHandle | undefined> {
 
 /** The native blob opener under `keys`, or `null` when the addon is not built here. */
 export function nativeBlobOpener(keys: SealKeys & ChunkIdKeys): BlobOpener | null {
-  const openBlobs = nativeFunction<AddonOpenBlobs>('openBlobs');
+  const openBlobs = nativeFunction('openBlobs');
   if (!openBlobs) return null;
-  const open = batched(OPEN_BATCH, (blobs: Job[]) => openBlobs(...describe(blobs), keys.sealKey, keys.chunkIdKey));
+  const keyLabel = objectKeyLabel();
+  const open = batched(OPEN_BATCH, (blobs: Job[]) => openBlobs(...describe(blobs), keys.sealKey, keys.chunkIdKey, keyLabel));
   return async (fd, at, id) => {
     checkPlace(at, id);
     const r = await open({ fd, at, id });

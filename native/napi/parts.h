@@ -1,7 +1,7 @@
 /*
  * Byte slices handed to a thread-pool job: a JS array of Uint8Array, held by reference (never copied) and seen by
  * the job as iovecs. The caller must not change their bytes until the job completes, then releases them on the JS
- * thread. Shared by the jobs that hash, seal or write slices (blob_crypto.c, write_file.c).
+ * thread. Shared by the jobs that hash, seal or write slices (crypto.c, pack.c, write_file.c).
  */
 #ifndef VAULTPATH_PARTS_H
 #define VAULTPATH_PARTS_H

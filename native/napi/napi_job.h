@@ -9,8 +9,7 @@
 #include <node_api.h>
 #include <string.h>
 
-/* The longest path, with its NUL, that a job takes. */
-#define PATH_BYTES 4096
+#include "../kernels/sizes.h" /* PATH_BYTES, NAME_BYTES */
 
 /* A new Error with `message`. */
 static inline napi_value vp_error(napi_env env, const char *message) {
@@ -60,9 +59,6 @@ static inline int vp_read_path(napi_env env, napi_value value, char *out) {
   if (napi_get_value_string_utf8(env, value, out, PATH_BYTES, &written) != napi_ok || written != length) return 0;
   return strlen(out) == written ? 1 : -EINVAL;
 }
-
-/* The longest single name, with its NUL, that a descriptor-relative call takes (NAME_MAX + 1). */
-#define NAME_BYTES 256
 
 /*
  * Reads one name of a folder entry (a Buffer/Uint8Array of its bytes, or a string as UTF-8) into `out` (NAME_BYTES

@@ -1,5 +1,5 @@
 /**
- * The addon's whole-file writer (native/write_file.c), for restoring small files off the event loop.
+ * The addon's whole-file writer (native/napi/write_file.c), for restoring small files off the event loop.
  *
  * The files asked for in one turn of the event loop are written by one libuv thread-pool job (batch.ts). Every file
  * is named by a folder the caller holds open (its descriptor) and single names in it, never by a path, so a folder
@@ -17,28 +17,12 @@
  *
  * @module
  */
-import { errnoName, nativeFunction } from '../native.js';
 import { splitTimeNs } from '../repo/tree.js';
-import { batched } from './batch.js';
-
-/** The addon's `writeFiles` as it is called (see native/write_file.c). @internal */
-export type AddonWriteFiles = (
-  files: readonly {
-    dir: number;
-    temp: Uint8Array | string;
-    name: Uint8Array | string;
-    chunks: readonly Uint8Array[];
-    mode: number;
-    seconds: number;
-    nanoseconds: number;
-  }[],
-) => Promise<Int32Array>;
+import { batched } from '../engine/batch.js';
+import { WRITE_SWAPPED, errnoName, nativeFunction } from './addon.js';
 
 /** Files written by one thread-pool job at most. */
 const WRITE_BATCH = 16;
-
-/** What the addon reports for a temporary name swapped while it was written. */
-const SWAPPED = -1;
 
 /**
  * Writes one whole file as `name` in the open folder `dir`, through the temporary name `temp` in the same folder;
@@ -58,13 +42,13 @@ let loaded: NativeWriteFile | null | undefined;
 /** The native writer, or `null` when the addon is not built or has no writer. Loaded once. */
 export function nativeWriter(): NativeWriteFile | null {
   if (loaded !== undefined) return loaded;
-  const writeFiles = nativeFunction<AddonWriteFiles>('writeFiles');
+  const writeFiles = nativeFunction('writeFiles');
   const write = writeFiles ? batched(WRITE_BATCH, writeFiles) : undefined;
   loaded = write
     ? async (dir, temp, name, chunks, mode, mtimeNs) => {
         const { seconds, nanoseconds } = splitTimeNs(mtimeNs);
         const rc = await write({ dir, temp, name, chunks, mode, seconds: Number(seconds), nanoseconds });
-        return rc === 0 ? undefined : rc === SWAPPED ? 'VP_UNSAFE_PATH' : errnoName(rc);
+        return rc === 0 ? undefined : rc === WRITE_SWAPPED ? 'VP_UNSAFE_PATH' : errnoName(rc);
       }
     : null;
   return loaded;

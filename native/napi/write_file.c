@@ -1,4 +1,6 @@
 /*
+ * N-API glue of the restore's whole-file writer (kernels/write_file.c).
+ *
  * writeFiles(files: { dir: number, temp: Buffer | string, name: Buffer | string, chunks: Uint8Array[], mode: number,
  *                     seconds: number, nanoseconds: number }[]): Promise<Int32Array>
  *
@@ -12,12 +14,12 @@
  *   openat(dir, temp, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0600)   exclusive: never opens what is there
  *   pwritev(chunks, in order, from offset 0; short writes continued)
  *   fchmod(mode & 07777); futimens(access = modification = seconds.nanoseconds, seconds negative before 1970)
- *   fstatat(dir, temp) is still the file written (device and inode) → else VP_SWAPPED, not renamed, not removed
+ *   fstatat(dir, temp) is still the file written (device and inode) → else VP_WRITE_SWAPPED, not renamed, not removed
  *   close; renameat(dir, temp, dir, name)                       replaces a link at name, never follows it
  *
- * The promise resolves to one code per file, in order: 0, VP_SWAPPED (-1: the temporary name was swapped for
+ * The promise resolves to one code per file, in order: 0, VP_WRITE_SWAPPED (-1: the temporary name was swapped for
  * another file or a link while it was written), or the errno of the first step that failed for it; after a failure
- * other than VP_SWAPPED that file's temporary file is removed (if this call created it). A name that is not a single
+ * other than VP_WRITE_SWAPPED that file's temporary file is removed (if this call created it). A name that is not a single
  * safe name fails its file alone (EINVAL, ENAMETOOLONG), before any system call. It rejects only when the work cannot
  * be queued. Arguments of the wrong type throw synchronously, before any work is queued. The chunks are not copied: a
  * reference to each keeps it alive until the job completes, and the caller must not change their bytes meanwhile.
@@ -34,19 +36,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "../kernels/write_file.h"
 #include "napi_job.h"
 #include "parts.h"
 
-
-/* One file of a batch. */
+/* One file of a batch: the kernel's description, and the references that keep its chunks alive. */
 typedef struct {
-  int dir;
-  char temp[NAME_BYTES];
-  char name[NAME_BYTES];
+  vp_write_file_t file;
   vp_parts_t chunks;
-  mode_t mode;
-  struct timespec times[2];
-  int rc;
 } job_t;
 
 typedef struct {
@@ -62,69 +59,9 @@ static void batch_free(napi_env env, batch_t *batch) {
   free(batch);
 }
 
-/* Writes every iovec at offsets 0, 1, ... in order, continuing after short writes. 0 or the errno. */
-static int write_all(int fd, struct iovec *iov, uint32_t count) {
-  off_t at = 0;
-  uint32_t i = 0;
-  while (i < count && iov[i].iov_len == 0) i++;
-  while (i < count) {
-    int n = count - i > IOV_MAX ? IOV_MAX : (int)(count - i);
-    ssize_t w = pwritev(fd, iov + i, n, at);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (w == 0) return EIO;
-    at += w;
-    size_t left = (size_t)w;
-    while (i < count && left >= iov[i].iov_len) {
-      left -= iov[i].iov_len;
-      i++;
-    }
-    if (left > 0) { /* a short write inside iov[i]: continue from where it stopped */
-      iov[i].iov_base = (char *)iov[i].iov_base + left;
-      iov[i].iov_len -= left;
-    }
-    while (i < count && iov[i].iov_len == 0) i++;
-  }
-  return 0;
-}
-
-/* The code for a temporary file swapped for something else while it was written (see the header). */
-#define VP_SWAPPED (-1)
-
-static void write_one(job_t *job) {
-  if (job->rc != 0) return; /* refused when it was read: a name that is not one safe name */
-  struct stat st;
-  if (fstatat(job->dir, job->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
-    job->rc = EISDIR;
-    return;
-  }
-  int fd;
-  do fd = openat(job->dir, job->temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  while (fd < 0 && errno == EINTR);
-  if (fd < 0) {
-    job->rc = errno; /* not created: whatever is at temp is not ours to remove */
-    return;
-  }
-  int rc = write_all(fd, job->chunks.iov, job->chunks.count);
-  if (rc == 0 && fchmod(fd, job->mode) != 0) rc = errno;
-  if (rc == 0 && futimens(fd, job->times) != 0) rc = errno;
-  if (rc == 0) {
-    struct stat mine, there;
-    if (fstat(fd, &mine) != 0) rc = errno;
-    else if (fstatat(job->dir, job->temp, &there, AT_SYMLINK_NOFOLLOW) != 0 || there.st_dev != mine.st_dev || there.st_ino != mine.st_ino)
-      rc = VP_SWAPPED;
-  }
-  if (close(fd) != 0 && rc == 0 && errno != EINTR) rc = errno;
-  if (rc == 0 && renameat(job->dir, job->temp, job->dir, job->name) != 0) rc = errno;
-  if (rc != 0 && rc != VP_SWAPPED) unlinkat(job->dir, job->temp, 0);
-  job->rc = rc;
-}
-
 static void execute(napi_env env, void *data) {
   batch_t *batch = data;
-  for (uint32_t i = 0; i < batch->count; i++) write_one(&batch->files[i]);
+  for (uint32_t i = 0; i < batch->count; i++) vp_write_file(&batch->files[i].file);
 }
 
 static void complete(napi_env env, napi_status status, void *data) {
@@ -133,7 +70,7 @@ static void complete(napi_env env, napi_status status, void *data) {
   int32_t *codes = NULL;
   if (napi_create_arraybuffer(env, (size_t)batch->count * sizeof(int32_t), (void **)&codes, &buffer) == napi_ok && codes &&
       napi_create_typedarray(env, napi_int32_array, batch->count, buffer, 0, &result) == napi_ok) {
-    for (uint32_t i = 0; i < batch->count; i++) codes[i] = status == napi_cancelled ? ECANCELED : batch->files[i].rc;
+    for (uint32_t i = 0; i < batch->count; i++) codes[i] = status == napi_cancelled ? ECANCELED : batch->files[i].file.rc;
     napi_resolve_deferred(env, batch->deferred, result);
   } else {
     vp_reject(env, batch->deferred, "writeFiles: out of memory for the results");
@@ -159,14 +96,17 @@ static int get_file(napi_env env, napi_value file, job_t *job) {
       !get_whole(env, nsec_v, 0, 999999999, &nsec))
     return 0;
   /* A name no single folder entry may have fails this file alone (its code, nothing written), not the batch. */
-  int temp_ok = vp_read_name(env, temp, job->temp), name_ok = vp_read_name(env, name, job->name);
+  vp_write_file_t *f = &job->file;
+  int temp_ok = vp_read_name(env, temp, f->temp), name_ok = vp_read_name(env, name, f->name);
   if (temp_ok == 0 || name_ok == 0) return 0;
-  if (temp_ok < 0 || name_ok < 0) job->rc = temp_ok < 0 ? -temp_ok : -name_ok;
+  if (temp_ok < 0 || name_ok < 0) f->rc = temp_ok < 0 ? -temp_ok : -name_ok;
   if (vp_parts_read(env, chunks, &job->chunks) != 1) return 0;
-  job->dir = (int)dirfd;
-  job->mode = (mode_t)mode & 07777; /* a whole st_mode is taken; its permission bits are kept */
-  job->times[0].tv_sec = job->times[1].tv_sec = (time_t)sec;
-  job->times[0].tv_nsec = job->times[1].tv_nsec = (long)nsec;
+  f->iov = job->chunks.iov;
+  f->iov_count = job->chunks.count;
+  f->dir = (int)dirfd;
+  f->mode = (mode_t)mode & 07777; /* a whole st_mode is taken; its permission bits are kept */
+  f->times[0].tv_sec = f->times[1].tv_sec = (time_t)sec;
+  f->times[0].tv_nsec = f->times[1].tv_nsec = (long)nsec;
   return 1;
 }
 

@@ -6,13 +6,14 @@ import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type AddonSealFiles, type AddonSealParts, SEAL_BATCH_BYTES, nativeChunkSealer, nativeFileSealer, nativePackWriter } from '../../src/engine/native-seal.js';
-import { nativeFunction } from '../../src/native.js';
+import { SEAL_BATCH_BYTES, nativeChunkSealer, nativeFileSealer, nativePackWriter } from '../../src/native/seal.js';
+import { nativeFunction } from '../../src/native/addon.js';
+import { rawFunction } from './raw.js';
 import { SealBuffers } from '../../src/engine/seal-buffers.js';
 import { VaultKeys } from '../../src/crypto/keys.js';
 import { ChunkIdentifier } from '../../src/crypto/chunk-id.js';
 import { ObjectType } from '../../src/crypto/object-type.js';
-import { joinSealed, openBlob, seal } from '../../src/crypto/envelope.js';
+import { aadPrefix, joinSealed, objectKeyLabel, openBlob, seal } from '../../src/crypto/envelope.js';
 import { FIXED_MASTER_KEY, seededBytes } from '../support/seeded.js';
 import { isRoot, mountRamfs, mountTmpfs, unmount } from '../support/trees.js';
 
@@ -25,6 +26,9 @@ afterEach(() => rm(dir, { recursive: true, force: true }));
 const linux = process.platform === 'linux';
 const keys = VaultKeys.fromMasterKey(FIXED_MASTER_KEY);
 const ids = new ChunkIdentifier(keys);
+/** The format the kernels are given: the object-key label, and a data blob's associated-data prefix. */
+const L = objectKeyLabel();
+const P = aadPrefix(ObjectType.data);
 
 describe('the native file and chunk sealers and pack writer', () => {
   it.runIf(linux)('are built and load on Linux (the backup seals small files and chunks and writes packs through them)', () => {
@@ -35,7 +39,7 @@ describe('the native file and chunk sealers and pack writer', () => {
 
   describe.runIf(linux)('on Linux', () => {
     it('gives the portable envelope byte for byte under the same salt, and the portable chunk id, file by file in a batch', async () => {
-      const raw = nativeFunction<AddonSealFiles>('sealFiles')!;
+      const raw = nativeFunction('sealFiles')!;
       const cases = [
         [1, ObjectType.data],
         [4096, ObjectType.data],
@@ -47,7 +51,7 @@ describe('the native file and chunk sealers and pack writer', () => {
         const path = join(dir, `f${length}`);
         await writeFile(path, data);
         const salt = seededBytes(32, length + 1);
-        const [r] = await raw([path], [length], keys.sealKey, keys.chunkIdKey, type, salt);
+        const [r] = await raw([path], [length], keys.sealKey, keys.chunkIdKey, L, aadPrefix(type), salt);
         if (!r || !('id' in r)) throw new Error(`sealFiles failed: errno ${r?.errno}`);
         expect(r.bytes).toBe(length);
         expect(r.id).toEqual(ids.id(data));
@@ -56,7 +60,7 @@ describe('the native file and chunk sealers and pack writer', () => {
       // Several files in one job, each under its own salt, a failure among them reported in its place.
       const paths = [join(dir, 'f1'), join(dir, 'missing'), join(dir, 'f4096')];
       const salts = Buffer.concat([seededBytes(32, 1), seededBytes(32, 2), seededBytes(32, 3)]);
-      const results = await raw(paths, [1, 10, 4096], keys.sealKey, keys.chunkIdKey, ObjectType.data, salts);
+      const results = await raw(paths, [1, 10, 4096], keys.sealKey, keys.chunkIdKey, L, P, salts);
       expect(results).toHaveLength(3);
       expect(results[1]).toEqual({ errno: 2, step: 'open' });
       const [first, , third] = results as { sealed: Buffer }[];
@@ -65,7 +69,7 @@ describe('the native file and chunk sealers and pack writer', () => {
     });
 
     it('fails alone, without a system call that could block or name another file, a path too long, with a NUL, or of a FIFO', async () => {
-      const raw = nativeFunction<AddonSealFiles>('sealFiles')!;
+      const raw = nativeFunction('sealFiles')!;
       const fifo = join(dir, 'fifo');
       expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
       await writeFile(join(dir, 'ok'), 'fine');
@@ -73,7 +77,7 @@ describe('the native file and chunk sealers and pack writer', () => {
       // become the shorter path of another file.
       const long = `${dir}/${'./'.repeat(2040)}ok€`;
       const paths = [long, `${join(dir, 'ok')}\0tail`, fifo, join(dir, 'ok')];
-      const results = await raw(paths, [4, 4, 4, 4], keys.sealKey, keys.chunkIdKey, ObjectType.data, Buffer.alloc(32 * 4, 1));
+      const results = await raw(paths, [4, 4, 4, 4], keys.sealKey, keys.chunkIdKey, L, P, Buffer.alloc(32 * 4, 1));
       expect(results.slice(0, 3)).toEqual([
         { errno: 36, step: 'open' }, // ENAMETOOLONG
         { errno: 22, step: 'open' }, // EINVAL
@@ -83,14 +87,14 @@ describe('the native file and chunk sealers and pack writer', () => {
     });
 
     it('seals a batch into the caller\'s buffer, file i at the sum of (size + 48) before it; a failed file\'s place untouched', async () => {
-      const raw = nativeFunction<AddonSealFiles>('sealFiles')!;
+      const raw = nativeFunction('sealFiles')!;
       const sizes = [1000, 10, 4096];
       const data = sizes.map((n, i) => seededBytes(n, 40 + i));
       for (const [i, d] of data.entries()) await writeFile(join(dir, `o${i}`), d.subarray(0, i === 0 ? 600 : d.length)); // the first shrank
       const paths = [join(dir, 'o0'), join(dir, 'missing'), join(dir, 'o2')];
       const salts = Buffer.concat(sizes.map((_, i) => seededBytes(32, 50 + i)));
       const out = Buffer.alloc(sizes.reduce((n, s) => n + s + 48, 0) + 7, 0xee);
-      const results = await raw(paths, sizes, keys.sealKey, keys.chunkIdKey, ObjectType.data, salts, out);
+      const results = await raw(paths, sizes, keys.sealKey, keys.chunkIdKey, L, P, salts, out);
       expect(results[1]).toEqual({ errno: 2, step: 'open' });
       for (const i of [0, 2]) expect(results[i]).not.toHaveProperty('sealed');
       const first = data[0]!.subarray(0, 600);
@@ -183,24 +187,24 @@ describe('the native file and chunk sealers and pack writer', () => {
     });
 
     it('refuses arguments of the wrong type or length before queuing anything', () => {
-      const raw = nativeFunction<(...args: unknown[]) => unknown>('sealFiles')!;
+      const raw = rawFunction('sealFiles');
       const k = Buffer.alloc(32);
-      expect(() => raw(['p'], [1], Buffer.alloc(16), k, 3, k)).toThrow(TypeError);
-      expect(() => raw(['p'], [-1], k, k, 3, k)).toThrow(TypeError);
-      expect(() => raw(['p'], [1], k, k, 3)).toThrow(TypeError);
-      expect(() => raw(['p', 'q'], [1], k, k, 3, Buffer.alloc(64))).toThrow(TypeError); // a size per path
-      expect(() => raw(['p', 'q'], [1, 1], k, k, 3, k)).toThrow(TypeError); // a salt per path
-      expect(() => raw([], [], k, k, 3, Buffer.alloc(0))).toThrow(TypeError);
-      expect(() => raw(['p'], [10], k, k, 3, k, Buffer.alloc(57))).toThrow(TypeError); // out: one byte short of 10 + 48
-      expect(() => raw(['p'], [10], k, k, 3, k, 'not bytes')).toThrow(TypeError);
-      const writePack = nativeFunction<(...args: unknown[]) => unknown>('writePack')!;
+      expect(() => raw(['p'], [1], Buffer.alloc(16), k, L, P, k)).toThrow(TypeError);
+      expect(() => raw(['p'], [-1], k, k, L, P, k)).toThrow(TypeError);
+      expect(() => raw(['p'], [1], k, k, L, P)).toThrow(TypeError);
+      expect(() => raw(['p', 'q'], [1], k, k, L, P, Buffer.alloc(64))).toThrow(TypeError); // a size per path
+      expect(() => raw(['p', 'q'], [1, 1], k, k, L, P, k)).toThrow(TypeError); // a salt per path
+      expect(() => raw([], [], k, k, L, P, Buffer.alloc(0))).toThrow(TypeError);
+      expect(() => raw(['p'], [10], k, k, L, P, k, Buffer.alloc(57))).toThrow(TypeError); // out: one byte short of 10 + 48
+      expect(() => raw(['p'], [10], k, k, L, P, k, 'not bytes')).toThrow(TypeError);
+      const writePack = rawFunction('writePack');
       expect(() => writePack(join(dir, 'p'), [Buffer.alloc(1), 'not bytes'])).toThrow(TypeError);
       expect(() => writePack(join(dir, 'p'), Buffer.alloc(1))).toThrow(TypeError);
       expect(() => writePack(42, [Buffer.alloc(1)])).toThrow(TypeError);
     });
 
     it('seals a chunk given as slices of shared read buffers exactly as the portable code does under the same salt', async () => {
-      const raw = nativeFunction<AddonSealParts>('sealParts')!;
+      const raw = nativeFunction('sealParts')!;
       const shared = Buffer.from(new SharedArrayBuffer(3 * 1024 * 1024));
       seededBytes(shared.length, 31).copy(shared);
       for (const sizes of [[0], [1], [700_000], [1000, 0, 524_288, 333], [1024 * 1024, 2 * 1024 * 1024 - 5]]) {
@@ -208,19 +212,19 @@ describe('the native file and chunk sealers and pack writer', () => {
         const parts = sizes.map((n) => shared.subarray(at, (at += n)));
         const data = Buffer.concat(parts);
         const salt = seededBytes(32, sizes.length);
-        const both = await raw(parts, keys.sealKey, keys.chunkIdKey, ObjectType.data, salt, null);
+        const both = await raw(parts, keys.sealKey, keys.chunkIdKey, L, P, salt, null);
         expect(both.id, `sizes ${sizes}`).toEqual(ids.id(data));
         expect(both.sealed!.equals(joinSealed(seal(keys, ObjectType.data, ids.id(data), data, salt, false))), `sizes ${sizes}`).toBe(true);
-        const idOnly = await raw(parts, keys.sealKey, keys.chunkIdKey, 0, null, null);
+        const idOnly = await raw(parts, keys.sealKey, keys.chunkIdKey, L, Buffer.alloc(0), null, null);
         expect(idOnly).toEqual({ id: ids.id(data) });
         // Given an id, it is not recomputed: the blob is sealed under the id given.
         const other = seededBytes(32, 77);
-        const under = await raw(parts, keys.sealKey, keys.chunkIdKey, ObjectType.tree, salt, other);
+        const under = await raw(parts, keys.sealKey, keys.chunkIdKey, L, aadPrefix(ObjectType.tree), salt, other);
         expect(under.id).toEqual(other);
         expect(under.sealed!.equals(joinSealed(seal(keys, ObjectType.tree, other, data, salt, false))), `sizes ${sizes}`).toBe(true);
         // Into a buffer of the caller's: its first bytes are the blob, the rest untouched, and none of its own made.
         const out = Buffer.alloc(data.length + 48 + 100, 0xee);
-        const into = await raw(parts, keys.sealKey, keys.chunkIdKey, ObjectType.data, salt, null, out);
+        const into = await raw(parts, keys.sealKey, keys.chunkIdKey, L, P, salt, null, out);
         expect(into).toEqual({ id: ids.id(data) });
         expect(out.subarray(0, data.length + 48).equals(both.sealed!), `sizes ${sizes}`).toBe(true);
         expect(out.subarray(data.length + 48).every((b) => b === 0xee)).toBe(true);
@@ -249,16 +253,19 @@ describe('the native file and chunk sealers and pack writer', () => {
     });
 
     it('refuses chunk arguments of the wrong type or length, and an id without a salt, before queuing anything', () => {
-      const raw = nativeFunction<(...args: unknown[]) => unknown>('sealParts')!;
+      const raw = rawFunction('sealParts');
       const k = Buffer.alloc(32);
-      expect(() => raw([Buffer.alloc(1)], Buffer.alloc(16), k, 1, null, null)).toThrow(TypeError);
-      expect(() => raw([Buffer.alloc(1), 'x'], k, k, 1, null, null)).toThrow(TypeError);
-      expect(() => raw(Buffer.alloc(1), k, k, 1, null, null)).toThrow(TypeError);
-      expect(() => raw([Buffer.alloc(1)], k, k, 1, Buffer.alloc(31), null)).toThrow(TypeError);
-      expect(() => raw([Buffer.alloc(1)], k, k, 1, null, k)).toThrow(TypeError);
-      expect(() => raw([Buffer.alloc(1)], k, k, 256, k, null)).toThrow(TypeError);
-      expect(() => raw([Buffer.alloc(1)], k, k, 1, k, null, Buffer.alloc(48))).toThrow(TypeError); // one byte short
-      expect(() => raw([Buffer.alloc(1)], k, k, 1, null, null, Buffer.alloc(49))).toThrow(TypeError); // nothing to seal
+      expect(() => raw([Buffer.alloc(1)], Buffer.alloc(16), k, L, P, null, null)).toThrow(TypeError);
+      expect(() => raw([Buffer.alloc(1), 'x'], k, k, L, P, null, null)).toThrow(TypeError);
+      expect(() => raw(Buffer.alloc(1), k, k, L, P, null, null)).toThrow(TypeError);
+      expect(() => raw([Buffer.alloc(1)], k, k, L, P, Buffer.alloc(31), null)).toThrow(TypeError);
+      expect(() => raw([Buffer.alloc(1)], k, k, L, P, null, k)).toThrow(TypeError);
+      expect(() => raw([Buffer.alloc(1)], k, k, L, Buffer.alloc(17), k, null)).toThrow(TypeError); // a prefix of 16 bytes at most
+      expect(() => raw([Buffer.alloc(1)], k, k, Buffer.alloc(0), P, k, null)).toThrow(TypeError); // a label of 1 to 64 bytes
+      expect(() => raw([Buffer.alloc(1)], k, k, Buffer.alloc(65), P, k, null)).toThrow(TypeError);
+      expect(() => raw([Buffer.alloc(1)], k, k, 'label', P, k, null)).toThrow(TypeError);
+      expect(() => raw([Buffer.alloc(1)], k, k, L, P, k, null, Buffer.alloc(48))).toThrow(TypeError); // one byte short
+      expect(() => raw([Buffer.alloc(1)], k, k, L, P, null, null, Buffer.alloc(49))).toThrow(TypeError); // nothing to seal
     });
   });
 });
@@ -311,7 +318,7 @@ describe.runIf(linux)('the native pack writer', () => {
     await writeFile(from, Buffer.alloc(1000, 7));
     await expect(write(join(dir, 'p1'), [], { path: from, ranges: Float64Array.of(900, 101) })).rejects.toMatchObject({ code: 'EIO' });
     await expect(write(join(dir, 'p2'), [], { path: join(dir, 'missing'), ranges: Float64Array.of(0, 1) })).rejects.toMatchObject({ code: 'ENOENT' });
-    const raw = nativeFunction<(...args: unknown[]) => unknown>('writePack')!;
+    const raw = rawFunction('writePack');
     for (const bad of [Float64Array.of(0), Float64Array.of(-1, 1), Float64Array.of(0.5, 1), Float64Array.of(0, Number.NaN), [0, 1], new Uint32Array(2)]) {
       expect(() => raw(join(dir, 'p3'), [], from, bad)).toThrow(TypeError);
     }
