@@ -50,7 +50,7 @@ import { type Clock, systemClock } from '../throttle/clock.js';
 import type { Vault, VaultIndex } from '../repo/vault.js';
 import { MAX_TREE_DEPTH, MAX_TREE_NODES, type Snapshot, type Tree, type TreeNode, compareNodes, encodeTree, nodeNameKey } from '../repo/tree.js';
 import { type Lock, isAbandoned } from '../repo/lock.js';
-import { PackUploader, TARGET_PACK_SIZE, scratchNeeded } from './pack-uploader.js';
+import { PackUploader, TARGET_PACK_SIZE, scratchNeeded } from '../repo/pack-uploader.js';
 import { Limiter } from './limit.js';
 import { type ChunkSealer, SealPool } from './seal-pool.js';
 import { SealBuffers } from './seal-buffers.js';
