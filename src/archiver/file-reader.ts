@@ -32,7 +32,7 @@ import type { ProbedEntry } from '../scan/attributes.js';
 import type { ScanEntry } from '../scan/scan.js';
 import type { Vault } from '../repo/vault.js';
 import type { BlobData, BlobSaver } from '../repo/blob-saver.js';
-import { ReadBuffers } from '../engine/read-buffers.js';
+import { ReadBuffers } from './read-buffers.js';
 import type { RunReport } from './report.js';
 
 /** Bytes read at a time. */
