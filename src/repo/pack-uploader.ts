@@ -10,12 +10,16 @@
  *   (so a pack needs twice its size until its copy is done and the pending file removed, before the upload). When
  *   the cache is full, the caller waits. Reservations are granted in the order asked, so a pack's copy is never
  *   stuck behind the next pack's blobs. A blob at least as large as a pack (a huge folder's tree) is a pack of its
- *   own, written straight from memory, so it never needs twice its size.
+ *   own, written straight from memory, so it never needs twice its size. Either way the pack file is written by
+ *   the one pack file writer (pack-file.ts).
  * - Uploads run in the background, at most `maxInFlight` packs being copied or uploaded at once (slots are taken in
- *   order, however many producers stage at once); the body is re-read from the staged file on every attempt. Only after the store acknowledges a pack is its file removed,
- *   its space released, and its blobs queued for the index.
- * - Index objects are written for acknowledged packs only, every `indexEvery` packs and at the end, so an
- *   interrupted backup loses little: what was acknowledged is listed, and the next run reuses it.
+ *   order, however many producers stage at once); the body is re-read from the staged file on every attempt. Only
+ *   after the store acknowledges a pack is its file removed, its space released, and its blobs queued for the index.
+ * - Index objects are written for acknowledged packs only, every `indexEvery` packs and at the end, by the one
+ *   index writer (index-writer.ts), so an interrupted backup loses little: what was acknowledged is listed, and the
+ *   next run reuses it.
+ *
+ * Its caller is the blob saver (blob-saver.ts), which decides what is new and seals it; this module only packs.
  *
  * @module
  */
