@@ -8,13 +8,20 @@
  * @module
  */
 import type { ScanEntry, ScanSummary } from '../scan/scan.js';
-import { SkippedFilesReport } from '../scan/report.js';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { SkippedFilesReport, defaultReportDir } from '../scan/report.js';
 import { replaced } from '../scan/folder.js';
 import { reasonOf } from '../scan/walk.js';
 import type { BackupProgress } from './types.js';
 
 /** Why a file or folder found by the scan is not in the snapshot: a warning of the backup's report. */
 export type WarnReason = 'unreadable' | 'vanished' | 'replaced' | 'too-deep';
+
+/** A new report file's path for a backup started at `started` (ms since the epoch), in the reports folder. */
+export function defaultReportPath(started: number): string {
+  return join(defaultReportDir(), `backup-${new Date(started).toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}.jsonl`);
+}
 
 export interface Counters {
   files: number;
@@ -34,11 +41,13 @@ export class RunReport {
   readonly #totals: ScanSummary;
   readonly #onProgress: ((p: BackupProgress) => void) | undefined;
   /** Bytes of packs acknowledged so far. */
-  bytesStored: () => number = () => 0;
+  readonly #bytesStored: () => number;
   #file: SkippedFilesReport | undefined;
 
-  constructor(path: string, totals: ScanSummary, onProgress: ((p: BackupProgress) => void) | undefined) {
+  /** `bytesStored` says how many bytes of packs the store has acknowledged so far. */
+  constructor(path: string, totals: ScanSummary, onProgress: ((p: BackupProgress) => void) | undefined, bytesStored: () => number) {
     this.path = path;
+    this.#bytesStored = bytesStored;
     this.#totals = totals;
     this.#onProgress = onProgress;
   }
@@ -62,7 +71,7 @@ export class RunReport {
       bytesDone: c.bytesDone,
       bytesTotal: this.#totals.bytesToRead,
       bytesNew: c.bytesNew,
-      bytesStored: this.bytesStored(),
+      bytesStored: this.#bytesStored(),
     });
   }
 

@@ -17,25 +17,21 @@
  *
  * @module
  */
-import { randomBytes } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
-import { join, resolve } from 'node:path';
-import { VaultpathError } from '../errors.js';
+import { resolve } from 'node:path';
 import { defaultProbe } from '../scan/probe.js';
 import { scanTotals } from '../scan/scan.js';
-import { defaultReportDir } from '../scan/report.js';
 import { ScratchCache, scratchCapacity } from '../stage/scratch-cache.js';
 import { systemClock } from '../throttle/clock.js';
 import type { Vault } from '../repo/vault.js';
 import type { Snapshot } from '../repo/tree.js';
 import { BlobSaver } from '../repo/blob-saver.js';
-import { TARGET_PACK_SIZE, scratchNeeded } from '../repo/pack-uploader.js';
+import { TARGET_PACK_SIZE, checkScratchCapacity } from '../repo/pack-uploader.js';
 import { WriteSession } from '../repo/session.js';
 import { nativeKernels } from '../native/ports.js';
 import { archive } from '../archiver/archiver.js';
-import { RunReport } from '../archiver/report.js';
+import { RunReport, defaultReportPath } from '../archiver/report.js';
 import type { BackupOptions, BackupResult } from '../archiver/types.js';
-import { formatBytes } from '../units.js';
 
 export type { BackupOptions, BackupProgress, BackupResult } from '../archiver/types.js';
 export { rootNodeNames } from '../archiver/archiver.js';
@@ -70,22 +66,16 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
 
   // 1. Totals first: they size the scratch cache and enforce the per-source limit before any data is read.
   const totals = await scanTotals(roots, { ...filters, probe, signal });
-  const reportPath =
-    options.reportPath ?? join(defaultReportDir(), `backup-${new Date(started).toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}.jsonl`);
-  const report = new RunReport(reportPath, totals, options.onProgress);
+  const reportPath = options.reportPath ?? defaultReportPath(started);
+  let saver: BlobSaver | undefined;
+  const report = new RunReport(reportPath, totals, options.onProgress, () => saver?.bytesStored ?? 0);
   const c = report.c;
   report.progress('scan');
   const vault = await opening;
 
   const capacity = options.scratchCapacity ?? scratchCapacity(totals.bytesToRead);
   // A pack holds at most the target size plus one blob; the cache must hold one such pack twice (pack-uploader.ts).
-  const largestPack = (options.targetPackSize ?? TARGET_PACK_SIZE) + vault.config.chunker.maxSize + 64 * 1024;
-  if (!dryRun && capacity < scratchNeeded(largestPack)) {
-    throw new VaultpathError(
-      'VP_SCRATCH_SPACE',
-      `A scratch cache of ${formatBytes(capacity)} cannot hold one pack of up to ${formatBytes(largestPack)} while it is assembled from the blobs staged for it; give at least ${formatBytes(scratchNeeded(largestPack))}.`,
-    );
-  }
+  if (!dryRun) checkScratchCapacity(capacity, options.targetPackSize ?? TARGET_PACK_SIZE, vault.config.chunker.maxSize);
 
   // The parent is only a hint (which files to skip reading), so a damaged snapshot is passed over rather than
   // stopping every later backup; the ones passed over are named in the result.
@@ -102,7 +92,6 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
         await session.release(); // nothing was stored
         throw e;
       });
-  let saver: BlobSaver | undefined;
   try {
     await report.open();
     await session.adopt();
@@ -114,8 +103,6 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
       signal,
       onPackStored: () => report.progress(),
     });
-    const stored = saver;
-    report.bytesStored = () => stored.bytesStored;
 
     // 2. Each root, depth first; its tree becomes one folder node of the snapshot's root tree.
     const rootTree = await archive(vault, session.index, saver, report, roots, { ...filters, probe, parent: parent?.snapshot, dryRun, signal });

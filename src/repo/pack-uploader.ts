@@ -36,6 +36,7 @@ import { IOV_MAX, type PackFileWriter, writeAll, writePackFile } from './pack-fi
 import { IndexWriter } from './index-writer.js';
 import { nativeKernels } from '../native/ports.js';
 import { Limiter } from '../engine/limit.js';
+import { formatBytes } from '../units.js';
 
 /** Sealed bytes gathered before they are appended to a pending file in one call. */
 const APPEND_BYTES = 1024 * 1024;
@@ -49,6 +50,21 @@ export const TARGET_PACK_SIZE = 16 * 1024 * 1024;
  */
 export function scratchNeeded(largestPack: number): number {
   return 2 * largestPack;
+}
+
+/**
+ * Checks, before any data is read, that a scratch cache of `capacity` bytes can assemble the largest pack: the
+ * target size plus one blob of up to `maxBlob` bytes (and room for its header), twice (see {@link scratchNeeded}).
+ * @throws {VaultpathError} `VP_SCRATCH_SPACE`
+ */
+export function checkScratchCapacity(capacity: number, targetPackSize: number, maxBlob: number): void {
+  const largestPack = targetPackSize + maxBlob + 64 * 1024;
+  if (capacity < scratchNeeded(largestPack)) {
+    throw new VaultpathError(
+      'VP_SCRATCH_SPACE',
+      `A scratch cache of ${formatBytes(capacity)} cannot hold one pack of up to ${formatBytes(largestPack)} while it is assembled from the blobs staged for it; give at least ${formatBytes(scratchNeeded(largestPack))}.`,
+    );
+  }
 }
 
 export interface PackUploaderOptions {
