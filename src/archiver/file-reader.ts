@@ -64,7 +64,7 @@ export interface StatAfter {
 /** A source file open for reading. */
 export interface SourceFile {
   /** Its data as chunks, in file order. @throws {SourceReadError} when a read fails. */
-  readonly chunks: AsyncIterable<FileChunk>;
+  readonly chunks: AsyncIterable<FileChunk> | Iterable<FileChunk>;
   /** Gives back the read buffers that hold only data before `end`: every chunk ending there is saved. */
   saved(end: number): void;
   /** Its size and times once read. @throws {SourceReadError} */
@@ -135,7 +135,7 @@ export class FileReader {
     }
     this.#report.c.bytesRead += r.bytes;
     const chunks: FileChunk[] = r.blob ? [{ blob: r.blob, end: r.bytes }] : [];
-    return { chunks: iterate(chunks), saved: () => undefined, after: () => Promise.resolve(r.after), bytes: r.bytes, holes: [], close: () => Promise.resolve() };
+    return { chunks, saved: () => undefined, after: () => Promise.resolve(r.after), bytes: r.bytes, holes: [], close: () => Promise.resolve() };
   }
 
   async #small(e: ScanEntry): Promise<SourceFile | undefined> {
@@ -262,10 +262,6 @@ export class FileReader {
       yield { blob: { parts: chunk.parts, length: chunk.length }, end: chunk.offset + chunk.length };
     }
   }
-}
-
-async function* iterate<T>(items: readonly T[]): AsyncGenerator<T> {
-  yield* items;
 }
 
 /**

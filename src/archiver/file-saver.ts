@@ -20,7 +20,7 @@ import { ObjectType } from '../crypto/object-type.js';
 import type { ScanEntry } from '../scan/scan.js';
 import type { TreeNode } from '../repo/tree.js';
 import { type BlobSaver, type SavedBlob, SEAL_BATCH, SEAL_BATCH_BYTES } from '../repo/blob-saver.js';
-import { type FileChunk, type FileReader, type SourceFile, SourceReadError, changedWhileRead } from './file-reader.js';
+import { type FileChunk, type FileReader, type ReadMode, type SourceFile, SourceReadError, changedWhileRead } from './file-reader.js';
 import type { FileBase } from './parent.js';
 import type { RunReport } from './report.js';
 
@@ -77,7 +77,7 @@ export class FileSaver {
     return { ...base, size, content: [] };
   }
 
-  async #save(e: ScanEntry, mode: Parameters<FileReader['open']>[1], base: FileBase, previous: TreeNode | undefined): Promise<TreeNode | undefined> {
+  async #save(e: ScanEntry, mode: ReadMode, base: FileBase, previous: TreeNode | undefined): Promise<TreeNode | undefined> {
     const c = this.#report.c;
     const storeDuplicate = base.decision === 'backup-full';
     if (storeDuplicate && previous?.type === 'file') c.filesFullOnly++;
@@ -85,11 +85,11 @@ export class FileSaver {
     // only the new ones sealed. A new file's chunks are probably new: identified and sealed in one go.
     const likelyNew = storeDuplicate || previous?.type !== 'file';
     let file: SourceFile | undefined;
+    const inFlight: { chunk: FileChunk; saving: Promise<SavedBlob> }[] = [];
     try {
       file = await this.#reader.open(e, mode);
       if (!file) return undefined;
       const content: string[] = [];
-      const inFlight: { chunk: FileChunk; saving: Promise<SavedBlob> }[] = [];
       const settle = async (): Promise<void> => {
         const { chunk, saving } = inFlight.shift()!;
         const { id, known } = await saving;
@@ -119,6 +119,9 @@ export class FileSaver {
       await this.#report.readFailed(e, (err.cause as NodeJS.ErrnoException).code ?? 'error');
       return undefined;
     } finally {
+      // A file that failed part-way may still have a chunk being saved: it settles before the file is done with, so
+      // no blob of it reaches the saver once the walk has moved on (and the saver may be finishing).
+      if (inFlight.length > 0) await Promise.allSettled(inFlight.map((x) => x.saving));
       await file?.close();
     }
   }
