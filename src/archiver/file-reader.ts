@@ -203,23 +203,24 @@ export class FileReader {
       await this.#report.openFailed(e, err);
       return undefined;
     }
+    const size = stats.size;
+    let extents: [number, number][] | undefined;
     try {
       const other = sameFile(await file.stat({ bigint: true }).catch((err: unknown) => {
         throw new SourceReadError(err);
       }), stats);
       if (other !== undefined) {
-        await this.#report.replaced(e, other);
         await file.close().catch(() => undefined);
+        await this.#report.replaced(e, other);
         return undefined;
       }
+      // Sparse files: read the data regions only; the holes are recorded, never stored. Asked of the descriptor
+      // being read: another file renamed over the path meanwhile cannot lend its holes.
+      extents = e.decision.kind === 'backup-sparse' ? dataExtents(file.fd) : undefined;
     } catch (err) {
       await file.close().catch(() => undefined);
       throw err;
     }
-    const size = stats.size;
-    // Sparse files: read the data regions only; the holes are recorded, never stored. Asked of the descriptor being
-    // read: another file renamed over the path meanwhile cannot lend its holes.
-    const extents = e.decision.kind === 'backup-sparse' ? dataExtents(file.fd) : undefined;
     const regions: [number, number][] = extents ?? [[0, size]];
     const holes: [number, number][] = [];
     if (extents) {
