@@ -33,7 +33,7 @@
  *
  * A file whose data cannot be read (a missing or damaged pack) fails alone: it is named in the result's errors, its
  * temporary file is removed, and the rest is restored. Content is written as it is verified: each chunk is opened
- * under its id and re-hashed (by the addon on the thread pool where it is built, see native-open.ts), and the
+ * under its id and re-hashed (by the addon on the thread pool where it is built, see src/native/open.ts), and the
  * file's length must match the snapshot before it is renamed into place. Sparse holes are left as holes. The first
  * ENOSPC stops the restore with one `VP_TARGET_SPACE`.
  *

@@ -5,7 +5,8 @@
  * `seal(type, id, parts)` to the blob only (for data that is probably known: seal only what turns out new). Parts backed by a SharedArrayBuffer are
  * passed by reference; others are copied. Each worker handles its messages in order; the pool sends each job to the
  * worker with the fewest jobs waiting. Workers keep the process alive while they exist (a pending reply must not
- * let the process exit mid-backup): whoever makes a pool MUST `close()` it, as `backup()` does in a finally.
+ * let the process exit mid-backup): whoever makes a pool MUST `close()` it, as the blob saver (repo/blob-saver.ts)
+ * does when it is closed.
  *
  * @module
  */
@@ -27,7 +28,7 @@ function workerUrl(): URL {
 
 /**
  * Identifies and seals chunks off the event loop: {@link SealPool}'s worker threads, or the addon's thread-pool jobs
- * (`nativeChunkSealer` in native-seal.ts). The parts' bytes must not change until the returned promise settles.
+ * (`nativeChunkSealer` in src/native/seal.ts). The parts' bytes must not change until the returned promise settles.
  */
 export interface ChunkSealer {
   /** The id of `parts` and `parts` sealed as a blob of `type` under it. */

@@ -91,7 +91,9 @@ export function packHasher(): PackHasher {
 }
 
 /**
- * Writes one pack through a sink: blobs as they are added, then the header and trailer on {@link finish}.
+ * Writes one pack through a sink: blobs as they are added, then the header and trailer on {@link finish}. For
+ * building a pack in memory or over any sink (tests, tools); a backup's pack files are written by pack-file.ts, in
+ * the same layout ({@link packTail}).
  *
  * @example
  * ```ts

@@ -39,7 +39,8 @@ import { type Store, typedErrors } from '../transfer/store.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
 import { CONFIG_NAME, Folder, idFromName, objectName } from './layout.js';
 import { type VaultConfig, VAULT_FORMAT_VERSION, openConfig, sealConfig } from './config.js';
-import { type IndexEntry, type IndexReader, openIndexReader, sealIndex } from './index-file.js';
+import { type IndexEntry, type IndexReader, openIndexReader } from './index-file.js';
+import { writeIndexObject } from './index-writer.js';
 import { PACK_TRAILER_LENGTH, type PackedType, openPackHeader, readPackTrailer } from './pack.js';
 import { type Snapshot, type Tree, decodeSnapshot, decodeTree, encodeSnapshot } from './tree.js';
 import { type Lock, decodeLock, encodeLock } from './lock.js';
@@ -411,9 +412,7 @@ export class Vault {
 
   /** Writes an index object listing `entries` (all in packs the store has acknowledged). Returns its id. */
   async writeIndex(entries: readonly IndexEntry[], options: { signal?: AbortSignal } = {}): Promise<Buffer> {
-    const id = randomBytes(32);
-    await this.store.put(objectName(Folder.index, id), sealIndex(this.keys, id, { entries, supersedes: [] }), { ...options, ifNotExists: true });
-    return id;
+    return writeIndexObject(this.store, this.keys, entries, [], options);
   }
 
   /**

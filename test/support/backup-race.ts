@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { AttributeProbe } from '../../src/scan/attributes.js';
 import { defaultProbe } from '../../src/scan/probe.js';
-import { type BackupResult, backup } from '../../src/engine/backup.js';
+import { type BackupOptions, type BackupResult, backup } from '../../src/engine/backup.js';
 import { ObjectType } from '../../src/crypto/object-type.js';
 import type { Vault } from '../../src/repo/vault.js';
 import { type TreeNode, nodeDisplayName } from '../../src/repo/tree.js';
@@ -164,14 +164,15 @@ export function fifoGuard(fifos: readonly string[], marker: string, ms = 20_000)
   return { stop: () => void child.kill('SIGKILL') };
 }
 
-/** Runs `backup` with the swaps armed and the FIFO guard on; fails the test if a FIFO had to be released. */
-export async function raceBackup(f: VaultFixture, race: RaceFixture): Promise<BackupResult> {
+/** Runs `backup` (with `options`, e.g. the kernels) with the swaps armed and the FIFO guard on; fails the test if a FIFO had to be released. */
+export async function raceBackup(f: VaultFixture, race: RaceFixture, options: BackupOptions = {}): Promise<BackupResult> {
   let armed = false;
   const marker = f.path('fifo-released');
   const guard = fifoGuard(race.fifos, marker);
   let result: BackupResult;
   try {
     result = await backup(f.vault, [race.src], {
+      ...options,
       scratchDir: f.path('scratch'),
       reportPath: f.path('report.jsonl'),
       probe: swappingProbe(race.swaps, () => armed),
@@ -280,7 +281,7 @@ export function startWatcher(targets: readonly string[], secret: string, spares:
  * other files in a loop: no backup may store a secret byte under any name, nor block opening a FIFO (a guard per run
  * releases a reader stuck in open and records it, so a regression fails instead of hanging).
  */
-export async function expectWatcherHarmless(f: VaultFixture): Promise<void> {
+export async function expectWatcherHarmless(f: VaultFixture, options: BackupOptions = {}): Promise<void> {
   const src = f.path('src');
   await mkdir(src);
   const secret = f.path('secret');
@@ -298,7 +299,7 @@ export async function expectWatcherHarmless(f: VaultFixture): Promise<void> {
       // non-blocking opens, which end long before.
       const guard = fifoGuard(targets, released);
       try {
-        const r = await backup(f.vault, [src], { scratchDir: f.path('scratch'), parent: null, signal: AbortSignal.timeout(120_000) });
+        const r = await backup(f.vault, [src], { ...options, scratchDir: f.path('scratch'), parent: null, signal: AbortSignal.timeout(120_000) });
         snapshots.push(r.snapshot!);
       } finally {
         guard.stop();

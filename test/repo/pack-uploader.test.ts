@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PackUploader } from '../../src/engine/pack-uploader.js';
+import { PackUploader } from '../../src/repo/pack-uploader.js';
 import { ScratchCache } from '../../src/stage/scratch-cache.js';
 import { Vault } from '../../src/repo/vault.js';
 import { ObjectType } from '../../src/crypto/object-type.js';

@@ -10,34 +10,36 @@
  *   (so a pack needs twice its size until its copy is done and the pending file removed, before the upload). When
  *   the cache is full, the caller waits. Reservations are granted in the order asked, so a pack's copy is never
  *   stuck behind the next pack's blobs. A blob at least as large as a pack (a huge folder's tree) is a pack of its
- *   own, written straight from memory, so it never needs twice its size.
+ *   own, written straight from memory, so it never needs twice its size. Either way the pack file is written by
+ *   the one pack file writer (pack-file.ts).
  * - Uploads run in the background, at most `maxInFlight` packs being copied or uploaded at once (slots are taken in
- *   order, however many producers stage at once); the body is re-read from the staged file on every attempt. Only after the store acknowledges a pack is its file removed,
- *   its space released, and its blobs queued for the index.
- * - Index objects are written for acknowledged packs only, every `indexEvery` packs and at the end, so an
- *   interrupted backup loses little: what was acknowledged is listed, and the next run reuses it.
+ *   order, however many producers stage at once); the body is re-read from the staged file on every attempt. Only
+ *   after the store acknowledges a pack is its file removed, its space released, and its blobs queued for the index.
+ * - Index objects are written for acknowledged packs only, every `indexEvery` packs and at the end, by the one
+ *   index writer (index-writer.ts), so an interrupted backup loses little: what was acknowledged is listed, and the
+ *   next run reuses it.
+ *
+ * Its caller is the blob saver (blob-saver.ts), which decides what is new and seals it; this module only packs.
  *
  * @module
  */
-import { createHash, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { type FileHandle, open, unlink } from 'node:fs/promises';
 import { VaultpathError, throwIfAborted } from '../errors.js';
 import { BLOB_OVERHEAD, type SealedObject } from '../crypto/envelope.js';
 import type { ScratchCache } from '../stage/scratch-cache.js';
-import type { Vault } from '../repo/vault.js';
-import { Folder, objectName } from '../repo/layout.js';
-import { PACK_ENTRY_LENGTH, PACK_TRAILER_LENGTH, type PackEntry, type PackedType, packTail } from '../repo/pack.js';
-import { type NativePackWriter, type StagedRanges, nativePackWriter } from '../native/seal.js';
-import type { IndexEntry } from '../repo/index-file.js';
-import { Limiter } from './limit.js';
+import type { Vault } from './vault.js';
+import { Folder, objectName } from './layout.js';
+import { PACK_ENTRY_LENGTH, PACK_TRAILER_LENGTH, type PackEntry, type PackedType } from './pack.js';
+import { IOV_MAX, type PackFileWriter, writeAll, writePackFile } from './pack-file.js';
+import { IndexWriter } from './index-writer.js';
+import { nativeKernels } from '../native/ports.js';
+import { Limiter } from '../engine/limit.js';
+import { formatBytes } from '../units.js';
 
-/** Slices per writev call (the POSIX minimum of IOV_MAX). */
-const IOV_MAX = 1024;
 /** Sealed bytes gathered before they are appended to a pending file in one call. */
 const APPEND_BYTES = 1024 * 1024;
-/** Bytes copied at a time where the addon is not built. */
-const COPY_BYTES = 1024 * 1024;
 
 /** Writers aim at packs of this size. */
 export const TARGET_PACK_SIZE = 16 * 1024 * 1024;
@@ -50,6 +52,21 @@ export function scratchNeeded(largestPack: number): number {
   return 2 * largestPack;
 }
 
+/**
+ * Checks, before any data is read, that a scratch cache of `capacity` bytes can assemble the largest pack: the
+ * target size plus one blob of up to `maxBlob` bytes (and room for its header), twice (see {@link scratchNeeded}).
+ * @throws {VaultpathError} `VP_SCRATCH_SPACE`
+ */
+export function checkScratchCapacity(capacity: number, targetPackSize: number, maxBlob: number): void {
+  const largestPack = targetPackSize + maxBlob + 64 * 1024;
+  if (capacity < scratchNeeded(largestPack)) {
+    throw new VaultpathError(
+      'VP_SCRATCH_SPACE',
+      `A scratch cache of ${formatBytes(capacity)} cannot hold one pack of up to ${formatBytes(largestPack)} while it is assembled from the blobs staged for it; give at least ${formatBytes(scratchNeeded(largestPack))}.`,
+    );
+  }
+}
+
 export interface PackUploaderOptions {
   /** @default TARGET_PACK_SIZE */
   readonly targetPackSize?: number;
@@ -59,7 +76,7 @@ export interface PackUploaderOptions {
   readonly indexEvery?: number;
   readonly signal?: AbortSignal;
   /** Writes pack files natively; `null` writes them in JavaScript. @default the addon's, where it is built */
-  readonly packWriter?: NativePackWriter | null;
+  readonly packWriter?: PackFileWriter | null;
   /** Called after each pack is acknowledged. MUST NOT block. */
   readonly onPackStored?: (bytes: number) => void;
   /** Given each blob's sealed bytes once they are written to the scratch cache, when nothing refers to them. */
@@ -96,17 +113,16 @@ export class PackUploader {
   readonly #vault: Vault;
   readonly #scratch: ScratchCache;
   readonly #target: number;
-  readonly #indexEvery: number;
   readonly #signal: AbortSignal | undefined;
   readonly #onPackStored: ((bytes: number) => void) | undefined;
   readonly #recycle: ((sealed: SealedObject) => void) | undefined;
-  readonly #packWriter: NativePackWriter | null;
+  readonly #packWriter: PackFileWriter | null;
   #open: OpenPack | undefined;
   /** Ids added in this run (pending, staged, uploading or stored): the run's own dedup set. */
   readonly #added = new Set<string>();
   readonly #inFlight = new Set<Promise<void>>();
-  #acknowledged: IndexEntry[] = [];
-  #packsSinceIndex = 0;
+  /** Lists acknowledged packs in index objects. */
+  readonly #index: IndexWriter;
   #failure: unknown;
   #seq = 0;
   #pending = 0;
@@ -132,11 +148,11 @@ export class PackUploader {
     this.#scratch = scratch;
     this.#target = options.targetPackSize ?? TARGET_PACK_SIZE;
     this.#slots = new Limiter(options.maxInFlight ?? 2);
-    this.#indexEvery = options.indexEvery ?? 16;
+    this.#index = new IndexWriter(vault.store, vault.keys, { every: options.indexEvery ?? 16, signal: options.signal });
     this.#signal = options.signal;
     this.#onPackStored = options.onPackStored;
     this.#recycle = options.recycle;
-    this.#packWriter = options.packWriter === undefined ? nativePackWriter() : options.packWriter;
+    this.#packWriter = options.packWriter === undefined ? nativeKernels.packWriter() : options.packWriter;
   }
 
   /** True when blob `id` was added in this run. */
@@ -184,7 +200,7 @@ export class PackUploader {
     if (this.#open) await this.#stage();
     while (this.#inFlight.size > 0) await Promise.race(this.#inFlight);
     this.#check();
-    await this.#writeIndex();
+    await this.#index.flush();
   }
 
   /** Waits for uploads already started (after a failure or abort), without starting more, and removes the pending file. */
@@ -264,16 +280,13 @@ export class PackUploader {
   /** Stages a blob as a pack of its own, written from memory (see add). */
   async #stageAlone(type: PackedType, id: Buffer, sealed: SealedObject, plaintextLength: number): Promise<void> {
     const entries: PackEntry[] = [{ type, codec: 0, id, offset: 0, length: sealed.length, plaintextLength }];
-    const tail = packTail(this.#vault.keys, entries);
-    const size = sealed.length + tail.reduce((n, p) => n + p.length, 0);
+    const size = sealed.length + packTailLength(entries.length);
     await this.#launch(
       size,
       async (path) => {
-        const parts = [...sealed.parts, ...tail];
-        const write = this.#packWriter;
         let packId: Buffer;
         try {
-          packId = write ? await write(path, parts) : await copyPack(path, parts);
+          packId = await writePackFile(this.#vault.keys, path, entries, sealed.parts, this.#packWriter);
         } catch (e) {
           throw scratchError(e, this.#scratch.dir);
         }
@@ -315,12 +328,9 @@ export class PackUploader {
           { size, path, stream: () => createReadStream(path, { highWaterMark: 1024 * 1024 }) },
           { signal: this.#signal },
         );
-        for (const e of entries) {
-          this.#acknowledged.push({ id: e.id, type: e.type, codec: e.codec, packId: id, offset: e.offset, length: e.length, plaintextLength: e.plaintextLength });
-        }
+        this.#index.packStored(id, entries);
         this.packs++;
         this.bytesStored += size;
-        this.#packsSinceIndex++;
         this.#onPackStored?.(size);
       } catch (e) {
         this.#failure ??= e;
@@ -329,7 +339,7 @@ export class PackUploader {
         await unlink(path).catch(() => undefined);
         this.#scratch.release(size);
       }
-      if (this.#failure === undefined && this.#packsSinceIndex >= this.#indexEvery) await this.#writeIndex().catch((e: unknown) => (this.#failure ??= e));
+      if (this.#failure === undefined && this.#index.due) await this.#index.flush().catch((e: unknown) => (this.#failure ??= e));
     })();
     this.#inFlight.add(task);
     void task.finally(() => {
@@ -351,12 +361,10 @@ export class PackUploader {
       ranges[2 * i + 1] = b.length;
       offset += b.length;
     }
-    const tail = packTail(this.#vault.keys, entries);
     const from = { path: pack.path, ranges };
     try {
       if (pack.file) await (await pack.file).close().finally(() => (pack.file = undefined));
-      const write = this.#packWriter;
-      const id = write ? await write(path, tail, from) : await copyPack(path, tail, from);
+      const id = await writePackFile(this.#vault.keys, path, entries, from, this.#packWriter);
       return { id, entries };
     } catch (e) {
       throw scratchError(e, this.#scratch.dir);
@@ -373,74 +381,16 @@ export class PackUploader {
     this.#scratch.release(pack.reserved);
     pack.reserved = 0;
   }
-
-  async #writeIndex(): Promise<void> {
-    if (this.#acknowledged.length === 0) return;
-    const entries = this.#acknowledged;
-    this.#acknowledged = [];
-    this.#packsSinceIndex = 0;
-    await this.#vault.writeIndex(entries, { signal: this.#signal });
-  }
-}
-
-/**
- * Writes a pack where the addon is not built: `from`'s ranges (if any), in order, then `parts`, to a new file at
- * `path`; resolves to the SHA-256 of what it wrote.
- */
-async function copyPack(path: string, parts: readonly Buffer[], from?: StagedRanges): Promise<Buffer> {
-  const hash = createHash('sha256');
-  const source = from ? await open(from.path, 'r') : undefined;
-  try {
-    const file = await open(path, 'wx');
-    try {
-      if (source && from) {
-        const buffer = Buffer.allocUnsafe(COPY_BYTES);
-        for (let i = 0; i < from.ranges.length; i += 2) {
-          let at = from.ranges[i]!;
-          let left = from.ranges[i + 1]!;
-          while (left > 0) {
-            const { bytesRead } = await source.read(buffer, 0, Math.min(left, buffer.length), at);
-            if (bytesRead === 0) throw Object.assign(new Error(`EIO: ${from.path} ends before byte ${at + left}`), { code: 'EIO' });
-            const piece = buffer.subarray(0, bytesRead);
-            hash.update(piece);
-            await writeAll(file, [piece]);
-            at += bytesRead;
-            left -= bytesRead;
-          }
-        }
-      }
-      for (const p of parts) hash.update(p);
-      for (let i = 0; i < parts.length; i += IOV_MAX) await writeAll(file, parts.slice(i, i + IOV_MAX));
-    } finally {
-      await file.close();
-    }
-  } finally {
-    await source?.close();
-  }
-  return hash.digest();
 }
 
 /** The size of the pack `pack` makes: its blobs, then the sealed header (one entry per blob) and the trailer. */
 function packSize(pack: OpenPack): number {
-  return pack.bytes + BLOB_OVERHEAD + 4 + PACK_ENTRY_LENGTH * pack.blobs.length + PACK_TRAILER_LENGTH;
+  return pack.bytes + packTailLength(pack.blobs.length);
 }
 
-/** Writes every byte of `parts`, looping over short writes (a filling disk writes what fits, then fails). */
-async function writeAll(file: FileHandle, parts: readonly Buffer[]): Promise<void> {
-  let remaining = parts.filter((p) => p.length > 0);
-  while (remaining.length > 0) {
-    const { bytesWritten } = await file.writev(remaining);
-    let n = bytesWritten;
-    const rest: Buffer[] = [];
-    for (const p of remaining) {
-      if (n >= p.length) n -= p.length;
-      else {
-        rest.push(p.subarray(n));
-        n = 0;
-      }
-    }
-    remaining = rest;
-  }
+/** The bytes of a pack's sealed header (one entry per blob) and trailer. */
+function packTailLength(blobs: number): number {
+  return BLOB_OVERHEAD + 4 + PACK_ENTRY_LENGTH * blobs + PACK_TRAILER_LENGTH;
 }
 
 function scratchError(e: unknown, dir: string): unknown {
