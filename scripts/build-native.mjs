@@ -1,6 +1,5 @@
-// Builds the optional native addon (native/statx.c, the restore's whole-file writer
-// in native/write_file.c, the backup's file sealing and pack writing and the restore's blob opening in
-// native/blob_crypto.c) on Linux with the node-gyp that npm bundles. vaultpath works without it (the scan then
+// Builds the optional native addon (binding.gyp target vaultpath_native: kernels in native/kernels/, their N-API
+// glue in native/napi/) on Linux with the node-gyp that npm bundles. vaultpath works without it (the scan then
 // falls back to lstat and reports compressed/encrypted as unknown; backup seals small files and writes and hashes packs on its own thread; restore opens blobs on its own thread
 // and writes small files one at a time with Node's calls), so a failed build warns, with node-gyp's output,
 // instead of failing the install.

@@ -133,7 +133,7 @@ console.log(Object.keys(cache).filter((k) => k.includes('/node_modules/undici/')
   });
 
   it('refuses deep imports of internal modules', () => {
-    const script = `import('vaultpath/dist/engine/pack-uploader.js').then(() => console.log('resolved'), (e) => console.log(e.code));`;
+    const script = `import('vaultpath/dist/repo/pack-uploader.js').then(() => console.log('resolved'), (e) => console.log(e.code));`;
     const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
     expect(stdout.trim()).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
   });

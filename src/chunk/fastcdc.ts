@@ -23,7 +23,7 @@
  * bytes the hash sits at a fixed point (−gear[0] mod 2^32) that does not change until a non-zero byte arrives,
  * so if that fixed point is not a cut, the rest of the run cannot contain one.
  *
- * The scan itself runs in the native addon where it is built (native/gear.c, 4.6 to 6.4 times the speed of the
+ * The scan itself runs in the native addon where it is built (native/kernels/gear.c, 4.6 to 6.4 times the speed of the
  * JavaScript loop, which is the fallback); a test holds the two to the same cut points.
  *
  * @module
@@ -96,7 +96,7 @@ function topBits(bits: number): number {
  * The gear-hash scan: hashes `b[i..limit)` from `state[0]` and returns the index just past the first cut under mask
  * `state[1]`, or -1 with the hash left in `state[0]`. `state[2]` is the hash's fixed point in a run of zero bytes
  * and `state[3]` is 1 when that point is no cut, so that long zero runs can be passed over. The addon's `gearScan`
- * does the same (native/gear.c).
+ * does the same (native/kernels/gear.c).
  * @internal
  */
 export type GearScan = (b: Uint8Array, i: number, limit: number, state: Int32Array, gear: Int32Array) => number;

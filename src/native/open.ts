@@ -21,7 +21,7 @@ import { VaultpathError } from '../errors.js';
 import { BLOB_OVERHEAD, Codec, aadPrefix, authFailed, objectKeyLabel, unknownCodec, type SealKeys } from '../crypto/envelope.js';
 import type { ChunkIdKeys } from '../crypto/chunk-id.js';
 import { type BlobLocation, blobCutShort, blobIdMismatch, blobWhere } from '../repo/vault.js';
-import { batched } from '../engine/batch.js';
+import { batched } from './batch.js';
 import { OPEN_RESULT_SLOTS, OPEN_SPEC_SLOTS, OPEN_TARGET_SLOTS, OpenOutcome, errnoName, nativeFunction } from './addon.js';
 
 /** Blobs opened in one thread-pool job at most. */

@@ -19,9 +19,9 @@
 import type { ObjectTypeCode } from '../crypto/object-type.js';
 import { BLOB_OVERHEAD, type SealKeys, type SealedObject, aadPrefix, freshSalt, objectKeyLabel } from '../crypto/envelope.js';
 import type { ChunkIdKeys } from '../crypto/chunk-id.js';
-import type { ChunkSealer } from '../engine/seal-pool.js';
-import type { SealBuffers } from '../engine/seal-buffers.js';
-import { batched } from '../engine/batch.js';
+import type { ChunkSealer } from '../repo/seal-pool.js';
+import type { SealBuffers } from '../repo/seal-buffers.js';
+import { batched } from './batch.js';
 import { type SealFileResult, errnoName, nativeFunction } from './addon.js';
 
 /** Files sealed in one thread-pool job at most: enough to spare most hand-offs, few enough to keep several jobs running. */

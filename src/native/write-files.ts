@@ -18,7 +18,7 @@
  * @module
  */
 import { splitTimeNs } from '../repo/tree.js';
-import { batched } from '../engine/batch.js';
+import { batched } from './batch.js';
 import { WRITE_SWAPPED, errnoName, nativeFunction } from './addon.js';
 
 /** Files written by one thread-pool job at most. */

@@ -2,7 +2,7 @@
  * The attribute probes that come with vaultpath.
  *
  * - {@link StatxProbe} (Linux, the default there): one `statx(2)` per entry through a small native addon
- *   (native/statx.c), batched. It reads what the platform really tells: the inode flags COMPRESSED (`chattr +c`,
+ *   (native/kernels/statx.c), batched. It reads what the platform really tells: the inode flags COMPRESSED (`chattr +c`,
  *   lsattr's `c`) and ENCRYPTED (fscrypt, lsattr's `E`) and the MOUNT_ROOT flag, each only where the file system's
  *   `attributes_mask` says it can report it; otherwise the attribute is unknown.
  * - {@link LstatProbe} (every platform; the fallback when the addon did not build): Node's `lstat`. Link counts,
@@ -38,7 +38,7 @@ const STATX_ATTR_COMPRESSED = 0x4;
 const STATX_ATTR_ENCRYPTED = 0x800;
 const STATX_ATTR_MOUNT_ROOT = 0x2000;
 
-// Field offsets written by native/statx.c for each path.
+// Field offsets in the enum of native/kernels/statx.h, for each path.
 const F = {
   errno: 0, mode: 1, nlink: 2, size: 3, blocks: 4, inoHi: 5, inoLo: 6, devMajor: 7, devMinor: 8,
   mtimeSec: 9, mtimeNsec: 10, ctimeSec: 11, ctimeNsec: 12, attributes: 13, attributesMask: 14, uid: 15, gid: 16, readErrno: 17,

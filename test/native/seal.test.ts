@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SEAL_BATCH_BYTES, nativeChunkSealer, nativeFileSealer, nativePackWriter } from '../../src/native/seal.js';
 import { nativeFunction } from '../../src/native/addon.js';
 import { rawFunction } from './raw.js';
-import { SealBuffers } from '../../src/engine/seal-buffers.js';
+import { SealBuffers } from '../../src/repo/seal-buffers.js';
 import { VaultKeys } from '../../src/crypto/keys.js';
 import { ChunkIdentifier } from '../../src/crypto/chunk-id.js';
 import { ObjectType } from '../../src/crypto/object-type.js';

@@ -6,7 +6,7 @@ import { ScratchCache } from '../../src/stage/scratch-cache.js';
 import { ObjectType } from '../../src/crypto/object-type.js';
 import { openBlob } from '../../src/crypto/envelope.js';
 import { type Kernels, nativeKernels, portableKernels } from '../../src/native/ports.js';
-import type { ChunkSealer } from '../../src/engine/seal-pool.js';
+import type { ChunkSealer } from '../../src/repo/seal-pool.js';
 import { seededBytes } from '../support/seeded.js';
 import { type VaultFixture, makeVault } from '../support/vaults.js';
 

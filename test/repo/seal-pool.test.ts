@@ -2,7 +2,7 @@
 // (a changed file's chunks are mostly known: only the new ones are sealed). Every way gives the same id and a blob
 // the portable code opens.
 import { afterAll, describe, expect, it } from 'vitest';
-import { SealPool } from '../../src/engine/seal-pool.js';
+import { SealPool } from '../../src/repo/seal-pool.js';
 import { VaultKeys } from '../../src/crypto/keys.js';
 import { ChunkIdentifier } from '../../src/crypto/chunk-id.js';
 import { ObjectType } from '../../src/crypto/object-type.js';

@@ -1,6 +1,6 @@
 // Sealed-chunk buffers are reused, never handed out twice at once, and never more than the cap is kept.
 import { describe, expect, it } from 'vitest';
-import { type BufferMemory, SealBuffers, defaultBufferMemory } from '../../src/engine/seal-buffers.js';
+import { type BufferMemory, SealBuffers, defaultBufferMemory } from '../../src/repo/seal-buffers.js';
 import { nativeFunction } from '../../src/native/addon.js';
 
 const KiB = 1024;

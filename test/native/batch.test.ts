@@ -1,6 +1,6 @@
 // Calls made in one turn share a batch; every caller gets its own result or the batch's failure.
 import { describe, expect, it } from 'vitest';
-import { batched } from '../../src/engine/batch.js';
+import { batched } from '../../src/native/batch.js';
 
 describe('batched calls', () => {
   it('gather the calls of one turn into batches of at most max, each caller getting its own result', async () => {

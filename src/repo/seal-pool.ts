@@ -23,7 +23,7 @@ interface Job {
 
 /** Where the compiled worker is: beside this module, or in dist/ when this module runs from source (tests). */
 function workerUrl(): URL {
-  return import.meta.url.endsWith('.ts') ? new URL('../../dist/engine/seal-worker.js', import.meta.url) : new URL('./seal-worker.js', import.meta.url);
+  return import.meta.url.endsWith('.ts') ? new URL('../../dist/repo/seal-worker.js', import.meta.url) : new URL('./seal-worker.js', import.meta.url);
 }
 
 /**

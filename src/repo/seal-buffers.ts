@@ -9,7 +9,7 @@
  *
  * Sizes are rounded up to a multiple of {@link GRAIN}; a request takes the smallest free buffer of at least its size
  * and at most half again as large, else a new one. At most `maxFreeBytes` are kept for reuse, the most recently
- * given back. Buffers past that are unmapped at once where the native addon is built (native/memory.c), as are all
+ * given back. Buffers past that are unmapped at once where the native addon is built (native/napi/memory.c), as are all
  * kept ones on {@link SealBuffers.dispose}: left to the collector, a backup whose sizes change (large chunks, then
  * batches of small files) carried tens of MiB of dropped buffers between collections. Elsewhere, and for any buffer
  * never given back (a failed backup), the collector frees them.
