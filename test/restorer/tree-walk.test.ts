@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backup } from '../../src/engine/backup.js';
 import { restore } from '../../src/engine/restore.js';
-import { TreeMemo } from '../../src/restorer/walk.js';
+import { TreeMemo } from '../../src/repo/tree-walk.js';
 import type { Tree } from '../../src/repo/tree.js';
 import { type VaultFixture, makeVault } from '../support/vaults.js';
 
