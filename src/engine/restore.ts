@@ -2,9 +2,9 @@
  * `restore()`: a snapshot (or part of it) back to a target folder, verified. Wiring of the stages in src/restorer:
  *
  *   plan (plan.ts: trees walked once, bounds checked, bytes summed, free space checked; up to 16 MiB of them kept)
- *   → target opened as one descriptor (target.ts) → trees walked again (the kept trees not read again): folders and
- *   links made from their parent's descriptor (folders.ts), files written by the file writer (file-writer.ts) from
- *   packs downloaded into the recovery folder (stage/pack-cache.ts), a few at once, descriptors bounded.
+ *   → target opened as one descriptor (target.ts) → trees walked again into jobs (jobs.ts; the kept trees not read
+ *   again): folders and links made from their parent's descriptor (folders.ts), files written by the file writer
+ *   (file-writer.ts) from packs downloaded into the recovery folder (stage/pack-cache.ts), a few at once.
  *
  * Safety against a local user who can write inside the target while it runs (vaultpath runs as root): every name is
  * reached from its folder's descriptor, never following a link (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS through
@@ -32,13 +32,13 @@ import { VaultpathError } from '../errors.js';
 import type { Vault } from '../repo/vault.js';
 import { systemClock } from '../throttle/clock.js';
 import { ensureUserFolder, userFolder } from '../stage/user-folders.js';
-import { TreeMemo, walkTrees } from '../repo/tree-walk.js';
+import { TreeMemo } from '../repo/tree-walk.js';
 import { chooseFsAt, closeQuietly } from '../restorer/fs-at.js';
 import { openTarget } from '../restorer/target.js';
 import { checkSpace, includeFilter, planRestore } from '../restorer/plan.js';
-import { DIR_BUDGET, Dir, FILES_IN_FLIGHT, type RestoreContext, SMALL_FILES_IN_FLIGHT, TEMP_PREFIX } from '../restorer/context.js';
-import { SMALL_FILE, restoreFile } from '../restorer/file-writer.js';
-import { ensureDir, release, removeStaleTemps, restoreLink } from '../restorer/folders.js';
+import { Dir, FILES_IN_FLIGHT, type RestoreContext, SMALL_FILES_IN_FLIGHT, TEMP_PREFIX } from '../restorer/context.js';
+import { removeStaleTemps } from '../restorer/folders.js';
+import { restoreTrees } from '../restorer/jobs.js';
 import type { RestoreOptions, RestoreResult } from '../restorer/types.js';
 import { Limiter } from './limit.js';
 import { nativeKernels } from '../native/ports.js';
@@ -103,45 +103,7 @@ export async function restore(vault: Vault, ref: string, target: string, options
       limiter: new Limiter(FILES_IN_FLIGHT), smallFiles: new Limiter(SMALL_FILES_IN_FLIGHT), openBlob: kernels.blobOpener(vault.keys), writeBlob: kernels.blobWriter(vault.keys), openDirect: kernels.openDirect, pending,
     };
     if (ctx.sweep) removeStaleTemps(ctx, root);
-    const c = ctx;
-    await walkTrees<Dir>(vault, index, snapshot.tree, root, {
-      enter(parent, node, name, rel) {
-        const dir = new Dir(parent, name, rel, node);
-        parent.refs++;
-        dir.refs++; // the walk's, until its listing is done
-        if (!c.include) ensureDir(c, dir);
-        return dir;
-      },
-      leave(dir) {
-        if (dir !== root) release(c, dir);
-      },
-      async leaf(parent, node, name, rel) {
-        if (c.include && !c.include(rel)) return;
-        // A small file restored by the addon holds at most 1 MiB: many run at once, their blobs opened and their
-        // files written a batch per thread-pool job.
-        const small = node.type === 'file' && node.size! <= SMALL_FILE && !node.holes && c.openBlob !== null && c.writer !== null;
-        // Descriptors stay bounded: past the budget, the walk waits for files in flight (and their folders) to finish.
-        while ((c.pending.size >= SMALL_FILES_IN_FLIGHT * 2 || c.open.size > DIR_BUDGET) && c.pending.size > 0) await Promise.race(c.pending);
-        parent.refs++;
-        const p = (small ? c.smallFiles : c.limiter)
-          .run(async () => {
-            if (c.fatal || !ensureDir(c, parent)) return;
-            if (node.type === 'file') await restoreFile(c, node, parent, name, rel);
-            else if (node.type === 'symlink') restoreLink(c, node, parent, name, rel);
-          })
-          .finally(() => release(c, parent));
-        c.pending.add(p);
-        void p.finally(() => c.pending.delete(p)).catch(() => undefined);
-      },
-      refused(shown, why) {
-        c.errors.push({ path: shown, reason: `refused: ${why} could lead outside the target` });
-      },
-      unreadable(_dir, rel, e) {
-        // A damaged or missing tree fails the folder it lists (and what is below it), not the whole restore.
-        c.errors.push({ path: rel === '' ? '/' : rel, reason: `the folder's listing cannot be read: ${(e as Error).message}` });
-      },
-      stopped: () => c.fatal !== undefined,
-    }, { signal, memo });
+    await restoreTrees(ctx, snapshot.tree, root, memo);
     await Promise.all(pending);
   } finally {
     await Promise.allSettled(pending);

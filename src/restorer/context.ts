@@ -14,12 +14,11 @@ import type { Vault, VaultIndex } from '../repo/vault.js';
 import type { TreeNode } from '../repo/tree.js';
 import type { PackCache } from '../stage/pack-cache.js';
 import type { Limiter } from '../engine/limit.js';
-import type { nativeWriter } from '../engine/native-writer.js';
-import type { BlobOpener, BlobWriter, openDirect } from '../engine/native-open.js';
+import type { Kernels } from '../native/ports.js';
 import type { FsAt } from './fs-at.js';
 import { type RestoreError, SETID_PATHS_SHOWN } from './types.js';
 
-/** The start of every temporary name a restore makes; the rest says whose it is (see {@link removeStaleTemps}). */
+/** The start of every temporary name a restore makes; the rest says whose it is (see removeStaleTemps, folders.ts). */
 export const TEMP_PREFIX = '.vaultpath-restore-';
 
 export interface RestoreContext {
@@ -30,7 +29,7 @@ export interface RestoreContext {
   readonly signal: AbortSignal | undefined;
   readonly fs: FsAt;
   /** The addon's whole-file writer, or `null` to write small files with Node's calls. */
-  readonly writer: ReturnType<typeof nativeWriter>;
+  readonly writer: ReturnType<Kernels['fileWriter']>;
   files: number;
   dirs: number;
   bytes: number;
@@ -50,17 +49,17 @@ export interface RestoreContext {
   /** The limit on small files restored by the addon. */
   readonly smallFiles: Limiter;
   /** The addon's blob opener (read, opened and checked on the thread pool), or `null` to do it here. */
-  readonly openBlob: BlobOpener | null;
+  readonly openBlob: ReturnType<Kernels['blobOpener']>;
   /** The addon's blob writer (opened, checked and written to the file on the thread pool), or `null`. */
-  readonly writeBlob: BlobWriter | null;
-  readonly openDirect: typeof openDirect;
+  readonly writeBlob: ReturnType<Kernels['blobWriter']>;
+  readonly openDirect: Kernels['openDirect'];
   /** File restores under way. */
   readonly pending: Set<Promise<void>>;
 }
 
 /** Files restored at once: their opens, writes and renames overlap on the thread pool. */
 export const FILES_IN_FLIGHT = 8;
-/** Small files restored at once by the addon (each at most {@link SMALL_FILE} bytes): a few batches' worth. */
+/** Small files restored at once by the addon (each at most SMALL_FILE bytes, file-writer.ts): a few batches' worth. */
 export const SMALL_FILES_IN_FLIGHT = 32;
 /** Chunks of one large file being opened and written by the addon at once. */
 export const CHUNKS_IN_FLIGHT = 4;

@@ -22,7 +22,7 @@ import { ObjectType } from '../crypto/object-type.js';
 import { BLOB_OVERHEAD } from '../crypto/envelope.js';
 import type { BlobLocation } from '../repo/vault.js';
 import type { TreeNode } from '../repo/tree.js';
-import type { openDirect } from '../engine/native-open.js';
+import type { Kernels } from '../native/ports.js';
 import { closeQuietly } from './fs-at.js';
 import {
   CHUNKS_IN_FLIGHT, type Dir, MOVED, type RestoreContext, RestoreFileError, SWAPPED, done, fileFailed, isFull, keptMode, removeTemp,
@@ -136,12 +136,18 @@ async function restoreSmallFile(ctx: RestoreContext, node: TreeNode, dir: Dir, n
   }
 }
 
+/**
+ * Restores file `node` as `name` in folder `dir` (open): whole from memory when small, else chunk by chunk (through
+ * the addon's blob writer where it is built), holes left as holes. Failures are recorded in the run (see the header).
+ *
+ * @throws {VaultpathError} `VP_ABORTED` only.
+ */
 export async function restoreFile(ctx: RestoreContext, node: TreeNode, dir: Dir, name: Buffer, rel: string): Promise<void> {
   if (node.size! <= SMALL_FILE && !node.holes) return restoreSmallFile(ctx, node, dir, name, rel);
   const temp = tempName(ctx);
   let fd: number | undefined;
   /** The file opened again for direct I/O: the addon writes the chunks' whole pages through it. */
-  let direct: Awaited<ReturnType<typeof openDirect>>;
+  let direct: Awaited<ReturnType<Kernels['openDirect']>>;
   const inFlight: Promise<void>[] = [];
   try {
     refuseFolder(ctx, dir, name);

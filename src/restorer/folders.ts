@@ -133,6 +133,7 @@ export function release(ctx: RestoreContext, dir: Dir): void {
   }
 }
 
+/** Makes link `node` as `name` in folder `dir` (open): under a temporary name, renamed into place; failures recorded. */
 export function restoreLink(ctx: RestoreContext, node: TreeNode, dir: Dir, name: Buffer, rel: string): void {
   const temp = tempName(ctx);
   try {

@@ -57,5 +57,17 @@ describe.runIf(process.platform === 'linux')('restore without the addon', () => 
     expect(await readFile(Buffer.concat([base, rawDir, Buffer.from('/inner')]))).toEqual(Buffer.from('abc'));
   });
 
+  it('sets times through futimes, to the microsecond, when the kernels have no descriptor calls', async () => {
+    const s = new HandSnapshot(f);
+    const ns = 1_700_000_000_123_456_789n;
+    await s.seal(s.tree({ nodes: [fileNode('t', 3, [s.data('abc')], { mtimeNs: String(ns) })] }));
+    const r = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery'), kernels: k.kernels });
+    expect(r.errors).toEqual([]);
+    const restored = (await lstat(f.path('target', 't'), { bigint: true })).mtimeNs;
+    // The addon's futimens would set it to the nanosecond; Node's futimes takes seconds as a double.
+    expect(restored).not.toBe(ns);
+    expect(restored > ns - 1000n && restored < ns + 1000n).toBe(true);
+  });
+
   describeTargetPath(() => f, () => k.kernels);
 });

@@ -1,11 +1,14 @@
-// A restore reads each tree once: the planning walk keeps what it read (within a budget) for the restoring walk.
+// The one walk of a snapshot's trees (src/repo/tree-walk.ts), shared by restore and verify: its depth bound (thrown,
+// or reported and passed by), its reading hook (verify reads each tree once), and its memo, through which a restore
+// reads each tree once: the planning walk keeps what it read (within a budget) for the restoring walk.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backup } from '../../src/engine/backup.js';
 import { restore } from '../../src/engine/restore.js';
-import { TreeMemo } from '../../src/repo/tree-walk.js';
+import { TreeMemo, type TreeVisitor, readTree, walkTrees } from '../../src/repo/tree-walk.js';
 import type { Tree } from '../../src/repo/tree.js';
+import { HandSnapshot, dirNode, fileNode } from '../support/restore-trees.js';
 import { type VaultFixture, makeVault } from '../support/vaults.js';
 
 let f: VaultFixture;
@@ -49,5 +52,91 @@ describe.runIf(process.platform === 'linux')('restore', () => {
     const ids = read.mock.calls.map((c) => c[1]);
     expect(new Set(ids).size).toBeGreaterThanOrEqual(12); // root, src, 5 × (d, e)
     expect(ids.length).toBe(new Set(ids).size);
+  });
+});
+
+/** A visitor that writes down what the walk visits, in order: `+dir`, `-dir`, `file`, `!limit`. */
+function recorder(extra: Partial<TreeVisitor<string>> = {}): { visitor: TreeVisitor<string>; seen: string[] } {
+  const seen: string[] = [];
+  const visitor: TreeVisitor<string> = {
+    enter: (_parent, _node, _name, rel) => {
+      seen.push(`+${rel}`);
+      return rel;
+    },
+    leave: (dir) => void seen.push(`-${dir}`),
+    leaf: (_parent, _node, _name, rel) => void seen.push(rel),
+    unreadable: (_dir, rel) => void seen.push(`?${rel}`),
+    ...extra,
+  };
+  return { visitor, seen };
+}
+
+/** A snapshot `deep/d/d/d` (four levels below the root), then a file `after` beside `deep`. */
+async function deepThenFile(): Promise<string> {
+  const s = new HandSnapshot(f);
+  let below = s.tree({ nodes: [] });
+  for (let i = 0; i < 3; i++) below = s.tree({ nodes: [dirNode('d', below)] });
+  const root = s.tree({ nodes: [dirNode('deep', below), fileNode('after', 0, [])] });
+  await s.seal(root);
+  return root;
+}
+
+describe('the tree walker', () => {
+  it('fails with VP_FORMAT_LIMIT at a folder past its depth bound, before entering it', async () => {
+    const root = await deepThenFile();
+    const index = await f.vault.loadIndex();
+    const { visitor, seen } = recorder();
+    await expect(walkTrees(f.vault, index, root, '', visitor, { maxDepth: 3 })).rejects.toMatchObject({
+      code: 'VP_FORMAT_LIMIT', message: expect.stringContaining('The folder deep/d/d/d is nested more than 3 levels deep'),
+    });
+    expect(seen).toEqual(['+deep', '+deep/d', '+deep/d/d']);
+    // Four levels are within the format's own bound.
+    const all = recorder();
+    await walkTrees(f.vault, index, root, '', all.visitor);
+    expect(all.seen).toEqual(['+deep', '+deep/d', '+deep/d/d', '+deep/d/d/d', '-deep/d/d/d', '-deep/d/d', '-deep/d', '-deep', 'after', '-']);
+  });
+
+  it('with a limit callback, reports the folder past the bound (its tree id) and walks on beside it', async () => {
+    const root = await deepThenFile();
+    const index = await f.vault.loadIndex();
+    const limits: [string, string, string][] = [];
+    const { visitor, seen } = recorder({ limit: (_dir, rel, e, id, bound) => void limits.push([rel, e.code, `${bound} ${id.length}`]) });
+    await walkTrees(f.vault, index, root, '', visitor, { maxDepth: 3 });
+    expect(limits).toEqual([['deep/d/d/d', 'VP_FORMAT_LIMIT', 'depth 64']]);
+    expect(seen).toEqual(['+deep', '+deep/d', '+deep/d/d', '-deep/d/d', '-deep/d', '-deep', 'after', '-']);
+  });
+
+  it('reads a subtree listed twice twice, unless its reading hook declines one it has read', async () => {
+    const s = new HandSnapshot(f);
+    const shared = s.tree({ nodes: [fileNode('x', 0, [])] });
+    const root = s.tree({ nodes: [dirNode('a', shared), dirNode('b', shared)] });
+    await s.seal(root);
+    const index = await f.vault.loadIndex();
+    const read = vi.spyOn(f.vault, 'readTree');
+    const twice = recorder();
+    await walkTrees(f.vault, index, root, '', twice.visitor);
+    expect(twice.seen).toEqual(['+a', 'a/x', '-a', '+b', 'b/x', '-b', '-']);
+    expect(read.mock.calls.map((c) => c[1])).toEqual([root, shared, shared]);
+    read.mockClear();
+    const once = new Set<string>();
+    const hooked = recorder({ reading: (id) => !once.has(id) && once.add(id) !== undefined });
+    await walkTrees(f.vault, index, root, '', hooked.visitor);
+    expect(hooked.seen).toEqual(['+a', 'a/x', '-a', '+b', '-b', '-']);
+    expect(read.mock.calls.map((c) => c[1])).toEqual([root, shared]);
+  });
+
+  it('reads one tree by id through the memo: a kept tree is taken once, then read from the vault again', async () => {
+    const s = new HandSnapshot(f);
+    const root = s.tree({ nodes: [fileNode('x', 0, [])] });
+    await s.seal(root);
+    const index = await f.vault.loadIndex();
+    const read = vi.spyOn(f.vault, 'readTree');
+    const memo = new TreeMemo();
+    const first = await readTree(f.vault, index, root, { memo });
+    memo.stopKeeping();
+    expect(await readTree(f.vault, index, root, { memo })).toBe(first);
+    expect(await readTree(f.vault, index, root, { memo })).toEqual(first);
+    expect(read).toHaveBeenCalledTimes(2);
+    await expect(readTree(f.vault, index, 'ab'.repeat(32))).rejects.toMatchObject({ code: 'VP_NOT_FOUND' });
   });
 });
