@@ -4,10 +4,8 @@
  * Structure (always): every snapshot opens; every index object opens; every tree a snapshot references opens, is
  * well formed and lies at most {@link MAX_TREE_DEPTH} folders deep; every blob a tree references is in the index;
  * every pack the index names exists and is long enough for the entries in it.
- * Data (`readData`): every pack in use is read, in windows of {@link PACK_WINDOW} bytes (memory stays bounded
- * whatever a pack's size), its bytes hash to its name (a pack whose bytes changed is reported even when every blob
- * in it still opens: a flipped header byte, bytes appended or cut), and every blob the index places in it opens
- * under its id and hashes back to that id.
+ * Data (`readData`): every pack in use is read, in windows of {@link PACK_WINDOW} bytes, its bytes hash to its name,
+ * and every blob the index places in it opens under its id and hashes back to that id (repo/pack-check.ts).
  *
  * Objects are read in the reverse of the order a backup writes them (packs, then index, then snapshot): snapshots
  * are listed first, then the index is loaded, then packs are listed. Everything a listed snapshot needs was
@@ -22,16 +20,15 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
 import { type ErrorCode, VaultpathError, throwIfAborted } from '../errors.js';
 import { toHex } from '../bytes.js';
 import type { BlobLocation, Vault, VaultIndex } from '../repo/vault.js';
+import { type Found, PACK_WINDOW, checkPack, codeOf } from '../repo/pack-check.js';
 import { Folder, idFromName, objectName } from '../repo/layout.js';
 import { MAX_TREE_DEPTH, type TreeNode } from '../repo/tree.js';
 import { type TreeVisitor, walkTrees } from '../repo/tree-walk.js';
 
-/** Bytes of a pack read at once by `readData`. */
-export const PACK_WINDOW = 16 * 1024 * 1024;
+export { PACK_WINDOW } from '../repo/pack-check.js';
 
 export interface VerifyOptions {
   /** Download every pack and open every blob. @default false */
@@ -63,13 +60,6 @@ export interface VerifyResult {
   /** Packs read and hashed (with readData). */
   readonly packsRead: number;
   readonly damage: readonly Damage[];
-}
-
-/** A problem found, by key: a blob id (hex), `tree <id>`, or an object name (a pack). */
-type Found = Map<string, { problem: string; code?: ErrorCode }>;
-
-function codeOf(e: unknown): ErrorCode | undefined {
-  return e instanceof VaultpathError ? e.code : undefined;
 }
 
 /**
@@ -161,57 +151,6 @@ export async function verify(vault: Vault, options: VerifyOptions = {}): Promise
     }
   }
   return { snapshots: snapshots.length, trees: treesSeen.size, blobs: blobsSeen.size, packs: byPack.size, packsRead, damage };
-}
-
-/**
- * Reads pack `pack` (hex id, `size` bytes as listed) window by window: hashes all of it and opens every blob of
- * `entries` that lies within it. A blob across a window's edge is read on its own. Records what fails in `damaged`;
- * returns whether the pack could be read.
- */
-async function checkPack(vault: Vault, pack: string, size: number, entries: [Buffer, BlobLocation][], damaged: Found, signal: AbortSignal | undefined): Promise<boolean> {
-  const name = objectName(Folder.data, Buffer.from(pack, 'hex'));
-  const inPack = entries.filter(([, at]) => at.offset + at.length <= size).sort((a, b) => a[1].offset - b[1].offset);
-  const hash = createHash('sha256');
-  let next = 0;
-  const open = (id: Buffer, at: BlobLocation, sealed: Buffer): void => {
-    try {
-      vault.openBlobAt(at, id, sealed);
-    } catch (e) {
-      damaged.set(toHex(id), { problem: (e as Error).message, code: codeOf(e) });
-    }
-  };
-  try {
-    for (let start = 0; start < size; ) {
-      throwIfAborted(signal);
-      const bytes = await vault.store.get(name, { signal, offset: start, length: Math.min(PACK_WINDOW, size - start) });
-      hash.update(bytes);
-      const end = start + bytes.length;
-      for (; next < inPack.length && inPack[next]![1].offset + inPack[next]![1].length <= end; next++) {
-        const [id, at] = inPack[next]!;
-        if (at.offset >= start) open(id, at, bytes.subarray(at.offset - start, at.offset - start + at.length));
-        else open(id, at, await vault.store.get(name, { signal, offset: at.offset, length: at.length }));
-      }
-      if (bytes.length === 0) break; // cut short since it was listed: the hash below tells
-      start = end;
-    }
-  } catch (e) {
-    if (codeOf(e) === 'VP_ABORTED') throw e;
-    for (const [id] of entries) {
-      if (!damaged.has(toHex(id))) damaged.set(toHex(id), { problem: `its pack ${name} cannot be read (${codeOf(e) ?? 'error'})`, code: codeOf(e) });
-    }
-    return false;
-  }
-  for (; next < inPack.length; next++) {
-    const [id] = inPack[next]!;
-    damaged.set(toHex(id), { problem: `its pack ${name} was cut short while it was read`, code: 'VP_MALFORMED_OBJECT' });
-  }
-  if (hash.digest('hex') !== pack) {
-    damaged.set(name, {
-      problem: 'its bytes do not hash to its name: the pack was changed after it was written (bytes altered, appended or cut)',
-      code: 'VP_ID_MISMATCH',
-    });
-  }
-  return true;
 }
 
 /** `VP_FORMAT_LIMIT` for tree `id`, found below the depth limit. */
