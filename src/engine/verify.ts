@@ -198,7 +198,7 @@ async function checkTrees(
       damaged.set(`tree ${id}`, { problem: error.message, code: error.code });
     },
   };
-  await walkTrees(vault, index, treeId, undefined, visitor, { signal, maxDepth: VERIFY_DEPTH });
+  await walkTrees(vault, index, treeId, undefined, visitor, { signal, maxDepth: VERIFY_DEPTH, foldersLast: true });
 }
 
 /** Adds `id` to `seen`; whether it was not there yet. */
@@ -261,5 +261,5 @@ async function findAffected(
       if (once(seen, id)) note(`tree ${id}`, rel);
     },
   };
-  await walkTrees(vault, index, treeId, '', visitor, { signal, maxDepth: VERIFY_DEPTH });
+  await walkTrees(vault, index, treeId, '', visitor, { signal, maxDepth: VERIFY_DEPTH, foldersLast: true });
 }

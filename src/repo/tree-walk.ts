@@ -3,7 +3,9 @@
  * (structure, then who is affected), and one tree at a time for a backup's parent match ({@link readTree}). A hostile
  * vault cannot make it endless or unbounded.
  *
- * Iterative (an explicit stack, never JS recursion), depth first, in listing order. Bounds, each passed the moment
+ * Iterative (an explicit stack, never JS recursion), depth first, in listing order (or, with `foldersLast`, each
+ * listing's files and links first and its folders after, the last first: verify's order, so its report reads as it
+ * always did). Bounds, each passed the moment
  * it is met, before anything below is visited:
  * - folders nest at most `maxDepth` ({@link MAX_TREE_DEPTH}) levels below the root tree (a subtree that names itself
  *   or an ancestor is such a nesting);
@@ -66,6 +68,11 @@ export interface TreeWalkOptions {
   readonly memo?: TreeMemo;
   /** Folder levels allowed below the root tree. @default MAX_TREE_DEPTH */
   readonly maxDepth?: number;
+  /**
+   * Visit each listing's files and links (through all its continuations) before its folders, and those last first.
+   * The folders wait in their parent's frame: as much memory as their nodes, which the listing held. @default false
+   */
+  readonly foldersLast?: boolean;
 }
 
 interface Frame<D> {
@@ -80,6 +87,8 @@ interface Frame<D> {
   blobs: number;
   saved: string | undefined;
   power: number;
+  /** With `foldersLast`: the folder nodes of this listing not walked yet, with their names and paths. */
+  folders: [TreeNode, Buffer, string][] | undefined;
 }
 
 function limit(message: string): VaultpathError {
@@ -150,8 +159,10 @@ const sealedSize = (index: VaultIndex, id: string): number => index.get(Buffer.f
  *   what a callback throws.
  */
 export async function walkTrees<D>(vault: Vault, index: VaultIndex, rootTree: string, root: D, visitor: TreeVisitor<D>, options: TreeWalkOptions = {}): Promise<void> {
-  const { signal, memo, maxDepth = MAX_TREE_DEPTH } = options;
-  const frame = (dir: D, rel: string, depth: number, tree: string): Frame<D> => ({ dir, rel, depth, tree: undefined, held: 0, i: 0, next: tree, blobs: 0, saved: undefined, power: 1 });
+  const { signal, memo, maxDepth = MAX_TREE_DEPTH, foldersLast = false } = options;
+  const frame = (dir: D, rel: string, depth: number, tree: string): Frame<D> => ({
+    dir, rel, depth, tree: undefined, held: 0, i: 0, next: tree, blobs: 0, saved: undefined, power: 1, folders: foldersLast ? [] : undefined,
+  });
   const stack: Frame<D>[] = [frame(root, '', 0, rootTree)];
   let held = 0;
   /** Fails the walk, or reports the bound and leaves `f`'s listing. */
@@ -159,6 +170,16 @@ export async function walkTrees<D>(vault: Vault, index: VaultIndex, rootTree: st
     if (!visitor.limit) throw error;
     visitor.limit(f.dir, f.rel, error, id, bound);
     f.next = undefined;
+  };
+  /** Walks into folder `node` of `f` (named `name`, at `rel`), or meets the depth bound there. */
+  const descend = (f: Frame<D>, node: TreeNode, name: Buffer, rel: string): void => {
+    if (f.depth + 1 > maxDepth) {
+      const error = limit(`The folder ${rel} is nested more than ${maxDepth} levels deep`);
+      if (!visitor.limit) throw error;
+      visitor.limit(f.dir, rel, error, node.subtree!, 'depth');
+      return;
+    }
+    stack.push(frame(visitor.enter(f.dir, node, name, rel), rel, f.depth + 1, node.subtree!));
   };
   while (stack.length > 0) {
     throwIfAborted(signal);
@@ -170,6 +191,11 @@ export async function walkTrees<D>(vault: Vault, index: VaultIndex, rootTree: st
       f.held = 0;
       const id = f.next;
       if (id === undefined) {
+        const folder = f.folders?.pop();
+        if (folder) {
+          descend(f, ...folder);
+          continue;
+        }
         stack.pop();
         visitor.leave(f.dir);
         continue;
@@ -222,13 +248,8 @@ export async function walkTrees<D>(vault: Vault, index: VaultIndex, rootTree: st
       }
     }
     if (node.type === 'dir') {
-      if (f.depth + 1 > maxDepth) {
-        const error = limit(`The folder ${rel} is nested more than ${maxDepth} levels deep`);
-        if (!visitor.limit) throw error;
-        visitor.limit(f.dir, rel, error, node.subtree!, 'depth');
-        continue;
-      }
-      stack.push(frame(visitor.enter(f.dir, node, name, rel), rel, f.depth + 1, node.subtree!));
+      if (f.folders) f.folders.push([node, name, rel]);
+      else descend(f, node, name, rel);
     } else {
       await visitor.leaf(f.dir, node, name, rel);
     }

@@ -125,6 +125,20 @@ describe('the tree walker', () => {
     expect(read.mock.calls.map((c) => c[1])).toEqual([root, shared]);
   });
 
+  it('with foldersLast, visits a listing\'s files first, then its folders, the last first', async () => {
+    const s = new HandSnapshot(f);
+    const leafTree = (name: string) => s.tree({ nodes: [fileNode(name, 0, [])] });
+    const root = s.tree({ nodes: [dirNode('a', leafTree('x')), fileNode('m', 0, []), dirNode('b', leafTree('y')), fileNode('z', 0, [])] });
+    await s.seal(root);
+    const index = await f.vault.loadIndex();
+    const listing = recorder();
+    await walkTrees(f.vault, index, root, '', listing.visitor);
+    expect(listing.seen).toEqual(['+a', 'a/x', '-a', 'm', '+b', 'b/y', '-b', 'z', '-']);
+    const last = recorder();
+    await walkTrees(f.vault, index, root, '', last.visitor, { foldersLast: true });
+    expect(last.seen).toEqual(['m', 'z', '+b', 'b/y', '-b', '+a', 'a/x', '-a', '-']);
+  });
+
   it('reads one tree by id through the memo: a kept tree is taken once, then read from the vault again', async () => {
     const s = new HandSnapshot(f);
     const root = s.tree({ nodes: [fileNode('x', 0, [])] });
