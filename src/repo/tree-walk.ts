@@ -83,16 +83,32 @@ interface Frame<D> {
   held: number;
   i: number;
   next: string | undefined;
-  /** The chain so far: blobs read, and Brent's checkpoint and power. */
-  blobs: number;
-  saved: string | undefined;
-  power: number;
+  readonly chain: Chain;
   /** With `foldersLast`: the folder nodes of this listing not walked yet, with their names and paths. */
   folders: [TreeNode, Buffer, string][] | undefined;
 }
 
 function limit(message: string): VaultpathError {
   return new VaultpathError('VP_FORMAT_LIMIT', `${message}; the snapshot is damaged or was made to harm. Nothing below it is restored.`);
+}
+
+/** One listing's `next` chain as it is read: bounded by {@link MAX_CHAIN}, and a loop caught by Brent's method. */
+class Chain {
+  #blobs = 0;
+  /** Brent's checkpoint, and the count at which the next one is taken. */
+  #saved: string | undefined;
+  #power = 1;
+
+  /** Counts tree blob `id` of the listing of `shown`; the `VP_FORMAT_LIMIT` it passes, if any. */
+  step(id: string, shown: string): VaultpathError | undefined {
+    if (this.#blobs > 0 && id === this.#saved) return limit(`The listing of ${shown} continues in a loop (tree ${id} comes back)`);
+    if (++this.#blobs > MAX_CHAIN) return limit(`The listing of ${shown} continues through more than ${MAX_CHAIN} trees`);
+    if (this.#blobs === this.#power) {
+      this.#saved = id;
+      this.#power *= 2;
+    }
+    return undefined;
+  }
 }
 
 /**
@@ -148,6 +164,30 @@ export async function readTree(vault: Vault, index: VaultIndex, id: string, opti
   return tree;
 }
 
+/**
+ * The tree blobs of one folder's listing, from `id` through its `next` chain, each read by {@link readTree}: the
+ * way to read a whole listing without a walk (a backup matching a folder against its parent snapshot's). `shown`
+ * names the folder in errors.
+ *
+ * @throws {VaultpathError} `VP_FORMAT_LIMIT` (a chain past {@link MAX_CHAIN} blobs, or one that loops), and what
+ *   {@link readTree} throws.
+ */
+export async function* readListing(
+  vault: Vault,
+  index: VaultIndex,
+  id: string,
+  options: { signal?: AbortSignal; memo?: TreeMemo; shown?: string } = {},
+): AsyncGenerator<Tree, void, undefined> {
+  const chain = new Chain();
+  for (let next: string | undefined = id; next !== undefined; ) {
+    const endless = chain.step(next, options.shown ?? '/');
+    if (endless) throw endless;
+    const tree: Tree = await readTree(vault, index, next, options);
+    yield tree;
+    next = tree.next;
+  }
+}
+
 /** The sealed length of blob `id` as the index records it (0 when it is not there: reading it will say why). */
 const sealedSize = (index: VaultIndex, id: string): number => index.get(Buffer.from(id, 'hex'))?.length ?? 0;
 
@@ -161,7 +201,7 @@ const sealedSize = (index: VaultIndex, id: string): number => index.get(Buffer.f
 export async function walkTrees<D>(vault: Vault, index: VaultIndex, rootTree: string, root: D, visitor: TreeVisitor<D>, options: TreeWalkOptions = {}): Promise<void> {
   const { signal, memo, maxDepth = MAX_TREE_DEPTH, foldersLast = false } = options;
   const frame = (dir: D, rel: string, depth: number, tree: string): Frame<D> => ({
-    dir, rel, depth, tree: undefined, held: 0, i: 0, next: tree, blobs: 0, saved: undefined, power: 1, folders: foldersLast ? [] : undefined,
+    dir, rel, depth, tree: undefined, held: 0, i: 0, next: tree, chain: new Chain(), folders: foldersLast ? [] : undefined,
   });
   const stack: Frame<D>[] = [frame(root, '', 0, rootTree)];
   let held = 0;
@@ -205,17 +245,10 @@ export async function walkTrees<D>(vault: Vault, index: VaultIndex, rootTree: st
         continue;
       }
       const shown = f.rel === '' ? '/' : f.rel;
-      if (f.blobs > 0 && id === f.saved) {
-        passed(f, limit(`The listing of ${shown} continues in a loop (tree ${id} comes back)`), id, 'chain');
+      const endless = f.chain.step(id, shown);
+      if (endless) {
+        passed(f, endless, id, 'chain');
         continue;
-      }
-      if (++f.blobs > MAX_CHAIN) {
-        passed(f, limit(`The listing of ${shown} continues through more than ${MAX_CHAIN} trees`), id, 'chain');
-        continue;
-      }
-      if (f.blobs === f.power) {
-        f.saved = id;
-        f.power *= 2;
       }
       const size = sealedSize(index, id);
       if (held + size > MAX_HELD_BYTES) {

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backup } from '../../src/engine/backup.js';
 import { restore } from '../../src/engine/restore.js';
-import { TreeMemo, type TreeVisitor, readTree, walkTrees } from '../../src/repo/tree-walk.js';
-import type { Tree } from '../../src/repo/tree.js';
+import { MAX_CHAIN, TreeMemo, type TreeVisitor, readListing, readTree, walkTrees } from '../../src/repo/tree-walk.js';
+import { type Tree, encodeTree } from '../../src/repo/tree.js';
 import { HandSnapshot, dirNode, fileNode } from '../support/restore-trees.js';
 import { type VaultFixture, makeVault } from '../support/vaults.js';
 
@@ -138,6 +138,28 @@ describe('the tree walker', () => {
     await walkTrees(f.vault, index, root, '', last.visitor, { foldersLast: true });
     expect(last.seen).toEqual(['m', 'z', '+b', 'b/y', '-b', '+a', 'a/x', '-a', '-']);
   });
+
+  it('reads one folder\'s listing through its next chain, and fails with VP_FORMAT_LIMIT past MAX_CHAIN blobs', async () => {
+    const s = new HandSnapshot(f);
+    const chainOf = (length: number, name: string): string => {
+      let next: string | undefined;
+      for (let i = 0; i < length; i++) next = s.treeBytes(encodeTree({ nodes: [fileNode(`${name}${i}`, 0, [])], ...(next ? { next } : {}) }));
+      return next!;
+    };
+    const short = chainOf(3, 's');
+    const long = chainOf(MAX_CHAIN + 1, 'l');
+    await s.seal(s.tree({ nodes: [dirNode('short', short), dirNode('long', long)] }));
+    const index = await f.vault.loadIndex();
+    const names: string[] = [];
+    for await (const tree of readListing(f.vault, index, short)) names.push(...tree.nodes.map((n) => n.name!));
+    expect(names).toEqual(['s2', 's1', 's0']);
+    let blobs = 0;
+    const reading = (async () => {
+      for await (const _ of readListing(f.vault, index, long, { shown: 'long' })) blobs++;
+    })();
+    await expect(reading).rejects.toMatchObject({ code: 'VP_FORMAT_LIMIT', message: expect.stringContaining(`The listing of long continues through more than ${MAX_CHAIN} trees`) });
+    expect(blobs).toBe(MAX_CHAIN);
+  }, 60_000);
 
   it('reads one tree by id through the memo: a kept tree is taken once, then read from the vault again', async () => {
     const s = new HandSnapshot(f);
