@@ -4,32 +4,31 @@
  * Structure (always): every snapshot opens; every index object opens; every tree a snapshot references opens, is
  * well formed and lies at most {@link MAX_TREE_DEPTH} folders deep; every blob a tree references is in the index;
  * every pack the index names exists and is long enough for the entries in it.
- * Data (`readData`): every pack in use is read, in windows of {@link PACK_WINDOW} bytes (memory stays bounded
- * whatever a pack's size), its bytes hash to its name (a pack whose bytes changed is reported even when every blob
- * in it still opens: a flipped header byte, bytes appended or cut), and every blob the index places in it opens
- * under its id and hashes back to that id.
+ * Data (`readData`): every pack in use is read, in windows of {@link PACK_WINDOW} bytes, its bytes hash to its name,
+ * and every blob the index places in it opens under its id and hashes back to that id (repo/pack-check.ts).
  *
  * Objects are read in the reverse of the order a backup writes them (packs, then index, then snapshot): snapshots
  * are listed first, then the index is loaded, then packs are listed. Everything a listed snapshot needs was
  * written before the snapshot, so it is seen, and a backup that runs while this verifies is never taken for damage.
  *
- * Trees are walked with an explicit stack, each tree once, so neither a deep nor a cyclic chain of trees (through
- * subtrees or `next`) can exhaust the stack or loop; a tree below the depth limit is reported (`VP_FORMAT_LIMIT`).
+ * Trees are walked by the vault layer's one walker (tree-walk.ts: an explicit stack, bounded), each tree once, so
+ * neither a deep nor a cyclic chain of trees (through subtrees or `next`) can exhaust the stack or loop; a tree below
+ * the depth limit is reported (`VP_FORMAT_LIMIT`), as is a listing past the walker's other bounds.
  *
  * Damage is reported by object name (snapshot, index object, tree, pack, chunk), together with the snapshots and
  * files it affects, found by a second walk over the trees that reference damaged objects.
  *
  * @module
  */
-import { createHash } from 'node:crypto';
 import { type ErrorCode, VaultpathError, throwIfAborted } from '../errors.js';
 import { toHex } from '../bytes.js';
 import type { BlobLocation, Vault, VaultIndex } from '../repo/vault.js';
+import { type Found, PACK_WINDOW, checkPack, codeOf } from '../repo/pack-check.js';
 import { Folder, idFromName, objectName } from '../repo/layout.js';
-import { MAX_TREE_DEPTH, type Tree, nodeDisplayName } from '../repo/tree.js';
+import { MAX_TREE_DEPTH, type TreeNode } from '../repo/tree.js';
+import { type TreeVisitor, walkTrees } from '../repo/tree-walk.js';
 
-/** Bytes of a pack read at once by `readData`. */
-export const PACK_WINDOW = 16 * 1024 * 1024;
+export { PACK_WINDOW } from '../repo/pack-check.js';
 
 export interface VerifyOptions {
   /** Download every pack and open every blob. @default false */
@@ -61,13 +60,6 @@ export interface VerifyResult {
   /** Packs read and hashed (with readData). */
   readonly packsRead: number;
   readonly damage: readonly Damage[];
-}
-
-/** A problem found, by key: a blob id (hex), `tree <id>`, or an object name (a pack). */
-type Found = Map<string, { problem: string; code?: ErrorCode }>;
-
-function codeOf(e: unknown): ErrorCode | undefined {
-  return e instanceof VaultpathError ? e.code : undefined;
 }
 
 /**
@@ -135,7 +127,7 @@ export async function verify(vault: Vault, options: VerifyOptions = {}): Promise
   const treesSeen = new Set<string>();
   const blobsSeen = new Set<string>();
   for (const { tree } of snapshots) {
-    await walkTrees(vault, index, tree, treesSeen, signal, damaged, (ids) => {
+    await checkTrees(vault, index, tree, treesSeen, signal, damaged, (ids) => {
       for (const id of ids) {
         blobsSeen.add(id);
         if (!index.hasHex(id)) damaged.set(id, { problem: 'it is not in the index (its data was never stored, or the index is damaged)', code: 'VP_NOT_FOUND' });
@@ -161,57 +153,6 @@ export async function verify(vault: Vault, options: VerifyOptions = {}): Promise
   return { snapshots: snapshots.length, trees: treesSeen.size, blobs: blobsSeen.size, packs: byPack.size, packsRead, damage };
 }
 
-/**
- * Reads pack `pack` (hex id, `size` bytes as listed) window by window: hashes all of it and opens every blob of
- * `entries` that lies within it. A blob across a window's edge is read on its own. Records what fails in `damaged`;
- * returns whether the pack could be read.
- */
-async function checkPack(vault: Vault, pack: string, size: number, entries: [Buffer, BlobLocation][], damaged: Found, signal: AbortSignal | undefined): Promise<boolean> {
-  const name = objectName(Folder.data, Buffer.from(pack, 'hex'));
-  const inPack = entries.filter(([, at]) => at.offset + at.length <= size).sort((a, b) => a[1].offset - b[1].offset);
-  const hash = createHash('sha256');
-  let next = 0;
-  const open = (id: Buffer, at: BlobLocation, sealed: Buffer): void => {
-    try {
-      vault.openBlobAt(at, id, sealed);
-    } catch (e) {
-      damaged.set(toHex(id), { problem: (e as Error).message, code: codeOf(e) });
-    }
-  };
-  try {
-    for (let start = 0; start < size; ) {
-      throwIfAborted(signal);
-      const bytes = await vault.store.get(name, { signal, offset: start, length: Math.min(PACK_WINDOW, size - start) });
-      hash.update(bytes);
-      const end = start + bytes.length;
-      for (; next < inPack.length && inPack[next]![1].offset + inPack[next]![1].length <= end; next++) {
-        const [id, at] = inPack[next]!;
-        if (at.offset >= start) open(id, at, bytes.subarray(at.offset - start, at.offset - start + at.length));
-        else open(id, at, await vault.store.get(name, { signal, offset: at.offset, length: at.length }));
-      }
-      if (bytes.length === 0) break; // cut short since it was listed: the hash below tells
-      start = end;
-    }
-  } catch (e) {
-    if (codeOf(e) === 'VP_ABORTED') throw e;
-    for (const [id] of entries) {
-      if (!damaged.has(toHex(id))) damaged.set(toHex(id), { problem: `its pack ${name} cannot be read (${codeOf(e) ?? 'error'})`, code: codeOf(e) });
-    }
-    return false;
-  }
-  for (; next < inPack.length; next++) {
-    const [id] = inPack[next]!;
-    damaged.set(toHex(id), { problem: `its pack ${name} was cut short while it was read`, code: 'VP_MALFORMED_OBJECT' });
-  }
-  if (hash.digest('hex') !== pack) {
-    damaged.set(name, {
-      problem: 'its bytes do not hash to its name: the pack was changed after it was written (bytes altered, appended or cut)',
-      code: 'VP_ID_MISMATCH',
-    });
-  }
-  return true;
-}
-
 /** `VP_FORMAT_LIMIT` for tree `id`, found below the depth limit. */
 function tooDeep(id: string): VaultpathError {
   return new VaultpathError(
@@ -221,11 +162,16 @@ function tooDeep(id: string): VaultpathError {
 }
 
 /**
- * Walks the trees below `treeId` (subtrees and `next` continuations), each once across calls (`seen`), with an
- * explicit stack bounded by the depth limit: reads every tree, records what fails in `damaged`, hands every file's
- * chunk list to `onContent`.
+ * Verify counts a tree this many levels below a snapshot's root as too deep (the root is at depth 1 in its message,
+ * so the tree reported "more than MAX_TREE_DEPTH folders deep" is MAX_TREE_DEPTH levels below the root).
  */
-async function walkTrees(
+const VERIFY_DEPTH = MAX_TREE_DEPTH - 1;
+
+/**
+ * Walks the trees below `treeId` (subtrees and `next` continuations), each once across calls (`seen`): reads every
+ * tree, records what fails in `damaged`, hands every file's chunk list to `onContent`.
+ */
+async function checkTrees(
   vault: Vault,
   index: VaultIndex,
   treeId: string,
@@ -234,38 +180,32 @@ async function walkTrees(
   damaged: Found,
   onContent: (ids: readonly string[]) => void,
 ): Promise<void> {
-  const stack: { id: string; depth: number }[] = [{ id: treeId, depth: 1 }];
-  while (stack.length > 0) {
-    const { id: first, depth } = stack.pop()!;
-    for (let id: string | undefined = first; id !== undefined && !seen.has(id); ) {
-      seen.add(id);
-      throwIfAborted(signal);
-      if (depth > MAX_TREE_DEPTH) {
-        const e = tooDeep(id);
-        damaged.set(`tree ${id}`, { problem: e.message, code: e.code });
-        break;
-      }
-      let tree: Tree;
-      try {
-        tree = await vault.readTree(index, id, { signal });
-      } catch (e) {
-        if (codeOf(e) === 'VP_ABORTED') throw e;
-        damaged.set(`tree ${id}`, { problem: (e as Error).message, code: codeOf(e) });
-        break;
-      }
-      // A tree already walked is not pushed, nor one this listing names twice: a listing of thousands of folders
-      // naming one subtree, level after level, cannot fill the stack with copies.
-      const pushed = new Set<string>();
-      for (const n of tree.nodes) {
-        if (n.type === 'file') onContent(n.content ?? []);
-        else if (n.type === 'dir' && n.subtree && !seen.has(n.subtree) && !pushed.has(n.subtree)) {
-          pushed.add(n.subtree);
-          stack.push({ id: n.subtree, depth: depth + 1 });
-        }
-      }
-      id = tree.next;
-    }
-  }
+  const visitor: TreeVisitor<undefined> = {
+    enter: () => undefined,
+    leave: () => undefined,
+    leaf(_dir, node) {
+      if (node.type === 'file') onContent(node.content ?? []);
+    },
+    // A tree already walked is not read again, nor one a listing names twice: a listing of thousands of folders
+    // naming one subtree, level after level, cannot make the walk read it thousands of times.
+    reading: (id) => once(seen, id),
+    unreadable(_dir, _rel, e, id) {
+      damaged.set(`tree ${id}`, { problem: (e as Error).message, code: codeOf(e) });
+    },
+    limit(_dir, _rel, e, id, bound) {
+      if (!once(seen, id)) return;
+      const error = bound === 'depth' ? tooDeep(id) : e;
+      damaged.set(`tree ${id}`, { problem: error.message, code: error.code });
+    },
+  };
+  await walkTrees(vault, index, treeId, undefined, visitor, { signal, maxDepth: VERIFY_DEPTH, foldersLast: true });
+}
+
+/** Adds `id` to `seen`; whether it was not there yet. */
+function once(seen: Set<string>, id: string): boolean {
+  if (seen.has(id)) return false;
+  seen.add(id);
+  return true;
 }
 
 /**
@@ -294,41 +234,32 @@ async function findAffected(
     return at && objectName(Folder.data, at.packId);
   };
   const seen = new Set<string>();
-  const stack: { id: string; path: string; depth: number }[] = [{ id: treeId, path: '', depth: 1 }];
-  while (stack.length > 0) {
-    const { id: first, path, depth } = stack.pop()!;
-    for (let id: string | undefined = first; id !== undefined && !seen.has(id); ) {
-      seen.add(id);
-      throwIfAborted(signal);
-      if (note(`tree ${id}`, path) || depth > MAX_TREE_DEPTH) break;
-      const pack = packOf(id);
-      if (pack) note(pack, path);
-      let tree: Tree;
-      try {
-        tree = await vault.readTree(index, id, { signal });
-      } catch (e) {
-        if (codeOf(e) === 'VP_ABORTED') throw e;
-        break;
-      }
-      const pushed = new Set<string>(); // as in walkTrees; a tree shared by folders is attributed to the first
-      for (const n of tree.nodes) {
-        const p = path === '' ? nodeDisplayName(n) : `${path}/${nodeDisplayName(n)}`;
-        if (n.type === 'dir' && n.subtree && !seen.has(n.subtree) && !pushed.has(n.subtree)) {
-          pushed.add(n.subtree);
-          stack.push({ id: n.subtree, path: p, depth: depth + 1 });
-        } else if (n.type === 'file') {
-          const packs = new Set<string>();
-          for (const c of n.content ?? []) {
-            note(c, p);
-            const cp = packOf(c);
-            if (cp && !packs.has(cp)) {
-              packs.add(cp);
-              note(cp, p);
-            }
-          }
+  // Folders stand for their path; a tree shared by folders is attributed to the first.
+  const visitor: TreeVisitor<string> = {
+    enter: (_parent, _node, _name, rel) => rel,
+    leave: () => undefined,
+    leaf(_dir, node: TreeNode, _name, rel) {
+      if (node.type !== 'file') return;
+      const packs = new Set<string>();
+      for (const c of node.content ?? []) {
+        note(c, rel);
+        const cp = packOf(c);
+        if (cp && !packs.has(cp)) {
+          packs.add(cp);
+          note(cp, rel);
         }
       }
-      id = tree.next;
-    }
-  }
+    },
+    reading(id, _dir, rel) {
+      if (!once(seen, id) || note(`tree ${id}`, rel)) return false;
+      const pack = packOf(id);
+      if (pack) note(pack, rel);
+      return true;
+    },
+    unreadable: () => undefined,
+    limit(_dir, rel, _e, id) {
+      if (once(seen, id)) note(`tree ${id}`, rel);
+    },
+  };
+  await walkTrees(vault, index, treeId, '', visitor, { signal, maxDepth: VERIFY_DEPTH, foldersLast: true });
 }

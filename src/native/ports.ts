@@ -11,6 +11,7 @@
 import { nativeBlobOpener, nativeBlobWriter, openDirect } from './open.js';
 import { nativeChunkSealer, nativeFileSealer, nativePackWriter } from './seal.js';
 import { nativeWriter } from './write-files.js';
+import { nativeDescriptorCalls } from '../restorer/fs-at.js';
 
 /** The native kernels a backup or restore uses; every factory may return `null` (take the portable path). */
 export interface Kernels {
@@ -28,6 +29,8 @@ export interface Kernels {
   readonly fileWriter: typeof nativeWriter;
   /** Opens a pack file for direct (uncached) reads, or `undefined` where that is not possible. */
   readonly openDirect: typeof openDirect;
+  /** The descriptor-relative file calls (openat family, futimens) a restore makes in its target. */
+  readonly descriptorCalls: typeof nativeDescriptorCalls;
 }
 
 /** The addon's kernels where it is built, each falling back on its own when a function is missing. */
@@ -39,6 +42,7 @@ export const nativeKernels: Kernels = Object.freeze({
   blobWriter: nativeBlobWriter,
   fileWriter: nativeWriter,
   openDirect,
+  descriptorCalls: nativeDescriptorCalls,
 });
 
 /** No native kernel: every stage takes its portable JavaScript path. */
@@ -50,4 +54,5 @@ export const portableKernels: Kernels = Object.freeze({
   blobWriter: () => null,
   fileWriter: () => null,
   openDirect: () => Promise.resolve(undefined),
+  descriptorCalls: () => null,
 });

@@ -3,12 +3,15 @@
  * descriptor, so a folder above renamed away or swapped for a symbolic link mid-restore can never redirect a call.
  *
  * Two implementations with the same contract ({@link FsAt}):
- * - {@link addonFsAt}: the addon's openat family (native/fs_at.c), with openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS
+ * - {@link addonFsAt}: the addon's openat family (native/kernels/fs_at.c), with openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS
  *   where the kernel has it.
  * - {@link procFsAt}: Node's own calls on `/proc/self/fd/<dirfd>/<name>` (Linux without the addon). The kernel
  *   resolves the `/proc/self/fd/<dirfd>` link to the open folder itself (not to whatever its path names now), then
  *   only `<name>` in it, with O_NOFOLLOW / O_EXCL for the same guarantees. Times are set to the microsecond there
  *   (Node's futimes takes a double) unless the addon's `fsSetTimes` is present.
+ *
+ * Which one a run takes is chosen once, from the `descriptorCalls` port (src/native/ports.ts): the addon's calls, or
+ * `null` (no addon), so a test takes the `/proc` path, futimes included, by passing kernels rather than mocking.
  *
  * Contract: names are single entries (never empty, `.`, `..`, holding `/` or NUL: such a name throws EINVAL before
  * any call); nothing follows a link at a name except {@link FsAt.openDir}'s refusal (ELOOP). Failures throw an
@@ -17,7 +20,7 @@
  * @module
  */
 import { closeSync, constants, existsSync, fstatSync, futimesSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
-import { errnoName, nativeFunction } from '../native/addon.js';
+import { type AddonFunctions, errnoName, nativeFunction } from '../native/addon.js';
 import { splitTimeNs } from '../repo/tree.js';
 
 /** What {@link FsAt.stat} tells of an entry. */
@@ -58,26 +61,27 @@ function checkName(name: Uint8Array): void {
   if (bad) throw Object.assign(new Error('not a single safe name'), { code: 'EINVAL' });
 }
 
-type AddonCalls = {
-  fsOpenDir: (dir: number, name: Uint8Array) => number;
-  fsMkdir: (dir: number, name: Uint8Array, mode: number) => number;
-  fsCreate: (dir: number, name: Uint8Array, mode: number) => number;
-  fsRename: (dir: number, from: Uint8Array, to: Uint8Array) => number;
-  fsSymlink: (target: string, dir: number, name: Uint8Array) => number;
-  fsUnlink: (dir: number, name: Uint8Array, folder: boolean) => number;
-  fsStat: (dir: number, name: Uint8Array | null, out: BigInt64Array) => number;
-  fsSetTimes: (fd: number, seconds: number, nanoseconds: number) => number;
-};
+const CALL_NAMES = ['fsOpenDir', 'fsMkdir', 'fsCreate', 'fsRename', 'fsSymlink', 'fsUnlink', 'fsStat', 'fsSetTimes'] as const;
 
-function addonCalls(): AddonCalls | null {
-  const names = ['fsOpenDir', 'fsMkdir', 'fsCreate', 'fsRename', 'fsSymlink', 'fsUnlink', 'fsStat', 'fsSetTimes'] as const;
-  const out: Partial<Record<(typeof names)[number], unknown>> = {};
-  for (const n of names) {
+/** The addon's descriptor-relative calls (native/napi/fs_at.c), as the `descriptorCalls` port hands them out. */
+export type DescriptorCalls = Pick<AddonFunctions, (typeof CALL_NAMES)[number]>;
+
+let nativeCalls: DescriptorCalls | null | undefined;
+
+/** The addon's descriptor-relative calls, or `null` where the addon (or one of them) is not built. */
+export function nativeDescriptorCalls(): DescriptorCalls | null {
+  if (nativeCalls === undefined) nativeCalls = addonCalls();
+  return nativeCalls;
+}
+
+function addonCalls(): DescriptorCalls | null {
+  const out: Partial<DescriptorCalls> = {};
+  for (const n of CALL_NAMES) {
     const fn = nativeFunction(n);
     if (!fn) return null;
-    out[n] = fn;
+    Object.assign(out, { [n]: fn });
   }
-  return out as AddonCalls;
+  return out as DescriptorCalls;
 }
 
 /** Lists an open folder through its `/proc/self/fd` link: the folder itself, whatever its path is now. */
@@ -85,17 +89,18 @@ function listOpen(dir: number): Buffer[] {
   return readdirSync(`/proc/self/fd/${dir}`, { encoding: 'buffer' });
 }
 
-let addonImpl: FsAt | null | undefined;
+const addonImpls = new WeakMap<DescriptorCalls, FsAt>();
 
-/** The addon's descriptor-relative calls, or `null` where the addon (or this part of it) is not built. */
-export function addonFsAt(): FsAt | null {
-  if (addonImpl !== undefined) return addonImpl;
-  const a = addonCalls();
+/** {@link FsAt} over the addon's descriptor-relative calls `a`, or `null` where they are not built. */
+export function addonFsAt(a: DescriptorCalls | null = nativeDescriptorCalls()): FsAt | null {
+  if (!a) return null;
+  const made = addonImpls.get(a);
+  if (made) return made;
   const out = new BigInt64Array(4);
   const check = (rc: number, what: string): void => {
     if (rc !== 0) throw errnoError(rc, what);
   };
-  addonImpl = a && {
+  const impl: FsAt = {
     kind: 'addon',
     openDir(dir, name) {
       const fd = a.fsOpenDir(dir, name);
@@ -121,7 +126,8 @@ export function addonFsAt(): FsAt | null {
     },
     list: listOpen,
   };
-  return addonImpl;
+  addonImpls.set(a, impl);
+  return impl;
 }
 
 /** Whether this system has `/proc/self/fd`, which {@link procFsAt} needs. */
@@ -142,31 +148,48 @@ function at(dir: number, name: Uint8Array): Buffer {
   return Buffer.concat([prefix, name]);
 }
 
-/** Node's own calls through `/proc/self/fd/<dirfd>/<name>`: the same guarantees as the addon, on Linux. */
-export const procFsAt: FsAt = {
-  kind: 'proc',
-  openDir: (dir, name) => openSync(at(dir, name), constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW),
-  mkdir: (dir, name, mode) => mkdirSync(at(dir, name), { mode }),
-  create: (dir, name, mode) => openSync(at(dir, name), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode),
-  rename: (dir, from, to) => renameSync(at(dir, from), at(dir, to)),
-  symlink: (target, dir, name) => symlinkSync(target, at(dir, name)),
-  unlink: (dir, name, folder) => (folder ? rmdirSync(at(dir, name)) : unlinkSync(at(dir, name))),
-  stat(dir, name) {
-    const st = name === null ? fstatSync(dir, { bigint: true }) : lstatSync(at(dir, name), { bigint: true });
-    return { mode: Number(st.mode), dev: st.dev, ino: st.ino, uid: Number(st.uid) };
-  },
-  setTimes(fd, ns) {
-    const precise = nativeFunction('fsSetTimes');
-    const { seconds, nanoseconds } = splitTimeNs(ns);
-    if (precise) {
-      const rc = precise(fd, Number(seconds), nanoseconds);
-      if (rc !== 0) throw errnoError(rc, 'futimens');
-      return;
-    }
-    futimesSync(fd, ...nodeTimes(seconds, nanoseconds));
-  },
-  list: listOpen,
-};
+/**
+ * Node's own calls through `/proc/self/fd/<dirfd>/<name>`: the same guarantees as the addon, on Linux. Times are set
+ * by the `fsSetTimes` of `calls()` where there is one (to the nanosecond), else by futimes.
+ */
+function procFsAtWith(calls: () => DescriptorCalls | null): FsAt {
+  return {
+    kind: 'proc',
+    openDir: (dir, name) => openSync(at(dir, name), constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW),
+    mkdir: (dir, name, mode) => mkdirSync(at(dir, name), { mode }),
+    create: (dir, name, mode) => openSync(at(dir, name), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode),
+    rename: (dir, from, to) => renameSync(at(dir, from), at(dir, to)),
+    symlink: (target, dir, name) => symlinkSync(target, at(dir, name)),
+    unlink: (dir, name, folder) => (folder ? rmdirSync(at(dir, name)) : unlinkSync(at(dir, name))),
+    stat(dir, name) {
+      const st = name === null ? fstatSync(dir, { bigint: true }) : lstatSync(at(dir, name), { bigint: true });
+      return { mode: Number(st.mode), dev: st.dev, ino: st.ino, uid: Number(st.uid) };
+    },
+    setTimes(fd, ns) {
+      const precise = calls()?.fsSetTimes;
+      const { seconds, nanoseconds } = splitTimeNs(ns);
+      if (precise) {
+        const rc = precise(fd, Number(seconds), nanoseconds);
+        if (rc !== 0) throw errnoError(rc, 'futimens');
+        return;
+      }
+      futimesSync(fd, ...nodeTimes(seconds, nanoseconds));
+    },
+    list: listOpen,
+  };
+}
+
+/** {@link procFsAtWith} the addon's calls where it is built. */
+export const procFsAt: FsAt = procFsAtWith(nativeDescriptorCalls);
+
+/**
+ * The descriptor calls a restore uses, chosen once per run: the addon's (`calls`) when they and its whole-file
+ * writer (`writer`) are there, else `/proc/self/fd` (times set by `calls`' `fsSetTimes` if any), else `null`: no way
+ * to restore without following paths.
+ */
+export function chooseFsAt(calls: DescriptorCalls | null, writer: boolean): FsAt | null {
+  return (writer ? addonFsAt(calls) : null) ?? (procFsAtUsable() ? procFsAtWith(() => calls) : null);
+}
 
 /**
  * A time as Node's own calls take it: seconds as a double (to the microsecond) from 1970 on; before 1970 a Date (to

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backup } from '../../src/engine/backup.js';
 import { restore } from '../../src/engine/restore.js';
 import { MAX_TREE_DEPTH, encodeTree } from '../../src/repo/tree.js';
-import { MAX_CHAIN } from '../../src/restorer/walk.js';
+import { MAX_CHAIN } from '../../src/repo/tree-walk.js';
 import { HandSnapshot, dirNode, fileNode } from '../support/restore-trees.js';
 import { isRoot, mountTmpfs, unmount } from '../support/trees.js';
 import { type VaultFixture, makeVault } from '../support/vaults.js';

@@ -11,6 +11,7 @@ import { PACK_TRAILER_LENGTH, PackWriter } from '../../src/repo/pack.js';
 import { MAX_TREE_DEPTH, type Tree, encodeTree } from '../../src/repo/tree.js';
 import { ObjectType } from '../../src/crypto/object-type.js';
 import { seededBytes } from '../support/seeded.js';
+import { HandSnapshot, dirNode, fileNode } from '../support/restore-trees.js';
 import { AfterListStore } from '../support/damage-stores.js';
 import { PASSPHRASE, type VaultFixture, damageObject, describeTree, makeVault } from '../support/vaults.js';
 
@@ -154,4 +155,24 @@ describe('a deep chain of trees', () => {
     expect(result.damage).toEqual([expect.objectContaining({ object: `tree ${tooDeep}`, code: 'VP_FORMAT_LIMIT', snapshots: [snapshot] })]);
     expect(result.trees).toBe(MAX_TREE_DEPTH + 1);
   }, 120_000);
+});
+
+describe('the order of the report', () => {
+  it('names damage found in the trees with each listing\'s files first, then its folders, the last first', async () => {
+    // Three chunks the index never had, in root/a/x, root/b/y and root/z.
+    const [a, b, z] = ['a1', 'b2', 'c3'].map((byte) => byte.repeat(32));
+    const s = new HandSnapshot(f);
+    const root = s.tree({
+      nodes: [dirNode('a', s.tree({ nodes: [fileNode('x', 1, [a!])] })), dirNode('b', s.tree({ nodes: [fileNode('y', 1, [b!])] })), fileNode('z', 1, [z!])],
+    });
+    await s.seal(root);
+    const result = await verify(f.vault);
+    const snapshot = result.damage[0]!.snapshots[0]!.slice(0, 8);
+    expect(result.damage.map((d) => [d.object, d.files])).toEqual([
+      [`chunk ${z}`, [`${snapshot}:z`]],
+      [`chunk ${b}`, [`${snapshot}:b/y`]],
+      [`chunk ${a}`, [`${snapshot}:a/x`]],
+    ]);
+    expect(result.trees).toBe(3);
+  });
 });

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { backup } from '../../src/engine/backup.js';
 import { restore } from '../../src/engine/restore.js';
+import type { Kernels } from '../../src/native/ports.js';
 import type { VaultFixture } from './vaults.js';
 
 /** Makes the sentinel folder: files and a subfolder with modes and times no restored file has. */
@@ -167,14 +168,14 @@ export async function raceRestores(
 }
 
 /**
- * Runs {@link raceRestores} with the real backup and restore (whichever paths the calling test file leaves them:
- * the addon's, or the fallback where it mocks the addon away) and asserts the outcome: the sentinel outside the
+ * Runs {@link raceRestores} with the real backup and restore (on the addon's paths, or with `kernels` on the ones
+ * they choose, e.g. the portable path) and asserts the outcome: the sentinel outside the
  * target never changes, every failure the swaps cause is named as such, and the rest is restored.
  */
-export async function expectRestoreRaceHarmless(f: VaultFixture): Promise<void> {
+export async function expectRestoreRaceHarmless(f: VaultFixture, kernels?: Kernels): Promise<void> {
   const r = await raceRestores(f, {
-    backup: (sources, scratch) => backup(f.vault, sources, { scratchDir: scratch }),
-    restore: (target, options) => restore(f.vault, 'latest', target, options),
+    backup: (sources, scratch) => backup(f.vault, sources, { scratchDir: scratch, kernels }),
+    restore: (target, options) => restore(f.vault, 'latest', target, { ...options, kernels }),
   }, 4);
   expect(r.swaps).toBeGreaterThan(0);
   for (const after of r.after) expect(after).toEqual(r.before);

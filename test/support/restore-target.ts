@@ -8,21 +8,25 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, lchown, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { backup } from '../../src/engine/backup.js';
 import { restore } from '../../src/engine/restore.js';
 import { describeSentinel, makeSentinel } from './restore-race.js';
 import { isRoot } from './trees.js';
+import type { Kernels } from '../../src/native/ports.js';
 import type { VaultFixture } from './vaults.js';
+
+/** The kernels the describing test file runs with (the addon's when it gives none). */
+let kernels: Kernels | undefined;
 
 async function oneFileSnapshot(f: VaultFixture): Promise<void> {
   await mkdir(f.path('src'));
   await writeFile(f.path('src', 'a'), 'restored\n');
-  await backup(f.vault, [f.path('src')], { scratchDir: f.path('scratch') });
+  await backup(f.vault, [f.path('src')], { scratchDir: f.path('scratch'), kernels });
 }
 
 const attempt = (f: VaultFixture, target: string): Promise<unknown> =>
-  restore(f.vault, 'latest', target, { recoveryFolder: f.path('recovery') }).catch((e: unknown) => e);
+  restore(f.vault, 'latest', target, { recoveryFolder: f.path('recovery'), kernels }).catch((e: unknown) => e);
 
 /**
  * A loop in another process that keeps turning `at` into a link to `to`, removing it, making it a folder, removing
@@ -65,8 +69,11 @@ async function openFolderBesideSentinel(f: VaultFixture): Promise<{ sentinel: st
   return { sentinel, before: describeSentinel(sentinel), open };
 }
 
-export function describeTargetPath(fixture: () => VaultFixture): void {
+export function describeTargetPath(fixture: () => VaultFixture, withKernels?: () => Kernels): void {
   describe('the target path', () => {
+    beforeEach(() => {
+      kernels = withKernels?.();
+    });
     it('refuses a link in a folder other users can write to, as the target or above it, writing nothing through it', async () => {
       const f = fixture();
       const { sentinel, before, open } = await openFolderBesideSentinel(f);
@@ -101,7 +108,7 @@ export function describeTargetPath(fixture: () => VaultFixture): void {
       await symlink(f.path('mine', 'real'), f.path('mine', 'abs'));
       await symlink('../mine/./real', f.path('mine', 'up'));
       for (const [via, made] of [['rel', 'one'], ['abs', 'two'], ['up', 'three']] as const) {
-        const r = await restore(f.vault, 'latest', f.path('mine', via, made, 'x'), { recoveryFolder: f.path('recovery') });
+        const r = await restore(f.vault, 'latest', f.path('mine', via, made, 'x'), { recoveryFolder: f.path('recovery'), kernels });
         expect(r.errors).toEqual([]);
         expect(await readFile(f.path('mine', 'real', made, 'x', 'src', 'a'), 'utf8')).toBe('restored\n');
       }
