@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { Limiter } from '../engine/limit.js';
+import { Limiter } from '../limit.js';
 import { ObjectType } from '../crypto/object-type.js';
 import type { ScanEntry } from '../scan/scan.js';
 import type { TreeNode } from '../repo/tree.js';

@@ -40,7 +40,7 @@ import { Dir, FILES_IN_FLIGHT, type RestoreContext, SMALL_FILES_IN_FLIGHT, TEMP_
 import { removeStaleTemps } from '../restorer/folders.js';
 import { restoreTrees } from '../restorer/jobs.js';
 import type { RestoreOptions, RestoreResult } from '../restorer/types.js';
-import { Limiter } from './limit.js';
+import { Limiter } from '../limit.js';
 import { nativeKernels } from '../native/ports.js';
 import { HOST_TAG } from '../processes.js';
 import { PackCache } from '../stage/pack-cache.js';

@@ -35,7 +35,7 @@ import { PACK_ENTRY_LENGTH, PACK_TRAILER_LENGTH, type PackEntry, type PackedType
 import { IOV_MAX, type PackFileWriter, writeAll, writePackFile } from './pack-file.js';
 import { IndexWriter } from './index-writer.js';
 import { nativeKernels } from '../native/ports.js';
-import { Limiter } from '../engine/limit.js';
+import { Limiter } from '../limit.js';
 import { formatBytes } from '../units.js';
 
 /** Sealed bytes gathered before they are appended to a pending file in one call. */

@@ -13,7 +13,7 @@ import { VaultpathError } from '../errors.js';
 import type { Vault, VaultIndex } from '../repo/vault.js';
 import type { TreeNode } from '../repo/tree.js';
 import type { PackCache } from '../stage/pack-cache.js';
-import type { Limiter } from '../engine/limit.js';
+import type { Limiter } from '../limit.js';
 import type { Kernels } from '../native/ports.js';
 import type { FsAt } from './fs-at.js';
 import { type RestoreError, SETID_PATHS_SHOWN } from './types.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Limiter } from '../../src/engine/limit.js';
+import { Limiter } from '../src/limit.js';
 
 describe('Limiter', () => {
   it('never runs more than its limit, even when newcomers arrive as slots free up', async () => {
