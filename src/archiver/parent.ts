@@ -11,7 +11,8 @@
 import { basename } from 'node:path';
 import type { VaultpathError } from '../errors.js';
 import type { Vault, VaultIndex } from '../repo/vault.js';
-import { type Snapshot, type Tree, type TreeNode, nodeNameKey } from '../repo/tree.js';
+import { type Snapshot, type TreeNode, nodeNameKey } from '../repo/tree.js';
+import { readListing } from '../repo/tree-walk.js';
 import type { ScanEntry } from '../scan/scan.js';
 import type { Counters } from './report.js';
 
@@ -131,12 +132,9 @@ async function readParentTree(vault: Vault, index: VaultIndex, idHex: string, si
   }
 }
 
+/** A folder's listing in the parent (every tree blob of its chain, bounded as restore and verify bound it), by name. */
 async function treeNodes(vault: Vault, index: VaultIndex, idHex: string, signal: AbortSignal | undefined): Promise<Map<string, TreeNode>> {
   const out = new Map<string, TreeNode>();
-  for (let id: string | undefined = idHex; id; ) {
-    const tree: Tree = await vault.readTree(index, id, { signal });
-    for (const n of tree.nodes) out.set(nodeNameKey(n), n);
-    id = tree.next;
-  }
+  for await (const tree of readListing(vault, index, idHex, { signal })) for (const n of tree.nodes) out.set(nodeNameKey(n), n);
   return out;
 }

@@ -26,10 +26,9 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
 import { VaultpathError } from '../errors.js';
-import { type ByteParts, partsLength, toHex } from '../bytes.js';
-import { type SealKeys, type SealedObject, BLOB_OVERHEAD, Codec, openBlob, sealBlob } from '../crypto/envelope.js';
+import { toHex } from '../bytes.js';
+import { type SealKeys, BLOB_OVERHEAD, Codec, openBlob, sealBlob } from '../crypto/envelope.js';
 import { ObjectType, describeType } from '../crypto/object-type.js';
 
 /** Bytes of the fixed trailer at the end of every pack. */
@@ -63,106 +62,9 @@ export interface PackEntry {
   readonly plaintextLength: number;
 }
 
-/** A finished pack. */
-export interface PackInfo {
-  /** SHA-256 of the pack's bytes: its id and name. */
-  readonly id: Buffer;
-  /** Total length in bytes. */
-  readonly size: number;
-  readonly entries: readonly PackEntry[];
-}
-
-/** Receives a pack's bytes in order. MUST write the slices in the order given, each exactly once. */
-export type PackSink = (parts: readonly Buffer[]) => Promise<void> | void;
-
-/**
- * Computes a pack's id from its bytes: `update` sees every slice in order, `digest` gives the SHA-256 once. A slice
- * given to `update` is not changed afterwards, so a hasher may keep it and hash later (off the calling thread).
- */
-export interface PackHasher {
-  update(part: Buffer): void;
-  digest(): Buffer | Promise<Buffer>;
-}
-
-/** SHA-256 with node:crypto, on the calling thread, as the slices arrive. */
-export function packHasher(): PackHasher {
-  const h = createHash('sha256');
-  return { update: (p) => void h.update(p), digest: () => h.digest() };
-}
-
-/**
- * Writes one pack through a sink: blobs as they are added, then the header and trailer on {@link finish}. For
- * building a pack in memory or over any sink (tests, tools); a backup's pack files are written by pack-file.ts, in
- * the same layout ({@link packTail}).
- *
- * @example
- * ```ts
- * const w = new PackWriter(keys, (parts) => file.writev(parts));
- * await w.add(ObjectType.data, id, chunk.parts);
- * const info = await w.finish();
- * ```
- */
-export class PackWriter {
-  readonly #keys: SealKeys;
-  readonly #sink: PackSink;
-  readonly #hash: PackHasher;
-  readonly #entries: PackEntry[] = [];
-  #size = 0;
-  #finished = false;
-
-  /** @param hasher computes the pack's id. @default {@link packHasher}() */
-  constructor(keys: SealKeys, sink: PackSink, hasher: PackHasher = packHasher()) {
-    this.#keys = keys;
-    this.#sink = sink;
-    this.#hash = hasher;
-  }
-
-  /** Bytes written so far (blobs only; the header and trailer come on finish). */
-  get size(): number {
-    return this.#size;
-  }
-
-  /** Number of blobs added. */
-  get count(): number {
-    return this.#entries.length;
-  }
-
-  /** Seals `plaintext` as a blob of `type` under `id` and appends it. */
-  async add(type: PackedType, id: Uint8Array, plaintext: ByteParts): Promise<PackEntry> {
-    return this.addSealed(type, id, sealBlob(this.#keys, type, id, plaintext), partsLength(plaintext));
-  }
-
-  /** Appends a blob already sealed with {@link sealBlob} under the same keys. */
-  async addSealed(type: PackedType, id: Uint8Array, sealed: SealedObject, plaintextLength: number): Promise<PackEntry> {
-    if (this.#finished) throw new Error('PackWriter: add() after finish()');
-    if (type !== ObjectType.data && type !== ObjectType.tree) throw new RangeError(`"type" cannot be packed: ${type}`);
-    const entry: PackEntry = { type, codec: Codec.none, id: Buffer.from(id), offset: this.#size, length: sealed.length, plaintextLength };
-    if (this.#size + sealed.length > MAX_PACK_SIZE) throw new RangeError('pack would exceed 4 GiB');
-    await this.#write(sealed.parts);
-    this.#entries.push(entry);
-    return entry;
-  }
-
-  /** Writes the header and trailer; the pack is complete once the returned promise resolves. */
-  async finish(): Promise<PackInfo> {
-    if (this.#finished) throw new Error('PackWriter: finish() twice');
-    this.#finished = true;
-    await this.#write(packTail(this.#keys, this.#entries));
-    return { id: await this.#hash.digest(), size: this.#size, entries: this.#entries };
-  }
-
-  async #write(parts: readonly Buffer[]): Promise<void> {
-    for (const p of parts) {
-      this.#hash.update(p);
-      this.#size += p.length;
-    }
-    await this.#sink(parts);
-  }
-}
-
 /**
  * The bytes that end a pack whose blobs are `entries` (in file order): the sealed header, then the trailer. For a
- * writer that places the blobs itself; {@link PackWriter} ends its packs with these.
+ * writer that places the blobs itself (pack-file.ts).
  */
 export function packTail(keys: SealKeys, entries: readonly PackEntry[]): Buffer[] {
   const header = sealBlob(keys, ObjectType.packHeader, PACK_HEADER_ID, encodePackHeader(entries));
@@ -173,12 +75,17 @@ export function packTail(keys: SealKeys, entries: readonly PackEntry[]): Buffer[
   return [...header.parts, trailer];
 }
 
-/** Encodes the plaintext of a pack header. */
+/**
+ * Encodes the plaintext of a pack header.
+ * @throws {RangeError} an entry of a type packs do not hold, or one past the largest pack.
+ */
 export function encodePackHeader(entries: readonly PackEntry[]): Buffer {
   const out = Buffer.alloc(4 + entries.length * PACK_ENTRY_LENGTH);
   out.writeUInt32LE(entries.length, 0);
   let o = 4;
   for (const e of entries) {
+    if (e.type !== ObjectType.data && e.type !== ObjectType.tree) throw new RangeError(`"type" cannot be packed: ${e.type}`);
+    if (e.offset + e.length > MAX_PACK_SIZE) throw new RangeError('pack would exceed 4 GiB');
     out[o] = e.type;
     out[o + 1] = e.codec;
     out.writeUInt16LE(0, o + 2);

@@ -11,7 +11,7 @@ import { LocalStore } from '../../src/transfer/local-store.js';
 import type { Body, PutOptions } from '../../src/transfer/store.js';
 import { openIndex } from '../../src/repo/index-file.js';
 import { Folder, idFromName } from '../../src/repo/layout.js';
-import { PackWriter } from '../../src/repo/pack.js';
+import { PackWriter } from '../support/pack-writer.js';
 import { ObjectType } from '../../src/crypto/object-type.js';
 import { encodeTree } from '../../src/repo/tree.js';
 import { seededBytes } from '../support/seeded.js';

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { PACK_TRAILER_LENGTH, PackWriter, openPackHeader, readPackTrailer } from '../../src/repo/pack.js';
+import { MAX_PACK_SIZE, PACK_TRAILER_LENGTH, openPackHeader, packTail, readPackTrailer } from '../../src/repo/pack.js';
+import { PackWriter } from '../support/pack-writer.js';
 import { VaultKeys, generateMasterKey } from '../../src/crypto/keys.js';
 import { ObjectType } from '../../src/crypto/object-type.js';
 import { BLOB_OVERHEAD, openBlob } from '../../src/crypto/envelope.js';
@@ -69,8 +70,10 @@ describe('packs', () => {
     expect(() => openPackHeader(keys, header, bytes.length + 1, 'p')).toThrow(expect.objectContaining({ code: 'VP_MALFORMED_OBJECT' }));
   });
 
-  it('refuse to pack anything but data and trees', async () => {
-    const w = new PackWriter(keys, () => undefined);
-    await expect(w.add(ObjectType.snapshot as never, randomBytes(32), Buffer.alloc(1))).rejects.toThrow(RangeError);
+  it('refuse to pack anything but data and trees, or past the largest pack', () => {
+    const entry = { type: ObjectType.data, codec: 0, id: randomBytes(32), offset: 0, length: 100, plaintextLength: 100 - BLOB_OVERHEAD } as const;
+    expect(() => packTail(keys, [entry])).not.toThrow();
+    expect(() => packTail(keys, [{ ...entry, type: ObjectType.snapshot as never }])).toThrow(RangeError);
+    expect(() => packTail(keys, [{ ...entry, offset: MAX_PACK_SIZE - 50 }])).toThrow(RangeError);
   });
 });

@@ -3,7 +3,8 @@
  * and a snapshot written, so a restore reads them as it reads a backup's (hostile shapes included: deep nesting,
  * `next` loops, names that are not UTF-8).
  */
-import { type PackedType, PackWriter } from '../../src/repo/pack.js';
+import { type PackedType } from '../../src/repo/pack.js';
+import { PackWriter } from './pack-writer.js';
 import { ObjectType } from '../../src/crypto/object-type.js';
 import { type Tree, type TreeNode, encodeTree } from '../../src/repo/tree.js';
 import type { VaultFixture } from './vaults.js';
