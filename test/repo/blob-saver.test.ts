@@ -8,23 +8,19 @@ import { openBlob } from '../../src/crypto/envelope.js';
 import { type Kernels, nativeKernels, portableKernels } from '../../src/native/ports.js';
 import type { ChunkSealer } from '../../src/repo/seal-pool.js';
 import { seededBytes } from '../support/seeded.js';
-import { type VaultFixture, makeVault } from '../support/vaults.js';
+import { type VaultFixture, makeVaultWithScratch } from '../support/vaults.js';
 
 const KiB = 1024;
 /** The factory needs no real keys to say whether the addon's chunk sealer is built here. */
 const ADDON_SEALS_CHUNKS = nativeKernels.chunkSealer({ sealKey: new Uint8Array(32), chunkIdKey: new Uint8Array(32) } as never) !== null;
-const MiB = 1024 * KiB;
 
 let f: VaultFixture;
 let scratch: ScratchCache;
 beforeEach(async () => {
-  f = await makeVault();
-  scratch = await ScratchCache.open(f.path('scratch'), { capacity: 64 * MiB });
+  const made = await makeVaultWithScratch();
+  [f, scratch] = [made, made.scratch];
 });
-afterEach(async () => {
-  await scratch.close();
-  await f.cleanup();
-});
+afterEach(() => f.cleanup());
 
 async function saverFor(options: { kernels?: Kernels; scratch?: ScratchCache | null; sealWorkers?: number | undefined } = {}): Promise<BlobSaver> {
   const index = await f.vault.loadIndex();

@@ -12,7 +12,7 @@ import { type SealedObject, openBlob, sealBlob } from '../../src/crypto/envelope
 import type { PutOptions, Body } from '../../src/transfer/store.js';
 import { PassThroughStore } from '../support/pass-through-store.js';
 import { seededBytes } from '../support/seeded.js';
-import { PASSPHRASE, type VaultFixture, makeVault } from '../support/vaults.js';
+import { PASSPHRASE, type VaultFixture, makeVaultWithScratch } from '../support/vaults.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -20,13 +20,10 @@ const MiB = 1024 * KiB;
 let f: VaultFixture;
 let scratch: ScratchCache;
 beforeEach(async () => {
-  f = await makeVault();
-  scratch = await ScratchCache.open(f.path('scratch'), { capacity: 64 * MiB });
+  const made = await makeVaultWithScratch();
+  [f, scratch] = [made, made.scratch];
 });
-afterEach(async () => {
-  await scratch.close();
-  await f.cleanup();
-});
+afterEach(() => f.cleanup());
 
 /** Files in this run's scratch folder besides its marker. */
 async function staged(): Promise<string[]> {

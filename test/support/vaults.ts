@@ -9,6 +9,7 @@ import type { ChunkerParams } from '../../src/chunk/fastcdc.js';
 import { type BackupOptions, backup } from '../../src/engine/backup.js';
 import { TEST_KDF } from './seeded.js';
 import { tempDir } from './trees.js';
+import { ScratchCache } from '../../src/stage/scratch-cache.js';
 
 export const PASSPHRASE = 'correct horse battery staple';
 
@@ -26,6 +27,17 @@ export async function makeVault(options: { chunker?: ChunkerParams } = {}): Prom
   const store = await LocalStore.open(join(dir, 'vault'), { create: true, durable: false });
   const vault = await Vault.create(store, PASSPHRASE, { kdf: TEST_KDF, chunker: options.chunker });
   return { dir, vault, store, path: (...parts) => join(dir, ...parts), cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** A vault with a scratch cache of `capacity` bytes in its folder; `cleanup` closes the cache and removes both. */
+export async function makeVaultWithScratch(capacity = 64 * 1024 * 1024): Promise<VaultFixture & { readonly scratch: ScratchCache }> {
+  const f = await makeVault();
+  const scratch = await ScratchCache.open(f.path('scratch'), { capacity });
+  const cleanup = async (): Promise<void> => {
+    await scratch.close();
+    await f.cleanup();
+  };
+  return { ...f, scratch, cleanup };
 }
 
 /** The vault's packs (object names) that hold file data only, and those that hold folder listings (trees). */
