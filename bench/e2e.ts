@@ -11,8 +11,10 @@
  * Steps: first backup, unchanged second backup, backup after a ~1% change (bytes overwritten in a large file,
  * bytes inserted at the start of a text file, appends, small files added and deleted), and a full restore.
  * Each step starts from a warm page cache (its inputs and the program's files read once beforehand) and finished
- * write-back (`sync`), both outside its time. Each reports wall seconds, MB/s of the corpus's logical size, and peak RSS (GNU time), and with
- * restic the ratio ours / restic's (lower is better). `--json` prints the rows as JSON.
+ * write-back (`sync`), both outside its time (`--cold`: nothing is pre-read, for either tool; only `sync` runs
+ * before each step, as a plain side-by-side script would, so the steps meet whatever the page cache kept). Each
+ * reports wall seconds, MB/s of the corpus's logical size, and peak RSS (GNU time), and with restic the ratio ours
+ * / restic's (lower is better). `--json` prints the rows as JSON.
  */
 import { spawnSync } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
@@ -144,8 +146,11 @@ function programFiles(command: string): string[] {
   return [process.execPath, join(root, 'dist'), join(root, 'build'), ...Object.keys(pkg.dependencies ?? {}).map((d) => join(root, 'node_modules', d))];
 }
 
+/** `--cold`: no step's inputs or program files are read beforehand. */
+const cold = process.argv.includes('--cold');
+
 function timed(command: string, args: string[], env: Record<string, string>, inputs: readonly string[]): Step {
-  warm(...programFiles(command), ...inputs);
+  if (!cold) warm(...programFiles(command), ...inputs);
   // Every step starts with the disk's write-back done (outside the timing), so no step pays for the one before it
   // and the tools are compared on equal terms; a step's own writes are still in its time as far as they block it.
   spawnSync('sync');
@@ -212,10 +217,10 @@ async function main(): Promise<void> {
     restic: theirs ? { seconds: theirs[step]!.wall, peakRssMiB: theirs[step]!.rssMiB, ratio: ours[step]!.wall / theirs[step]!.wall } : undefined,
   }));
   if (process.argv.includes('--json')) {
-    console.log(JSON.stringify({ corpusBytes: logical, rows }, null, 2));
+    console.log(JSON.stringify({ corpusBytes: logical, mode: cold ? 'cold' : 'warm', rows }, null, 2));
     return;
   }
-  console.log(`corpus: ${(logical / 2 ** 30).toFixed(2)} GiB logical; whole processes, wall seconds; MB/s of the logical size`);
+  console.log(`corpus: ${(logical / 2 ** 30).toFixed(2)} GiB logical; ${cold ? 'cold (nothing pre-read)' : 'warm (inputs and programs read beforehand)'}; whole processes, wall seconds; MB/s of the logical size`);
   console.log(`${'step'.padEnd(20)}${'vaultpath'.padStart(11)}${'MB/s'.padStart(8)}${'RSS MiB'.padStart(9)}` + (theirs ? `${'restic'.padStart(9)}${'RSS MiB'.padStart(9)}${'ratio'.padStart(8)}` : ''));
   for (const r of rows) {
     console.log(
