@@ -35,8 +35,8 @@
  * name has several addresses). Messages name the
  * operation, the object and the location, never a key or a SAS signature.
  *
- * Throttling: bodies are buffered per block, so the store declares `pacesWire` and pays the throttle's `pace` for
- * each 64 KiB as it goes on the wire (uploads) or arrives (downloads).
+ * Throttling: bodies are buffered (per block, or whole for one Put Blob), so the store declares `pacesWire` and pays
+ * the throttle's `pace` for each 64 KiB as it goes on the wire (uploads) or arrives (downloads).
  *
  * Stalls: undici's headers and body timeouts (`timeoutMs`) end a request that goes quiet, as a retryable error.
  *
