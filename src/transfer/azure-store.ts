@@ -6,16 +6,25 @@
  * - `http(s)://HOST:PORT/ACCOUNT/CONTAINER[/PREFIX]` (path style: Azurite, or any host that is not `ACCOUNT.blob.…`).
  *
  * Writes:
- * - An object of at most `blockSize` bytes is one Put Blob; a larger one is Put Block × n (up to
- *   `blockConcurrency` at once, ids of one length, tagged per upload so two writers of one name never mix blocks)
- *   and one Put Block List. Every block and single-shot blob carries its Content-MD5, which the service checks; the
- *   commit records the whole object's MD5 (`x-ms-blob-content-md5`).
+ * - An object of at most `singlePutLimit` bytes (64 MiB by default; never less than `blockSize`) is one Put Blob:
+ *   one transaction, where blocks cost one per block plus the commit (Azure bills per transaction; a 16 MiB pack
+ *   in 4 MiB blocks is five). A larger one is Put Block × n (up to `blockConcurrency` at once, ids of one length,
+ *   tagged per upload so two writers of one name never mix blocks) and one Put Block List. Every block and
+ *   single-shot blob carries its Content-MD5, which the service checks (and, for a single Put Blob, records as the
+ *   object's MD5); the commit records the whole object's MD5 (`x-ms-blob-content-md5`).
+ * - The limit weighs transactions against what a failure costs: a failed Put Blob is sent again whole (the body is
+ *   replayable, from the scratch cache), a failed block only itself. 64 MiB holds every pack the backup writes
+ *   (16 MiB target plus one chunk) in one request, while a resend stays short on a slow link and the body held in
+ *   memory stays small.
+ * - A single Put Blob's body goes to the socket in 64 KiB slices, so the request's stall timer restarts as the
+ *   socket drains: a large body on a slow link is not taken for a stall.
  * - Create-only writes send `If-None-Match: *`. When a retried create-only write (`attempt > 1`) is answered 409 or
  *   412, the object there is read back and compared (size and MD5): if it is ours, the earlier attempt had
  *   succeeded and its answer was lost, so the write succeeds; otherwise it is `VP_ALREADY_EXISTS`.
  * - The service's limits are enforced here, before any request, since Azurite does not: a block is at most
  *   4000 MiB, a single Put Blob at most 5000 MiB, an object at most 50,000 blocks (`VP_STORE_LIMIT`).
- * - Memory: at most `blockConcurrency` blocks per write are held.
+ * - Memory: a single Put Blob holds its whole body (at most `singlePutLimit` bytes); a block write holds at most
+ *   `blockConcurrency` blocks.
  *
  * Errors: 403 → `VP_STORE_AUTH` (or `VP_CREDENTIALS_EXPIRED` for a SAS past its expiry), 404 ContainerNotFound →
  * `VP_CONTAINER_NOT_FOUND`, 404 BlobNotFound → `VP_NOT_FOUND` (`stat` says undefined, `delete` succeeds), a proxy's
@@ -26,8 +35,8 @@
  * name has several addresses). Messages name the
  * operation, the object and the location, never a key or a SAS signature.
  *
- * Throttling: bodies are buffered per block, so the store declares `pacesWire` and pays the throttle's `pace` for
- * each 64 KiB as it goes on the wire (uploads) or arrives (downloads).
+ * Throttling: bodies are buffered (per block, or whole for one Put Blob), so the store declares `pacesWire` and pays
+ * the throttle's `pace` for each 64 KiB as it goes on the wire (uploads) or arrives (downloads).
  *
  * Stalls: undici's headers and body timeouts (`timeoutMs`) end a request that goes quiet, as a retryable error.
  *
@@ -51,6 +60,8 @@ import { type Body, type CallOptions, type GetOptions, type PutOptions, type Sto
 const MiB = 1024 * 1024;
 /** Service limits (version ≥ 2019-12-12). */
 export const AZURE_LIMITS = Object.freeze({ maxBlockSize: 4000 * MiB, maxPutBlobSize: 5000 * MiB, maxBlocks: 50_000, maxBlockIdBytes: 64 });
+/** Objects up to this size go up as one Put Blob unless `singlePutLimit` says otherwise (see the module header). */
+export const DEFAULT_SINGLE_PUT_LIMIT = 64 * MiB;
 
 export interface AzureStoreOptions {
   /** Shared Key or SAS; @default from the environment (see credentialFromEnv) */
@@ -59,8 +70,13 @@ export interface AzureStoreOptions {
   readonly proxy?: ProxySettings | false;
   /** Create the container if it does not exist. @default false */
   readonly create?: boolean;
-  /** Objects larger than this are sent in blocks of this size. @default 4 MiB */
+  /** Objects sent in blocks (larger than the single-put limit) are cut in blocks of this size. @default 4 MiB */
   readonly blockSize?: number;
+  /**
+   * Objects of at most this many bytes (or `blockSize`, if larger) go up as one Put Blob; 0 sends in blocks every
+   * object larger than one block. At most 5000 MiB (`AZURE_LIMITS.maxPutBlobSize`). @default 64 MiB
+   */
+  readonly singlePutLimit?: number;
   /** Blocks of one object in flight at once. @default 4 */
   readonly blockConcurrency?: number;
   /** Names per listing page (the service's maximum is 5000). @default 5000 */
@@ -89,6 +105,8 @@ export class AzureStore implements Store {
   readonly #dispatcher: Dispatcher;
   readonly #blockSize: number;
   readonly #blockConcurrency: number;
+  /** Objects of at most this many bytes are one Put Blob: max(singlePutLimit, blockSize). */
+  readonly #singlePutMax: number;
   readonly #clock: Clock;
   readonly #proxy: ProxySettings | undefined;
   readonly #pageSize: number;
@@ -107,6 +125,12 @@ export class AzureStore implements Store {
       throw new RangeError(`blockSize must be a whole number of bytes from 1 to ${AZURE_LIMITS.maxBlockSize} (4000 MiB)`);
     }
     if (!Number.isInteger(this.#blockConcurrency) || this.#blockConcurrency < 1) throw new RangeError('blockConcurrency must be at least 1');
+    const singlePutLimit = options.singlePutLimit ?? DEFAULT_SINGLE_PUT_LIMIT;
+    if (!Number.isInteger(singlePutLimit) || singlePutLimit < 0 || singlePutLimit > AZURE_LIMITS.maxPutBlobSize) {
+      throw new RangeError(`singlePutLimit must be a whole number of bytes from 0 to ${AZURE_LIMITS.maxPutBlobSize} (5000 MiB)`);
+    }
+    // An object that fits one block gains nothing from blocks: the same bytes are resent on failure, plus a commit.
+    this.#singlePutMax = Math.min(AZURE_LIMITS.maxPutBlobSize, Math.max(singlePutLimit, this.#blockSize));
     const timeoutMs = options.timeoutMs ?? 60_000;
     const timeouts = { headersTimeout: timeoutMs, bodyTimeout: timeoutMs };
     this.#proxy = proxyFor(where.containerUrl, options.proxy, options.env ?? process.env);
@@ -160,11 +184,9 @@ export class AzureStore implements Store {
     checkName(name);
     throwIfAborted(options.signal);
     const size = bodySize(body);
+    const single = size <= this.#singlePutMax;
     const blocks = Math.max(1, Math.ceil(size / this.#blockSize));
-    if (size <= this.#blockSize && size > AZURE_LIMITS.maxPutBlobSize) {
-      throw new VaultpathError('VP_STORE_LIMIT', `${name} is ${size} bytes, more than the ${AZURE_LIMITS.maxPutBlobSize} bytes one Put Blob may carry.`);
-    }
-    if (blocks > AZURE_LIMITS.maxBlocks) {
+    if (!single && blocks > AZURE_LIMITS.maxBlocks) {
       throw new VaultpathError(
         'VP_STORE_LIMIT',
         `${name} is ${size} bytes: ${blocks} blocks of ${this.#blockSize} bytes, more than the ${AZURE_LIMITS.maxBlocks} an Azure blob may have; use a larger blockSize.`,
@@ -173,14 +195,14 @@ export class AzureStore implements Store {
     const whole = createHash('md5');
     const conditions: Record<string, string> = options.ifNotExists ? { 'if-none-match': '*' } : {};
     let status: number;
-    if (size <= this.#blockSize) {
+    if (single) {
       const bytes = await collect(body, size, name);
       const md5 = createHash('md5').update(bytes).digest('base64');
       whole.update(bytes);
       const a = await this.#call(
         'PUT',
         this.#url(name),
-        { signal: options.signal, what: `write ${name}`, headers: { 'x-ms-blob-type': 'BlockBlob', 'content-md5': md5, ...conditions }, body: bytes, pace: options.pace },
+        { signal: options.signal, what: `write ${name}`, headers: { 'x-ms-blob-type': 'BlockBlob', 'content-md5': md5, ...conditions }, body: bytes, pace: options.pace, sliced: true },
         [201, 409, 412],
       );
       status = a.status;
@@ -395,7 +417,7 @@ export class AzureStore implements Store {
   async #call(
     method: 'GET' | 'PUT' | 'HEAD' | 'DELETE',
     url: URL,
-    init: { signal: AbortSignal | undefined; what: string; headers?: Record<string, string>; body?: Buffer; pace?: CallOptions['pace'] },
+    init: { signal: AbortSignal | undefined; what: string; headers?: Record<string, string>; body?: Buffer; pace?: CallOptions['pace']; sliced?: boolean },
     expected: readonly number[],
   ): Promise<Answer> {
     throwIfAborted(init.signal);
@@ -409,7 +431,10 @@ export class AzureStore implements Store {
     if (isSharedKey(this.#credential)) headers.authorization = signRequest(this.#credential, method, url, headers);
     let a: Answer;
     try {
-      const body = init.body && init.pace && init.body.length > 0 ? Readable.from(paced(init.body, init.pace, init.signal), { objectMode: false }) : init.body;
+      // A body handed over whole is one socket write, after which undici's headers timer runs while the kernel still
+      // drains it; in slices, each write that meets backpressure restarts that timer.
+      const streamed = init.body !== undefined && init.body.length > 0 && (init.pace !== undefined || init.sliced === true);
+      const body = streamed ? Readable.from(slices(init.body!, init.pace, init.signal), { objectMode: false }) : init.body;
       const r = await undici().request(url, { method, headers, body, dispatcher: this.#dispatcher, signal: init.signal });
       a = { status: r.statusCode, headers: r.headers, body: r.body };
     } catch (e) {
@@ -505,16 +530,16 @@ function xmlText(s: string): string {
   return s.replace(/&(lt|gt|quot|apos|amp);/g, (_, n: string) => ({ lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' })[n]!);
 }
 
-/** `bytes` in slices of 64 KiB, each paid through `pace` just before it is handed to the socket. */
-async function* paced(bytes: Buffer, pace: NonNullable<CallOptions['pace']>, signal: AbortSignal | undefined): AsyncIterable<Buffer> {
+/** `bytes` in slices of 64 KiB, each paid through `pace` (when given) just before it is handed to the socket. */
+async function* slices(bytes: Buffer, pace: CallOptions['pace'], signal: AbortSignal | undefined): AsyncIterable<Buffer> {
   for (let o = 0; o < bytes.length; o += 64 * 1024) {
     const piece = bytes.subarray(o, Math.min(bytes.length, o + 64 * 1024));
-    await pace(piece.length, signal);
+    if (pace) await pace(piece.length, signal);
     yield piece;
   }
 }
 
-/** The whole body in one buffer (objects of at most one block). */
+/** The whole body in one buffer (objects sent as one Put Blob). */
 async function collect(body: Body, size: number, name: string): Promise<Buffer> {
   if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   const out = Buffer.allocUnsafe(size);

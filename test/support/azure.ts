@@ -39,6 +39,8 @@ export function azureEnv(): Record<string, string> {
 /**
  * A new container reached two ways: `direct` to Azurite, and `store` through a fault server in front of it
  * (test/support/fault-server.ts) that answers as `decide` says. `close` stops all three.
+ * Fault tests aim their faults at blocks, so `store` sends in blocks every object larger than one block
+ * (`singlePutLimit: 0`) unless the options say otherwise.
  */
 export async function azureBehindFaultServer(
   decide: (req: IncomingMessage, n: number) => Fault,
@@ -46,7 +48,7 @@ export async function azureBehindFaultServer(
 ): Promise<{ store: AzureStore; direct: AzureStore; server: FaultServer; container: string; close(): Promise<void> }> {
   const { store: direct, container } = await newAzureStore();
   const server = await startFaultServer(azurite().endpoint, decide);
-  const store = await AzureStore.open(azureLocation(container, { endpoint: server.endpoint }), { credential: azurite().credential, proxy: false, ...options });
+  const store = await AzureStore.open(azureLocation(container, { endpoint: server.endpoint }), { credential: azurite().credential, proxy: false, singlePutLimit: 0, ...options });
   return {
     store,
     direct,
