@@ -1,0 +1,77 @@
+/**
+ * The restore plans its reads by pack: a pack that a later file reads again stays in the recovery folder until its
+ * last reader is done, so each pack is downloaded once per restore even when the recovery folder holds only a couple
+ * of packs and many other packs pass through it in between. Downloads are counted at the store (whole-object `get`s
+ * of `data/` names) under a real vault on the real file system.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { backup } from '../../src/engine/backup.js';
+import { restore } from '../../src/engine/restore.js';
+import { Vault } from '../../src/repo/vault.js';
+import { type Kernels, nativeKernels, portableKernels } from '../../src/native/ports.js';
+import type { GetOptions } from '../../src/transfer/store.js';
+import { PassThroughStore } from '../support/pass-through-store.js';
+import { PASSPHRASE, type VaultFixture, makeVault } from '../support/vaults.js';
+
+/** Counts whole-object reads of packs, by name. */
+class CountingStore extends PassThroughStore {
+  readonly downloads = new Map<string, number>();
+  override get(name: string, options?: GetOptions): Promise<Buffer> {
+    if (name.startsWith('data/') && options?.offset === undefined && options?.length === undefined) {
+      this.downloads.set(name, (this.downloads.get(name) ?? 0) + 1);
+    }
+    return super.get(name, options);
+  }
+}
+
+let f: VaultFixture;
+beforeEach(async () => {
+  f = await makeVault();
+});
+afterEach(() => f.cleanup());
+
+/**
+ * A source where `a` and `z` (same content) share a pack, with `between` files in packs of their own named between
+ * them, so the restoring walk reads a's pack, then every other pack, then a's pack again.
+ */
+async function backUpRevisiting(size: number, between: number): Promise<{ a: Buffer; snapshot: string }> {
+  const src = f.path('src');
+  await mkdir(src);
+  const a = randomBytes(size);
+  await writeFile(f.path('src', 'a.bin'), a);
+  for (let i = 0; i < between; i++) await writeFile(f.path('src', `m${String(i).padStart(3, '0')}.bin`), randomBytes(size));
+  await writeFile(f.path('src', 'z.bin'), a);
+  // Packs smaller than one file's chunk: every file's data is a pack (or a few) of its own.
+  const r = await backup(f.vault, [src], { scratchDir: f.path('scratch'), reportPath: f.path('report.jsonl'), targetPackSize: 64 * 1024 });
+  return { a, snapshot: r.snapshot! };
+}
+
+const kernelsUnderTest: [string, Kernels][] = [['native', nativeKernels], ['portable', portableKernels]];
+
+describe.each(kernelsUnderTest)('restore with a recovery folder of a few packs (%s kernels)', (_name, kernels) => {
+  it('downloads each pack once when a file at the end reads the pack of the first file (small files)', async () => {
+    const { a, snapshot } = await backUpRevisiting(150 * 1024, 60);
+    const store = new CountingStore(f.store);
+    const vault = await Vault.open(store, PASSPHRASE);
+    const r = await restore(vault, snapshot, f.path('target'), { recoveryFolder: f.path('recovery'), recoveryBytes: 400 * 1024, kernels });
+    expect(r.errors).toEqual([]);
+    expect(r.files).toBe(62);
+    expect((await readFile(f.path('target', 'src', 'z.bin'))).equals(a)).toBe(true);
+    const twice = [...store.downloads].filter(([, n]) => n > 1);
+    expect(twice).toEqual([]);
+    expect(store.downloads.size).toBeGreaterThanOrEqual(61);
+    expect(r.downloaded.packs).toBe(store.downloads.size);
+  });
+
+  it('downloads each pack once when large files revisit a pack', async () => {
+    const { a, snapshot } = await backUpRevisiting(1536 * 1024, 12);
+    const store = new CountingStore(f.store);
+    const vault = await Vault.open(store, PASSPHRASE);
+    const r = await restore(vault, snapshot, f.path('target'), { recoveryFolder: f.path('recovery'), recoveryBytes: 4 * 1024 * 1024, kernels });
+    expect(r.errors).toEqual([]);
+    expect((await readFile(f.path('target', 'src', 'z.bin'))).equals(a)).toBe(true);
+    expect([...store.downloads].filter(([, n]) => n > 1)).toEqual([]);
+  });
+});
