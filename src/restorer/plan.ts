@@ -18,15 +18,18 @@ import { toHex } from '../bytes.js';
 import { ObjectType } from '../crypto/object-type.js';
 import type { Vault, VaultIndex } from '../repo/vault.js';
 import { type TreeMemo, walkTrees } from '../repo/tree-walk.js';
-import type { PackReads } from '../stage/pack-cache.js';
+import { type PackReads, planRead } from '../stage/pack-cache.js';
 
 /** What a restore will write and read. */
 export interface RestorePlan {
   /** Bytes the selected files take on disk (whole 4 KiB blocks, holes excluded). */
   readonly bytes: number;
+  /** The files selected; the restoring walk meets them in the same order (their ordinals, from 0). */
+  readonly files: number;
   /**
-   * The chunk reads of the selected files, by pack (hex id): how many, and how far into the pack they reach. One
-   * entry per pack, not per blob (packs hold ~16 blobs), so it stays small beside the index.
+   * The chunk reads of the selected files, by pack (hex id): how many, how far into the pack they reach, and which
+   * files read it (runs of ordinals). One entry per pack, not per blob (packs hold ~16 blobs), so it stays small
+   * beside the index.
    */
   readonly packs: Map<string, PackReads>;
 }
@@ -51,7 +54,7 @@ export async function planRestore(
   memo: TreeMemo,
   signal: AbortSignal | undefined,
 ): Promise<RestorePlan> {
-  const plan = { bytes: 0, packs: new Map<string, PackReads>() };
+  const plan = { bytes: 0, files: 0, packs: new Map<string, PackReads>() };
   await walkTrees(vault, index, rootTree, undefined, {
     enter: () => undefined,
     leave: () => undefined,
@@ -62,13 +65,9 @@ export async function planRestore(
       for (const idHex of node.content ?? []) {
         const at = index.get(Buffer.from(idHex, 'hex'));
         if (!at || at.type !== ObjectType.data) continue;
-        const key = toHex(at.packId);
-        const reads = plan.packs.get(key);
-        if (reads) {
-          reads.reads++;
-          reads.bytes = Math.max(reads.bytes, at.offset + at.length);
-        } else plan.packs.set(key, { reads: 1, bytes: at.offset + at.length });
+        planRead(plan.packs, toHex(at.packId), at.offset + at.length, plan.files);
       }
+      plan.files++;
     },
     refused: () => undefined,
     unreadable: () => undefined,

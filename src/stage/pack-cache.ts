@@ -27,11 +27,39 @@ const MIN_BUFFER = 64 * 1024;
 /**
  * What the restore's plan says it will read from one pack: `reads` counts the blob reads (each one a
  * {@link PackCache.withPack} call) still to come, `bytes` how far into the pack they reach (a lower bound of its size,
- * used to make room before it is downloaded). One per pack, not per blob: packs hold ~16 MiB, blobs ~1 MiB.
+ * used to make room before it is downloaded), `runs` when: the ordinals of the files that read it (in the order of
+ * the restoring walk) as at most {@link MAX_RUNS} runs `[first, last]`, flattened. One per pack, not per blob: packs
+ * hold ~16 MiB, blobs ~1 MiB, and a pack read by files far apart more than {@link MAX_RUNS} times has its last run
+ * stretched (it then looks needed sooner than it is, so it is kept rather than dropped).
  */
 export interface PackReads {
   reads: number;
   bytes: number;
+  readonly runs: number[];
+}
+
+/** Runs of files kept per pack in {@link PackReads}. */
+export const MAX_RUNS = 8;
+
+/** Counts a read of pack `key` at `offset + length` by file `ordinal` (ordinals never decrease) in `plan`. */
+export function planRead(plan: Map<string, PackReads>, key: string, end: number, ordinal: number): void {
+  const reads = plan.get(key);
+  if (!reads) {
+    plan.set(key, { reads: 1, bytes: end, runs: [ordinal, ordinal] });
+    return;
+  }
+  reads.reads++;
+  if (end > reads.bytes) reads.bytes = end;
+  const runs = reads.runs;
+  // A file next to the last reader extends its run, as does any file once the runs are all taken.
+  if (ordinal <= runs[runs.length - 1]! + 1 || runs.length >= MAX_RUNS * 2) runs[runs.length - 1] = ordinal;
+  else runs.push(ordinal, ordinal);
+}
+
+/** The ordinal of the next file at or after `position` that reads a pack of `runs` (`position` when none is left). */
+function nextRead(runs: readonly number[], position: number): number {
+  for (let i = 0; i < runs.length; i += 2) if (runs[i + 1]! >= position) return Math.max(runs[i]!, position);
+  return position; // only files already started read it still
 }
 
 export interface PackCacheOptions {
@@ -64,8 +92,8 @@ interface Entry {
  * With the restore's plan (reads per pack), a pack stays until its last planned read is done and is removed then;
  * before a download, room is made for it within `capacity` (downloads under way count): while packs are being read or
  * downloaded, the download waits for them to finish; only when nothing is under way and the recovery folder is still
- * full of packs that later files will read is one of them dropped (least recently used; it is downloaded again when
- * needed, counted in `refetched`). A single pack larger than `capacity` is downloaded alone. So each pack is
+ * full of packs that later files will read is one of them dropped (it is downloaded again when
+ * needed, counted in `refetched`), the one whose next reader comes last. A single pack larger than `capacity` is downloaded alone. So each pack is
  * downloaded once per restore unless the packs that files read in between do not fit, and the folder holds more than
  * `capacity` only while a pack being read is kept past it.
  *
@@ -87,6 +115,9 @@ export class PackCache {
   #waiting: (() => void)[] = [];
   readonly #spare: Buffer[] = [];
   readonly #spareBuffers: number;
+
+  /** The ordinal (as in the plan's runs) of the file the restoring walk reached: where next reads are counted from. */
+  position = 0;
 
   /** Packs downloaded, their bytes, and downloads of a pack already downloaded once in this run. */
   readonly stats = { packs: 0, bytes: 0, refetched: 0 };
@@ -201,12 +232,23 @@ export class PackCache {
       throwIfAborted(this.#signal);
       if (this.#held + need <= this.#capacity || this.#held === 0) break;
       // A pack downloaded that its callers are about to read counts as being read (its readers run next).
+      // The pack dropped is the one whose next reader comes last (least recently used among equals): the one a
+      // download again costs least, as the packs read before then had the room.
       let victim: [string, Entry] | undefined;
+      let victimNext = -1;
       let busy = this.#working > 0;
       for (const e of this.#packs) {
         if (!e[1].got) continue;
-        if (e[1].users > 0) busy = true;
-        else victim ??= e;
+        if (e[1].users > 0) {
+          busy = true;
+          continue;
+        }
+        const runs = this.#plan?.get(e[0])?.runs;
+        const next = runs ? nextRead(runs, this.position) : Infinity;
+        if (next > victimNext) {
+          victim = e;
+          victimNext = next;
+        }
       }
       if (busy) {
         await new Promise<void>((wake) => this.#waiting.push(wake));
