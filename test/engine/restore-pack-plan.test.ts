@@ -75,3 +75,38 @@ describe.each(kernelsUnderTest)('restore with a recovery folder of a few packs (
     expect([...store.downloads].filter(([, n]) => n > 1)).toEqual([]);
   });
 });
+
+describe('restore with a recovery folder too small for the packs read again', () => {
+  it('drops the pack whose next reader comes last, so one pack is downloaded twice, not two', async () => {
+    // Three files in packs A, B and C, read again later: A twice early, then B, then C. The recovery folder holds
+    // three packs, so while the files in between (a pack each) are read, one of A, B and C must go: C, read last,
+    // costs one download again; the least recently used (A, then B) would cost two.
+    const src = f.path('src');
+    await mkdir(src);
+    const size = 150 * 1024;
+    const [a, b, c] = [randomBytes(size), randomBytes(size), randomBytes(size)];
+    let n = 0;
+    const put = (data: Buffer): Promise<void> => writeFile(f.path('src', `f${String(n++).padStart(3, '0')}.bin`), data);
+    const between = async (): Promise<void> => {
+      for (let i = 0; i < 40; i++) await put(randomBytes(size));
+    };
+    await put(a);
+    await put(b);
+    await put(c);
+    await between();
+    await put(a);
+    await between();
+    await put(a);
+    await between();
+    await put(b);
+    await put(c);
+    const { snapshot } = await backup(f.vault, [src], { scratchDir: f.path('scratch'), reportPath: f.path('report.jsonl'), targetPackSize: 64 * 1024 });
+    const store = new CountingStore(f.store);
+    const vault = await Vault.open(store, PASSPHRASE);
+    const r = await restore(vault, snapshot!, f.path('target'), { recoveryFolder: f.path('recovery'), recoveryBytes: 560 * 1024 });
+    expect(r.errors).toEqual([]);
+    expect(r.files).toBe(n);
+    expect([...store.downloads.values()].filter((k) => k > 1)).toEqual([2]);
+    expect(r.downloaded.refetched).toBe(1);
+  });
+});
