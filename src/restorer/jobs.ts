@@ -14,7 +14,7 @@
  */
 import { type TreeMemo, walkTrees } from '../repo/tree-walk.js';
 import { DIR_BUDGET, Dir, type RestoreContext, SMALL_FILES_IN_FLIGHT } from './context.js';
-import { SMALL_FILE, restoreFile } from './file-writer.js';
+import { SMALL_FILE, restoreFile, skipReads } from './file-writer.js';
 import { ensureDir, release, restoreLink } from './folders.js';
 
 /**
@@ -47,7 +47,10 @@ export async function restoreTrees(c: RestoreContext, rootTree: string, root: Di
       parent.refs++;
       const p = (small ? c.smallFiles : c.limiter)
         .run(async () => {
-          if (c.fatal || !ensureDir(c, parent)) return;
+          if (c.fatal || !ensureDir(c, parent)) {
+            if (node.type === 'file') skipReads(c, node.content ?? [], 0); // its packs need not wait for it
+            return;
+          }
           if (node.type === 'file') await restoreFile(c, node, parent, name, rel);
           else if (node.type === 'symlink') restoreLink(c, node, parent, name, rel);
         })

@@ -193,14 +193,23 @@ export class PackCache {
    * Counts one planned read of pack `key` as done: the pack is removed once no read is left and none is running.
    * Then whoever waits for room looks again.
    */
-  #readDone(key: string, entry: Entry): void {
+  #readDone(key: string, entry: Entry | undefined): void {
     const planned = this.#plan?.get(key);
     if (planned) {
       planned.reads--;
       if (planned.reads <= 0) this.#plan!.delete(key);
     }
-    if (this.#plan && !this.#plan.has(key) && entry.users === 0 && entry.got && this.#packs.get(key) === entry) this.#drop(key, entry);
+    if (entry && this.#plan && !this.#plan.has(key) && entry.users === 0 && entry.got && this.#packs.get(key) === entry) this.#drop(key, entry);
     this.#wake();
+  }
+
+  /**
+   * Counts a planned read of the pack that holds `at` as done without reading it: the file that was to read it
+   * failed or was not restored, so the pack need not wait for it.
+   */
+  skip(at: BlobLocation): void {
+    const key = toHex(at.packId);
+    this.#readDone(key, this.#packs.get(key));
   }
 
   /** Removes pack `key` (downloaded, not being read) from the folder. */
