@@ -1,7 +1,7 @@
 /**
  * The restore's recovery folder: the packs a restore reads, downloaded whole into a run folder of this user's
- * (`run-<pid>-<host>-<random>`, 0700), opened once, read at positions, dropped least recently used first past a
- * byte budget, and removed with the run folder when the restore ends.
+ * (`run-<pid>-<host>-<random>`, 0700), opened once, read at positions, kept until the restore's plan has no read of
+ * them left, within a byte budget, and removed with the run folder when the restore ends.
  *
  * A killed restore's run folder is removed by the next restore that opens the same recovery folder (only this host's,
  * this user's, and only when its process is gone); it keeps a record of its target (`<dev>:<ino>`) until a restore
@@ -92,10 +92,10 @@ interface Entry {
  * With the restore's plan (reads per pack), a pack stays until its last planned read is done and is removed then;
  * before a download, room is made for it within `capacity` (downloads under way count): while packs are being read or
  * downloaded, the download waits for them to finish; only when nothing is under way and the recovery folder is still
- * full of packs that later files will read is one of them dropped (it is downloaded again when
- * needed, counted in `refetched`), the one whose next reader comes last. A single pack larger than `capacity` is downloaded alone. So each pack is
- * downloaded once per restore unless the packs that files read in between do not fit, and the folder holds more than
- * `capacity` only while a pack being read is kept past it.
+ * full of packs that later files will read is one of them dropped: the one whose next reader comes last (it is
+ * downloaded again when needed, counted in `refetched`). A single pack larger than `capacity` is downloaded alone.
+ * So each pack is downloaded once per restore unless the packs that files read in between do not fit, and the
+ * folder holds more than `capacity` only while a pack being read is kept past it.
  *
  * Blobs are read into buffers that the caller hands back with `recycle` once opened, and that serve later reads:
  * a fresh buffer per blob (up to 8 MiB) costs page faults on every read. At most `spareBuffers` are kept.
