@@ -52,16 +52,16 @@ const kernelsUnderTest: [string, Kernels][] = [['native', nativeKernels], ['port
 
 describe.each(kernelsUnderTest)('restore with a recovery folder of a few packs (%s kernels)', (_name, kernels) => {
   it('downloads each pack once when a file at the end reads the pack of the first file (small files)', async () => {
-    const { a, snapshot } = await backUpRevisiting(150 * 1024, 60);
+    const { a, snapshot } = await backUpRevisiting(150 * 1024, 120);
     const store = new CountingStore(f.store);
     const vault = await Vault.open(store, PASSPHRASE);
     const r = await restore(vault, snapshot, f.path('target'), { recoveryFolder: f.path('recovery'), recoveryBytes: 400 * 1024, kernels });
     expect(r.errors).toEqual([]);
-    expect(r.files).toBe(62);
+    expect(r.files).toBe(122);
     expect((await readFile(f.path('target', 'src', 'z.bin'))).equals(a)).toBe(true);
     const twice = [...store.downloads].filter(([, n]) => n > 1);
     expect(twice).toEqual([]);
-    expect(store.downloads.size).toBeGreaterThanOrEqual(61);
+    expect(store.downloads.size).toBeGreaterThanOrEqual(121);
     expect(r.downloaded.packs).toBe(store.downloads.size);
   });
 
@@ -108,5 +108,38 @@ describe('restore with a recovery folder too small for the packs read again', ()
     expect(r.files).toBe(n);
     expect([...store.downloads.values()].filter((k) => k > 1)).toEqual([2]);
     expect(r.downloaded.refetched).toBe(1);
+  });
+});
+
+describe('restore downloads within the recovery folder', () => {
+  it('never has more packs downloading than the recovery folder holds, however many files are in flight', async () => {
+    const src = f.path('src');
+    await mkdir(src);
+    for (let i = 0; i < 40; i++) await writeFile(f.path('src', `f${String(i).padStart(2, '0')}.bin`), randomBytes(150 * 1024));
+    const { snapshot } = await backup(f.vault, [src], { scratchDir: f.path('scratch'), reportPath: f.path('report.jsonl'), targetPackSize: 64 * 1024 });
+    // Each pack download is held open a little, so that downloads a restore starts together overlap here.
+    let now = 0;
+    let most = 0;
+    class SlowStore extends CountingStore {
+      override async get(name: string, options?: GetOptions): Promise<Buffer> {
+        if (!name.startsWith('data/') || options?.offset !== undefined) return super.get(name, options);
+        most = Math.max(most, ++now);
+        try {
+          await new Promise((r) => setTimeout(r, 20));
+          return await super.get(name, options);
+        } finally {
+          now--;
+        }
+      }
+    }
+    const store = new SlowStore(f.store);
+    const vault = await Vault.open(store, PASSPHRASE);
+    // Room for two of the packs (about 150 KiB each), not three.
+    const r = await restore(vault, snapshot!, f.path('target'), { recoveryFolder: f.path('recovery'), recoveryBytes: 400 * 1024 });
+    expect(r.errors).toEqual([]);
+    expect(r.files).toBe(40);
+    expect(store.downloads.size).toBe(40);
+    expect(most).toBeGreaterThanOrEqual(1);
+    expect(most).toBeLessThanOrEqual(2);
   });
 });
