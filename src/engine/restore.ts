@@ -1,10 +1,12 @@
 /**
  * `restore()`: a snapshot (or part of it) back to a target folder, verified. Wiring of the stages in src/restorer:
  *
- *   plan (plan.ts: trees walked once, bounds checked, bytes summed, free space checked; up to 16 MiB of them kept)
+ *   plan (plan.ts: trees walked once, bounds checked, bytes summed, free space checked, chunk reads counted per pack;
+ *   up to 16 MiB of trees kept)
  *   → target opened as one descriptor (target.ts) → trees walked again into jobs (jobs.ts; the kept trees not read
  *   again): folders and links made from their parent's descriptor (folders.ts), files written by the file writer
- *   (file-writer.ts) from packs downloaded into the recovery folder (stage/pack-cache.ts), a few at once.
+ *   (file-writer.ts) from packs downloaded into the recovery folder (stage/pack-cache.ts), a few at once, each kept
+ *   until the plan's last read of it is done, so it is downloaded once when the packs read in between fit.
  *
  * Safety against a local user who can write inside the target while it runs (vaultpath runs as root): every name is
  * reached from its folder's descriptor, never following a link (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS through
@@ -90,10 +92,10 @@ export async function restore(vault: Vault, ref: string, target: string, options
   let cache: PackCache | undefined;
   let ctx: RestoreContext | undefined;
   try {
-    checkSpace(targetDir, rootFd, planned);
+    checkSpace(targetDir, rootFd, planned.bytes);
     const rootStat = fs.stat(rootFd, null);
     const opened = await PackCache.open(options.recoveryFolder ?? ensureUserFolder(userFolder('recovery')), {
-      capacity: options.recoveryBytes ?? 256 * 1024 * 1024, vault, target: `${rootStat.dev}:${rootStat.ino}`, spareBuffers: FILES_IN_FLIGHT, signal,
+      capacity: options.recoveryBytes ?? 256 * 1024 * 1024, vault, target: `${rootStat.dev}:${rootStat.ino}`, spareBuffers: FILES_IN_FLIGHT, plan: planned.packs, signal,
     });
     cache = opened.cache;
     ctx = {
@@ -114,6 +116,7 @@ export async function restore(vault: Vault, ref: string, target: string, options
   if (ctx.fatal) throw ctx.fatal;
   return {
     snapshot: snapshotId, files: ctx.files, dirs: ctx.dirs, bytes: ctx.bytes, errors: ctx.errors, setIdCleared: ctx.setId, skippedDamaged,
+    downloaded: { ...cache!.stats },
     durationMs: clock.now() - started,
   };
 }

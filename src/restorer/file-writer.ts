@@ -9,6 +9,9 @@
  * holes) are written whole from memory: a batch per thread-pool job through the addon's whole-file writer, or with
  * synchronous calls. Sparse holes are left as holes.
  *
+ * Each chunk is one of the reads the plan counted for its pack: a file that fails tells the recovery folder which of
+ * its chunks it will not read (skipReads), so their packs are not kept for them.
+ *
  * Contract: a file that cannot be restored fails alone (recorded in the run's errors, its temporary file removed
  * unless it was swapped, then what is there is not ours); a full target stops the run (`fatal`); `VP_ABORTED` is
  * thrown and nothing is renamed into place once the run is aborted.
@@ -53,6 +56,17 @@ async function readChunk(ctx: RestoreContext, [location, id]: [BlobLocation, Buf
 }
 
 /**
+ * Tells the recovery folder that chunks `from` on of `content` will not be read (their file failed or was not
+ * restored): their packs need not be kept for them. Chunks the index does not have as data were not planned.
+ */
+export function skipReads(ctx: RestoreContext, content: readonly string[], from: number): void {
+  for (let i = from; i < content.length; i++) {
+    const at = ctx.index.get(Buffer.from(content[i]!, 'hex'));
+    if (at && at.type === ObjectType.data) ctx.cache.skip(at);
+  }
+}
+
+/**
  * Files up to this size are written whole from memory: by the addon's writer on the thread pool, or without it
  * with synchronous calls (the promise API costs more than the writes).
  */
@@ -89,9 +103,12 @@ function checkStillOurs(ctx: RestoreContext, dir: Dir, temp: Buffer, fd: number)
 /** Restores a file of at most {@link SMALL_FILE} bytes without holes, in one go once all its chunks are verified. */
 async function restoreSmallFile(ctx: RestoreContext, node: TreeNode, dir: Dir, name: Buffer, rel: string): Promise<void> {
   const data: Buffer[] = [];
+  const content = node.content!;
+  let i = 0;
   try {
-    for (const idHex of node.content!) data.push(await readChunk(ctx, locate(ctx, idHex)));
+    for (; i < content.length; i++) data.push(await readChunk(ctx, locate(ctx, content[i]!)));
   } catch (e) {
+    skipReads(ctx, content, i + 1); // the chunk that failed was read, or not in the index
     if ((e as VaultpathError).code === 'VP_ABORTED') throw e;
     ctx.errors.push({ path: rel, reason: e instanceof RestoreFileError || e instanceof VaultpathError ? e.message : String(e) });
     return;
@@ -149,6 +166,8 @@ export async function restoreFile(ctx: RestoreContext, node: TreeNode, dir: Dir,
   /** The file opened again for direct I/O: the addon writes the chunks' whole pages through it. */
   let direct: Awaited<ReturnType<Kernels['openDirect']>>;
   const inFlight: Promise<void>[] = [];
+  /** Chunks handed to the recovery folder so far: on failure, the rest are skipped there. */
+  let requested = 0;
   try {
     refuseFolder(ctx, dir, name);
     fd = ctx.fs.create(dir.fd, temp, 0o600);
@@ -180,6 +199,7 @@ export async function restoreFile(ctx: RestoreContext, node: TreeNode, dir: Dir,
     for (const idHex of node.content!) {
       throwIfAborted(ctx.signal);
       if (ctx.fatal) throw ctx.fatal;
+      requested++; // counted before the read: a chunk that fails here was read, or was not in the index
       const chunk = locate(ctx, idHex);
       // With the addon, a chunk that falls inside one data region goes from its pack to the file on the thread
       // pool, a few at once; its plaintext length is the stored length less the envelope (checked when opened).
@@ -222,6 +242,7 @@ export async function restoreFile(ctx: RestoreContext, node: TreeNode, dir: Dir,
     renameIntoPlace(ctx, dir, temp, name);
     done(ctx, size);
   } catch (e) {
+    skipReads(ctx, node.content!, requested);
     // The addon may still be writing to the file's descriptor: close it only once nothing can, so a later file
     // that gets the same number never receives these bytes.
     await Promise.allSettled(inFlight);

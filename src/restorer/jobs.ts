@@ -14,7 +14,7 @@
  */
 import { type TreeMemo, walkTrees } from '../repo/tree-walk.js';
 import { DIR_BUDGET, Dir, type RestoreContext, SMALL_FILES_IN_FLIGHT } from './context.js';
-import { SMALL_FILE, restoreFile } from './file-writer.js';
+import { SMALL_FILE, restoreFile, skipReads } from './file-writer.js';
 import { ensureDir, release, restoreLink } from './folders.js';
 
 /**
@@ -23,6 +23,7 @@ import { ensureDir, release, restoreLink } from './folders.js';
  * @throws {VaultpathError} `VP_FORMAT_LIMIT` (not met once the plan passed), `VP_ABORTED`.
  */
 export async function restoreTrees(c: RestoreContext, rootTree: string, root: Dir, memo: TreeMemo): Promise<void> {
+  let files = 0;
   await walkTrees<Dir>(c.vault, c.index, rootTree, root, {
     enter(parent, node, name, rel) {
       const dir = new Dir(parent, name, rel, node);
@@ -36,6 +37,8 @@ export async function restoreTrees(c: RestoreContext, rootTree: string, root: Di
     },
     async leaf(parent, node, name, rel) {
       if (c.include && !c.include(rel)) return;
+      // The plan numbered the files it selected in this same order: the recovery folder reckons next reads from here.
+      if (node.type === 'file') c.cache.position = files++;
       // A small file restored by the addon holds at most 1 MiB: many run at once, their blobs opened and their
       // files written a batch per thread-pool job.
       const small = node.type === 'file' && node.size! <= SMALL_FILE && !node.holes && c.openBlob !== null && c.writer !== null;
@@ -44,7 +47,10 @@ export async function restoreTrees(c: RestoreContext, rootTree: string, root: Di
       parent.refs++;
       const p = (small ? c.smallFiles : c.limiter)
         .run(async () => {
-          if (c.fatal || !ensureDir(c, parent)) return;
+          if (c.fatal || !ensureDir(c, parent)) {
+            if (node.type === 'file') skipReads(c, node.content ?? [], 0); // its packs need not wait for it
+            return;
+          }
           if (node.type === 'file') await restoreFile(c, node, parent, name, rel);
           else if (node.type === 'symlink') restoreLink(c, node, parent, name, rel);
         })

@@ -17,8 +17,10 @@ export interface RestoreOptions {
    */
   readonly recoveryFolder?: string;
   /**
-   * The most bytes of packs the recovery folder keeps once they are not being read. Packs that files in flight are
-   * reading stay until those files are done, so it can briefly hold more: at most one pack per file in flight (40).
+   * The most bytes of packs the recovery folder holds, downloads under way included: a pack stays until the last file
+   * that reads it is done (so it is downloaded once), and a download waits for room. Packs being read when it is full
+   * stay until they are read, so it can briefly hold more: at most one pack per chunk read at once. When the packs
+   * read between two reads of one pack do not fit, that pack is downloaded again (see `downloaded.refetched`).
    * @default 256 MiB
    */
   readonly recoveryBytes?: number;
@@ -58,6 +60,8 @@ export interface RestoreResult {
   readonly setIdCleared: { readonly count: number; readonly paths: readonly string[] };
   /** Snapshots passed over because they cannot be read (`skipDamaged`), ids; empty otherwise. */
   readonly skippedDamaged: readonly string[];
+  /** Packs downloaded, their bytes, and how many of those downloads fetched a pack a second time. */
+  readonly downloaded: { readonly packs: number; readonly bytes: number; readonly refetched: number };
   readonly durationMs: number;
 }
 
