@@ -1,0 +1,473 @@
+/**
+ * The in-memory blob index: blob id → where the blob lives (pack, offset, lengths, type, codec), in typed arrays,
+ * with no object per blob and no count limit below the machine's memory (a `Map` stops at 2^24 entries and costs
+ * about 150 bytes a blob; a vault of 54 TB at 1 MiB chunks holds about 54 million blobs).
+ *
+ * Layout. Blob ids are keyed MACs, uniformly random, so the index needs no hash slots: entries sit in sorted runs,
+ * each one `Uint32Array` of fixed-width records plus one `Uint8Array` of codecs, sized exactly. A record is the key
+ * (the id's first 12 bytes as 3 big-endian words in prefix mode, all 32 bytes as 8 words in full-id mode), then the
+ * pack ordinal with the type in its top bit (set for a tree), the offset, the sealed length and the plaintext length.
+ * Prefix mode: 7 words + 1 byte = 29 bytes a blob; full-id mode: 12 words + 1 byte = 49 bytes a blob. Pack ids are
+ * interned once each (32 bytes in one growing buffer, found through an open-addressing table of ordinals keyed by
+ * the id's first word: inserts stay O(1), where a sorted array would shift on every new pack), about 44 bytes a
+ * pack, under 3 bytes a blob at 16 blobs a pack.
+ *
+ * Inserts append to a pending area (chunks of {@link PENDING_CHUNK} records, so it never copies as it grows). The
+ * first lookup after inserts settles it: a radix sort on the first key word (two 16-bit passes over (word, ordinal)
+ * pairs, then the rare equal first words put in order by the remaining words), duplicates dropped, and the sorted
+ * run pushed onto the list of runs, which are merged geometrically (a run is merged into the one before it while
+ * that one is at most twice its size). So a bulk load (appends, then one lookup) sorts once, an insert costs
+ * amortised O(log n) moves however inserts and lookups interleave, and a lookup binary-searches at most log2(n)
+ * runs, usually one or two. Settling needs about 16 bytes a pending entry of scratch on top of the records.
+ *
+ * Duplicates: the first location added for an id wins, as with a `Map` kept with "add if absent". Within the
+ * pending area the radix sort is stable and keeps the first; against older runs, a settled entry that an older run
+ * already holds is dropped, so runs never share a key and {@link BlobIndex.size} counts distinct ids.
+ *
+ * Prefix mode and false matches. With 12-byte keys two different ids can share a key. For n random ids the chance
+ * that any two share 96 bits is at most n²/2^97: about 2·10^-14 at 54 million blobs, 7·10^-18 at a million. A false
+ * match cannot produce wrong data on read: `get` returns the other blob's location, and opening it under the asked
+ * id fails authentication (the id is in the envelope's associated data), so a restore fails loudly. On the dedup
+ * path (`has` while saving) a false match would skip storing the new blob, and a snapshot would name a blob the
+ * vault lacks: verify reports it and restores of that file fail; data is missing, never wrong. What would close the
+ * gap: confirm each prefix hit against full ids kept in a sorted local file (32 bytes a blob on disk, one pread a
+ * hit), or build the index in full-id mode (49 bytes a blob). Full-id mode is also the only one whose
+ * {@link BlobIndex.entries} can name blobs (verify needs that).
+ *
+ * @module
+ */
+
+/** Records per pending chunk. */
+export const PENDING_CHUNK = 1 << 16; // `>>> 16` below
+
+/** Pending entries below which a settle uses a comparison sort rather than the radix sort. */
+const SMALL_SORT = 4096;
+
+const TREE_BIT = 0x80000000;
+/** The type values the format packs (ObjectType.data, ObjectType.tree). */
+const DATA = 0x03;
+const TREE = 0x04;
+
+/** Where a blob lives, as {@link BlobIndex.get} returns it. */
+export interface BlobIndexLocation {
+  readonly packId: Buffer;
+  readonly type: 0x03 | 0x04;
+  readonly codec: number;
+  readonly offset: number;
+  readonly length: number;
+  readonly plaintextLength: number;
+}
+
+export interface BlobIndexOptions {
+  /**
+   * Keep all 32 bytes of each id (49 bytes a blob) rather than the first 12 (29 bytes a blob): lookups then never
+   * match a different id, and {@link BlobIndex.entries} can yield ids. @default false
+   */
+  readonly fullIds?: boolean;
+}
+
+interface Run {
+  readonly n: number;
+  readonly w: Uint32Array;
+  readonly codec: Uint8Array;
+}
+
+const word = (b: Uint8Array, o: number): number => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+
+/** Pack ids interned: ordinal → 32 bytes, and 32 bytes → ordinal through an open-addressing table. */
+class PackTable {
+  #ids = Buffer.alloc(32 * 64);
+  #count = 0;
+  #slots = new Int32Array(128); // ordinal + 1, 0 for empty
+
+  get count(): number {
+    return this.#count;
+  }
+
+  get bytes(): number {
+    return this.#ids.byteLength + this.#slots.byteLength;
+  }
+
+  /** Ordinal of `id` (32 bytes at `at` in `b`), or -1. */
+  find(b: Uint8Array, at: number): number {
+    const mask = this.#slots.length - 1;
+    for (let s = word(b, at) & mask; ; s = (s + 1) & mask) {
+      const v = this.#slots[s]!;
+      if (v === 0) return -1;
+      if (this.#equals(v - 1, b, at)) return v - 1;
+    }
+  }
+
+  /** Ordinal of `id` (32 bytes at `at` in `b`), interning it when new. */
+  intern(b: Uint8Array, at: number): number {
+    const found = this.find(b, at);
+    if (found >= 0) return found;
+    if (this.#count >= 0x7fffffff) throw new RangeError('more than 2^31 packs');
+    if (2 * (this.#count + 1) > this.#slots.length) this.#grow();
+    if (32 * (this.#count + 1) > this.#ids.length) {
+      const ids = Buffer.alloc(Math.max(this.#ids.length * 2, 32 * 64));
+      this.#ids.copy(ids);
+      this.#ids = ids;
+    }
+    const ordinal = this.#count++;
+    this.#ids.set(b.subarray(at, at + 32), 32 * ordinal);
+    this.#place(ordinal);
+    return ordinal;
+  }
+
+  /** A copy of pack `ordinal`'s id. */
+  id(ordinal: number): Buffer {
+    return Buffer.from(this.#ids.subarray(32 * ordinal, 32 * ordinal + 32));
+  }
+
+  #equals(ordinal: number, b: Uint8Array, at: number): boolean {
+    const ids = this.#ids;
+    const o = 32 * ordinal;
+    for (let i = 0; i < 32; i++) if (ids[o + i] !== b[at + i]) return false;
+    return true;
+  }
+
+  #place(ordinal: number): void {
+    const mask = this.#slots.length - 1;
+    let s = word(this.#ids, 32 * ordinal) & mask;
+    while (this.#slots[s] !== 0) s = (s + 1) & mask;
+    this.#slots[s] = ordinal + 1;
+  }
+
+  #grow(): void {
+    this.#slots = new Int32Array(this.#slots.length * 2);
+    for (let i = 0; i < this.#count; i++) this.#place(i);
+  }
+}
+
+export class BlobIndex {
+  /** Key words per record: 3 (prefix) or 8 (full ids). */
+  readonly #k: number;
+  /** Words per record: the key, then pack|type, offset, length, plaintext length. */
+  readonly #stride: number;
+  readonly #packs = new PackTable();
+  /** Sorted runs, no key in two of them, sizes falling geometrically. */
+  #runs: Run[] = [];
+  #pending: Uint32Array[] = [];
+  #pendingCodecs: Uint8Array[] = [];
+  #pendingCount = 0;
+
+  constructor(options: BlobIndexOptions = {}) {
+    this.#k = options.fullIds ? 8 : 3;
+    this.#stride = this.#k + 4;
+  }
+
+  /** True when ids are kept whole (see {@link BlobIndexOptions.fullIds}). */
+  get fullIds(): boolean {
+    return this.#k === 8;
+  }
+
+  /** Distinct ids held. */
+  get size(): number {
+    this.#settle();
+    let n = 0;
+    for (const r of this.#runs) n += r.n;
+    return n;
+  }
+
+  /** Sorted runs now held (after settling): for tests and the benchmark. */
+  get runCount(): number {
+    this.#settle();
+    return this.#runs.length;
+  }
+
+  /** Bytes of the typed arrays held (runs, pending area, pack table): what the index costs beyond a few objects. */
+  get bytes(): number {
+    let b = this.#packs.bytes;
+    for (const r of this.#runs) b += r.w.byteLength + r.codec.byteLength;
+    for (let i = 0; i < this.#pending.length; i++) b += this.#pending[i]!.byteLength + this.#pendingCodecs[i]!.byteLength;
+    return b;
+  }
+
+  /** Interns pack `id` (32 bytes at `at` in `b`) without adding a blob, and returns its ordinal. */
+  internPack(b: Uint8Array, at = 0): number {
+    return this.#packs.intern(b, at);
+  }
+
+  hasPack(id: Uint8Array): boolean {
+    return id.length === 32 && this.#packs.find(id, 0) >= 0;
+  }
+
+  /**
+   * Adds blob `id` (32 bytes at `at` in `b`) in pack `pack` (an ordinal from {@link internPack}); a later add of
+   * the same id is ignored.
+   */
+  add(b: Uint8Array, at: number, pack: number, type: number, codec: number, offset: number, length: number, plaintextLength: number): void {
+    if (type !== DATA && type !== TREE) throw new RangeError(`blob type ${type} is not packed`);
+    const i = this.#pendingCount & (PENDING_CHUNK - 1);
+    const w = this.#chunk();
+    const k = this.#k;
+    let o = i * this.#stride;
+    for (let j = 0; j < k; j++, o++) w[o] = word(b, at + 4 * j);
+    w[o] = type === TREE ? (pack | TREE_BIT) >>> 0 : pack;
+    w[o + 1] = offset;
+    w[o + 2] = length;
+    w[o + 3] = plaintextLength;
+    this.#pendingCodecs[this.#pendingCount >>> 16]![i] = codec;
+    this.#pendingCount++;
+  }
+
+  /**
+   * Adds `count` entries laid out as in an index object (52 bytes each from `first` in `plain`: id, pack ordinal
+   * into `packs`, offset, length, plaintext length as u32 LE, type, codec), already checked by the reader.
+   */
+  addEncoded(plain: Buffer, first: number, count: number, packs: Uint32Array): void {
+    const k = this.#k;
+    const stride = this.#stride;
+    for (let e = 0, at = first; e < count; e++, at += 52) {
+      const i = this.#pendingCount & (PENDING_CHUNK - 1);
+      const w = this.#chunk();
+      let o = i * stride;
+      for (let j = 0; j < k; j++, o++) w[o] = word(plain, at + 4 * j);
+      const pack = packs[plain.readUInt32LE(at + 32)]!;
+      w[o] = plain[at + 48] === TREE ? (pack | TREE_BIT) >>> 0 : pack;
+      w[o + 1] = plain.readUInt32LE(at + 36);
+      w[o + 2] = plain.readUInt32LE(at + 40);
+      w[o + 3] = plain.readUInt32LE(at + 44);
+      this.#pendingCodecs[this.#pendingCount >>> 16]![i] = plain[at + 49]!;
+      this.#pendingCount++;
+    }
+  }
+
+  /** The pending chunk the next entry goes to, added when full (the first one is kept across small settles). */
+  #chunk(): Uint32Array {
+    const c = this.#pendingCount >>> 16;
+    if (c === this.#pending.length) {
+      this.#pending.push(new Uint32Array(PENDING_CHUNK * this.#stride));
+      this.#pendingCodecs.push(new Uint8Array(PENDING_CHUNK));
+    }
+    return this.#pending[c]!;
+  }
+
+  get(id: Uint8Array): BlobIndexLocation | undefined {
+    if (id.length !== 32) return undefined;
+    this.#settle();
+    for (const r of this.#runs) {
+      const p = this.#search(r, id, 0);
+      if (p >= 0) return this.#location(r, p);
+    }
+    return undefined;
+  }
+
+  has(id: Uint8Array): boolean {
+    if (id.length !== 32) return false;
+    this.#settle();
+    for (const r of this.#runs) if (this.#search(r, id, 0) >= 0) return true;
+    return false;
+  }
+
+  /**
+   * Every id with its location, run by run (each run in id order). Needs full ids.
+   * @throws {Error} in prefix mode, where ids are not kept whole.
+   */
+  *entries(): IterableIterator<[Buffer, BlobIndexLocation]> {
+    if (this.#k !== 8) throw new Error('This blob index keeps id prefixes only; build it with fullIds to list its entries.');
+    this.#settle();
+    for (const r of this.#runs) {
+      for (let p = 0; p < r.n; p++) {
+        const id = Buffer.allocUnsafe(32);
+        for (let j = 0; j < 8; j++) id.writeUInt32BE(r.w[p * this.#stride + j]!, 4 * j);
+        yield [id, this.#location(r, p)];
+      }
+    }
+  }
+
+  #location(r: Run, p: number): BlobIndexLocation {
+    const o = p * this.#stride + this.#k;
+    const packWord = r.w[o]!;
+    return {
+      packId: this.#packs.id((packWord & ~TREE_BIT) >>> 0),
+      type: packWord & TREE_BIT ? TREE : DATA,
+      codec: r.codec[p]!,
+      offset: r.w[o + 1]!,
+      length: r.w[o + 2]!,
+      plaintextLength: r.w[o + 3]!,
+    };
+  }
+
+  /** Position in `r` of the key of id `b` (32 bytes at `at`), or -1. */
+  #search(r: Run, b: Uint8Array, at: number): number {
+    const w = r.w;
+    const stride = this.#stride;
+    const k = this.#k;
+    const w0 = word(b, at);
+    let lo = 0;
+    let hi = r.n - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const o = mid * stride;
+      let c = w[o]! - w0;
+      for (let j = 1; c === 0 && j < k; j++) c = w[o + j]! - word(b, at + 4 * j);
+      if (c === 0) return mid;
+      if (c < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  /** {@link #search} for a key held as record `q` of array `src`. */
+  #searchRecord(r: Run, src: Uint32Array, q: number): boolean {
+    const w = r.w;
+    const stride = this.#stride;
+    const k = this.#k;
+    let lo = 0;
+    let hi = r.n - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const o = mid * stride;
+      let c = 0;
+      for (let j = 0; c === 0 && j < k; j++) c = w[o + j]! - src[q + j]!;
+      if (c === 0) return true;
+      if (c < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return false;
+  }
+
+  /** Sorts the pending area into a run, drops keys already held, and merges runs geometrically. */
+  #settle(): void {
+    const n = this.#pendingCount;
+    if (n === 0) return;
+    const stride = this.#stride;
+    const k = this.#k;
+    const chunks = this.#pending;
+    const codecs = this.#pendingCodecs;
+    const SHIFT = 16;
+    const MASK = PENDING_CHUNK - 1;
+
+    // Radix sort (first key word, ordinal) pairs: two stable 16-bit passes.
+    let keys = new Uint32Array(n);
+    let ords = new Uint32Array(n);
+    for (let i = 0; i < n; i++) {
+      keys[i] = chunks[i >>> SHIFT]![(i & MASK) * stride]!;
+      ords[i] = i;
+    }
+    if (n < SMALL_SORT) {
+      // A few entries (inserts between lookups): a comparison sort, rather than passes over 2^16 counters.
+      const first = keys;
+      ords.sort((a, b) => first[a]! - first[b]! || a - b);
+      keys = ords.map((q) => first[q]!);
+    } else {
+      let keys2 = new Uint32Array(n);
+      let ords2 = new Uint32Array(n);
+      const count = new Uint32Array(65536);
+      for (const shift of [0, 16]) {
+        count.fill(0);
+        for (let i = 0; i < n; i++) count[(keys[i]! >>> shift) & 0xffff]!++;
+        let sum = 0;
+        for (let d = 0; d < 65536; d++) {
+          const c = count[d]!;
+          count[d] = sum;
+          sum += c;
+        }
+        for (let i = 0; i < n; i++) {
+          const key = keys[i]!;
+          const d = count[(key >>> shift) & 0xffff]!++;
+          keys2[d] = key;
+          ords2[d] = ords[i]!;
+        }
+        [keys, keys2] = [keys2, keys];
+        [ords, ords2] = [ords2, ords];
+      }
+    }
+
+    // Equal first words (rare: random ids) put in order by the remaining words, stably (insertion sort).
+    const rest = (a: number, b: number): number => {
+      const ca = chunks[a >>> SHIFT]!;
+      const cb = chunks[b >>> SHIFT]!;
+      const oa = (a & MASK) * stride;
+      const ob = (b & MASK) * stride;
+      for (let j = 1; j < k; j++) {
+        const c = ca[oa + j]! - cb[ob + j]!;
+        if (c !== 0) return c;
+      }
+      return 0;
+    };
+    {
+      for (let i = 1; i < n; i++) {
+        if (keys[i] !== keys[i - 1]) continue;
+        let start = i - 1;
+        while (start > 0 && keys[start - 1] === keys[i]) start--;
+        const x = ords[i]!;
+        let j = i - 1;
+        while (j >= start && rest(ords[j]!, x) > 0) {
+          ords[j + 1] = ords[j]!;
+          j--;
+        }
+        ords[j + 1] = x;
+      }
+    }
+
+    // Gather in order, dropping a key equal to the one before (a later add) or held by an older run.
+    const runs = this.#runs;
+    const keep = new Uint8Array(n);
+    let kept = 0;
+    for (let i = 0; i < n; i++) {
+      const q = ords[i]!;
+      {
+        if (i > 0 && keys[i] === keys[i - 1] && rest(ords[i - 1]!, q) === 0) continue;
+        const src = chunks[q >>> SHIFT]!;
+        if (runs.some((r) => this.#searchRecord(r, src, (q & MASK) * stride))) continue;
+      }
+      keep[i] = 1;
+      kept++;
+    }
+    keys = new Uint32Array(0);
+    const w = new Uint32Array(kept * stride);
+    const codec = new Uint8Array(kept);
+    for (let i = 0, p = 0; i < n; i++) {
+      if (!keep[i]) continue;
+      const q = ords[i]!;
+      const src = chunks[q >>> SHIFT]!;
+      const so = (q & MASK) * stride;
+      const o = p * stride;
+      for (let j = 0; j < stride; j++) w[o + j] = src[so + j]!;
+      codec[p] = codecs[q >>> SHIFT]![q & MASK]!;
+      p++;
+    }
+    // Inserts between lookups keep reusing the first chunk; after a bulk settle, nothing pending stays allocated.
+    this.#pending.length = n < SMALL_SORT ? 1 : 0;
+    this.#pendingCodecs.length = this.#pending.length;
+    this.#pendingCount = 0;
+    if (kept > 0) runs.push({ n: kept, w, codec });
+
+    while (runs.length >= 2 && runs[runs.length - 2]!.n <= 2 * runs[runs.length - 1]!.n) {
+      const b = runs.pop()!;
+      const a = runs.pop()!;
+      runs.push(this.#merge(a, b));
+    }
+  }
+
+  /** Merges two runs that share no key. */
+  #merge(a: Run, b: Run): Run {
+    const stride = this.#stride;
+    const k = this.#k;
+    const n = a.n + b.n;
+    const w = new Uint32Array(n * stride);
+    const codec = new Uint8Array(n);
+    let i = 0;
+    let j = 0;
+    for (let p = 0; p < n; p++) {
+      let fromA: boolean;
+      if (i === a.n) fromA = false;
+      else if (j === b.n) fromA = true;
+      else {
+        let c = 0;
+        const oa = i * stride;
+        const ob = j * stride;
+        for (let x = 0; c === 0 && x < k; x++) c = a.w[oa + x]! - b.w[ob + x]!;
+        fromA = c < 0;
+      }
+      const src = fromA ? a : b;
+      const q = fromA ? i++ : j++;
+      for (let x = 0, so = q * stride, o = p * stride; x < stride; x++) w[o + x] = src.w[so + x]!;
+      codec[p] = src.codec[q]!;
+    }
+    return { n, w, codec };
+  }
+}
