@@ -310,132 +310,18 @@ export class BlobIndex {
     return -1;
   }
 
-  /** {@link #search} for a key held as record `q` of array `src`. */
-  #searchRecord(r: Run, src: Uint32Array, q: number): boolean {
-    const w = r.w;
-    const stride = this.#stride;
-    const k = this.#k;
-    let lo = 0;
-    let hi = r.n - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const o = mid * stride;
-      let c = 0;
-      for (let j = 0; c === 0 && j < k; j++) c = w[o + j]! - src[q + j]!;
-      if (c === 0) return true;
-      if (c < 0) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return false;
-  }
-
   /** Sorts the pending area into a run, drops keys already held, and merges runs geometrically. */
   #settle(): void {
     const n = this.#pendingCount;
     if (n === 0) return;
-    const stride = this.#stride;
-    const k = this.#k;
-    const chunks = this.#pending;
-    const codecs = this.#pendingCodecs;
-    const SHIFT = 16;
-    const MASK = PENDING_CHUNK - 1;
-
-    // Radix sort (first key word, ordinal) pairs: two stable 16-bit passes.
-    let keys = new Uint32Array(n);
-    let ords = new Uint32Array(n);
-    for (let i = 0; i < n; i++) {
-      keys[i] = chunks[i >>> SHIFT]![(i & MASK) * stride]!;
-      ords[i] = i;
-    }
-    if (n < SMALL_SORT) {
-      // A few entries (inserts between lookups): a comparison sort, rather than passes over 2^16 counters.
-      const first = keys;
-      ords.sort((a, b) => first[a]! - first[b]! || a - b);
-      keys = ords.map((q) => first[q]!);
-    } else {
-      let keys2 = new Uint32Array(n);
-      let ords2 = new Uint32Array(n);
-      const count = new Uint32Array(65536);
-      for (const shift of [0, 16]) {
-        count.fill(0);
-        for (let i = 0; i < n; i++) count[(keys[i]! >>> shift) & 0xffff]!++;
-        let sum = 0;
-        for (let d = 0; d < 65536; d++) {
-          const c = count[d]!;
-          count[d] = sum;
-          sum += c;
-        }
-        for (let i = 0; i < n; i++) {
-          const key = keys[i]!;
-          const d = count[(key >>> shift) & 0xffff]!++;
-          keys2[d] = key;
-          ords2[d] = ords[i]!;
-        }
-        [keys, keys2] = [keys2, keys];
-        [ords, ords2] = [ords2, ords];
-      }
-    }
-
-    // Equal first words (rare: random ids) put in order by the remaining words, stably (insertion sort).
-    const rest = (a: number, b: number): number => {
-      const ca = chunks[a >>> SHIFT]!;
-      const cb = chunks[b >>> SHIFT]!;
-      const oa = (a & MASK) * stride;
-      const ob = (b & MASK) * stride;
-      for (let j = 1; j < k; j++) {
-        const c = ca[oa + j]! - cb[ob + j]!;
-        if (c !== 0) return c;
-      }
-      return 0;
-    };
-    {
-      for (let i = 1; i < n; i++) {
-        if (keys[i] !== keys[i - 1]) continue;
-        let start = i - 1;
-        while (start > 0 && keys[start - 1] === keys[i]) start--;
-        const x = ords[i]!;
-        let j = i - 1;
-        while (j >= start && rest(ords[j]!, x) > 0) {
-          ords[j + 1] = ords[j]!;
-          j--;
-        }
-        ords[j + 1] = x;
-      }
-    }
-
-    // Gather in order, dropping a key equal to the one before (a later add) or held by an older run.
-    const runs = this.#runs;
-    const keep = new Uint8Array(n);
-    let kept = 0;
-    for (let i = 0; i < n; i++) {
-      const q = ords[i]!;
-      {
-        if (i > 0 && keys[i] === keys[i - 1] && rest(ords[i - 1]!, q) === 0) continue;
-        const src = chunks[q >>> SHIFT]!;
-        if (runs.some((r) => this.#searchRecord(r, src, (q & MASK) * stride))) continue;
-      }
-      keep[i] = 1;
-      kept++;
-    }
-    keys = new Uint32Array(0);
-    const w = new Uint32Array(kept * stride);
-    const codec = new Uint8Array(kept);
-    for (let i = 0, p = 0; i < n; i++) {
-      if (!keep[i]) continue;
-      const q = ords[i]!;
-      const src = chunks[q >>> SHIFT]!;
-      const so = (q & MASK) * stride;
-      const o = p * stride;
-      for (let j = 0; j < stride; j++) w[o + j] = src[so + j]!;
-      codec[p] = codecs[q >>> SHIFT]![q & MASK]!;
-      p++;
-    }
+    const { keys, ords } = sortPending(this.#pending, this.#stride, this.#k, n);
+    const run = gather(this.#pending, this.#pendingCodecs, this.#stride, this.#k, keys, ords, this.#runs);
     // Inserts between lookups keep reusing the first chunk; after a bulk settle, nothing pending stays allocated.
     this.#pending.length = n < SMALL_SORT ? 1 : 0;
     this.#pendingCodecs.length = this.#pending.length;
     this.#pendingCount = 0;
-    if (kept > 0) runs.push({ n: kept, w, codec });
-
+    const runs = this.#runs;
+    if (run.n > 0) runs.push(run);
     while (runs.length >= 2 && runs[runs.length - 2]!.n <= 2 * runs[runs.length - 1]!.n) {
       const b = runs.pop()!;
       const a = runs.pop()!;
@@ -470,4 +356,135 @@ export class BlobIndex {
     }
     return { n, w, codec };
   }
+}
+
+// The steps of settling, as plain functions over typed arrays (what V8 compiles best).
+
+const SHIFT = 16; // log2(PENDING_CHUNK)
+const MASK = PENDING_CHUNK - 1;
+
+/**
+ * Orders the `n` pending records by key, stably: (first word, ordinal) pairs radix-sorted in two 16-bit passes
+ * (or compared, when few), then runs of equal first words put in order by the remaining words.
+ */
+function sortPending(chunks: readonly Uint32Array[], stride: number, k: number, n: number): { keys: Uint32Array; ords: Uint32Array } {
+  let keys = new Uint32Array(n);
+  let ords = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    keys[i] = chunks[i >>> SHIFT]![(i & MASK) * stride]!;
+    ords[i] = i;
+  }
+  if (n < SMALL_SORT) {
+    // A few entries (inserts between lookups): a comparison sort, rather than passes over 2^16 counters.
+    const first = keys;
+    ords.sort((a, b) => first[a]! - first[b]! || a - b);
+    keys = ords.map((q) => first[q]!);
+  } else {
+    let keys2 = new Uint32Array(n);
+    let ords2 = new Uint32Array(n);
+    const count = new Uint32Array(65536);
+    for (let shift = 0; shift <= 16; shift += 16) {
+      count.fill(0);
+      for (let i = 0; i < n; i++) count[(keys[i]! >>> shift) & 0xffff]!++;
+      let sum = 0;
+      for (let d = 0; d < 65536; d++) {
+        const c = count[d]!;
+        count[d] = sum;
+        sum += c;
+      }
+      for (let i = 0; i < n; i++) {
+        const key = keys[i]!;
+        const d = count[(key >>> shift) & 0xffff]!++;
+        keys2[d] = key;
+        ords2[d] = ords[i]!;
+      }
+      const tk = keys;
+      keys = keys2;
+      keys2 = tk;
+      const to = ords;
+      ords = ords2;
+      ords2 = to;
+    }
+  }
+  // Equal first words (rare: random ids), stably by the remaining words (insertion sort within each tie).
+  for (let i = 1; i < n; i++) {
+    if (keys[i] !== keys[i - 1]) continue;
+    let start = i - 1;
+    while (start > 0 && keys[start - 1] === keys[i]) start--;
+    const x = ords[i]!;
+    let j = i - 1;
+    while (j >= start && compareRest(chunks, stride, k, ords[j]!, x) > 0) {
+      ords[j + 1] = ords[j]!;
+      j--;
+    }
+    ords[j + 1] = x;
+  }
+  return { keys, ords };
+}
+
+/** Compares pending records `a` and `b` on their key words after the first. */
+function compareRest(chunks: readonly Uint32Array[], stride: number, k: number, a: number, b: number): number {
+  const ca = chunks[a >>> SHIFT]!;
+  const cb = chunks[b >>> SHIFT]!;
+  const oa = (a & MASK) * stride;
+  const ob = (b & MASK) * stride;
+  for (let j = 1; j < k; j++) {
+    const c = ca[oa + j]! - cb[ob + j]!;
+    if (c !== 0) return c;
+  }
+  return 0;
+}
+
+/** True when run `r` holds the key of the record at `so` in `src`. */
+function holds(r: Run, stride: number, k: number, src: Uint32Array, so: number): boolean {
+  const w = r.w;
+  let lo = 0;
+  let hi = r.n - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const o = mid * stride;
+    let c = 0;
+    for (let j = 0; c === 0 && j < k; j++) c = w[o + j]! - src[so + j]!;
+    if (c === 0) return true;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return false;
+}
+
+/**
+ * Copies the pending records in key order into a new run, dropping a key equal to the one before it (a later
+ * add of the same id) or held by one of `runs` (added before).
+ */
+function gather(
+  chunks: readonly Uint32Array[],
+  codecs: readonly Uint8Array[],
+  stride: number,
+  k: number,
+  keys: Uint32Array,
+  ords: Uint32Array,
+  runs: readonly Run[],
+): Run {
+  const n = ords.length;
+  let kept = n;
+  for (let i = 0, before = 0; i < n; i++) {
+    const q = ords[i]!;
+    let drop = i > 0 && keys[i] === keys[i - 1] && compareRest(chunks, stride, k, before, q) === 0;
+    before = q;
+    for (let r = 0; !drop && r < runs.length; r++) drop = holds(runs[r]!, stride, k, chunks[q >>> SHIFT]!, (q & MASK) * stride);
+    if (drop) {
+      ords[i] = 0xffffffff;
+      kept--;
+    }
+  }
+  const w = new Uint32Array(kept * stride);
+  const codec = new Uint8Array(kept);
+  for (let i = 0, o = 0, p = 0; i < n; i++) {
+    const q = ords[i]!;
+    if (q === 0xffffffff) continue;
+    const src = chunks[q >>> SHIFT]!;
+    for (let j = 0, so = (q & MASK) * stride; j < stride; j++) w[o++] = src[so + j]!;
+    codec[p++] = codecs[q >>> SHIFT]![q & MASK]!;
+  }
+  return { n: kept, w, codec };
 }
