@@ -157,18 +157,24 @@ export function readIndex(plain: Buffer, where = 'index'): IndexReader {
   const supersedes: Buffer[] = [];
   for (let i = 0; i < s; i++, o += 32) supersedes.push(Buffer.from(plain.subarray(o, o + 32)));
   if (o !== plain.length) throw bad(`has ${plain.length - o} bytes after its last field`);
+  // Plain byte reads (bounds were checked above) and one closure for every entry: this loop runs once per blob of
+  // the vault at every load.
+  const u32 = (at: number): number => (plain[at]! | (plain[at + 1]! << 8) | (plain[at + 2]! << 16) | (plain[at + 3]! << 24)) >>> 0;
+  let entry = 0;
+  const badEntry = (what: string): VaultpathError => bad(`entry ${entry} ${what}`);
   const each = (visit?: (plain: Buffer, at: number, location: Omit<IndexEntry, 'id'>) => void): void => {
     for (let i = 0, at = first; i < n; i++, at += INDEX_ENTRY_LENGTH) {
-      const ordinal = plain.readUInt32LE(at + 32);
+      const ordinal = u32(at + 32);
       if (ordinal >= packCount) throw bad(`entry ${i} names pack ${ordinal} of ${packCount}`);
       const type = plain[at + 48]!;
       if (type !== ObjectType.data && type !== ObjectType.tree) throw bad(`entry ${i} has type ${type}`);
-      if (plain.readUInt16LE(at + 50) !== 0) throw bad(`entry ${i} has a non-zero reserved field`);
+      if ((plain[at + 50]! | plain[at + 51]!) !== 0) throw bad(`entry ${i} has a non-zero reserved field`);
       const codec = plain[at + 49]!;
-      const offset = plain.readUInt32LE(at + 36);
-      const length = plain.readUInt32LE(at + 40);
-      const plaintextLength = plain.readUInt32LE(at + 44);
-      checkBlobLocation(offset, length, codec, plaintextLength, (what) => bad(`entry ${i} ${what}`));
+      const offset = u32(at + 36);
+      const length = u32(at + 40);
+      const plaintextLength = u32(at + 44);
+      entry = i;
+      checkBlobLocation(offset, length, codec, plaintextLength, badEntry);
       visit?.(plain, at, { packId: packIds[ordinal]!, type, codec, offset, length, plaintextLength });
     }
   };
