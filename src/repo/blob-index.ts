@@ -447,46 +447,29 @@ function compareAt(r: Run, p: number, stride: number, k: number, key: Uint32Arra
   return c;
 }
 
-/** First window around an interpolated guess: keys are uniform, so the rank is off by about sqrt(n)/2 at most. */
-const WINDOW = 256;
-
 /**
- * Position in `r` of the key at `so` in `key`, or -1. Ids are uniformly random, so the first word interpolates the
- * position; a window around that guess, doubled until it brackets the key, is then searched by halving: a lookup
- * reads a few nearby cache lines instead of the log2(n) scattered ones of a plain binary search.
+ * Position in `r` of the key at `so` in `key`, or -1. Ids are uniformly random, so an interpolation search on the
+ * first word finds a key in a few probes (log log n expected); a step that fails to halve the range is followed by a
+ * halving one, so a skewed run still costs at most about twice log2(n) probes.
  */
 function search(r: Run, stride: number, k: number, key: Uint32Array, so: number): number {
-  const n = r.n;
-  if (n === 0) return -1;
-  const guess = Math.min(n - 1, Math.floor((key[so]! / 4294967296) * n));
-  let c = compareAt(r, guess, stride, k, key, so);
-  if (c === 0) return guess;
-  let lo: number;
-  let hi: number;
-  let step = WINDOW;
-  if (c > 0) {
-    hi = guess - 1;
-    lo = Math.max(0, guess - step);
-    while (lo > 0 && compareAt(r, lo, stride, k, key, so) > 0) {
-      hi = lo - 1;
-      step *= 2;
-      lo = Math.max(0, lo - step);
-    }
-  } else {
-    lo = guess + 1;
-    hi = Math.min(n - 1, guess + step);
-    while (hi < n - 1 && compareAt(r, hi, stride, k, key, so) < 0) {
-      lo = hi + 1;
-      step *= 2;
-      hi = Math.min(n - 1, hi + step);
-    }
-  }
+  const w = r.w;
+  const t = key[so]!;
+  let lo = 0;
+  let hi = r.n - 1;
+  let halve = false;
   while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    c = compareAt(r, mid, stride, k, key, so);
+    const lw = w[lo * stride]!;
+    const hw = w[hi * stride]!;
+    if (t < lw || t > hw) return -1;
+    const span = hi - lo;
+    let mid = lo + (span >>> 1);
+    if (!halve && hw > lw) mid = lo + Math.floor(((t - lw) / (hw - lw)) * span);
+    const c = compareAt(r, mid, stride, k, key, so);
     if (c === 0) return mid;
     if (c < 0) lo = mid + 1;
     else hi = mid - 1;
+    halve = !halve && hi - lo > span >>> 1;
   }
   return -1;
 }
