@@ -9,8 +9,9 @@
  * pack ordinal with the type in its top bit (set for a tree), the offset, the sealed length and the plaintext length.
  * Prefix mode: 7 words + 1 byte = 29 bytes a blob; full-id mode: 12 words + 1 byte = 49 bytes a blob. Pack ids are
  * interned once each (32 bytes in one growing buffer, found through an open-addressing table of ordinals keyed by
- * the id's first word: inserts stay O(1), where a sorted array would shift on every new pack), about 44 bytes a
- * pack, under 3 bytes a blob at 16 blobs a pack.
+ * the id's first word: inserts stay O(1), where a sorted array would shift on every new pack), 32 bytes a pack
+ * plus at most 11 of table, under 3 bytes a blob at 16 blobs a pack (the id buffer grows by a quarter and is trimmed
+ * after a bulk load).
  *
  * Inserts append to a pending area (chunks of {@link PENDING_CHUNK} records, so it never copies as it grows). The
  * first lookup after inserts settles it: a radix sort on the first key word (two 16-bit passes over (word, ordinal)
@@ -18,7 +19,9 @@
  * run pushed onto the list of runs, which are merged geometrically (a run is merged into the one before it while
  * that one is at most twice its size). So a bulk load (appends, then one lookup) sorts once, an insert costs
  * amortised O(log n) moves however inserts and lookups interleave, and a lookup binary-searches at most log2(n)
- * runs, usually one or two. Settling needs about 16 bytes a pending entry of scratch on top of the records.
+ * runs, usually one or two, by interpolation on the first word (ids are uniform: a few probes, not log2(n)).
+ * Settling holds the pending records, 16 bytes a pending entry of scratch and the new run at once: a bulk load
+ * peaks at about twice the index's size, briefly.
  *
  * Duplicates: the first location added for an id wins, as with a `Map` kept with "add if absent". Within the
  * pending area the radix sort is stable and keeps the first; against older runs, a settled entry that an older run
