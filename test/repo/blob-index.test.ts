@@ -4,6 +4,8 @@ import { BlobIndex, PENDING_CHUNK } from '../../src/repo/blob-index.js';
 import { VaultIndex } from '../../src/repo/vault.js';
 import { encodeIndex, readIndex } from '../../src/repo/index-file.js';
 import { ObjectType } from '../../src/crypto/object-type.js';
+import { writeIndexObject } from '../../src/repo/index-writer.js';
+import { makeVault } from '../support/vaults.js';
 
 interface Loc {
   packId: Buffer;
@@ -165,5 +167,27 @@ describe('vault index on the blob index', () => {
     expect(index.hasHex('00')).toBe(false);
     expect(new Map([...index.entries()].map(([id, loc]) => [id.toString('hex'), loc]))).toEqual(ref);
     for (const p of packs) expect(index.hasPack(p)).toBe(true);
+  });
+});
+
+describe('vault.loadIndex with id prefixes', () => {
+  it('finds every blob of the vault where the whole-id index does, and lists none', async () => {
+    const f = await makeVault();
+    try {
+      const packs = Array.from({ length: 8 }, () => randomBytes(32));
+      for (let o = 0; o < 3; o++) {
+        const entries = Array.from({ length: 500 }, (_, i) => ({ id: randomBytes(32), ...randomLoc(packs), codec: 0, offset: i, length: 148, plaintextLength: 100 }));
+        await writeIndexObject(f.vault.store, f.vault.keys, entries);
+      }
+      const whole = await f.vault.loadIndex();
+      const prefixes = await f.vault.loadIndex({ prefixIds: true });
+      expect(prefixes.size).toBe(1_500);
+      const wrong = [...whole.entries()].filter(([id, loc]) => !same(prefixes.get(id), loc as Loc));
+      expect(wrong).toEqual([]);
+      expect(packs.every((p) => prefixes.hasPack(p))).toBe(true);
+      expect(() => [...prefixes.entries()]).toThrow(/fullIds/);
+    } finally {
+      await f.cleanup();
+    }
   });
 });
