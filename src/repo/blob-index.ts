@@ -14,15 +14,16 @@
  * after a bulk load).
  *
  * Inserts append to a pending area (chunks of {@link PENDING_CHUNK} records, so it never copies as it grows). The
- * first lookup after inserts settles it: a radix sort on the first key word (two 16-bit passes over (word, ordinal)
- * pairs, then the rare equal first words put in order by the remaining words), duplicates dropped, and the sorted
- * run pushed onto the list of runs, which are merged geometrically (a run is merged into the one before it while
- * that one is at most twice its size). So a bulk load (appends, then one lookup) sorts once, an insert costs
- * amortised O(log n) moves however inserts and lookups interleave, and a lookup binary-searches at most log2(n)
- * runs, usually one or two, by interpolation on the first word (ids are uniform: a few probes, not log2(n)).
- * Settling holds the pending records, 16 bytes a pending entry of scratch and the new run at once: a bulk load
- * peaks at about twice the index's size, briefly.
- *
+ * first lookup after inserts settles it: the records are scattered by the top byte of their first key word into
+ * a new run (sequential reads), the pending chunks let go, and each of the 256 buckets sorted in cache (a radix sort
+ * of (word, position) pairs in two 12-bit passes, the rare equal first words then put in order by the remaining
+ * words), duplicates dropped; the run is pushed onto the list of runs, which are merged geometrically (a run is
+ * merged into the one before it while that one is at most twice its size). So a bulk load (appends, then one
+ * lookup) sorts once, an insert costs amortised O(log n) moves however inserts and lookups interleave, and a lookup
+ * searches at most log2(n) runs, usually one or two, by interpolation on the first word (ids are uniform: a few
+ * probes, not log2(n)). A bulk settle holds the pending records and the new run at once, briefly: about twice the
+ * index's size.
+
  * Duplicates: the first location added for an id wins, as with a `Map` kept with "add if absent". Within the
  * pending area the radix sort is stable and keeps the first; against older runs, a settled entry that an older run
  * already holds is dropped, so runs never share a key and {@link BlobIndex.size} counts distinct ids.
@@ -44,7 +45,7 @@
 export const PENDING_CHUNK = 1 << 16; // `>>> 16` below
 
 /** Pending entries below which a settle uses a comparison sort rather than the radix sort. */
-const SMALL_SORT = 4096;
+const SMALL_SORT = 1024;
 
 const TREE_BIT = 0x80000000;
 /** The type values the format packs (ObjectType.data, ObjectType.tree). */
@@ -313,13 +314,10 @@ export class BlobIndex {
   #settle(): void {
     const n = this.#pendingCount;
     if (n === 0) return;
-    const { keys, ords } = sortPending(this.#pending, this.#stride, this.#k, n);
-    const run = gather(this.#pending, this.#pendingCodecs, this.#stride, this.#k, keys, ords, this.#runs);
-    // Inserts between lookups keep reusing the first chunk; after a bulk settle, nothing pending stays allocated,
-    // nor the spare room of the pack ids (the next new pack copies them again: once a load, not once an insert).
-    this.#pending.length = n < SMALL_SORT ? 1 : 0;
+    const run = buildRun(this.#pending, this.#pendingCodecs, this.#stride, this.#k, n, this.#runs);
+    // After a bulk settle the spare room of the pack ids goes too (the next new pack copies them again: once a
+    // load, not once an insert).
     if (n >= SMALL_SORT) this.#packs.trim();
-    this.#pendingCodecs.length = this.#pending.length;
     this.#pendingCount = 0;
     const runs = this.#runs;
     if (run.n > 0) runs.push(run);
@@ -364,83 +362,6 @@ export class BlobIndex {
 const SHIFT = 16; // log2(PENDING_CHUNK)
 const MASK = PENDING_CHUNK - 1;
 
-/**
- * Orders the `n` pending records by key, stably: (first word, ordinal) pairs radix-sorted in two 16-bit passes
- * (or compared, when few), then runs of equal first words put in order by the remaining words.
- */
-function sortPending(chunks: readonly Uint32Array[], stride: number, k: number, n: number): { keys: Uint32Array; ords: Uint32Array } {
-  let keys = new Uint32Array(n);
-  let ords = new Uint32Array(n);
-  for (let i = 0; i < n; i++) {
-    keys[i] = chunks[i >>> SHIFT]![(i & MASK) * stride]!;
-    ords[i] = i;
-  }
-  if (n < SMALL_SORT) {
-    // A few entries (inserts between lookups): a comparison sort, rather than passes over 2^16 counters.
-    const first = keys;
-    ords.sort((a, b) => first[a]! - first[b]! || a - b);
-    keys = ords.map((q) => first[q]!);
-  } else {
-    let keys2 = new Uint32Array(n);
-    let ords2 = new Uint32Array(n);
-    const count = new Uint32Array(65536);
-    for (let shift = 0; shift <= 16; shift += 16) {
-      count.fill(0);
-      for (let i = 0; i < n; i++) count[(keys[i]! >>> shift) & 0xffff]!++;
-      let sum = 0;
-      for (let d = 0; d < 65536; d++) {
-        const c = count[d]!;
-        count[d] = sum;
-        sum += c;
-      }
-      for (let i = 0; i < n; i++) {
-        const key = keys[i]!;
-        const d = count[(key >>> shift) & 0xffff]!++;
-        keys2[d] = key;
-        ords2[d] = ords[i]!;
-      }
-      const tk = keys;
-      keys = keys2;
-      keys2 = tk;
-      const to = ords;
-      ords = ords2;
-      ords2 = to;
-    }
-  }
-  // Equal first words (rare: random ids), stably by the remaining words (insertion sort within each tie).
-  for (let i = 1; i < n; i++) {
-    if (keys[i] !== keys[i - 1]) continue;
-    let start = i - 1;
-    while (start > 0 && keys[start - 1] === keys[i]) start--;
-    const x = ords[i]!;
-    let j = i - 1;
-    while (j >= start && compareRest(chunks, stride, k, ords[j]!, x) > 0) {
-      ords[j + 1] = ords[j]!;
-      j--;
-    }
-    ords[j + 1] = x;
-  }
-  return { keys, ords };
-}
-
-/** Compares pending records `a` and `b` on their key words after the first. */
-function compareRest(chunks: readonly Uint32Array[], stride: number, k: number, a: number, b: number): number {
-  const ca = chunks[a >>> SHIFT]!;
-  const cb = chunks[b >>> SHIFT]!;
-  const oa = (a & MASK) * stride;
-  const ob = (b & MASK) * stride;
-  for (let j = 1; j < k; j++) {
-    const c = ca[oa + j]! - cb[ob + j]!;
-    if (c !== 0) return c;
-  }
-  return 0;
-}
-
-/** True when run `r` holds the key of the record at `so` in `src`. */
-function holds(r: Run, stride: number, k: number, src: Uint32Array, so: number): boolean {
-  return search(r, stride, k, src, so) >= 0;
-}
-
 /** Compares record `p` of run `r` with the key at `so` in `key`. */
 function compareAt(r: Run, p: number, stride: number, k: number, key: Uint32Array, so: number): number {
   const w = r.w;
@@ -478,38 +399,136 @@ function search(r: Run, stride: number, k: number, key: Uint32Array, so: number)
 }
 
 /**
- * Copies the pending records in key order into a new run, dropping a key equal to the one before it (a later
- * add of the same id) or held by one of `runs` (added before).
+ * Sorts the `n` pending records into a new run, stably, dropping a key equal to the one before it (a later add of
+ * the same id) or held by one of `runs` (added before). The records are first scattered by the top byte of their
+ * first word into 256 buckets (sequential reads, 256 write streams), the pending chunks are let go, and each bucket
+ * (1/256 of the records, in cache) is sorted: (first word, position) pairs radix-sorted in two 12-bit passes, or
+ * compared when few, equal first words put in order by the remaining words. A gather over the whole pending area
+ * in key order would instead read every record from a random place: most of the time of a large load.
  */
-function gather(
-  chunks: readonly Uint32Array[],
-  codecs: readonly Uint8Array[],
-  stride: number,
-  k: number,
-  keys: Uint32Array,
-  ords: Uint32Array,
-  runs: readonly Run[],
-): Run {
-  const n = ords.length;
-  let kept = n;
-  for (let i = 0, before = 0; i < n; i++) {
-    const q = ords[i]!;
-    let drop = i > 0 && keys[i] === keys[i - 1] && compareRest(chunks, stride, k, before, q) === 0;
-    before = q;
-    for (let r = 0; !drop && r < runs.length; r++) drop = holds(runs[r]!, stride, k, chunks[q >>> SHIFT]!, (q & MASK) * stride);
-    if (drop) {
-      ords[i] = 0xffffffff;
-      kept--;
+function buildRun(chunks: Uint32Array[], codecs: Uint8Array[], stride: number, k: number, n: number, runs: readonly Run[]): Run {
+  const count = new Uint32Array(257);
+  for (let i = 0; i < n; i++) count[(chunks[i >>> SHIFT]![(i & MASK) * stride]! >>> 24) + 1]!++;
+  for (let d = 1; d <= 256; d++) count[d]! += count[d - 1]!;
+  const starts = count.slice();
+  const w = new Uint32Array(n * stride);
+  const codec = new Uint8Array(n);
+  for (let c = 0, i = 0; c < chunks.length && i < n; c++) {
+    const src = chunks[c]!;
+    const cs = codecs[c]!;
+    for (let q = 0; q < PENDING_CHUNK && i < n; q++, i++) {
+      const so = q * stride;
+      const p = count[src[so]! >>> 24]!++;
+      for (let j = 0, o = p * stride; j < stride; j++) w[o + j] = src[so + j]!;
+      codec[p] = cs[q]!;
     }
   }
-  const w = new Uint32Array(kept * stride);
-  const codec = new Uint8Array(kept);
-  for (let i = 0, o = 0, p = 0; i < n; i++) {
-    const q = ords[i]!;
-    if (q === 0xffffffff) continue;
-    const src = chunks[q >>> SHIFT]!;
-    for (let j = 0, so = (q & MASK) * stride; j < stride; j++) w[o++] = src[so + j]!;
-    codec[p++] = codecs[q >>> SHIFT]![q & MASK]!;
+  // Let the pending chunks go before sorting, except the first after a small settle: inserts between lookups
+  // reuse it rather than allocate a chunk each.
+  chunks.length = n < SMALL_SORT ? 1 : 0;
+  codecs.length = chunks.length;
+
+  let largest = 0;
+  for (let d = 0; d < 256; d++) largest = Math.max(largest, starts[d + 1]! - starts[d]!);
+  const scratch = { keys: new Uint32Array(largest), ords: new Uint32Array(largest), keys2: new Uint32Array(largest), ords2: new Uint32Array(largest) };
+  const tw = new Uint32Array(largest * stride);
+  const tc = new Uint8Array(largest);
+  let kept = 0;
+  for (let d = 0; d < 256; d++) {
+    const s = starts[d]!;
+    const m = starts[d + 1]! - s;
+    if (m === 0) continue;
+    const { keys, ords } = sortSlice(w, stride, k, s, m, scratch);
+    // Sorted into the side buffer, then back at the write position (never past the read position: kept ≤ s).
+    for (let i = 0; i < m; i++) {
+      const so = (s + ords[i]!) * stride;
+      for (let j = 0, o = i * stride; j < stride; j++) tw[o + j] = w[so + j]!;
+      tc[i] = codec[s + ords[i]!]!;
+    }
+    for (let i = 0; i < m; i++) {
+      const so = i * stride;
+      if (i > 0 && keys[i] === keys[i - 1] && compareRest(tw, k, so - stride, so) === 0) continue;
+      let held = false;
+      for (let r = 0; !held && r < runs.length; r++) held = search(runs[r]!, stride, k, tw, so) >= 0;
+      if (held) continue;
+      for (let j = 0, o = kept * stride; j < stride; j++) w[o + j] = tw[so + j]!;
+      codec[kept++] = tc[i]!;
+    }
   }
-  return { n: kept, w, codec };
+  if (kept === n) return { n, w, codec };
+  return { n: kept, w: w.slice(0, kept * stride), codec: codec.slice(0, kept) };
+}
+
+/** Compares the records at `a` and `b` of `w` on their key words after the first. */
+function compareRest(w: Uint32Array, k: number, a: number, b: number): number {
+  for (let j = 1; j < k; j++) {
+    const c = w[a + j]! - w[b + j]!;
+    if (c !== 0) return c;
+  }
+  return 0;
+}
+
+interface Scratch {
+  keys: Uint32Array;
+  ords: Uint32Array;
+  keys2: Uint32Array;
+  ords2: Uint32Array;
+}
+
+/** Orders the `m` records of `w` from record `s` by key, stably: their first words and positions in `s…`. */
+function sortSlice(w: Uint32Array, stride: number, k: number, s: number, m: number, scratch: Scratch): { keys: Uint32Array; ords: Uint32Array } {
+  let keys = scratch.keys.subarray(0, m);
+  let ords = scratch.ords.subarray(0, m);
+  for (let i = 0; i < m; i++) {
+    keys[i] = w[(s + i) * stride]!;
+    ords[i] = i;
+  }
+  if (m < SMALL_SORT) {
+    // A few records: a comparison sort, rather than passes over 2^12 counters.
+    ords.sort((a, b) => keys[a]! - keys[b]! || a - b);
+    const sorted = scratch.keys2.subarray(0, m);
+    for (let i = 0; i < m; i++) sorted[i] = keys[ords[i]!]!;
+    keys = sorted;
+  } else {
+    let keys2 = scratch.keys2.subarray(0, m);
+    let ords2 = scratch.ords2.subarray(0, m);
+    // The top byte is the bucket's: two 12-bit passes order the rest.
+    const count = new Uint32Array(4096);
+    for (let shift = 0; shift <= 12; shift += 12) {
+      count.fill(0);
+      for (let i = 0; i < m; i++) count[(keys[i]! >>> shift) & 0xfff]!++;
+      let sum = 0;
+      for (let d = 0; d < 4096; d++) {
+        const c = count[d]!;
+        count[d] = sum;
+        sum += c;
+      }
+      for (let i = 0; i < m; i++) {
+        const key = keys[i]!;
+        const d = count[(key >>> shift) & 0xfff]!++;
+        keys2[d] = key;
+        ords2[d] = ords[i]!;
+      }
+      const tk = keys;
+      keys = keys2;
+      keys2 = tk;
+      const to = ords;
+      ords = ords2;
+      ords2 = to;
+    }
+  }
+  // Equal first words (rare: random ids), stably by the remaining words (insertion sort within each tie).
+  for (let i = 1; i < m; i++) {
+    if (keys[i] !== keys[i - 1]) continue;
+    let start = i - 1;
+    while (start > 0 && keys[start - 1] === keys[i]) start--;
+    const x = ords[i]!;
+    let j = i - 1;
+    while (j >= start && compareRest(w, k, (s + ords[j]!) * stride, (s + x) * stride) > 0) {
+      ords[j + 1] = ords[j]!;
+      j--;
+    }
+    ords[j + 1] = x;
+  }
+  return { keys, ords };
 }
