@@ -27,31 +27,8 @@
 #include <unistd.h>
 
 #include "../kernels/statx.h"
+#include "args.h"
 #include "napi_job.h"
-
-static napi_value fail(napi_env env, const char *message) {
-  napi_throw_type_error(env, NULL, message);
-  return NULL;
-}
-
-/*
- * A path argument, a string (vp_read_path) or its bytes (a Uint8Array), into `out` (PATH_BYTES long): 1 when it fits,
- * 0 when it is neither, or -ENAMETOOLONG / -EINVAL (a NUL inside, or no bytes). Never cut short.
- */
-static int read_path_arg(napi_env env, napi_value value, char *out) {
-  napi_valuetype kind;
-  if (napi_typeof(env, value, &kind) != napi_ok) return 0;
-  if (kind == napi_string) return vp_read_path(env, value, out);
-  size_t n = 0;
-  void *bytes = NULL;
-  if (!vp_typed_array(env, value, napi_uint8_array, &n, &bytes)) return 0;
-  if (n >= PATH_BYTES) return -ENAMETOOLONG;
-  if (n == 0 || memchr(bytes, 0, n) != NULL) return -EINVAL;
-  memcpy(out, bytes, n);
-  out[n] = 0;
-  return 1;
-}
-
 
 static napi_value statx_batch(napi_env env, napi_callback_info info) {
   size_t argc = 2;
