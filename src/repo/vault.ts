@@ -40,6 +40,7 @@ import { type Clock, systemClock } from '../throttle/clock.js';
 import { CONFIG_NAME, Folder, idFromName, objectName } from './layout.js';
 import { type VaultConfig, VAULT_FORMAT_VERSION, openConfig, sealConfig } from './config.js';
 import { type IndexEntry, type IndexReader, openIndexReader } from './index-file.js';
+import { BlobIndex } from './blob-index.js';
 import { writeIndexObject } from './index-writer.js';
 import { PACK_TRAILER_LENGTH, type PackedType, openPackHeader, readPackTrailer } from './pack.js';
 import { type Snapshot, type Tree, decodeSnapshot, decodeTree, encodeSnapshot } from './tree.js';
@@ -163,13 +164,20 @@ function snapshotDamaged(failed: readonly UnreadableSnapshot[], why: string): Va
 }
 
 /**
- * Every blob the vault holds, by id. Keys are the 32 id bytes as a latin1 string (half the memory of hex, and
- * Map-hashable). When two packs hold the same blob, either location serves.
+ * Every blob the vault holds, by id, in a {@link BlobIndex} (typed arrays, no object per blob, no count limit).
+ * When two packs hold the same blob, the first location added wins. Built with whole ids by default (49 bytes a
+ * blob; {@link entries} names every blob, lookups never match another id); with `prefixIds`, the first 12 bytes of
+ * each id only (29 bytes a blob, under 32 with the packs): what a backup or a restore needs, where a false match
+ * (n²/2^97 for n blobs) is caught by the blob's authentication on read (see blob-index.ts), and where
+ * {@link entries} is not available.
  */
 export class VaultIndex {
-  readonly #blobs = new Map<string, BlobLocation>();
-  readonly #packs = new Set<string>();
+  readonly #blobs: BlobIndex;
   readonly #damaged: { object: string; error: VaultpathError }[] = [];
+
+  constructor(options: { readonly prefixIds?: boolean } = {}) {
+    this.#blobs = new BlobIndex({ fullIds: !options.prefixIds });
+  }
 
   /**
    * Index objects that could not be opened when this index was loaded (object names, e.g. `index/ab/ab…`), with
@@ -188,43 +196,49 @@ export class VaultIndex {
     return this.#blobs.size;
   }
 
-  add(e: IndexEntry): void {
-    const key = e.id.toString('latin1');
-    if (!this.#blobs.has(key)) {
-      this.#blobs.set(key, { packId: e.packId, type: e.type, codec: e.codec, offset: e.offset, length: e.length, plaintextLength: e.plaintextLength });
-    }
-    this.#packs.add(e.packId.toString('latin1'));
+  /** Bytes of the typed arrays behind this index. */
+  get bytes(): number {
+    return this.#blobs.bytes;
   }
 
-  /** Adds every entry of an opened index object (the same as {@link add} for each, without an object per entry). */
+  add(e: IndexEntry): void {
+    const pack = this.#blobs.internPack(e.packId);
+    this.#blobs.add(e.id, 0, pack, e.type, e.codec, e.offset, e.length, e.plaintextLength);
+  }
+
+  /**
+   * Adds every entry of an opened index object (the same as {@link add} for each, read straight from its bytes).
+   * @throws {VaultpathError} `VP_MALFORMED_OBJECT` when an entry fails the reader's checks; nothing is added then.
+   */
   addAll(reader: IndexReader): void {
-    for (const p of reader.packIds) this.#packs.add(p.toString('latin1'));
-    reader.forEach((plain, at, location) => {
-      const key = plain.toString('latin1', at, at + 32);
-      if (!this.#blobs.has(key)) this.#blobs.set(key, location);
-    });
+    const packs = Uint32Array.from(reader.packIds, (p) => this.#blobs.internPack(p));
+    reader.check();
+    this.#blobs.addEncoded(reader.plain, reader.first, reader.count, packs);
   }
 
   get(id: Uint8Array): BlobLocation | undefined {
-    return this.#blobs.get(Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1'));
+    return this.#blobs.get(id);
   }
 
   has(id: Uint8Array): boolean {
-    return this.get(id) !== undefined;
+    return this.#blobs.has(id);
   }
 
-  /** {@link has} for an id in hex (a tree's chunk list), without a buffer for it. */
+  /** {@link has} for an id in hex (a tree's chunk list). */
   hasHex(id: string): boolean {
-    return this.#blobs.has(Buffer.from(id, 'hex').toString('latin1'));
+    return this.#blobs.has(Buffer.from(id, 'hex'));
   }
 
   hasPack(packId: Uint8Array): boolean {
-    return this.#packs.has(Buffer.from(packId.buffer, packId.byteOffset, packId.byteLength).toString('latin1'));
+    return this.#blobs.hasPack(packId);
   }
 
-  /** Every blob id with its location. */
-  *entries(): IterableIterator<[Buffer, BlobLocation]> {
-    for (const [k, v] of this.#blobs) yield [Buffer.from(k, 'latin1'), v];
+  /**
+   * Every blob id with its location, in id order within each of the index's sorted runs.
+   * @throws {Error} for an index built with `prefixIds`.
+   */
+  entries(): IterableIterator<[Buffer, BlobLocation]> {
+    return this.#blobs.entries();
   }
 }
 
@@ -381,8 +395,8 @@ export class Vault {
    * recorded in {@link VaultIndex.damaged}, so that one damaged object cannot stop every later backup; one the store
    * fails to deliver fails the load (going on would make a backup store again every blob it lists).
    */
-  async loadIndex(options: { signal?: AbortSignal } = {}): Promise<VaultIndex> {
-    const index = new VaultIndex();
+  async loadIndex(options: { signal?: AbortSignal; prefixIds?: boolean } = {}): Promise<VaultIndex> {
+    const index = new VaultIndex({ prefixIds: options.prefixIds });
     const superseded = new Set<string>();
     const readers: { id: Buffer; reader: IndexReader }[] = [];
     for await (const o of this.store.list(`${Folder.index}/`, options)) {
