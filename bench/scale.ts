@@ -6,8 +6,7 @@
  *   (and the index's own count of its typed arrays);
  * - load rate: blobs per second for the whole load (list, read, open, check, add, sort);
  * - lookups per second, hits (ids known to be in the vault) and misses (random ids);
- * - peak RSS of the loading process (it holds every index object's plaintext until all are read, as loadIndex
- *   must know which objects are superseded before adding any).
+ * - peak RSS of the loading process.
  *
  * Vaults are built once under the system temp folder and reused (`--fresh` rebuilds). `--sizes 1,10` picks sizes
  * in millions (default 1,10,50). Not part of `npm test`.

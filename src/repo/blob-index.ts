@@ -445,6 +445,15 @@ function buildRun(chunks: Uint32Array[], codecs: Uint8Array[], stride: number, k
       for (let j = 0, o = i * stride; j < stride; j++) tw[o + j] = w[so + j]!;
       tc[i] = codec[s + ords[i]!]!;
     }
+    // The common case, a bulk load of new ids: nothing dropped, the bucket copied back in one block.
+    let drops = false;
+    for (let i = 1; !drops && i < m; i++) drops = keys[i] === keys[i - 1] && compareRest(tw, k, (i - 1) * stride, i * stride) === 0;
+    if (!drops && runs.length === 0) {
+      w.set(tw.subarray(0, m * stride), kept * stride);
+      codec.set(tc.subarray(0, m), kept);
+      kept += m;
+      continue;
+    }
     for (let i = 0; i < m; i++) {
       const so = i * stride;
       if (i > 0 && keys[i] === keys[i - 1] && compareRest(tw, k, so - stride, so) === 0) continue;

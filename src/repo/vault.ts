@@ -41,10 +41,14 @@ import { CONFIG_NAME, Folder, idFromName, objectName } from './layout.js';
 import { type VaultConfig, VAULT_FORMAT_VERSION, openConfig, sealConfig } from './config.js';
 import { type IndexEntry, type IndexReader, openIndexReader } from './index-file.js';
 import { BlobIndex } from './blob-index.js';
+import { Limiter } from '../limit.js';
 import { writeIndexObject } from './index-writer.js';
 import { PACK_TRAILER_LENGTH, type PackedType, openPackHeader, readPackTrailer } from './pack.js';
 import { type Snapshot, type Tree, decodeSnapshot, decodeTree, encodeSnapshot } from './tree.js';
 import { type Lock, decodeLock, encodeLock } from './lock.js';
+
+/** Index objects read at once by {@link Vault.loadIndex}. */
+const INDEX_READS = 8;
 
 /** Snapshots read at once by {@link Vault.listSnapshots}. */
 export const SNAPSHOT_READS = 16;
@@ -394,34 +398,78 @@ export class Vault {
    * Reads every index object into one {@link VaultIndex}. An index object that is damaged is passed over and
    * recorded in {@link VaultIndex.damaged}, so that one damaged object cannot stop every later backup; one the store
    * fails to deliver fails the load (going on would make a backup store again every blob it lists).
+   *
+   * Objects are read {@link INDEX_READS} at a time and added as each arrives, so the load holds a few objects'
+   * plaintext, not the vault's. An object that a later one supersedes is skipped when the superseding one came
+   * first; when it came later, the load is done again without it (only after a prune rewrote the index), so the
+   * index never lists what a superseding object dropped.
    */
   async loadIndex(options: { signal?: AbortSignal; prefixIds?: boolean } = {}): Promise<VaultIndex> {
+    const first = await this.#readIndexObjects(new Set(), options);
+    if (!first.addedSuperseded) return first.index;
+    return (await this.#readIndexObjects(first.superseded, options)).index;
+  }
+
+  async #readIndexObjects(
+    skip: ReadonlySet<string>,
+    options: { signal?: AbortSignal; prefixIds?: boolean },
+  ): Promise<{ index: VaultIndex; superseded: Set<string>; addedSuperseded: boolean }> {
     const index = new VaultIndex({ prefixIds: options.prefixIds });
-    const superseded = new Set<string>();
-    const readers: { id: Buffer; reader: IndexReader }[] = [];
-    for await (const o of this.store.list(`${Folder.index}/`, options)) {
-      const id = idFromName(Folder.index, o.name);
-      if (!id) continue;
-      const sealed = await this.store.get(o.name, options).catch((e: VaultpathError) => {
+    const superseded = new Set(skip);
+    const added: string[] = [];
+    const readOne = async (name: string, id: Buffer): Promise<void> => {
+      const sealed = await this.store.get(name, options).catch((e: VaultpathError) => {
         if (e.code === 'VP_NOT_FOUND') return undefined; // removed since it was listed
         throw e;
       });
-      if (!sealed) continue;
+      if (!sealed) return;
+      const damaged = (e: unknown): void => {
+        if (!isDamage(e)) throw e;
+        index.noteDamaged(name, e as VaultpathError);
+      };
       let reader: IndexReader;
       try {
-        reader = decoded(`index object ${o.name}`, () => openIndexReader(this.keys, id, sealed));
+        reader = decoded(`index object ${name}`, () => openIndexReader(this.keys, id, sealed));
       } catch (e) {
-        if (!isDamage(e)) throw e;
-        index.noteDamaged(o.name, e as VaultpathError);
-        continue;
+        return damaged(e);
       }
+      // What an object supersedes counts even when one of its entries is damaged: listing a superseded object's
+      // entries could name packs a prune deleted, where missing entries only cost storing those blobs again.
       for (const s of reader.supersedes) superseded.add(s.toString('hex'));
-      readers.push({ id, reader });
+      const hex = id.toString('hex');
+      if (superseded.has(hex)) return;
+      try {
+        index.addAll(reader);
+      } catch (e) {
+        return damaged(e);
+      }
+      added.push(hex);
+    };
+    const reads = new Limiter(INDEX_READS);
+    const running = new Set<Promise<void>>();
+    let failure: unknown;
+    try {
+      for await (const o of this.store.list(`${Folder.index}/`, options)) {
+        const id = idFromName(Folder.index, o.name);
+        if (!id || skip.has(id.toString('hex'))) continue;
+        const done = await reads.acquire();
+        if (failure !== undefined) {
+          done();
+          break;
+        }
+        const read = readOne(o.name, id)
+          .catch((e: unknown) => void (failure ??= e))
+          .finally(() => {
+            done();
+            running.delete(read);
+          });
+        running.add(read);
+      }
+    } finally {
+      await Promise.all(running);
     }
-    for (const r of readers) {
-      if (!superseded.has(r.id.toString('hex'))) index.addAll(r.reader);
-    }
-    return index;
+    if (failure !== undefined) throw failure;
+    return { index, superseded, addedSuperseded: added.some((hex) => superseded.has(hex)) };
   }
 
   /** Writes an index object listing `entries` (all in packs the store has acknowledged). Returns its id. */

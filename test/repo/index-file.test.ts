@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { INDEX_ENTRY_LENGTH, type IndexEntry, decodeIndex, encodeIndex, openIndex, sealIndex } from '../../src/repo/index-file.js';
+import { INDEX_ENTRY_LENGTH, type IndexEntry, decodeIndex, encodeIndex, openIndex, readIndex, sealIndex } from '../../src/repo/index-file.js';
 import { VaultKeys, generateMasterKey } from '../../src/crypto/keys.js';
 import { ObjectType } from '../../src/crypto/object-type.js';
 
@@ -47,6 +47,26 @@ describe('index objects', () => {
     const badType = Buffer.from(plain);
     badType[firstEntry + 48] = ObjectType.snapshot;
     expect(() => decodeIndex(badType)).toThrow(/has type 7/);
+  });
+
+  it('refuse every damaged entry field in the bulk check a load runs, with the message of the entry-by-entry reader', () => {
+    const plain = encodeIndex({ entries, supersedes: [] });
+    const third = 4 + 2 * 32 + 4 + 2 * INDEX_ENTRY_LENGTH;
+    const damages: [string, (b: Buffer) => void, RegExp][] = [
+      ['pack ordinal', (b) => b.writeUInt32LE(2, third + 32), /entry 2 names pack 2 of 2/],
+      ['type', (b) => (b[third + 48] = ObjectType.snapshot), /entry 2 has type 7/],
+      ['reserved field', (b) => (b[third + 51] = 1), /entry 2 has a non-zero reserved field/],
+      ['sealed length', (b) => b.writeUInt32LE(10, third + 40), /entry 2 has a sealed length of 10 bytes/],
+      ['end past the largest pack', (b) => b.writeUInt32LE(0xffff_fff0, third + 36), /entry 2 ends at byte/],
+      ['plaintext length', (b) => b.writeUInt32LE(3_999_999, third + 44), /entry 2 has a plaintext length of 3999999 bytes/],
+    ];
+    expect(() => readIndex(plain).check()).not.toThrow();
+    for (const [, damage, message] of damages) {
+      const bad = Buffer.from(plain);
+      damage(bad);
+      expect(() => decodeIndex(bad)).toThrow(message);
+      expect(() => readIndex(bad).check()).toThrow(message);
+    }
   });
 
   it('refuse trailing bytes', () => {
