@@ -10,6 +10,7 @@
  * | `vaultpath/v1/seal`            | 32     | root of the per-object AES-256-GCM keys           |
  * | `vaultpath/v1/chunk-id`        | 32     | HMAC-SHA256 key of chunk ids                      |
  * | `vaultpath/v1/chunker-gear`    | 1024   | the 256-entry FastCDC gear table                  |
+ * | `vaultpath/v1/local-cache`     | 32     | HMAC-SHA256 key of local cache files (not stored) |
  *
  * @module
  */
@@ -23,6 +24,7 @@ export const SUBKEY_LABELS = Object.freeze({
   seal: 'vaultpath/v1/seal',
   chunkId: 'vaultpath/v1/chunk-id',
   chunkerGear: 'vaultpath/v1/chunker-gear',
+  localCache: 'vaultpath/v1/local-cache',
 });
 
 /** Generates a new random master key from the system CSPRNG. */
@@ -46,12 +48,15 @@ export class VaultKeys {
   readonly chunkIdKey: Buffer;
   /** The gear table of the keyed chunker (256 × u32). */
   readonly gearTable: Uint32Array;
+  /** HMAC-SHA256 key that authenticates files this machine keeps beside the vault (the index cache). */
+  readonly localCacheKey: Buffer;
   readonly #masterKey: Uint8Array;
 
   private constructor(masterKey: Uint8Array) {
     this.#masterKey = Uint8Array.from(masterKey);
     this.sealKey = Buffer.from(subkey(masterKey, SUBKEY_LABELS.seal, KEY_LENGTH));
     this.chunkIdKey = Buffer.from(subkey(masterKey, SUBKEY_LABELS.chunkId, KEY_LENGTH));
+    this.localCacheKey = Buffer.from(subkey(masterKey, SUBKEY_LABELS.localCache, KEY_LENGTH));
     const gear = subkey(masterKey, SUBKEY_LABELS.chunkerGear, 256 * 4);
     const view = new DataView(gear.buffer, gear.byteOffset, gear.byteLength);
     this.gearTable = new Uint32Array(256);
@@ -74,6 +79,7 @@ export class VaultKeys {
     this.#masterKey.fill(0);
     this.sealKey.fill(0);
     this.chunkIdKey.fill(0);
+    this.localCacheKey.fill(0);
     this.gearTable.fill(0);
   }
 }

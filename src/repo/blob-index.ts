@@ -52,6 +52,17 @@ const TREE_BIT = 0x80000000;
 const DATA = 0x03;
 const TREE = 0x04;
 
+/** An index as one sorted run: what a cache file holds. */
+export interface BlobIndexSnapshot {
+  readonly fullIds: boolean;
+  readonly count: number;
+  /** `count` records of 12 words (whole ids) or 7 (prefixes), sorted by key, no key twice. */
+  readonly records: Uint32Array;
+  readonly codecs: Uint8Array;
+  /** Pack ids, 32 bytes each, in ordinal order. */
+  readonly packIds: Buffer;
+}
+
 /** Where a blob lives, as {@link BlobIndex.get} returns it. */
 export interface BlobIndexLocation {
   readonly packId: Buffer;
@@ -126,6 +137,11 @@ class PackTable {
     if (this.#ids.length > 32 * this.#count) this.#ids = Buffer.from(this.#ids.subarray(0, 32 * this.#count));
   }
 
+  /** Every pack id in ordinal order (a view of the table's own bytes). */
+  ids(): Buffer {
+    return this.#ids.subarray(0, 32 * this.#count);
+  }
+
   /** A copy of pack `ordinal`'s id. */
   id(ordinal: number): Buffer {
     return Buffer.from(this.#ids.subarray(32 * ordinal, 32 * ordinal + 32));
@@ -195,6 +211,38 @@ export class BlobIndex {
     for (const r of this.#runs) b += r.w.byteLength + r.codec.byteLength;
     for (let i = 0; i < this.#pending.length; i++) b += this.#pending[i]!.byteLength + this.#pendingCodecs[i]!.byteLength;
     return b;
+  }
+
+  /**
+   * The whole index as one sorted run and its pack ids, for a cache file: the runs are merged first (a copy of the
+   * index, briefly). The arrays are the index's own: do not change them.
+   */
+  snapshot(): BlobIndexSnapshot {
+    this.#settle();
+    const runs = this.#runs;
+    while (runs.length >= 2) {
+      const b = runs.pop()!;
+      const a = runs.pop()!;
+      runs.push(this.#merge(a, b));
+    }
+    const run = runs[0] ?? { n: 0, w: new Uint32Array(0), codec: new Uint8Array(0) };
+    return { fullIds: this.#k === 8, count: run.n, records: run.w, codecs: run.codec, packIds: this.#packs.ids() };
+  }
+
+  /**
+   * An index holding `s` (from {@link snapshot}, e.g. read back from a cache file). The records must be sorted with
+   * no key twice and name only the packs given: a cache file's authentication is what vouches for that.
+   */
+  static fromSnapshot(s: BlobIndexSnapshot): BlobIndex {
+    const index = new BlobIndex({ fullIds: s.fullIds });
+    const stride = index.#stride;
+    if (s.records.length !== s.count * stride || s.codecs.length !== s.count || s.packIds.length % 32 !== 0) {
+      throw new RangeError('a blob index snapshot whose arrays do not match its count');
+    }
+    for (let at = 0; at < s.packIds.length; at += 32) index.#packs.intern(s.packIds, at);
+    index.#packs.trim();
+    if (s.count > 0) index.#runs.push({ n: s.count, w: s.records, codec: s.codecs });
+    return index;
   }
 
   /** Interns pack `id` (32 bytes at `at` in `b`) without adding a blob, and returns its ordinal. */

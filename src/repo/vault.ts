@@ -25,6 +25,7 @@
  *
  * @module
  */
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { VaultpathError, throwIfAborted } from '../errors.js';
 import { toHex } from '../bytes.js';
@@ -40,7 +41,8 @@ import { type Clock, systemClock } from '../throttle/clock.js';
 import { CONFIG_NAME, Folder, idFromName, objectName } from './layout.js';
 import { type VaultConfig, VAULT_FORMAT_VERSION, openConfig, sealConfig } from './config.js';
 import { type IndexEntry, type IndexReader, openIndexReader } from './index-file.js';
-import { BlobIndex } from './blob-index.js';
+import { BlobIndex, type BlobIndexSnapshot } from './blob-index.js';
+import { indexCacheName, readIndexCache, writeIndexCache } from './index-cache.js';
 import { Limiter } from '../limit.js';
 import { writeIndexObject } from './index-writer.js';
 import { PACK_TRAILER_LENGTH, type PackedType, openPackHeader, readPackTrailer } from './pack.js';
@@ -49,6 +51,21 @@ import { type Lock, decodeLock, encodeLock } from './lock.js';
 
 /** Index objects read at once by {@link Vault.loadIndex}. */
 const INDEX_READS = 8;
+/** The index cache is written again when a load read this many objects the cache did not hold… */
+const CACHE_REWRITE_OBJECTS = 64;
+/** …or this many blobs (or a sixteenth of the cached count, if more). */
+const CACHE_REWRITE_BLOBS = 65_536;
+
+export interface LoadIndexOptions {
+  readonly signal?: AbortSignal;
+  /** Keep 12-byte id prefixes (see {@link VaultIndex}). @default false */
+  readonly prefixIds?: boolean;
+  /**
+   * A folder of this machine's own (the agent's scratch folder) where the index is cached (index-cache.ts): the
+   * load then reads only the index objects written since the cache was, and writes the cache anew when many were.
+   */
+  readonly cacheDir?: string;
+}
 
 /** Snapshots read at once by {@link Vault.listSnapshots}. */
 export const SNAPSHOT_READS = 16;
@@ -179,8 +196,18 @@ export class VaultIndex {
   readonly #blobs: BlobIndex;
   readonly #damaged: { object: string; error: VaultpathError }[] = [];
 
-  constructor(options: { readonly prefixIds?: boolean } = {}) {
-    this.#blobs = new BlobIndex({ fullIds: !options.prefixIds });
+  constructor(options: { readonly prefixIds?: boolean; readonly blobs?: BlobIndex } = {}) {
+    this.#blobs = options.blobs ?? new BlobIndex({ fullIds: !options.prefixIds });
+  }
+
+  /** True when this index keeps 12-byte id prefixes (see the class comment). */
+  get prefixIds(): boolean {
+    return !this.#blobs.fullIds;
+  }
+
+  /** The index as one sorted run, for the local cache (index-cache.ts). */
+  snapshot(): BlobIndexSnapshot {
+    return this.#blobs.snapshot();
   }
 
   /**
@@ -265,6 +292,7 @@ export class Vault {
   readonly store: Store;
   readonly keys: VaultKeys;
   readonly config: VaultConfig;
+  #lastIndexLoad: { readonly cached: number; readonly read: number } | undefined;
   /** The key slot this vault was opened with. */
   readonly slotId: Buffer;
   readonly ids: ChunkIdentifier;
@@ -404,18 +432,53 @@ export class Vault {
    * first; when it came later, the load is done again without it (only after a prune rewrote the index), so the
    * index never lists what a superseding object dropped.
    */
-  async loadIndex(options: { signal?: AbortSignal; prefixIds?: boolean } = {}): Promise<VaultIndex> {
-    const first = await this.#readIndexObjects(new Set(), options);
-    if (!first.addedSuperseded) return first.index;
-    return (await this.#readIndexObjects(first.superseded, options)).index;
+  async loadIndex(options: LoadIndexOptions = {}): Promise<VaultIndex> {
+    const file = options.cacheDir === undefined ? undefined : join(options.cacheDir, indexCacheName(this.config.id));
+    const cached = file === undefined ? undefined : await readIndexCache(file, this.keys.localCacheKey, options);
+    if (cached && cached.index.fullIds === !options.prefixIds) {
+      const base = new VaultIndex({ blobs: cached.index });
+      const cachedCount = base.size;
+      const r = await this.#readIndexObjects({ skip: cached.objects, superseded: cached.superseded, index: base }, options);
+      // The cache holds for this vault while every object it lists is still listed and none is superseded.
+      if (r.skipped === cached.objects.size && !r.addedSuperseded && ![...cached.objects].some((o) => r.superseded.has(o))) {
+        this.#lastIndexLoad = { cached: cachedCount, read: r.added.length };
+        if (r.added.length >= CACHE_REWRITE_OBJECTS || r.index.size - cachedCount >= Math.max(CACHE_REWRITE_BLOBS, cachedCount / 16)) {
+          await this.#writeIndexCache(file!, r.index, [...cached.objects, ...r.added], r.superseded, options);
+        }
+        return r.index;
+      }
+    }
+    let r = await this.#readIndexObjects({}, options);
+    if (r.addedSuperseded) r = await this.#readIndexObjects({ superseded: r.superseded }, options);
+    this.#lastIndexLoad = { cached: 0, read: r.added.length };
+    if (file !== undefined) await this.#writeIndexCache(file, r.index, r.added, r.superseded, options);
+    return r.index;
   }
 
+  /** How the last {@link loadIndex} went: blobs taken from the local cache, index objects read from the store. */
+  get lastIndexLoad(): { readonly cached: number; readonly read: number } | undefined {
+    return this.#lastIndexLoad;
+  }
+
+  async #writeIndexCache(file: string, index: VaultIndex, objects: readonly string[], superseded: ReadonlySet<string>, options: { signal?: AbortSignal }): Promise<void> {
+    // A cache that cannot be written costs the next load time, not this one its result.
+    await writeIndexCache(file, this.keys.localCacheKey, index.snapshot(), { objects, superseded }, options).catch((e: unknown) => {
+      if ((e as { code?: string }).code === 'VP_ABORTED') throw e;
+    });
+  }
+
+  /**
+   * Reads the listed index objects into `index`, but those in `skip` (held already) and those known `superseded`:
+   * returns every object known superseded, the ids of the objects added, whether one added was superseded, and
+   * how many listed objects were in `skip`.
+   */
   async #readIndexObjects(
-    skip: ReadonlySet<string>,
+    from: { readonly skip?: ReadonlySet<string>; readonly superseded?: ReadonlySet<string>; readonly index?: VaultIndex },
     options: { signal?: AbortSignal; prefixIds?: boolean },
-  ): Promise<{ index: VaultIndex; superseded: Set<string>; addedSuperseded: boolean }> {
-    const index = new VaultIndex({ prefixIds: options.prefixIds });
-    const superseded = new Set(skip);
+  ): Promise<{ index: VaultIndex; superseded: Set<string>; added: string[]; addedSuperseded: boolean; skipped: number }> {
+    const index = from.index ?? new VaultIndex({ prefixIds: options.prefixIds });
+    const skip = from.skip ?? new Set<string>();
+    const superseded = new Set(from.superseded);
     const added: string[] = [];
     const readOne = async (name: string, id: Buffer): Promise<void> => {
       const sealed = await this.store.get(name, options).catch((e: VaultpathError) => {
@@ -448,10 +511,17 @@ export class Vault {
     const reads = new Limiter(INDEX_READS);
     const running = new Set<Promise<void>>();
     let failure: unknown;
+    let skipped = 0;
     try {
       for await (const o of this.store.list(`${Folder.index}/`, options)) {
         const id = idFromName(Folder.index, o.name);
-        if (!id || skip.has(id.toString('hex'))) continue;
+        if (!id) continue;
+        const hex = id.toString('hex');
+        if (skip.has(hex)) {
+          skipped++;
+          continue;
+        }
+        if (superseded.has(hex)) continue;
         const done = await reads.acquire();
         if (failure !== undefined) {
           done();
@@ -469,7 +539,7 @@ export class Vault {
       await Promise.all(running);
     }
     if (failure !== undefined) throw failure;
-    return { index, superseded, addedSuperseded: added.some((hex) => superseded.has(hex)) };
+    return { index, superseded, added, addedSuperseded: added.some((hex) => superseded.has(hex)), skipped };
   }
 
   /** Writes an index object listing `entries` (all in packs the store has acknowledged). Returns its id. */

@@ -22,6 +22,7 @@ describe('the reference implementation', () => {
   it('derives the same subkeys and gear table from the master key', () => {
     expect(Buffer.from(refSubkey(master, SUBKEY_LABELS.seal, 32))).toEqual(keys.sealKey);
     expect(Buffer.from(refSubkey(master, SUBKEY_LABELS.chunkId, 32))).toEqual(keys.chunkIdKey);
+    expect(Buffer.from(refSubkey(master, SUBKEY_LABELS.localCache, 32))).toEqual(keys.localCacheKey);
     const gear = refSubkey(master, SUBKEY_LABELS.chunkerGear, 1024);
     const view = new DataView(gear.buffer, gear.byteOffset);
     expect(Array.from({ length: 256 }, (_, i) => view.getUint32(i * 4, true))).toEqual([...keys.gearTable]);
