@@ -21,7 +21,7 @@ import { hostname as osHostname } from 'node:os';
 import { resolve } from 'node:path';
 import { defaultProbe } from '../scan/probe.js';
 import { scanTotals } from '../scan/scan.js';
-import { ScratchCache, scratchCapacity } from '../stage/scratch-cache.js';
+import { ScratchCache, scratchCapacity, scratchFolder } from '../stage/scratch-cache.js';
 import { systemClock } from '../throttle/clock.js';
 import type { Vault } from '../repo/vault.js';
 import type { Snapshot } from '../repo/tree.js';
@@ -85,7 +85,9 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
       : options.parent === null
         ? undefined
         : vault.readSnapshot(options.parent, { signal }).then((snapshot) => ({ id: options.parent!, snapshot }));
-  const { session, alongside: parent } = await WriteSession.open(vault, { write: !dryRun, started, clock, signal }, Promise.resolve(findingParent));
+  // The index is cached in the scratch folder between runs (a dry run writes nothing, there either).
+  const indexCacheDir = dryRun ? undefined : await scratchFolder(options.scratchDir);
+  const { session, alongside: parent } = await WriteSession.open(vault, { write: !dryRun, started, clock, signal, indexCacheDir }, Promise.resolve(findingParent));
   const scratch = dryRun
     ? undefined
     : await ScratchCache.open(options.scratchDir, { capacity, signal }).catch(async (e: unknown) => {

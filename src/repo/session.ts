@@ -32,6 +32,8 @@ export interface WriteSessionOptions {
   readonly started: number;
   readonly clock: Clock;
   readonly signal?: AbortSignal;
+  /** Where the vault index is cached between runs (the scratch folder); none when absent. */
+  readonly indexCacheDir?: string;
 }
 
 export class WriteSession {
@@ -66,7 +68,7 @@ export class WriteSession {
       ? vault.writeLock({ time: new Date(options.started).toISOString(), hostname: osHostname(), pid: process.pid, exclusive: false }, { signal })
       : undefined;
     locking?.catch(() => undefined); // awaited below
-    const [index, found, locks] = await Promise.all([vault.loadIndex({ signal }), alongside, options.write ? vault.readLocks({ signal }) : []]).catch(
+    const [index, found, locks] = await Promise.all([vault.loadIndex({ signal, cacheDir: options.indexCacheDir }), alongside, options.write ? vault.readLocks({ signal }) : []]).catch(
       async (e: unknown) => {
         const id = await locking?.catch(() => undefined);
         if (id) await vault.deleteLock(id).catch(() => undefined); // nothing was stored

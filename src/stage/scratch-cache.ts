@@ -26,6 +26,17 @@ import { formatBytes } from '../units.js';
 import { ensureUserFolder, userFolder } from './user-folders.js';
 import { isGone } from '../processes.js';
 
+/**
+ * The scratch folder `root` (default: this user's), checked or created owner-only as the module comment says: where
+ * runs stage packs in subfolders of their own, and where the vault index is cached (repo/index-cache.ts).
+ */
+export async function scratchFolder(root: string | undefined): Promise<string> {
+  const base = resolve(root ?? userFolder('scratch'));
+  if (base === resolve(userFolder('scratch'))) ensureUserFolder(base);
+  else await mkdir(base, { recursive: true, mode: 0o700 });
+  return base;
+}
+
 /** The smallest capacity: room for a few packs in flight whatever the size of the backup. */
 export const SCRATCH_FLOOR = 64 * 1024 * 1024;
 /** The share of the bytes to read that the cache may hold. */
@@ -69,9 +80,7 @@ export class ScratchCache {
    * @throws {VaultpathError} `VP_SCRATCH_SPACE` when the volume has less free space than `capacity`.
    */
   static async open(root: string | undefined, options: OpenScratchOptions): Promise<ScratchCache> {
-    const base = resolve(root ?? userFolder('scratch'));
-    if (base === resolve(userFolder('scratch'))) ensureUserFolder(base);
-    else await mkdir(base, { recursive: true, mode: 0o700 });
+    const base = await scratchFolder(root);
     await removeDeadRuns(base);
     const fs = await statfs(base);
     const free = Number(fs.bavail) * Number(fs.bsize);

@@ -9,6 +9,7 @@ import { nativeWriter } from '../../src/native/write-files.js';
 import { TableProbe } from '../../src/scan/probe.js';
 import { seededBytes } from '../support/seeded.js';
 import { type VaultFixture, describeTree, makeVault } from '../support/vaults.js';
+import { indexCacheName } from '../../src/repo/index-cache.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -67,7 +68,7 @@ describe('backup and restore', () => {
     expect(restored.errors).toEqual([]);
     expect(await describeTree(join(f.path('target'), 'src'))).toEqual(before);
     expect(await readdir(f.path('recovery'))).toEqual([]); // packs were downloaded there, and cleaned up
-    expect(await readdir(f.path('scratch'))).toEqual([]);
+    expect(await readdir(f.path('scratch'))).toEqual([indexCacheName(f.vault.config.id)]); // staging cleaned up; the index cached
   });
 
   it('store identical content once, and zero runs as one chunk', async () => {

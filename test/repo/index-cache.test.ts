@@ -9,7 +9,6 @@ import { ObjectType } from '../../src/crypto/object-type.js';
 import type { IndexEntry } from '../../src/repo/index-file.js';
 import { indexCacheName } from '../../src/repo/index-cache.js';
 import { writeIndexObject } from '../../src/repo/index-writer.js';
-import { Folder, objectName } from '../../src/repo/layout.js';
 import { Vault, type VaultIndex } from '../../src/repo/vault.js';
 import type { GetOptions } from '../../src/transfer/store.js';
 import { PassThroughStore } from '../support/pass-through-store.js';

@@ -1,0 +1,49 @@
+// A backup loads the vault index through the cache in its scratch folder: the index objects an earlier run read
+// are not read again.
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { backup } from '../../src/engine/backup.js';
+import { ObjectType } from '../../src/crypto/object-type.js';
+import { writeIndexObject } from '../../src/repo/index-writer.js';
+import { Vault } from '../../src/repo/vault.js';
+import type { GetOptions } from '../../src/transfer/store.js';
+import { PassThroughStore } from '../support/pass-through-store.js';
+import { PASSPHRASE, type VaultFixture, makeVault } from '../support/vaults.js';
+
+let f: VaultFixture;
+beforeEach(async () => {
+  f = await makeVault();
+});
+afterEach(() => f.cleanup());
+
+class CountingStore extends PassThroughStore {
+  indexReads = 0;
+  override get(name: string, options?: GetOptions): Promise<Buffer> {
+    if (name.startsWith('index/')) this.indexReads++;
+    return this.inner.get(name, options);
+  }
+}
+
+it('reads only the index objects written since its last run, and dedups against the cached ones', async () => {
+  // Index objects of other machines' backups, already in the vault.
+  for (let i = 0; i < 6; i++) {
+    const entries = Array.from({ length: 100 }, () => ({ id: randomBytes(32), type: ObjectType.data, codec: 0, packId: randomBytes(32), offset: 0, length: 148, plaintextLength: 100 }));
+    await writeIndexObject(f.store, f.vault.keys, entries);
+  }
+  const store = new CountingStore(f.store);
+  const vault = await Vault.open(store, PASSPHRASE);
+  const src = f.path('src');
+  await mkdir(src);
+  await writeFile(join(src, 'a'), randomBytes(300_000));
+  const options = { scratchDir: f.path('scratch'), parent: null };
+  await backup(vault, [src], options);
+  expect(store.indexReads).toBe(6);
+  store.indexReads = 0;
+  // No parent: every chunk is looked up in the index, loaded from the cache plus the first run's one object.
+  const again = await backup(vault, [src], options);
+  expect(store.indexReads).toBe(1);
+  expect(again.bytesNew).toBe(0);
+  expect(vault.lastIndexLoad).toEqual({ cached: 600, read: 1 });
+});
