@@ -323,6 +323,20 @@ export class BlobIndex {
   }
 
   /**
+   * Where the key of `id` sits in an index of one run that nothing was added to (one read from a cache file:
+   * {@link fromSnapshot}), or -1; the position is the record's in the snapshot too.
+   */
+  positionOf(id: Uint8Array): number {
+    if (id.length !== 32 || this.#pendingCount !== 0 || this.#runs.length !== 1) return -1;
+    return this.#search(this.#runs[0]!, id, 0);
+  }
+
+  /** The location of the record at `p` (from {@link positionOf}). */
+  locationAt(p: number): BlobIndexLocation {
+    return this.#location(this.#runs[0]!, p);
+  }
+
+  /**
    * Every id with its location, run by run (each run in id order). Needs full ids.
    * @throws {Error} in prefix mode, where ids are not kept whole.
    */

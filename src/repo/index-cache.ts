@@ -2,9 +2,14 @@
  * The vault index kept in one local file, so that a load reads only the index objects written since, instead of
  * every object of the vault: the agent's scratch folder holds it (one file a vault, named by the vault's id).
  *
- * The file is the index as one sorted run of records (blob-index.ts) plus the ids of the index objects it covers,
- * authenticated by HMAC-SHA256 under the vault's local-cache key (keys.ts), so it is trusted only by a holder of
- * the vault's keys and never across vaults. It is a cache, not part of the vault: a file that is missing, short,
+ * The file is the index as one sorted run of whole-id records (blob-index.ts) plus the ids of the index objects it
+ * covers, authenticated by HMAC-SHA256 under the vault's local-cache key (keys.ts), so it is trusted only by a
+ * holder of the vault's keys and never across vaults.
+ *
+ * Read with `prefixes`, only 12-byte id prefixes stay in memory (under 32 bytes a blob with the location) and the
+ * file stays open: the rest of an id is read back from it (one `pread` of 32 bytes) to confirm a match, since the
+ * prefix run and the file's run hold the same records in the same order. What a reader holds then is a copy of the
+ * file as it was when read (a newer cache replaces the file by a rename and never writes into it). It is a cache, not part of the vault: a file that is missing, short,
  * damaged, written by another version or for another vault is not an error; the load reads the vault instead (and
  * writes a new file).
  *
@@ -13,7 +18,7 @@
  * | bytes | field                                                               |
  * |-------|---------------------------------------------------------------------|
  * | 8     | magic `VPIDXC01`                                                    |
- * | 4     | key words of a record: 3 (12-byte id prefixes) or 8 (whole ids)    |
+ * | 4     | key words of a record: 8 (whole ids)                                |
  * | 4     | pack count P                                                        |
  * | 4     | index object count O                                                |
  * | 4     | superseded object count S                                           |
@@ -33,7 +38,7 @@
  * @module
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, readSync } from 'node:fs';
 import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { throwIfAborted } from '../errors.js';
@@ -44,14 +49,26 @@ const HEADER = 32;
 const MAC = 32;
 /** Bytes read or written in one call: a record area can pass what one Buffer holds. */
 const SLICE = 256 * 1024 * 1024;
+/** Key words of the file's records (whole ids), and words of a whole and of a prefix record (blob-index.ts). */
+const WHOLE = 8;
+const WHOLE_STRIDE = 12;
+const PREFIX_STRIDE = 7;
 
 /** What a cache file holds. */
 export interface IndexCache {
+  /** One sorted run: whole ids, or 12-byte prefixes when read with `prefixes`. */
   readonly index: BlobIndex;
   /** Ids (hex) of the index objects whose entries the index holds. */
   readonly objects: ReadonlySet<string>;
   /** Ids (hex) of the index objects those objects supersede (never to be read while the cache holds). */
   readonly superseded: ReadonlySet<string>;
+  /**
+   * With prefixes: whether record `p` of the index's run has the whole id `id` (read back from the file). A read
+   * that fails answers false: the blob is then taken for new and stored again, never taken for stored.
+   */
+  readonly confirm?: (p: number, id: Uint8Array) => boolean;
+  /** Lets the file go (with prefixes, it is held open for {@link confirm}). */
+  close(): Promise<void>;
 }
 
 /** The cache file of the vault whose id (hex) is `vaultId`, in `dir`. */
@@ -69,7 +86,11 @@ const layout = (k: number, packs: number, objects: number, count: number): { rec
  * short, damaged, another vault's or another layout's), or on a big-endian machine (records are kept in memory
  * order).
  */
-export async function readIndexCache(path: string, key: Buffer, options: { signal?: AbortSignal } = {}): Promise<IndexCache | undefined> {
+export async function readIndexCache(
+  path: string,
+  key: Buffer,
+  options: { signal?: AbortSignal; prefixes?: boolean } = {},
+): Promise<IndexCache | undefined> {
   if (endianness() !== 'LE') return undefined;
   let file: FileHandle;
   try {
@@ -77,40 +98,47 @@ export async function readIndexCache(path: string, key: Buffer, options: { signa
   } catch {
     return undefined;
   }
+  let read: IndexCache | undefined;
   try {
-    return await readOpened(file, key, options);
+    read = await readOpened(file, key, options);
+    return read;
   } catch (e) {
     if ((e as { code?: string }).code === 'VP_ABORTED') throw e;
     return undefined; // a file that changed or failed under the read is no cache either
   } finally {
-    await file.close();
+    if (!read?.confirm) await file.close();
   }
 }
 
-async function readOpened(file: FileHandle, key: Buffer, options: { signal?: AbortSignal }): Promise<IndexCache | undefined> {
+async function readOpened(file: FileHandle, key: Buffer, options: { signal?: AbortSignal; prefixes?: boolean }): Promise<IndexCache | undefined> {
   const { size } = await file.stat();
   if (size < HEADER + MAC) return undefined;
   const header = Buffer.alloc(HEADER);
   await readFully(file, header, 0);
-  const k = header.readUInt32LE(8);
   const packs = header.readUInt32LE(12);
   const objects = header.readUInt32LE(16);
   const superseded = header.readUInt32LE(20);
   const count = header.readUInt32LE(24) + header.readUInt32LE(28) * 2 ** 32;
-  if (!header.subarray(0, 8).equals(MAGIC) || (k !== 3 && k !== 8)) return undefined;
-  const at = layout(k, packs, objects + superseded, count);
+  if (!header.subarray(0, 8).equals(MAGIC) || header.readUInt32LE(8) !== WHOLE) return undefined;
+  const at = layout(WHOLE, packs, objects + superseded, count);
   if (at.size !== size) return undefined;
   const mac = createHmac('sha256', key).update(header);
   const front = Buffer.alloc(at.records - HEADER);
   await readFully(file, front, HEADER);
   mac.update(front);
-  const records = new Uint32Array(count * (k + 4));
-  const bytes = Buffer.from(records.buffer, records.byteOffset, records.byteLength);
-  for (let o = 0; o < bytes.length; o += SLICE) {
+  // Whole records straight into the run; or a slice at a time, keeping each record's prefix and location.
+  const prefixes = options.prefixes ?? false;
+  const records = new Uint32Array(count * (prefixes ? PREFIX_STRIDE : WHOLE_STRIDE));
+  const slice = prefixes ? new Uint32Array(Math.min(count, Math.floor(SLICE / (4 * WHOLE_STRIDE))) * WHOLE_STRIDE) : undefined;
+  const total = 4 * WHOLE_STRIDE * count;
+  const step = slice ? slice.byteLength : SLICE;
+  for (let o = 0; o < total; o += step) {
     throwIfAborted(options.signal);
-    const part = bytes.subarray(o, o + SLICE);
+    const n = Math.min(step, total - o);
+    const part = slice ? Buffer.from(slice.buffer, 0, n) : Buffer.from(records.buffer, o, n);
     await readFully(file, part, at.records + o);
     mac.update(part);
+    if (slice) keepPrefixes(slice, n / (4 * WHOLE_STRIDE), records, o / (4 * WHOLE_STRIDE));
   }
   const tag = Buffer.alloc(MAC);
   await readFully(file, tag, size - MAC);
@@ -122,11 +150,43 @@ async function readOpened(file: FileHandle, key: Buffer, options: { signal?: Abo
     return out;
   };
   const codecs = new Uint8Array(front.buffer, front.byteOffset + 32 * (packs + objects + superseded), count);
+  const whole = Buffer.alloc(32);
   return {
-    index: BlobIndex.fromSnapshot({ fullIds: k === 8, count, records, codecs, packIds }),
+    index: BlobIndex.fromSnapshot({ fullIds: !prefixes, count, records, codecs, packIds }),
     objects: ids(32 * packs, objects),
     superseded: ids(32 * (packs + objects), superseded),
+    confirm: prefixes
+      ? (p, id) => {
+          try {
+            return readSync(file.fd, whole, 0, 32, at.records + 4 * WHOLE_STRIDE * p) === 32 && bigEndianWordsEqual(whole, id);
+          } catch {
+            return false;
+          }
+        }
+      : undefined,
+    close: () => file.close(),
   };
+}
+
+/** Copies the key's first 3 words and the 4 location words of `n` whole records into `out` from record `first`. */
+function keepPrefixes(whole: Uint32Array, n: number, out: Uint32Array, first: number): void {
+  for (let r = 0, i = 0, o = first * PREFIX_STRIDE; r < n; r++, i += WHOLE_STRIDE, o += PREFIX_STRIDE) {
+    out[o] = whole[i]!;
+    out[o + 1] = whole[i + 1]!;
+    out[o + 2] = whole[i + 2]!;
+    out[o + 3] = whole[i + 8]!;
+    out[o + 4] = whole[i + 9]!;
+    out[o + 5] = whole[i + 10]!;
+    out[o + 6] = whole[i + 11]!;
+  }
+}
+
+/** Whether the 8 key words at the start of `record` (as a little-endian machine holds them) spell `id`. */
+function bigEndianWordsEqual(record: Buffer, id: Uint8Array): boolean {
+  for (let j = 0; j < 32; j += 4) {
+    if (record[j] !== id[j + 3] || record[j + 1] !== id[j + 2] || record[j + 2] !== id[j + 1] || record[j + 3] !== id[j]) return false;
+  }
+  return true;
 }
 
 /**
@@ -141,9 +201,10 @@ export async function writeIndexCache(
   options: { signal?: AbortSignal } = {},
 ): Promise<void> {
   if (endianness() !== 'LE') return;
+  if (!index.fullIds) throw new TypeError('the index cache holds whole ids');
   const listed = [...lists.objects];
   const superseded = [...lists.superseded];
-  const k = index.fullIds ? 8 : 3;
+  const k = WHOLE;
   const packs = index.packIds.length / 32;
   const at = layout(k, packs, listed.length + superseded.length, index.count);
   const front = Buffer.alloc(at.records);

@@ -68,7 +68,7 @@ export class WriteSession {
       ? vault.writeLock({ time: new Date(options.started).toISOString(), hostname: osHostname(), pid: process.pid, exclusive: false }, { signal })
       : undefined;
     locking?.catch(() => undefined); // awaited below
-    const [index, found, locks] = await Promise.all([vault.loadIndex({ signal, cacheDir: options.indexCacheDir }), alongside, options.write ? vault.readLocks({ signal }) : []]).catch(
+    const [index, found, locks] = await Promise.all([vault.loadIndex({ signal, cacheDir: options.indexCacheDir, prefixIds: options.indexCacheDir !== undefined }), alongside, options.write ? vault.readLocks({ signal }) : []]).catch(
       async (e: unknown) => {
         const id = await locking?.catch(() => undefined);
         if (id) await vault.deleteLock(id).catch(() => undefined); // nothing was stored
@@ -111,10 +111,12 @@ export class WriteSession {
   /** Ends a failed run: its lock is kept only when a staged pack may have reached the store outside any index. */
   async abandon(packsStaged: number): Promise<void> {
     if (packsStaged === 0) await this.release();
+    else await this.index.close();
   }
 
-  /** Removes the run's lock (nothing of this run, or everything, is outside the index). */
+  /** Removes the run's lock (nothing of this run, or everything, is outside the index), and lets the index go. */
   async release(): Promise<void> {
+    await this.index.close();
     if (this.#lockId) await this.vault.deleteLock(this.#lockId).catch(() => undefined);
   }
 }

@@ -42,7 +42,7 @@ import { CONFIG_NAME, Folder, idFromName, objectName } from './layout.js';
 import { type VaultConfig, VAULT_FORMAT_VERSION, openConfig, sealConfig } from './config.js';
 import { type IndexEntry, type IndexReader, openIndexReader } from './index-file.js';
 import { BlobIndex, type BlobIndexSnapshot } from './blob-index.js';
-import { indexCacheName, readIndexCache, writeIndexCache } from './index-cache.js';
+import { type IndexCache, indexCacheName, readIndexCache, writeIndexCache } from './index-cache.js';
 import { Limiter } from '../limit.js';
 import { writeIndexObject } from './index-writer.js';
 import { PACK_TRAILER_LENGTH, type PackedType, openPackHeader, readPackTrailer } from './pack.js';
@@ -188,26 +188,52 @@ function snapshotDamaged(failed: readonly UnreadableSnapshot[], why: string): Va
  * Every blob the vault holds, by id, in a {@link BlobIndex} (typed arrays, no object per blob, no count limit).
  * When two packs hold the same blob, the first location added wins. Built with whole ids by default (49 bytes a
  * blob; {@link entries} names every blob, lookups never match another id); with `prefixIds`, the first 12 bytes of
- * each id only (29 bytes a blob, under 32 with the packs): what a backup or a restore needs, where a false match
- * (n²/2^97 for n blobs) is caught by the blob's authentication on read (see blob-index.ts), and where
- * {@link entries} is not available.
+ * each id only (29 bytes a blob, under 32 with the packs), where a false match (n²/2^97 for n blobs) is caught by
+ * the blob's authentication on read (see blob-index.ts), and where {@link entries} is not available.
+ *
+ * Loaded through the local index cache with `prefixIds` (what a backup does), the cached blobs are held as
+ * prefixes and every match {@link has} or {@link get} finds among them is confirmed against the whole id in the
+ * cache file (index-cache.ts); blobs read from index objects since the cache was written are held whole. Such an
+ * index MUST be closed ({@link close}). Its {@link size} counts a blob that is both cached and read since twice.
  */
 export class VaultIndex {
+  /** Blobs added to this index. */
   readonly #blobs: BlobIndex;
+  /** Blobs of the local cache, as confirmed prefixes. */
+  readonly #cached: IndexCache | undefined;
+  #closed = false;
   readonly #damaged: { object: string; error: VaultpathError }[] = [];
 
-  constructor(options: { readonly prefixIds?: boolean; readonly blobs?: BlobIndex } = {}) {
-    this.#blobs = options.blobs ?? new BlobIndex({ fullIds: !options.prefixIds });
+  constructor(options: { readonly prefixIds?: boolean; readonly cached?: IndexCache } = {}) {
+    const { cached } = options;
+    if (cached?.confirm) {
+      this.#cached = cached;
+      this.#blobs = new BlobIndex({ fullIds: true });
+    } else {
+      this.#blobs = cached?.index ?? new BlobIndex({ fullIds: !options.prefixIds });
+    }
   }
 
-  /** True when this index keeps 12-byte id prefixes (see the class comment). */
+  /** True when this index keeps 12-byte id prefixes of some blobs (see the class comment). */
   get prefixIds(): boolean {
-    return !this.#blobs.fullIds;
+    return !this.#blobs.fullIds || this.#cached !== undefined;
   }
 
-  /** The index as one sorted run, for the local cache (index-cache.ts). */
+  /**
+   * The index as one sorted run, for the local cache (index-cache.ts).
+   * @throws {Error} for an index that keeps prefixes.
+   */
   snapshot(): BlobIndexSnapshot {
+    if (this.#cached) throw new Error('This index keeps id prefixes of its cached blobs; read the cache with whole ids to write it again.');
     return this.#blobs.snapshot();
+  }
+
+  /** Lets the local cache file go (see the class comment); the index must not be used afterwards. */
+  async close(): Promise<void> {
+    const cached = this.#cached;
+    if (!cached || this.#closed) return;
+    this.#closed = true;
+    await cached.close();
   }
 
   /**
@@ -224,12 +250,12 @@ export class VaultIndex {
   }
 
   get size(): number {
-    return this.#blobs.size;
+    return this.#blobs.size + (this.#cached?.index.size ?? 0);
   }
 
   /** Bytes of the typed arrays behind this index. */
   get bytes(): number {
-    return this.#blobs.bytes;
+    return this.#blobs.bytes + (this.#cached?.index.bytes ?? 0);
   }
 
   add(e: IndexEntry): void {
@@ -248,27 +274,45 @@ export class VaultIndex {
   }
 
   get(id: Uint8Array): BlobLocation | undefined {
-    return this.#blobs.get(id);
+    const found = this.#blobs.get(id);
+    if (found || !this.#cached) return found;
+    const p = this.#cached.index.positionOf(id);
+    return p >= 0 && this.#cached.confirm!(p, id) ? this.#cached.index.locationAt(p) : undefined;
   }
 
   has(id: Uint8Array): boolean {
-    return this.#blobs.has(id);
+    if (this.#blobs.has(id)) return true;
+    if (!this.#cached) return false;
+    const p = this.#cached.index.positionOf(id);
+    return p >= 0 && this.#cached.confirm!(p, id);
   }
 
-  /** {@link has} for an id in hex (a tree's chunk list). */
+  /**
+   * {@link has} for an id in hex (a tree's chunk list), not confirmed against the cache file: it asks whether a
+   * blob an earlier snapshot names is still indexed (a prefix of it matching another blob while it is gone has
+   * odds of 2^-96 a lookup), once for every chunk of every unchanged file, where a read of the file each time would
+   * cost more than the rest of an unchanged backup.
+   */
   hasHex(id: string): boolean {
-    return this.#blobs.has(Buffer.from(id, 'hex'));
+    const b = Buffer.from(id, 'hex');
+    return this.#blobs.has(b) || (this.#cached !== undefined && this.#cached.index.positionOf(b) >= 0);
   }
 
   hasPack(packId: Uint8Array): boolean {
-    return this.#blobs.hasPack(packId);
+    return this.#blobs.hasPack(packId) || (this.#cached?.index.hasPack(packId) ?? false);
+  }
+
+  /** Every blob added to this index, not taken from the cache, with its location (whole ids unless `prefixIds`). */
+  addedEntries(): IterableIterator<[Buffer, BlobLocation]> {
+    return this.#blobs.entries();
   }
 
   /**
    * Every blob id with its location, in id order within each of the index's sorted runs.
-   * @throws {Error} for an index built with `prefixIds`.
+   * @throws {Error} for an index that keeps prefixes.
    */
   entries(): IterableIterator<[Buffer, BlobLocation]> {
+    if (this.#cached) throw new Error('This index keeps id prefixes of its cached blobs; load it with whole ids to list its entries.');
     return this.#blobs.entries();
   }
 }
@@ -434,25 +478,44 @@ export class Vault {
    */
   async loadIndex(options: LoadIndexOptions = {}): Promise<VaultIndex> {
     const file = options.cacheDir === undefined ? undefined : join(options.cacheDir, indexCacheName(this.config.id));
-    const cached = file === undefined ? undefined : await readIndexCache(file, this.keys.localCacheKey, options);
-    if (cached && cached.index.fullIds === !options.prefixIds) {
-      const base = new VaultIndex({ blobs: cached.index });
-      const cachedCount = base.size;
-      const r = await this.#readIndexObjects({ skip: cached.objects, superseded: cached.superseded, index: base }, options);
+    const cached = file === undefined ? undefined : await readIndexCache(file, this.keys.localCacheKey, { signal: options.signal, prefixes: options.prefixIds });
+    if (cached) {
+      const base = new VaultIndex({ cached });
+      const cachedCount = cached.index.size;
+      const r = await this.#readIndexObjects({ skip: cached.objects, superseded: cached.superseded, index: base }, options).catch(async (e: unknown) => {
+        await base.close();
+        throw e;
+      });
       // The cache holds for this vault while every object it lists is still listed and none is superseded.
       if (r.skipped === cached.objects.size && !r.addedSuperseded && ![...cached.objects].some((o) => r.superseded.has(o))) {
         this.#lastIndexLoad = { cached: cachedCount, read: r.added.length };
         if (r.added.length >= CACHE_REWRITE_OBJECTS || r.index.size - cachedCount >= Math.max(CACHE_REWRITE_BLOBS, cachedCount / 16)) {
-          await this.#writeIndexCache(file!, r.index, [...cached.objects, ...r.added], r.superseded, options);
+          await this.#extendIndexCache(file!, cached, r, options);
         }
         return r.index;
       }
+      await base.close();
     }
-    let r = await this.#readIndexObjects({}, options);
-    if (r.addedSuperseded) r = await this.#readIndexObjects({ superseded: r.superseded }, options);
+    // With a cache to write, the load keeps whole ids (the cache holds them; the next load reads prefixes).
+    const prefixIds = file === undefined && options.prefixIds;
+    let r = await this.#readIndexObjects({}, { ...options, prefixIds });
+    if (r.addedSuperseded) r = await this.#readIndexObjects({ superseded: r.superseded }, { ...options, prefixIds });
     this.#lastIndexLoad = { cached: 0, read: r.added.length };
     if (file !== undefined) await this.#writeIndexCache(file, r.index, r.added, r.superseded, options);
     return r.index;
+  }
+
+  /**
+   * Writes the cache again with the blobs a load read beside it: the cache is read back with whole ids, those
+   * blobs added, and the whole written; skipped when another run replaced the file meanwhile.
+   */
+  async #extendIndexCache(file: string, cached: IndexCache, r: { index: VaultIndex; added: string[]; superseded: Set<string> }, options: { signal?: AbortSignal }): Promise<void> {
+    if (!cached.confirm) return this.#writeIndexCache(file, r.index, [...cached.objects, ...r.added], r.superseded, options);
+    const whole = await readIndexCache(file, this.keys.localCacheKey, { signal: options.signal });
+    if (!whole || whole.objects.size !== cached.objects.size || [...cached.objects].some((o) => !whole.objects.has(o))) return;
+    const merged = new VaultIndex({ cached: whole });
+    for (const [id, at] of r.index.addedEntries()) merged.add({ id, ...at });
+    await this.#writeIndexCache(file, merged, [...cached.objects, ...r.added], r.superseded, options);
   }
 
   /** How the last {@link loadIndex} went: blobs taken from the local cache, index objects read from the store. */

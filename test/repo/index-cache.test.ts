@@ -164,9 +164,38 @@ describe('the index cache', () => {
     expect(await readdir(elsewhere)).toEqual(['cache']);
   });
 
-  it('serves only the id form it was written in', async () => {
+  it('serves whole ids, or prefixes whose every match is confirmed against the whole id in the file', async () => {
+    const plain = listing(await vault.loadIndex());
     await load();
-    expect(await load({ prefixIds: true })).toMatchObject({ reads: 5, cached: 0 });
-    expect(await load({ prefixIds: true })).toMatchObject({ reads: 0, cached: 1000 });
+    const compact = await load({ prefixIds: true });
+    try {
+      expect(compact).toMatchObject({ reads: 0, cached: 1000 });
+      expect(compact.index.prefixIds).toBe(true);
+      const ids = plain.map((line) => Buffer.from(line.slice(0, 64), 'hex'));
+      for (const id of ids) {
+        expect(compact.index.has(id)).toBe(true);
+        expect(compact.index.get(id)).toBeDefined();
+      }
+      // Same 12-byte prefix, another id: the prefix matches, the confirmation does not.
+      const near = Buffer.from(ids[500]!);
+      near[31]! ^= 0xff;
+      expect(compact.index.has(near)).toBe(false);
+      expect(compact.index.get(near)).toBeUndefined();
+      expect(compact.index.has(randomBytes(32))).toBe(false);
+      expect(() => compact.index.entries()).toThrow(/prefixes/);
+    } finally {
+      await compact.index.close();
+    }
+  });
+
+  it('with prefixes, is rewritten from the file and the blobs read beside it, and then answers as the vault does', async () => {
+    await load();
+    await writeIndexObject(f.store, vault.keys, entries(70_000));
+    const grown = await load({ prefixIds: true });
+    await grown.index.close();
+    expect(grown).toMatchObject({ reads: 1, cached: 1000 });
+    const again = await load();
+    expect(again).toMatchObject({ reads: 0, cached: 71_000 });
+    expect(listing(again.index)).toEqual(listing(await vault.loadIndex()));
   });
 });
