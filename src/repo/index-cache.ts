@@ -149,7 +149,8 @@ async function readOpened(file: FileHandle, key: Buffer, options: { signal?: Abo
     for (let i = 0, o = from; i < n; i++, o += 32) out.add(front.toString('hex', o, o + 32));
     return out;
   };
-  const codecs = new Uint8Array(front.buffer, front.byteOffset + 32 * (packs + objects + superseded), count);
+  // A copy, so the rest of `front` (pack ids, interned again by the index) is let go.
+  const codecs = new Uint8Array(front.subarray(32 * (packs + objects + superseded), 32 * (packs + objects + superseded) + count));
   const whole = Buffer.alloc(32);
   return {
     index: BlobIndex.fromSnapshot({ fullIds: !prefixes, count, records, codecs, packIds }),
