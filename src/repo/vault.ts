@@ -45,6 +45,7 @@ import { writeIndexObject } from './index-writer.js';
 import { PACK_TRAILER_LENGTH, type PackedType, openPackHeader, readPackTrailer } from './pack.js';
 import { type Snapshot, type Tree, decodeSnapshot, decodeTree, encodeSnapshot } from './tree.js';
 import { type Lock, decodeLock, encodeLock } from './lock.js';
+import type { MetadataCache } from './metadata-cache.js';
 
 /** Snapshots read at once by {@link Vault.listSnapshots}. */
 export const SNAPSHOT_READS = 16;
@@ -264,13 +265,25 @@ export class Vault {
   /** The key slot this vault was opened with. */
   readonly slotId: Buffer;
   readonly ids: ChunkIdentifier;
+  /** Where index objects, snapshots and trees read are kept, when this vault has a cache (metadata-cache.ts). */
+  readonly #metadata: MetadataCache | undefined;
 
-  private constructor(store: Store, keys: VaultKeys, config: VaultConfig, slotId: Buffer) {
-    this.store = typedErrors(store);
+  private constructor(store: Store, keys: VaultKeys, config: VaultConfig, slotId: Buffer, metadata?: MetadataCache) {
+    this.store = typedErrors(metadata ? metadata.store(store, keys) : store);
     this.keys = keys;
     this.config = config;
     this.slotId = slotId;
     this.ids = new ChunkIdentifier(keys);
+    this.#metadata = metadata;
+  }
+
+  /**
+   * This vault reading its index objects, snapshots and trees through `cache` (see metadata-cache.ts: every entry
+   * is authenticated again when read): another Vault over the same store and keys, so that one run's cache is
+   * never another's.
+   */
+  withMetadataCache(cache: MetadataCache): Vault {
+    return new Vault(this.store, this.keys, this.config, this.slotId, cache);
   }
 
   /**
@@ -472,8 +485,9 @@ export class Vault {
     if (!at || at.type !== type) {
       throw new VaultpathError('VP_NOT_FOUND', `The vault's index has no ${type === ObjectType.tree ? 'tree' : 'data chunk'} ${toHex(id)}. Run "vaultpath verify".`);
     }
-    const sealed = await this.store.get(objectName(Folder.data, at.packId), { ...options, offset: at.offset, length: at.length });
-    return this.openBlobAt(at, id, sealed);
+    const read = (): Promise<Buffer> => this.store.get(objectName(Folder.data, at.packId), { ...options, offset: at.offset, length: at.length });
+    if (this.#metadata && type === ObjectType.tree) return this.#metadata.blob(toHex(id), read, (sealed) => this.openBlobAt(at, id, sealed));
+    return this.openBlobAt(at, id, await read());
   }
 
   /** Opens a blob's sealed bytes (already read from its pack) and checks its id. */
