@@ -4,7 +4,7 @@
  * the object read from the vault again), it stays within its bounds, least recently used first, it forgets what
  * the vault no longer lists, and it never follows a link.
  */
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Vault } from '../../src/repo/vault.js';
@@ -125,26 +125,34 @@ describe('metadata cache', () => {
 
   it('stays within its byte bound, dropping the least recently used first, also when opened again smaller', async () => {
     const index = await vault.loadIndex();
-    const sizes = treeIds.map((id) => index.get(Buffer.from(id, 'hex'))!.length);
-    const bound = sizes.slice(-3).reduce((a, b) => a + b, 0); // room for the last three trees read
+    const size = (id: string): number => index.get(Buffer.from(id, 'hex'))!.length;
+    const trees = [...treeIds].sort((a, b) => size(a) - size(b)); // read smallest first: the last three are the largest
+    const bound = trees.slice(-3).reduce((sum, id) => sum + size(id), 0); // room for the last three read
     const cache = openCache({ maxBytes: bound });
     const cached = vault.withMetadataCache(cache);
-    const cachedIndex = await cached.loadIndex(); // the index object does not fit with them: it is evicted
-    for (const id of treeIds) await cached.readTree(cachedIndex, id);
+    const cachedIndex = await cached.loadIndex(); // kept, then evicted by the trees read after it
+    for (const id of trees) await cached.readTree(cachedIndex, id);
     const onDisk = (): number => readdirSync(cache.dir).reduce((sum, n) => sum + lstatSync(join(cache.dir, n)).size, 0);
     expect(cache.bytes).toBeLessThanOrEqual(bound);
     expect(onDisk()).toBe(cache.bytes);
-    expect(readdirSync(cache.dir).sort()).toEqual(treeIds.slice(-3).map((id) => `tree-${id}`).sort());
+    expect(readdirSync(cache.dir).sort()).toEqual(trees.slice(-3).map((id) => `tree-${id}`).sort());
 
-    // A hit makes an entry the most recent: after reading the oldest of the three, the next write evicts another.
-    await cached.readTree(cachedIndex, treeIds.at(-3)!);
-    await cached.readTree(cachedIndex, treeIds[0]!);
-    expect(existsSync(entryPath(cache, 'tree', treeIds.at(-3)!))).toBe(true);
+    // A hit makes an entry the most recent: after the oldest of the three is read again, reading the smallest tree
+    // evicts the next oldest instead.
+    const [a, b, c] = trees.slice(-3) as [string, string, string];
+    await cached.readTree(cachedIndex, a);
+    await cached.readTree(cachedIndex, trees[0]!);
+    expect(readdirSync(cache.dir).sort()).toEqual([a, c, trees[0]!].map((id) => `tree-${id}`).sort());
+    expect(existsSync(entryPath(cache, 'tree', b))).toBe(false);
 
-    // Opened again with a smaller bound, it trims what earlier runs left, oldest first (by the files' times).
-    const smaller = openCache({ maxBytes: Math.max(...sizes) });
-    expect(smaller.size).toBe(1);
-    expect(onDisk()).toBeLessThanOrEqual(Math.max(...sizes));
+    // Opened again with a smaller bound, it trims what earlier runs left, least recently used first (by the files'
+    // times, which a hit sets: here set one second apart so that the order is plain).
+    const held = readdirSync(cache.dir).sort();
+    held.forEach((n, i) => utimesSync(join(cache.dir, n), 1_000_000 + i, 1_000_000 + i));
+    const newest = held.slice(-2);
+    const smaller = openCache({ maxBytes: newest.reduce((sum, n) => sum + lstatSync(join(cache.dir, n)).size, 0) });
+    expect(smaller.size).toBe(2);
+    expect(readdirSync(cache.dir).sort()).toEqual(newest);
   });
 
   it('forgets index objects and snapshots the vault no longer lists', async () => {
