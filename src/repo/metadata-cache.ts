@@ -166,7 +166,7 @@ export class MetadataCache {
     try {
       fd = openSync(join(this.dir, name), READ_FLAGS);
       const st = fstatSync(fd);
-      if (!st.isFile()) {
+      if (!st.isFile() || st.size > this.maxBytes) {
         this.reject(kind, idHex);
         return undefined;
       }
@@ -400,8 +400,8 @@ class CachingStore implements Store {
     const done = this.#cache.listing(k.kind);
     const shown = new Set<string>();
     for await (const o of this.#inner.list(prefix, options)) {
-      const id = idFromName(k.folder, o.name);
-      if (id) shown.add(id.toString('hex'));
+      const hex = idFromName(k.folder, o.name)?.toString('hex');
+      if (hex && this.#cache.has(k.kind, hex)) shown.add(hex); // only what is held: memory stays the cache's size
       yield o;
     }
     done(shown); // only a listing run to the end says what the vault no longer has
