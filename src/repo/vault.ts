@@ -6,6 +6,10 @@
  * the index (all index objects, merged into a {@link VaultIndex}), blobs (ranged reads from packs, authenticated and
  * checked against their id), trees, and snapshots; and it manages key slots (passphrase change).
  *
+ * A vault given a metadata cache ({@link Vault.withMetadataCache}, metadata-cache.ts) reads index objects, snapshots
+ * and tree blobs through it: what the cache holds is authenticated again on every read, and read from the store
+ * again when it fails.
+ *
  * Write ordering is the engine's duty (packs, then index, then snapshot); the vault only writes what it is given.
  * Nothing here ever rewrites or deletes a snapshot, an index or a pack, so a backup can never damage an earlier
  * snapshot. Concurrent backups into one vault need no lock: every object they write has a fresh name.
@@ -475,8 +479,8 @@ export class Vault {
   // ---- blobs and trees -------------------------------------------------------------------------------------
 
   /**
-   * Reads blob `id` of `type` through `index`: a ranged read of its pack, authenticated under its id, and checked
-   * to hash to that id.
+   * Reads blob `id` of `type` through `index`: a ranged read of its pack (for a tree, the metadata cache's copy
+   * when there is one), authenticated under its id, and checked to hash to that id.
    * @throws {VaultpathError} `VP_NOT_FOUND` (not in the index, or its pack is missing), `VP_AUTH_FAILED`,
    *   `VP_ID_MISMATCH`, store errors.
    */
