@@ -44,7 +44,7 @@ import { join, resolve } from 'node:path';
 import { type SealKeys, openObject } from '../crypto/envelope.js';
 import { ObjectType, type ObjectTypeCode } from '../crypto/object-type.js';
 import { type Clock, systemClock } from '../throttle/clock.js';
-import type { Body, CallOptions, GetOptions, PutOptions, Store, StoreObjectInfo } from '../transfer/store.js';
+import { type Body, type CallOptions, type GetOptions, type PutOptions, type Store, type StoreObjectInfo, downloadTo } from '../transfer/store.js';
 import { locationScheme } from '../transfer/location.js';
 import { ensureUserFolder, userFolder } from '../stage/user-folders.js';
 import { isGone } from '../processes.js';
@@ -418,7 +418,7 @@ class CachingStore implements Store {
   }
 
   download(name: string, path: string, options?: CallOptions): Promise<number> {
-    return this.#inner.download ? this.#inner.download(name, path, options) : downloadByGet(this.#inner, name, path, options);
+    return downloadTo(this.#inner, name, path, options);
   }
 
   /** True when `sealed` opens as the object of `type` stored under `id`. */
@@ -430,13 +430,6 @@ class CachingStore implements Store {
       return false;
     }
   }
-}
-
-async function downloadByGet(store: Store, name: string, path: string, options?: CallOptions): Promise<number> {
-  const { writeFile } = await import('node:fs/promises');
-  const bytes = await store.get(name, options);
-  await writeFile(path, bytes);
-  return bytes.length;
 }
 
 /**
