@@ -79,10 +79,17 @@ describe('metadata cache', () => {
     expect(indexGets).toBeGreaterThan(0);
     counting.reset();
 
-    const cached = vault.withMetadataCache(openCache());
+    const cache = openCache();
+    const cached = vault.withMetadataCache(cache);
     expect(await readAll(cached)).toBe(plain); // the first read through the cache fills it
     expect(counting.count('data')).toBe(treeIds.length);
     counting.reset();
+    // The vault's own folder, owner-only, named by its id; each entry owner-only too.
+    expect(cache.dir).toBe(f.path('scratch', 'metadata', vault.config.id));
+    expect(lstatSync(cache.dir).mode & 0o777).toBe(0o700);
+    const entries = readdirSync(cache.dir);
+    expect(entries).toHaveLength(1 + 1 + treeIds.length); // one index object, the snapshot, the trees
+    for (const n of entries) expect(lstatSync(join(cache.dir, n)).mode & 0o777).toBe(0o600);
 
     // A later run opens the cache from disk: nothing of it is read from the vault again.
     const again = vault.withMetadataCache(openCache());
