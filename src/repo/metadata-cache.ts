@@ -14,8 +14,10 @@
  *   handed to the vault, which opens them as it opens what the store gives; tree blobs are opened by the vault's
  *   own {@link Vault.openBlobAt} (AEAD under the blob id, then the id checked against the plaintext). An entry that
  *   fails (a damaged byte, a truncated file, another object's bytes) is deleted and the object read from the vault.
- * - Only objects that open are written to the cache, atomically (a temporary file `.tmp-<pid>-…` created with
- *   O_EXCL|O_NOFOLLOW, then renamed), with no fsync: a file torn by a crash fails authentication and is read again.
+ * - Only objects that opened, or that this run sealed and the store acknowledged (its index objects and snapshot,
+ *   so the next run does not fetch them back), are written to the cache, atomically (a temporary file
+ *   `.tmp-<pid>-…` created with O_EXCL|O_NOFOLLOW, then renamed), with no fsync: a file torn by a crash fails
+ *   authentication and is read again.
  * - Bounded: at most {@link MetadataCacheOptions.maxBytes} bytes (256 MiB by default) and {@link MAX_ENTRIES}
  *   entries; the least recently used go first (recency is each file's mtime, touched on every hit, so it outlives
  *   the run). An object larger than the bound is not cached.
@@ -25,11 +27,13 @@
  * - Never follows a link: the folders are made and checked by {@link ensureUserFolder} (a real folder of this
  *   user, closed to others, below folders nobody else can change); files are opened with O_NOFOLLOW (and
  *   O_NONBLOCK, so a FIFO cannot hold a read), checked to be regular files, and renamed and removed by name (which
- *   never follows a link). Anything else found in the folder is removed.
+ *   never follows a link). A link met when reading is a miss (the object is read from the vault and the link
+ *   replaced); links and stray files found when the cache is opened are removed.
  * - Never fails a run: a cache that cannot be opened, read or written is passed over (the object is read from the
  *   vault); only the vault's own errors reach the caller.
  * - Only for remote vaults by default ({@link metadataCacheFor}): a local vault is read as fast as the cache would
- *   be, and is left alone.
+ *   be, and is left alone. Backups and restores use it; a dry run does not (it writes nothing), nor does verify
+ *   (it checks the vault itself).
  * - Several runs may share the folder: files are replaced atomically and a file gone under a reader is a miss.
  *   Each run counts its own writes against the bound (the others' are counted by the next run to open it).
  *
