@@ -11,6 +11,13 @@
  * - Store: 16 packs of 16 MiB written 2 at a time, in blocks and as one Put Blob each, then downloaded to files,
  *   2 at a time; `VAULTPATH_BENCH_ROUNDS` rounds (3) of each comparison.
  * - CLI: a 256 MiB corpus (3 files of 64 MiB, 1,000 files of 1–128 KiB, one 32 MiB copy) backed up and restored.
+ * - Unchanged (`unchanged`): an unchanged backup by the library (vault opened afresh each run, as a new process
+ *   would: the metadata cache is read from disk) of a corpus of 10,000 small files in 110 folders and 2 files of
+ *   64 MiB, into a local vault, into Azurite without the metadata cache (`metadataCache: false`) and with it (the
+ *   default), each into a vault of its own that has had a first backup and one unchanged backup (which fills the
+ *   cache); at least 5 rounds (`VAULTPATH_BENCH_ROUNDS`), alternating the order, medians; then the requests of one
+ *   more unchanged backup of each Azure vault, by kind, through the counting pass-through server. Run only when
+ *   named (`npm run bench:azure -- unchanged`).
  * Azurite keeps everything in memory, so its own speed (JavaScript, one process) is part of what is measured.
  */
 import { spawnSync } from 'node:child_process';
@@ -22,6 +29,7 @@ import { backup } from '../src/engine/backup.js';
 import { Vault } from '../src/repo/vault.js';
 import { AzureStore, type AzureStoreOptions } from '../src/transfer/azure-store.js';
 import { openStore } from '../src/transfer/open.js';
+import type { MetadataCacheOptions } from '../src/repo/metadata-cache.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY, type AzuriteProcess, startAzurite } from '../test/support/azurite-process.js';
 import { startFaultServer } from '../test/support/fault-server.js';
 
@@ -147,6 +155,7 @@ async function main(): Promise<void> {
     if (wanted('requests')) await requestsPerGiB(azurite);
     if (wanted('store')) await storeThroughput(azurite, credential);
     if (wanted('cli')) await cliRuns(azurite);
+    if (parts.includes('unchanged')) await unchangedBackups(azurite);
   } finally {
     await azurite.stop();
     await rm(base, { recursive: true, force: true });
@@ -205,3 +214,76 @@ async function cliRuns(azurite: AzuriteProcess): Promise<void> {
 }
 
 await main();
+
+/**
+ * Unchanged backups into a local vault, into Azurite without the metadata cache and with it: wall times (medians)
+ * and the requests of one unchanged backup of each Azure vault.
+ */
+async function unchangedBackups(azurite: AzuriteProcess): Promise<void> {
+  const corpus = join(base, 'corpus-unchanged');
+  let files = 0;
+  for (let d = 0; d < 10; d++) {
+    for (let s = 0; s < 10; s++) {
+      const dir = join(corpus, `d${d}`, `s${s}`);
+      await mkdir(dir, { recursive: true });
+      for (let i = 0; i < 100; i++, files++) await writeFile(join(dir, `f${i}.bin`), bytes(1024 + ((files * 7919) % (15 * 1024)), 9000 + files));
+    }
+  }
+  for (let i = 0; i < 2; i++, files++) await writeFile(join(corpus, `large-${i}.bin`), bytes(64 * MiB, 90 + i));
+  const azure = { credential: { accountName: AZURITE_ACCOUNT, accountKey: AZURITE_KEY }, proxy: false as const };
+  const modes = [
+    { label: 'local vault', location: (_endpoint?: string) => join(base, 'unchanged-local'), cache: undefined },
+    { label: 'Azure, no metadata cache', location: (endpoint = azurite.endpoint) => `${endpoint}/${AZURITE_ACCOUNT}/unchanged-nocache`, cache: false },
+    { label: 'Azure, metadata cache', location: (endpoint = azurite.endpoint) => `${endpoint}/${AZURITE_ACCOUNT}/unchanged-cache`, cache: undefined },
+  ] as const;
+  const scratch = (label: string): string => join(base, `scratch-${label.replace(/\W+/g, '-')}`);
+  /** One backup of the corpus into the vault at `location`; the seconds of the backup and of open + backup. */
+  const run = async (label: string, location: string, cache: MetadataCacheOptions | false | undefined, create = false) => {
+    const t0 = performance.now();
+    const store = await openStore(location, { create, stores: { azure } });
+    const vault = create ? await Vault.create(store, PASSPHRASE, { kdf: { memoryKiB: 64, iterations: 1, parallelism: 1 } }) : await Vault.open(store, PASSPHRASE);
+    const t1 = performance.now();
+    const result = await backup(vault, [corpus], { scratchDir: scratch(label), ...(cache !== undefined ? { metadataCache: cache } : {}) });
+    const t2 = performance.now();
+    if (!create && result.filesUnchanged !== files) throw new Error(`${label}: ${result.filesUnchanged} of ${files} files unchanged`);
+    return { backup: (t2 - t1) / 1000, whole: (t2 - t0) / 1000 };
+  };
+  for (const m of modes) {
+    await run(m.label, m.location(), m.cache, true);
+    await run(m.label, m.location(), m.cache); // the first unchanged run: fills the cache, warms the page cache
+  }
+  const times = new Map<string, { backup: number[]; whole: number[] }>(modes.map((m) => [m.label, { backup: [], whole: [] }]));
+  for (let round = 0; round < Math.max(5, rounds()); round++) {
+    for (const m of round % 2 === 0 ? modes : [...modes].reverse()) {
+      const t = await run(m.label, m.location(), m.cache);
+      times.get(m.label)!.backup.push(t.backup);
+      times.get(m.label)!.whole.push(t.whole);
+    }
+  }
+  const median = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b);
+    return (s[Math.floor((s.length - 1) / 2)]! + s[Math.ceil((s.length - 1) / 2)]!) / 2;
+  };
+  const local = median(times.get(modes[0].label)!.backup);
+  console.log(`Unchanged backup of ${files} files in 110 folders (2 of 64 MiB), vault opened afresh each run (medians of ${times.get(modes[0].label)!.backup.length}):`);
+  for (const [label, t] of times) {
+    const b = median(t.backup);
+    console.log(`  ${label.padEnd(26)} backup ${b.toFixed(3)} s (${(b / local).toFixed(2)} × local; runs ${t.backup.map((x) => x.toFixed(2)).join(' / ')}), open + backup ${median(t.whole).toFixed(3)} s`);
+  }
+  for (const m of modes.slice(1)) {
+    const server = await startFaultServer(azurite.endpoint, () => 'pass');
+    try {
+      await run(m.label, m.location(server.endpoint), m.cache);
+      const kinds: Record<string, number> = {};
+      for (const r of server.requests) {
+        const k = requestKind(r.method, r.url);
+        kinds[k] = (kinds[k] ?? 0) + 1;
+      }
+      const list = Object.entries(kinds).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ');
+      console.log(`  requests, ${m.label.padEnd(26)} ${server.requests.length} (open + backup): ${list}`);
+    } finally {
+      await server.close();
+    }
+  }
+  await rm(corpus, { recursive: true, force: true });
+}

@@ -6,6 +6,7 @@
 import type { AttributeProbe } from '../scan/attributes.js';
 import type { Clock } from '../throttle/clock.js';
 import type { Kernels } from '../native/ports.js';
+import type { MetadataCacheOptions } from '../repo/metadata-cache.js';
 
 export interface BackupOptions {
   /** Globs to exclude (see `scan`). */
@@ -20,6 +21,12 @@ export interface BackupOptions {
   readonly parent?: string | null;
   /** Where packs are staged. @default `<tmpdir>/vaultpath/scratch` */
   readonly scratchDir?: string;
+  /**
+   * The metadata cache in `scratchDir` (repo/metadata-cache.ts): index objects, snapshots and trees read from a
+   * remote vault are kept there, authenticated again when read, so an unchanged backup reads them from the network
+   * once. `false` turns it off. Not used by a dry run. @default on for a remote vault, 256 MiB
+   */
+  readonly metadataCache?: MetadataCacheOptions | false;
   /** Where the backup's report (skipped and failed files) is written. @default a new file in the reports folder */
   readonly reportPath?: string;
   /** Only decide what would be read and uploaded; read and write nothing. @default false */

@@ -28,6 +28,7 @@ import type { Snapshot } from '../repo/tree.js';
 import { BlobSaver } from '../repo/blob-saver.js';
 import { TARGET_PACK_SIZE, checkScratchCapacity } from '../repo/pack-uploader.js';
 import { WriteSession } from '../repo/session.js';
+import { metadataCacheFor } from '../repo/metadata-cache.js';
 import { nativeKernels } from '../native/ports.js';
 import { archive } from '../archiver/archiver.js';
 import { RunReport, defaultReportPath } from '../archiver/report.js';
@@ -71,7 +72,8 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
   const report = new RunReport(reportPath, totals, options.onProgress, () => saver?.bytesStored ?? 0);
   const c = report.c;
   report.progress('scan');
-  const vault = await opening;
+  // A remote vault's index, snapshots and trees are read through the metadata cache in the scratch folder.
+  const vault = dryRun ? await opening : metadataCacheFor(await opening, options.scratchDir, 'scratch', options.metadataCache);
 
   const capacity = options.scratchCapacity ?? scratchCapacity(totals.bytesToRead);
   // A pack holds at most the target size plus one blob; the cache must hold one such pack twice (pack-uploader.ts).

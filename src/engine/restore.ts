@@ -35,6 +35,7 @@ import type { Vault } from '../repo/vault.js';
 import { systemClock } from '../throttle/clock.js';
 import { ensureUserFolder, userFolder } from '../stage/user-folders.js';
 import { TreeMemo } from '../repo/tree-walk.js';
+import { metadataCacheFor } from '../repo/metadata-cache.js';
 import { chooseFsAt, closeQuietly } from '../restorer/fs-at.js';
 import { openTarget } from '../restorer/target.js';
 import { checkSpace, includeFilter, planRestore } from '../restorer/plan.js';
@@ -68,6 +69,8 @@ export async function restore(vault: Vault, ref: string, target: string, options
   const clock = options.clock ?? systemClock;
   const started = clock.now();
   const { signal } = options;
+  // A remote vault's index, snapshots and trees are read through the metadata cache in the recovery folder.
+  vault = metadataCacheFor(vault, options.recoveryFolder, 'recovery', options.metadataCache);
   const { id: snapshotId, snapshot, skipped: skippedDamaged } = await vault.findSnapshot(ref, { signal, skipDamaged: options.skipDamaged === true });
   const index = await vault.loadIndex({ signal });
   const include = includeFilter(options.include);

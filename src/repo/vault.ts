@@ -6,6 +6,10 @@
  * the index (all index objects, merged into a {@link VaultIndex}), blobs (ranged reads from packs, authenticated and
  * checked against their id), trees, and snapshots; and it manages key slots (passphrase change).
  *
+ * A vault given a metadata cache ({@link Vault.withMetadataCache}, metadata-cache.ts) reads index objects, snapshots
+ * and tree blobs through it: what the cache holds is authenticated again on every read, and read from the store
+ * again when it fails.
+ *
  * Write ordering is the engine's duty (packs, then index, then snapshot); the vault only writes what it is given.
  * Nothing here ever rewrites or deletes a snapshot, an index or a pack, so a backup can never damage an earlier
  * snapshot. Concurrent backups into one vault need no lock: every object they write has a fresh name.
@@ -48,6 +52,7 @@ import { writeIndexObject } from './index-writer.js';
 import { PACK_TRAILER_LENGTH, type PackedType, openPackHeader, readPackTrailer } from './pack.js';
 import { type Snapshot, type Tree, decodeSnapshot, decodeTree, encodeSnapshot } from './tree.js';
 import { type Lock, decodeLock, encodeLock } from './lock.js';
+import type { MetadataCache } from './metadata-cache.js';
 
 /** Index objects read at once by {@link Vault.loadIndex}. */
 const INDEX_READS = 8;
@@ -340,13 +345,25 @@ export class Vault {
   /** The key slot this vault was opened with. */
   readonly slotId: Buffer;
   readonly ids: ChunkIdentifier;
+  /** Where index objects, snapshots and trees read are kept, when this vault has a cache (metadata-cache.ts). */
+  readonly #metadata: MetadataCache | undefined;
 
-  private constructor(store: Store, keys: VaultKeys, config: VaultConfig, slotId: Buffer) {
-    this.store = typedErrors(store);
+  private constructor(store: Store, keys: VaultKeys, config: VaultConfig, slotId: Buffer, metadata?: MetadataCache) {
+    this.store = typedErrors(metadata ? metadata.store(store, keys) : store);
     this.keys = keys;
     this.config = config;
     this.slotId = slotId;
     this.ids = new ChunkIdentifier(keys);
+    this.#metadata = metadata;
+  }
+
+  /**
+   * This vault reading its index objects, snapshots and trees through `cache` (see metadata-cache.ts: every entry
+   * is authenticated again when read): another Vault over the same store and keys, so that one run's cache is
+   * never another's.
+   */
+  withMetadataCache(cache: MetadataCache): Vault {
+    return new Vault(this.store, this.keys, this.config, this.slotId, cache);
   }
 
   /**
@@ -643,8 +660,8 @@ export class Vault {
   // ---- blobs and trees -------------------------------------------------------------------------------------
 
   /**
-   * Reads blob `id` of `type` through `index`: a ranged read of its pack, authenticated under its id, and checked
-   * to hash to that id.
+   * Reads blob `id` of `type` through `index`: a ranged read of its pack (for a tree, the metadata cache's copy
+   * when there is one), authenticated under its id, and checked to hash to that id.
    * @throws {VaultpathError} `VP_NOT_FOUND` (not in the index, or its pack is missing), `VP_AUTH_FAILED`,
    *   `VP_ID_MISMATCH`, store errors.
    */
@@ -653,8 +670,9 @@ export class Vault {
     if (!at || at.type !== type) {
       throw new VaultpathError('VP_NOT_FOUND', `The vault's index has no ${type === ObjectType.tree ? 'tree' : 'data chunk'} ${toHex(id)}. Run "vaultpath verify".`);
     }
-    const sealed = await this.store.get(objectName(Folder.data, at.packId), { ...options, offset: at.offset, length: at.length });
-    return this.openBlobAt(at, id, sealed);
+    const read = (): Promise<Buffer> => this.store.get(objectName(Folder.data, at.packId), { ...options, offset: at.offset, length: at.length });
+    if (this.#metadata && type === ObjectType.tree) return this.#metadata.blob(toHex(id), read, (sealed) => this.openBlobAt(at, id, sealed));
+    return this.openBlobAt(at, id, await read());
   }
 
   /** Opens a blob's sealed bytes (already read from its pack) and checks its id. */

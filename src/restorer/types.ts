@@ -6,6 +6,7 @@
  */
 import type { Clock } from '../throttle/clock.js';
 import type { Kernels } from '../native/ports.js';
+import type { MetadataCacheOptions } from '../repo/metadata-cache.js';
 
 export interface RestoreOptions {
   /** Globs (relative to the snapshot's root, e.g. `data/photos/**`) of files to restore. @default everything */
@@ -24,6 +25,12 @@ export interface RestoreOptions {
    * @default 256 MiB
    */
   readonly recoveryBytes?: number;
+  /**
+   * The metadata cache in the recovery folder (repo/metadata-cache.ts): index objects, snapshots and trees read from
+   * a remote vault are kept there, authenticated again when read. `false` turns it off.
+   * @default on for a remote vault, 256 MiB
+   */
+  readonly metadataCache?: MetadataCacheOptions | false;
   /**
    * With `latest` (or a prefix), pass over snapshots that cannot be read instead of failing with
    * `VP_SNAPSHOT_DAMAGED`: a damaged snapshot's time is sealed inside it, so it could be the newest. Those passed
