@@ -27,6 +27,7 @@ export {
   type UnreadableSnapshot,
 } from './repo/vault.js';
 export { type VaultConfig } from './repo/config.js';
+export { METADATA_CACHE_BYTES, type MetadataCacheOptions } from './repo/metadata-cache.js';
 export { type Snapshot, type Tree, type TreeNode, type NodeType } from './repo/tree.js';
 
 // keys: passphrases and the vault's key parameters

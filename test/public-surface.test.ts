@@ -21,7 +21,7 @@ const ROOT_NAMES = [
   'DEFAULT_MAX_SOURCE_BYTES', 'DEFAULT_RETRY_POLICY', 'Damage', 'Decision', 'DecisionKind', 'ERROR_CODES',
   'EntryAttributes', 'EntryKind', 'ErrorCode', 'FILE_RULES', 'FindSnapshotOptions', 'FoundSnapshot',
   'GENERATED_PASSPHRASE_BITS', 'GetOptions', 'KDF_BOUNDS', 'KdfBounds', 'KdfParams', 'ListSnapshotsOptions',
-  'LocalStore', 'LocalStoreOptions', 'MIN_PASSPHRASE_LENGTH', 'NodeType', 'OpenStoreOptions', 'OpenVaultOptions',
+  'LocalStore', 'LocalStoreOptions', 'METADATA_CACHE_BYTES', 'MIN_PASSPHRASE_LENGTH', 'MetadataCacheOptions', 'NodeType', 'OpenStoreOptions', 'OpenVaultOptions',
   'PassphraseCheckOptions', 'ProbeContext', 'ProbeResult', 'ProbedEntry', 'ProxySettings', 'PutOptions', 'RateLimit',
   'RateTarget', 'ReplayableBody', 'RestoreError', 'RestoreOptions', 'RestoreResult', 'RetryEvent', 'RetryOptions',
   'RetryPolicy', 'RetryStats', 'RetryStore', 'SKIP_REASONS', 'SasCredential', 'ScanEntry', 'ScanOptions',
