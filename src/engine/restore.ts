@@ -28,6 +28,7 @@
  *
  * @module
  */
+import { mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { VaultpathError } from '../errors.js';
@@ -72,7 +73,10 @@ export async function restore(vault: Vault, ref: string, target: string, options
   // A remote vault's index, snapshots and trees are read through the metadata cache in the recovery folder.
   vault = metadataCacheFor(vault, options.recoveryFolder, 'recovery', options.metadataCache);
   const { id: snapshotId, snapshot, skipped: skippedDamaged } = await vault.findSnapshot(ref, { signal, skipDamaged: options.skipDamaged === true });
-  const index = await vault.loadIndex({ signal });
+  // The recovery folder is this machine's own: the vault index is cached there between restores (whole ids).
+  const recoveryFolder = options.recoveryFolder ?? ensureUserFolder(userFolder('recovery'));
+  await mkdir(recoveryFolder, { recursive: true, mode: 0o700 });
+  const index = await vault.loadIndex({ signal, cacheDir: recoveryFolder });
   const include = includeFilter(options.include);
   const kernels = options.kernels ?? nativeKernels;
   const writer = kernels.fileWriter();
@@ -97,7 +101,7 @@ export async function restore(vault: Vault, ref: string, target: string, options
   try {
     checkSpace(targetDir, rootFd, planned.bytes);
     const rootStat = fs.stat(rootFd, null);
-    const opened = await PackCache.open(options.recoveryFolder ?? ensureUserFolder(userFolder('recovery')), {
+    const opened = await PackCache.open(recoveryFolder, {
       capacity: options.recoveryBytes ?? 256 * 1024 * 1024, vault, target: `${rootStat.dev}:${rootStat.ino}`, spareBuffers: FILES_IN_FLIGHT, plan: planned.packs, signal,
     });
     cache = opened.cache;

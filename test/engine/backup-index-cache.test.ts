@@ -1,10 +1,11 @@
-// A backup loads the vault index through the cache in its scratch folder: the index objects an earlier run read
-// are not read again.
+// A backup (and a restore) loads the vault index through the cache in its scratch (recovery) folder: the index
+// objects an earlier run read are not read again.
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { backup } from '../../src/engine/backup.js';
+import { restore } from '../../src/engine/restore.js';
 import { ObjectType } from '../../src/crypto/object-type.js';
 import { writeIndexObject } from '../../src/repo/index-writer.js';
 import { Vault } from '../../src/repo/vault.js';
@@ -46,4 +47,22 @@ it('reads only the index objects written since its last run, and dedups against 
   expect(store.indexReads).toBe(1);
   expect(again.bytesNew).toBe(0);
   expect(vault.lastIndexLoad).toEqual({ cached: 600, read: 1 });
+});
+
+it('is what a restore loads from its recovery folder on its second run', async () => {
+  const src = f.path('src');
+  await mkdir(src);
+  await writeFile(join(src, 'a'), randomBytes(300_000));
+  await backup(f.vault, [src], { scratchDir: f.path('scratch') });
+  for (let i = 0; i < 3; i++) await writeIndexObject(f.store, f.vault.keys, []);
+  const store = new CountingStore(f.store);
+  const vault = await Vault.open(store, PASSPHRASE);
+  const options = { recoveryFolder: f.path('recovery') };
+  await restore(vault, 'latest', f.path('t1'), options);
+  expect(store.indexReads).toBe(4);
+  store.indexReads = 0;
+  const again = await restore(vault, 'latest', f.path('t2'), options);
+  expect(again.errors).toEqual([]);
+  expect(store.indexReads).toBe(0);
+  expect(vault.lastIndexLoad).toEqual({ cached: (await f.vault.loadIndex()).size, read: 0 });
 });

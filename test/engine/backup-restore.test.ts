@@ -67,7 +67,7 @@ describe('backup and restore', () => {
     const restored = await restore(f.vault, 'latest', f.path('target'), { recoveryFolder: f.path('recovery') });
     expect(restored.errors).toEqual([]);
     expect(await describeTree(join(f.path('target'), 'src'))).toEqual(before);
-    expect(await readdir(f.path('recovery'))).toEqual([]); // packs were downloaded there, and cleaned up
+    expect(await readdir(f.path('recovery'))).toEqual([indexCacheName(f.vault.config.id)]); // packs downloaded there were cleaned up; the index cached
     expect(await readdir(f.path('scratch'))).toEqual([indexCacheName(f.vault.config.id)]); // staging cleaned up; the index cached
   });
 
