@@ -79,6 +79,9 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
   // A pack holds at most the target size plus one blob; the cache must hold one such pack twice (pack-uploader.ts).
   if (!dryRun) checkScratchCapacity(capacity, options.targetPackSize ?? TARGET_PACK_SIZE, vault.config.chunker.maxSize);
 
+  // The index is cached in the scratch folder between runs (a dry run writes nothing, there either).
+  // Awaited before the parent is asked for: nothing may be awaited between that promise and its handler.
+  const indexCacheDir = dryRun ? undefined : await scratchFolder(options.scratchDir);
   // The parent is only a hint (which files to skip reading), so a damaged snapshot is passed over rather than
   // stopping every later backup; the ones passed over are named in the result.
   const findingParent =
@@ -87,8 +90,6 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
       : options.parent === null
         ? undefined
         : vault.readSnapshot(options.parent, { signal }).then((snapshot) => ({ id: options.parent!, snapshot }));
-  // The index is cached in the scratch folder between runs (a dry run writes nothing, there either).
-  const indexCacheDir = dryRun ? undefined : await scratchFolder(options.scratchDir);
   const { session, alongside: parent } = await WriteSession.open(vault, { write: !dryRun, started, clock, signal, indexCacheDir }, Promise.resolve(findingParent));
   const scratch = dryRun
     ? undefined
