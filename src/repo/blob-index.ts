@@ -89,8 +89,6 @@ interface Run {
 
 const word = (b: Uint8Array, o: number): number => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 
-const le = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
-
 /** Pack ids interned: ordinal → 32 bytes, and 32 bytes → ordinal through an open-addressing table. */
 class PackTable {
   #ids = Buffer.alloc(32 * 64);
@@ -280,18 +278,24 @@ export class BlobIndex {
   addEncoded(plain: Buffer, first: number, count: number, packs: Uint32Array): void {
     const k = this.#k;
     const stride = this.#stride;
-    for (let e = 0, at = first; e < count; e++, at += 52) {
-      const i = this.#pendingCount & (PENDING_CHUNK - 1);
+    const v = new DataView(plain.buffer, plain.byteOffset, plain.byteLength);
+    for (let e = 0, at = first; e < count; ) {
+      // A chunk's worth of entries at a time: the chunk and its codecs are looked up once for them.
+      const i0 = this.#pendingCount & (PENDING_CHUNK - 1);
       const w = this.#chunk();
-      let o = i * stride;
-      for (let j = 0; j < k; j++, o++) w[o] = word(plain, at + 4 * j);
-      const pack = packs[le(plain, at + 32)]!;
-      w[o] = plain[at + 48] === TREE ? (pack | TREE_BIT) >>> 0 : pack;
-      w[o + 1] = le(plain, at + 36);
-      w[o + 2] = le(plain, at + 40);
-      w[o + 3] = le(plain, at + 44);
-      this.#pendingCodecs[this.#pendingCount >>> 16]![i] = plain[at + 49]!;
-      this.#pendingCount++;
+      const codecs = this.#pendingCodecs[this.#pendingCount >>> 16]!;
+      const n = Math.min(count - e, PENDING_CHUNK - i0);
+      for (let i = i0, end = i0 + n, o = i0 * stride; i < end; i++, at += 52, o += stride) {
+        for (let j = 0; j < k; j++) w[o + j] = v.getUint32(at + 4 * j, false);
+        const pack = packs[v.getUint32(at + 32, true)]!;
+        w[o + k] = plain[at + 48] === TREE ? (pack | TREE_BIT) >>> 0 : pack;
+        w[o + k + 1] = v.getUint32(at + 36, true);
+        w[o + k + 2] = v.getUint32(at + 40, true);
+        w[o + k + 3] = v.getUint32(at + 44, true);
+        codecs[i] = plain[at + 49]!;
+      }
+      this.#pendingCount += n;
+      e += n;
     }
   }
 

@@ -148,13 +148,14 @@ describe('blob index', () => {
 });
 
 describe('vault index on the blob index', () => {
-  it('loads index objects as the reference map would, first location winning across objects', () => {
+  it('loads index objects as the reference map would, first location winning across objects and pending chunks', () => {
     const packs = Array.from({ length: 40 }, () => randomBytes(32));
     const index = new VaultIndex();
     const ref = new Map<string, Loc>();
     const ids: Buffer[] = [];
     for (let o = 0; o < 5; o++) {
-      const entries = Array.from({ length: 3_000 }, (_, i) => {
+      // The third object starts inside the first pending chunk and runs past its end.
+      const entries = Array.from({ length: o === 2 ? PENDING_CHUNK + 3_000 : 3_000 }, (_, i) => {
         const id = o > 0 && i % 5 === 0 ? ids[Math.floor(Math.random() * ids.length)]! : randomBytes(32);
         ids.push(id);
         return { id, ...randomLoc(packs), codec: 0, length: 100 + i, plaintextLength: 100 + i - 48 };
