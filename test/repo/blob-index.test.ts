@@ -158,7 +158,8 @@ describe('vault index on the blob index', () => {
       const entries = Array.from({ length: o === 2 ? PENDING_CHUNK + 3_000 : 3_000 }, (_, i) => {
         const id = o > 0 && i % 5 === 0 ? ids[Math.floor(Math.random() * ids.length)]! : randomBytes(32);
         ids.push(id);
-        return { id, ...randomLoc(packs), codec: 0, length: 100 + i, plaintextLength: 100 + i - 48 };
+        // Offsets that leave room for the length: an entry ending past the largest pack is refused.
+        return { id, ...randomLoc(packs), codec: 0, offset: Math.floor(Math.random() * 2 ** 31), length: 100 + i, plaintextLength: 100 + i - 48 };
       });
       index.addAll(readIndex(encodeIndex({ entries, supersedes: [] })));
       for (const { id, ...loc } of entries) if (!ref.has(id.toString('hex'))) ref.set(id.toString('hex'), loc);
