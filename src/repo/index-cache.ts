@@ -224,21 +224,28 @@ export async function writeIndexCache(
   const file = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
     const mac = createHmac('sha256', key).update(front);
-    await file.write(front, 0, front.length, 0);
+    await writeFully(file, front, 0);
     const bytes = Buffer.from(index.records.buffer, index.records.byteOffset, index.records.byteLength);
     for (let p = 0; p < bytes.length; p += SLICE) {
       throwIfAborted(options.signal);
       const part = bytes.subarray(p, p + SLICE);
       mac.update(part);
-      await file.write(part, 0, part.length, at.records + p);
+      await writeFully(file, part, at.records + p);
     }
-    await file.write(mac.digest(), 0, MAC, at.size - MAC);
+    await writeFully(file, mac.digest(), at.size - MAC);
     await file.close();
     await rename(temporary, path);
   } catch (e) {
     await file.close().catch(() => undefined);
     await unlink(temporary).catch(() => undefined);
     throw e;
+  }
+}
+
+async function writeFully(file: FileHandle, from: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < from.length; ) {
+    const { bytesWritten } = await file.write(from, done, from.length - done, position + done);
+    done += bytesWritten;
   }
 }
 
