@@ -1,7 +1,7 @@
 /**
  * `backup()`: the data path from folders to a snapshot, wired from the archiver's stages and the vault layer.
  *
- *   scan (totals) → scratch sized and checked → session: index loaded, lock taken, orphan packs adopted when an
+ *   scan (totals; each folder's listing kept for the walk: scan/listing-replay.ts) → scratch sized and checked → session: index loaded, lock taken, orphan packs adopted when an
  *   earlier run left its lock (repo/session.ts) → archiver: walk → parent match → read → chunk → save blob (dedup,
  *   seal, pack, scratch, store, index: repo/blob-saver.ts) → trees (src/archiver) → every pack acknowledged and
  *   indexed → snapshot
@@ -21,6 +21,8 @@ import { hostname as osHostname } from 'node:os';
 import { resolve } from 'node:path';
 import { defaultProbe } from '../scan/probe.js';
 import { scanTotals } from '../scan/scan.js';
+import { ListingReplay } from '../scan/listing-replay.js';
+import { userFolder } from '../stage/user-folders.js';
 import { ScratchCache, scratchCapacity } from '../stage/scratch-cache.js';
 import { systemClock } from '../throttle/clock.js';
 import type { Vault } from '../repo/vault.js';
@@ -52,6 +54,16 @@ const PROGRAM = 'vaultpath';
  * ```
  */
 export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: readonly string[], options: BackupOptions = {}): Promise<BackupResult> {
+  // The scan keeps its folder listings, in the scratch folder, for the walk: each folder is listed and probed once.
+  const listings = options.dryRun ? undefined : ListingReplay.open(resolve(options.scratchDir ?? userFolder('scratch')));
+  try {
+    return await backupListed(vaultOrOpening, paths, options, listings);
+  } finally {
+    listings?.close();
+  }
+}
+
+async function backupListed(vaultOrOpening: Vault | Promise<Vault>, paths: readonly string[], options: BackupOptions, listings: ListingReplay | undefined): Promise<BackupResult> {
   // A vault still being opened (its key being derived) is awaited only after the scan, which does not need it.
   const opening = Promise.resolve(vaultOrOpening);
   opening.catch(() => undefined); // awaited below; a failure must not surface as an unhandled rejection first
@@ -65,7 +77,7 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
   const filters = { exclude: options.exclude, include: options.include, excludeFilesIn: options.excludeFilesIn };
 
   // 1. Totals first: they size the scratch cache and enforce the per-source limit before any data is read.
-  const totals = await scanTotals(roots, { ...filters, probe, signal });
+  const totals = await scanTotals(roots, { ...filters, probe, signal, listings });
   const reportPath = options.reportPath ?? defaultReportPath(started);
   let saver: BlobSaver | undefined;
   const report = new RunReport(reportPath, totals, options.onProgress, () => saver?.bytesStored ?? 0);
@@ -105,7 +117,7 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
     });
 
     // 2. Each root, depth first; its tree becomes one folder node of the snapshot's root tree.
-    const rootTree = await archive(vault, session.index, saver, report, roots, { ...filters, probe, parent: parent?.snapshot, dryRun, signal });
+    const rootTree = await archive(vault, session.index, saver, report, roots, { ...filters, probe, parent: parent?.snapshot, dryRun, signal, listings });
 
     // 3. Everything the snapshot references is acknowledged before the snapshot is written.
     report.progress('finish');
