@@ -7,6 +7,12 @@
  * file saver, several at a time, and their nodes come back in name order for the tree (tree-saver.ts). The walk
  * holds one folder listing per level of depth.
  *
+ * Given the scan's kept listings ({@link Replay}, scan/listing-replay.ts), a folder unchanged since the scan listed it
+ * is not listed or probed again: its entries are taken back (the folder is still opened through its parent's
+ * descriptor and checked, as every folder is). A file of such a listing that is to be read is probed again first, so
+ * that its read is checked against the file as it is then; one unchanged since the parent snapshot when the scan saw
+ * it is taken from the parent without a probe. A subfolder's node then has the mode and mtime of the folder open now.
+ *
  * A folder whose every entry is unchanged since the parent snapshot (the same names; files reused unchanged with the
  * same mode and decision; subfolders with the same tree, mode and mtime) keeps the parent's tree id: its tree would
  * list the same nodes, so it is neither encoded nor hashed again. Subfolders deeper than {@link MAX_TREE_DEPTH} are

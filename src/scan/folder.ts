@@ -232,13 +232,16 @@ export class FolderLister {
     const results = toProbe.length > 0 ? await this.#probeAll(toProbe.map((t) => t.probePath)) : [];
     for (const [i, t] of toProbe.entries()) {
       const r = results[i]!;
-      const extra = { access: t.access, ...(t.nameRaw ? { nameRaw: t.nameRaw } : {}) };
+      // One object per entry (no spread of a temporary): this runs for every entry of every scan and walk.
+      let e: Mutable<ScanEntry>;
       if (!r.ok) {
         const reason = reasonOf(r.code);
-        slots[t.at] = { root: this.root, path: t.path, relativePath: t.rel, kind: 'file', decision: { kind: 'skip', reason, rule: reason }, detail: `${r.code}: ${reason === 'vanished' ? 'it vanished during the scan' : 'it cannot be read'}`, ...extra };
+        e = { root: this.root, path: t.path, relativePath: t.rel, kind: 'file', decision: { kind: 'skip', reason, rule: reason }, detail: `${r.code}: ${reason === 'vanished' ? 'it vanished during the scan' : 'it cannot be read'}`, access: t.access };
       } else {
-        slots[t.at] = { root: this.root, path: t.path, relativePath: t.rel, kind: r.entry.kind, decision: decide(r.entry.kind, r.entry.attributes, this.#rules), stats: r.entry, ...extra };
+        e = { root: this.root, path: t.path, relativePath: t.rel, kind: r.entry.kind, decision: decide(r.entry.kind, r.entry.attributes, this.#rules), stats: r.entry, access: t.access };
       }
+      if (t.nameRaw) e.nameRaw = t.nameRaw;
+      slots[t.at] = e;
     }
   }
 
@@ -260,6 +263,8 @@ export class FolderLister {
     return { root: this.root, path, relativePath: relDir, kind: 'dir', decision: { kind: 'skip', reason, rule: reason }, detail: `${code}: could not open the folder` };
   }
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** An entry of a listing to probe: its place in the listing, its paths, and how it is opened. */
 interface ToProbe {

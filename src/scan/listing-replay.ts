@@ -77,9 +77,8 @@ export class ListingReplay {
   #readAt = 0;
   #next: (Place & { readonly at: number; readonly length: number }) | undefined;
   readonly #attributes = new Map<number, EntryAttributes>();
-  /** Folders taken from the records, and folders the walk had to list itself. */
-  replayed = 0;
-  listed = 0;
+  #replayed = 0;
+  #listed = 0;
 
   private constructor(fd: number) {
     this.#fd = fd;
@@ -113,6 +112,16 @@ export class ListingReplay {
     } finally {
       if (dirFd !== undefined) closeSync(dirFd);
     }
+  }
+
+  /** Folders the walk took from the records. */
+  get replayed(): number {
+    return this.#replayed;
+  }
+
+  /** Folders the walk asked for and had to list itself (no record, or not the folder recorded, or changed since). */
+  get listed(): number {
+    return this.#listed;
   }
 
   /** Whether records are still kept and replayed (false after a failure to write or read them). */
@@ -241,12 +250,12 @@ export class ListingReplay {
   take(root: number, lister: { readonly root: string }, folder: OpenFolder, st: BigIntStats): ScanEntry[] | undefined {
     const found = this.#seek({ root, relDir: folder.relDir });
     if (found === undefined) {
-      this.listed++;
+      this.#listed++;
       return undefined;
     }
     const entries = this.#decode(found, lister.root, folder, st);
-    if (entries) this.replayed++;
-    else this.listed++;
+    if (entries) this.#replayed++;
+    else this.#listed++;
     return entries;
   }
 

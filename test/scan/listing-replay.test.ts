@@ -76,6 +76,21 @@ async function walkOrder(lister: FolderLister, visit: (folder: OpenFolder, st: B
   }
 }
 
+/** Walks as the backup does, taking kept listings where it can: the folders whose listing was taken. */
+async function walkTaking(listings: ListingReplay, lister: FolderLister, skip?: Set<string>): Promise<string[]> {
+  const used: string[] = [];
+  await walkOrder(
+    lister,
+    async (folder, st) => {
+      const kept = listings.take(0, lister, folder, st);
+      if (kept) used.push(folder.relDir);
+      return kept ?? (await lister.listOpen(folder));
+    },
+    skip,
+  );
+  return used;
+}
+
 describe.runIf(linux)('the scan\'s kept listings', () => {
   it('give back, folder by folder, exactly what a fresh listing gives: names (bytes too), kinds, decisions, attributes, access paths', async () => {
     const listings = await scanned();
@@ -100,12 +115,7 @@ describe.runIf(linux)('the scan\'s kept listings', () => {
     renameSync(join(root, 'd'), join(dir, 'd-old')); // the root changes, and d is another folder now
     mkdirSync(join(root, 'd'));
     const lister = new FolderLister({ root, probe: defaultProbe() });
-    const used: string[] = [];
-    await walkOrder(lister, async (folder, st) => {
-      const kept = listings.take(0, lister, folder, st);
-      if (kept) used.push(folder.relDir);
-      return kept ?? (await lister.listOpen(folder));
-    });
+    const used = await walkTaking(listings, lister);
     expect(used).toEqual(['a', 'a/b/deeper', 'c']);
     expect(listings.listed).toBe(3);
     listings.close();
@@ -114,16 +124,7 @@ describe.runIf(linux)('the scan\'s kept listings', () => {
   it('pass over the records of folders the walk does not enter, and still give the later ones', async () => {
     const listings = await scanned();
     const lister = new FolderLister({ root, probe: defaultProbe() });
-    const used: string[] = [];
-    await walkOrder(
-      lister,
-      async (folder, st) => {
-        const kept = listings.take(0, lister, folder, st);
-        if (kept) used.push(folder.relDir);
-        return kept ?? (await lister.listOpen(folder));
-      },
-      new Set(['a']),
-    );
+    const used = await walkTaking(listings, lister, new Set(['a']));
     expect(used).toEqual(['', 'c', 'd']);
     listings.close();
   });
@@ -132,12 +133,7 @@ describe.runIf(linux)('the scan\'s kept listings', () => {
     const listings = await scanned();
     mkdirSync(join(root, 'b-new')); // between a and c in walk order, unknown to the scan
     const lister = new FolderLister({ root, probe: defaultProbe() });
-    const used: string[] = [];
-    await walkOrder(lister, async (folder, st) => {
-      const kept = listings.take(0, lister, folder, st);
-      if (kept) used.push(folder.relDir);
-      return kept ?? (await lister.listOpen(folder));
-    });
+    const used = await walkTaking(listings, lister);
     // The root changed (b-new was added): it is listed again, and so b-new is walked; its absence from the records
     // does not make the walk pass over c's and d's.
     expect(used).toEqual(['a', 'a/b', 'a/b/deeper', 'c', 'd']);
