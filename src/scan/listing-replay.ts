@@ -188,9 +188,9 @@ export class ListingReplay {
       o = out.writeDoubleLE(s.allocated ?? -1, o);
       o = out.writeUInt32LE(s.nlink, o);
       o = out.writeDoubleLE(s.dev, o);
-      o = out.writeBigUInt64LE(s.ino, o);
-      o = out.writeBigInt64LE(s.mtimeNs, o);
-      o = out.writeBigInt64LE(s.ctimeNs, o);
+      o = putBig(out, o, s.ino);
+      o = putBig(out, o, s.mtimeNs);
+      o = putBig(out, o, s.ctimeNs);
       o = out.writeUInt32LE(s.uid, o);
       o = out.writeUInt32LE(s.gid, o);
       o = out.writeUInt16LE(attributeCode(s.attributes), o);
@@ -347,9 +347,9 @@ export class ListingReplay {
           allocated: allocated < 0 ? undefined : allocated,
           nlink: b.readUInt32LE(o + 20),
           dev: b.readDoubleLE(o + 24),
-          ino: b.readBigUInt64LE(o + 32),
-          mtimeNs: b.readBigInt64LE(o + 40),
-          ctimeNs: b.readBigInt64LE(o + 48),
+          ino: getBig(b, o + 32, UNSIGNED),
+          mtimeNs: getBig(b, o + 40, SIGNED),
+          ctimeNs: getBig(b, o + 48, SIGNED),
           uid: b.readUInt32LE(o + 56),
           gid: b.readUInt32LE(o + 60),
           attributes: this.#attributesOf(b.readUInt16LE(o + 64)),
@@ -391,12 +391,39 @@ export class ListingReplay {
   }
 }
 
+// 64-bit integers go through one 8-byte scratch: Buffer's BigInt readers and writers make several BigInts a call,
+// which at three a file was a fair share of a replay's time and garbage.
+const scratch = new ArrayBuffer(8);
+const scratchBytes = new Uint8Array(scratch);
+const SIGNED = new BigInt64Array(scratch);
+const UNSIGNED = new BigUint64Array(scratch);
+
+/** Writes `v` (a 64-bit integer, signed or not: the same bytes) at `o`; the offset after it. */
+function putBig(out: Buffer, o: number, v: bigint): number {
+  if (v < 0n) SIGNED[0] = v;
+  else UNSIGNED[0] = v;
+  for (let k = 0; k < 8; k++) out[o + k] = scratchBytes[k]!;
+  return o + 8;
+}
+
+/** The 64-bit integer at `o`, read as `as` (signed or not). */
+function getBig(b: Buffer, o: number, as: BigInt64Array | BigUint64Array): bigint {
+  for (let k = 0; k < 8; k++) scratchBytes[k] = b[o + k]!;
+  return as[0]!;
+}
+
+// Probes share one attribute object per combination (scan/probe.ts): its code is worked out once.
+const codes = new WeakMap<EntryAttributes, number>();
+
 function attributeCode(a: EntryAttributes): number {
+  const known = codes.get(a);
+  if (known !== undefined) return known;
   let code = 0;
   for (let i = ATTRIBUTE_ORDER.length - 1; i >= 0; i--) {
     const v = a[ATTRIBUTE_ORDER[i]!];
     code = code * 3 + (v === undefined ? 2 : v ? 1 : 0);
   }
+  codes.set(a, code);
   return code;
 }
 
