@@ -69,8 +69,9 @@ export async function walkFolder(
   throwIfAborted(s.signal);
   const parent = parentTree?.nodes;
   const kept = replay ? replay.listings.take(replay.root, lister, folder, folderStats ?? fstatSync(folder.fd, { bigint: true })) : undefined;
-  const entries = kept ?? (await lister.listOpen(folder));
-  const readAhead = parent ? new ParentReadAhead(s.vault, s.index, parent, entries, s.signal) : undefined;
+  const listed = kept ? undefined : await lister.listOpen(folder);
+  const entries: Iterable<ScanEntry> = kept ?? listed!;
+  const readAhead = parent ? new ParentReadAhead(s.vault, s.index, parent, kept ? kept.dirs : listed!, s.signal) : undefined;
   // Files of this folder are backed up several at a time; their nodes come back in name order for the tree.
   const slots: (TreeNode | Promise<TreeNode | undefined> | undefined)[] = [];
   // Whether every node so far is the parent tree's node of the same name, unchanged.

@@ -48,6 +48,8 @@ const HAS_STATS = 4;
 const HAS_RAW = 8;
 const HAS_DETAIL = 16;
 const HAS_ACCESS = 32;
+/** Bytes of an entry's attributes from the probe. */
+const STATS_BYTES = 67;
 /** Attributes are stored as base-3 digits: 0 false, 1 true, 2 unknown. */
 const ATTRIBUTE_ORDER = ['encrypted', 'compressed', 'sparse', 'hardLink', 'reparsePoint', 'compressedStream', 'sparseStream'] as const;
 
@@ -168,7 +170,7 @@ export class ListingReplay {
     const detail = e.detail;
     const s = e.stats;
     // Strings are written straight into the block (at most 3 bytes a UTF-16 unit), not through a Buffer each.
-    this.#reserve(2 + 4 + (raw ? raw.length : 3 * name!.length) + (detail !== undefined ? 4 + 3 * detail.length : 0) + (s ? 67 : 0));
+    this.#reserve(2 + 4 + (raw ? raw.length : 3 * name!.length) + (detail !== undefined ? 4 + 3 * detail.length : 0) + (s ? STATS_BYTES : 0));
     const out = this.#out;
     let o = this.#outLength;
     const flags = KIND_CODE[e.kind] | (s ? HAS_STATS : 0) | (raw ? HAS_RAW : 0) | (detail !== undefined ? HAS_DETAIL : 0) | (e.access !== undefined ? HAS_ACCESS : 0);
@@ -247,7 +249,7 @@ export class ListingReplay {
    * rules (the scan's); undefined when the walk must list it itself: no record of it, or the folder open now (fstat
    * `st`) is not the one listed or has changed since. Calls MUST come in the order the scan recorded.
    */
-  take(root: number, lister: { readonly root: string }, folder: OpenFolder, st: BigIntStats): ScanEntry[] | undefined {
+  take(root: number, lister: { readonly root: string }, folder: OpenFolder, st: BigIntStats): KeptListing | undefined {
     const found = this.#seek({ root, relDir: folder.relDir });
     if (found === undefined) {
       this.#listed++;
@@ -308,64 +310,18 @@ export class ListingReplay {
   }
 
   /** The entries of the record at `at` (its place already read), or undefined when `folder` is not what it lists. */
-  #decode(record: { readonly at: number; readonly length: number }, root: string, folder: OpenFolder, st: BigIntStats): ScanEntry[] | undefined {
+  #decode(record: { readonly at: number; readonly length: number }, root: string, folder: OpenFolder, st: BigIntStats): KeptListing | undefined {
     const b = this.#read(record.at, record.length);
     if (b === undefined) return undefined;
     let o = 4;
     const relLength = b.readUInt32LE(o);
     o += 4 + relLength;
-    const same =
-      b.readBigUInt64LE(o) === BigInt(st.dev) && b.readBigUInt64LE(o + 8) === st.ino && b.readBigInt64LE(o + 16) === st.mtimeNs && b.readBigInt64LE(o + 24) === st.ctimeNs;
+    const same = getBig(b, o, UNSIGNED) === BigInt(st.dev) && getBig(b, o + 8, UNSIGNED) === st.ino && getBig(b, o + 16, SIGNED) === st.mtimeNs && getBig(b, o + 24, SIGNED) === st.ctimeNs;
     if (!same) return undefined;
     o += 32;
     const count = b.readUInt32LE(o);
-    o += 4;
-    const { relDir } = folder;
-    const dirPath = folder.path;
-    const entries: ScanEntry[] = new Array(count);
-    for (let i = 0; i < count; i++) {
-      const flags = b[o]!;
-      const decision = this.#decisions[b[o + 1]!]!;
-      const nameLength = b.readUInt32LE(o + 2);
-      o += 6;
-      const nameRaw = flags & HAS_RAW ? Buffer.from(b.subarray(o, o + nameLength)) : undefined;
-      const name = b.toString('utf8', o, o + nameLength);
-      o += nameLength;
-      let detail: string | undefined;
-      if (flags & HAS_DETAIL) {
-        const n = b.readUInt32LE(o);
-        detail = b.toString('utf8', o + 4, o + 4 + n);
-        o += 4 + n;
-      }
-      let stats: ProbedEntry | undefined;
-      if (flags & HAS_STATS) {
-        const allocated = b.readDoubleLE(o + 12);
-        stats = {
-          kind: KINDS[b[o + 66]!]!,
-          mode: b.readUInt32LE(o),
-          size: b.readDoubleLE(o + 4),
-          allocated: allocated < 0 ? undefined : allocated,
-          nlink: b.readUInt32LE(o + 20),
-          dev: b.readDoubleLE(o + 24),
-          ino: getBig(b, o + 32, UNSIGNED),
-          mtimeNs: getBig(b, o + 40, SIGNED),
-          ctimeNs: getBig(b, o + 48, SIGNED),
-          uid: b.readUInt32LE(o + 56),
-          gid: b.readUInt32LE(o + 60),
-          attributes: this.#attributesOf(b.readUInt16LE(o + 64)),
-        };
-        o += 67;
-      }
-      const rel = relDir === '' ? name : `${relDir}/${name}`;
-      const path = dirPath + sep + name;
-      const e: Mutable<ScanEntry> = { root, path, relativePath: rel, kind: KINDS[flags & 3]!, decision };
-      if (stats) e.stats = stats;
-      if (detail !== undefined) e.detail = detail;
-      if (flags & HAS_ACCESS) e.access = accessOf(folder, name, nameRaw);
-      if (nameRaw) e.nameRaw = nameRaw;
-      entries[i] = e;
-    }
-    return entries;
+    // A copy: the read buffer serves the subfolders' records while this folder's entries are still being walked.
+    return new KeptListing(Buffer.from(b.subarray(o + 4)), count, { root, folder, decisions: this.#decisions, attributes: (code) => this.#attributesOf(code) });
   }
 
   #attributesOf(code: number): EntryAttributes {
@@ -389,6 +345,110 @@ export class ListingReplay {
     this.#broken = true;
     closeSync(this.#fd);
   }
+}
+
+/** What entries of a kept listing are decoded with. */
+interface DecodeContext {
+  readonly root: string;
+  readonly folder: OpenFolder;
+  readonly decisions: readonly Decision[];
+  readonly attributes: (code: number) => EntryAttributes;
+}
+
+/**
+ * One folder's kept listing, as the walk goes through it: its entries, in order, decoded one at a time from the
+ * record's bytes (about 80 bytes an entry, where the entries as objects would take several times that: a folder of
+ * 200,000 files is then a few tens of MB less at its peak), and its subfolders at once (to read their parent trees
+ * ahead). Each iteration decodes the entries anew.
+ */
+export class KeptListing implements Iterable<ScanEntry> {
+  readonly #bytes: Buffer;
+  readonly #count: number;
+  readonly #context: DecodeContext;
+
+  constructor(bytes: Buffer, count: number, context: DecodeContext) {
+    this.#bytes = bytes;
+    this.#count = count;
+    this.#context = context;
+  }
+
+  /** The number of entries. */
+  get size(): number {
+    return this.#count;
+  }
+
+  /** The entries that are folders (whatever their decision), in order. */
+  get dirs(): ScanEntry[] {
+    const out: ScanEntry[] = [];
+    let o = 0;
+    for (let i = 0; i < this.#count; i++) {
+      if ((this.#bytes[o]! & 3) === KIND_CODE.dir) out.push(decodeEntry(this.#bytes, o, this.#context).entry);
+      o = skipEntry(this.#bytes, o);
+    }
+    return out;
+  }
+
+  *[Symbol.iterator](): Iterator<ScanEntry> {
+    let o = 0;
+    for (let i = 0; i < this.#count; i++) {
+      const { entry, next } = decodeEntry(this.#bytes, o, this.#context);
+      o = next;
+      yield entry;
+    }
+  }
+}
+
+/** The offset of the entry after the one at `o`. */
+function skipEntry(b: Buffer, o: number): number {
+  const flags = b[o]!;
+  o += 6 + b.readUInt32LE(o + 2);
+  if (flags & HAS_DETAIL) o += 4 + b.readUInt32LE(o);
+  if (flags & HAS_STATS) o += STATS_BYTES;
+  return o;
+}
+
+/** The entry encoded at `o`, and the offset after it. */
+function decodeEntry(b: Buffer, o: number, c: DecodeContext): { entry: ScanEntry; next: number } {
+  const flags = b[o]!;
+  const decision = c.decisions[b[o + 1]!]!;
+  const nameLength = b.readUInt32LE(o + 2);
+  o += 6;
+  const nameRaw = flags & HAS_RAW ? Buffer.from(b.subarray(o, o + nameLength)) : undefined;
+  const name = b.toString('utf8', o, o + nameLength);
+  o += nameLength;
+  let detail: string | undefined;
+  if (flags & HAS_DETAIL) {
+    const n = b.readUInt32LE(o);
+    detail = b.toString('utf8', o + 4, o + 4 + n);
+    o += 4 + n;
+  }
+  let stats: ProbedEntry | undefined;
+  if (flags & HAS_STATS) {
+    const allocated = b.readDoubleLE(o + 12);
+    stats = {
+      kind: KINDS[b[o + 66]!]!,
+      mode: b.readUInt32LE(o),
+      size: b.readDoubleLE(o + 4),
+      allocated: allocated < 0 ? undefined : allocated,
+      nlink: b.readUInt32LE(o + 20),
+      dev: b.readDoubleLE(o + 24),
+      ino: getBig(b, o + 32, UNSIGNED),
+      mtimeNs: getBig(b, o + 40, SIGNED),
+      ctimeNs: getBig(b, o + 48, SIGNED),
+      uid: b.readUInt32LE(o + 56),
+      gid: b.readUInt32LE(o + 60),
+      attributes: c.attributes(b.readUInt16LE(o + 64)),
+    };
+    o += STATS_BYTES;
+  }
+  const { folder } = c;
+  const rel = folder.relDir === '' ? name : `${folder.relDir}/${name}`;
+  const e: Mutable<ScanEntry> = { root: c.root, path: folder.path + sep + name, relativePath: rel, kind: KINDS[flags & 3]!, decision };
+  if (stats) e.stats = stats;
+  if (detail !== undefined) e.detail = detail;
+  if (flags & HAS_ACCESS) e.access = accessOf(folder, name, nameRaw);
+  if (nameRaw) e.nameRaw = nameRaw;
+  return { entry: e, next: o };
 }
 
 // 64-bit integers go through one 8-byte scratch: Buffer's BigInt readers and writers make several BigInts a call,
