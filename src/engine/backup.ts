@@ -1,10 +1,13 @@
 /**
  * `backup()`: the data path from folders to a snapshot, wired from the archiver's stages and the vault layer.
  *
- *   scan (totals; each folder's listing kept for the walk: scan/listing-replay.ts) → scratch sized and checked → session: index loaded, lock taken, orphan packs adopted when an
+ *   scan (totals) → scratch sized and checked → session: index loaded, lock taken, orphan packs adopted when an
  *   earlier run left its lock (repo/session.ts) → archiver: walk → parent match → read → chunk → save blob (dedup,
  *   seal, pack, scratch, store, index: repo/blob-saver.ts) → trees (src/archiver) → every pack acknowledged and
  *   indexed → snapshot
+ *
+ * The scan keeps each folder's listing (in the scratch folder: scan/listing-replay.ts) and the walk takes it back,
+ * so each folder is listed and probed once.
  *
  * Write ordering (FORMAT.md §12): the snapshot is written only after every pack and index object it references has
  * been acknowledged, so an interrupted backup never leaves a snapshot pointing at missing data, and earlier
