@@ -17,6 +17,7 @@ import { type Snapshot, type TreeNode, compareNodes } from '../repo/tree.js';
 import type { Vault, VaultIndex } from '../repo/vault.js';
 import type { AttributeProbe } from '../scan/attributes.js';
 import { FolderLister } from '../scan/folder.js';
+import type { ListingReplay } from '../scan/listing-replay.js';
 import { FileReader } from './file-reader.js';
 import { FileSaver } from './file-saver.js';
 import { parentRootTree, rootNodeNames } from './parent.js';
@@ -35,6 +36,8 @@ export interface ArchiveOptions {
   readonly parent?: Snapshot;
   readonly dryRun: boolean;
   readonly signal?: AbortSignal;
+  /** The scan's listings of the same roots, in the same order, with the same options: each folder is listed once. */
+  readonly listings?: ListingReplay;
 }
 
 /**
@@ -55,7 +58,7 @@ export async function archive(vault: Vault, index: VaultIndex, saver: BlobSaver,
     let st: BigIntStats;
     if ('fd' in top) {
       try {
-        subtree = await walkFolder(stages, lister, top, parentRoot, 1);
+        subtree = await walkFolder(stages, lister, top, parentRoot, 1, options.listings ? { listings: options.listings, root: i } : undefined);
         st = fstatSync(top.fd, { bigint: true }); // the folder walked, not whatever is at its path now
       } finally {
         lister.close(top);

@@ -6,6 +6,9 @@
  *   seal, pack, scratch, store, index: repo/blob-saver.ts) → trees (src/archiver) → every pack acknowledged and
  *   indexed → snapshot
  *
+ * The scan keeps each folder's listing (in the scratch folder: scan/listing-replay.ts) and the walk takes it back,
+ * so each folder is listed and probed once.
+ *
  * Write ordering (FORMAT.md §12): the snapshot is written only after every pack and index object it references has
  * been acknowledged, so an interrupted backup never leaves a snapshot pointing at missing data, and earlier
  * snapshots are never touched. Packs and index objects written before an interruption are found again by the next
@@ -21,6 +24,7 @@ import { hostname as osHostname } from 'node:os';
 import { resolve } from 'node:path';
 import { defaultProbe } from '../scan/probe.js';
 import { scanTotals } from '../scan/scan.js';
+import { ListingReplay } from '../scan/listing-replay.js';
 import { ScratchCache, scratchCapacity, scratchFolder } from '../stage/scratch-cache.js';
 import { systemClock } from '../throttle/clock.js';
 import type { Vault } from '../repo/vault.js';
@@ -56,6 +60,24 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
   // A vault still being opened (its key being derived) is awaited only after the scan, which does not need it.
   const opening = Promise.resolve(vaultOrOpening);
   opening.catch(() => undefined); // awaited below; a failure must not surface as an unhandled rejection first
+  // The scratch folder, made ready first, keeps the scan's folder listings for the walk (each folder is listed and
+  // probed once) and the vault index between runs. A dry run writes nothing there.
+  const scratchBase = options.dryRun ? undefined : await scratchFolder(options.scratchDir);
+  const listings = scratchBase === undefined ? undefined : ListingReplay.open(scratchBase);
+  try {
+    return await backupListed(opening, paths, options, scratchBase, listings);
+  } finally {
+    listings?.close();
+  }
+}
+
+async function backupListed(
+  opening: Promise<Vault>,
+  paths: readonly string[],
+  options: BackupOptions,
+  scratchBase: string | undefined,
+  listings: ListingReplay | undefined,
+): Promise<BackupResult> {
   const clock = options.clock ?? systemClock;
   const started = clock.now();
   const { signal } = options;
@@ -66,7 +88,7 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
   const filters = { exclude: options.exclude, include: options.include, excludeFilesIn: options.excludeFilesIn };
 
   // 1. Totals first: they size the scratch cache and enforce the per-source limit before any data is read.
-  const totals = await scanTotals(roots, { ...filters, probe, signal });
+  const totals = await scanTotals(roots, { ...filters, probe, signal, listings });
   const reportPath = options.reportPath ?? defaultReportPath(started);
   let saver: BlobSaver | undefined;
   const report = new RunReport(reportPath, totals, options.onProgress, () => saver?.bytesStored ?? 0);
@@ -79,9 +101,6 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
   // A pack holds at most the target size plus one blob; the cache must hold one such pack twice (pack-uploader.ts).
   if (!dryRun) checkScratchCapacity(capacity, options.targetPackSize ?? TARGET_PACK_SIZE, vault.config.chunker.maxSize);
 
-  // The index is cached in the scratch folder between runs (a dry run writes nothing, there either).
-  // Awaited before the parent is asked for: nothing may be awaited between that promise and its handler.
-  const indexCacheDir = dryRun ? undefined : await scratchFolder(options.scratchDir);
   // The parent is only a hint (which files to skip reading), so a damaged snapshot is passed over rather than
   // stopping every later backup; the ones passed over are named in the result.
   const findingParent =
@@ -90,7 +109,7 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
       : options.parent === null
         ? undefined
         : vault.readSnapshot(options.parent, { signal }).then((snapshot) => ({ id: options.parent!, snapshot }));
-  const { session, alongside: parent } = await WriteSession.open(vault, { write: !dryRun, started, clock, signal, indexCacheDir }, Promise.resolve(findingParent));
+  const { session, alongside: parent } = await WriteSession.open(vault, { write: !dryRun, started, clock, signal, indexCacheDir: scratchBase }, Promise.resolve(findingParent));
   const scratch = dryRun
     ? undefined
     : await ScratchCache.open(options.scratchDir, { capacity, signal }).catch(async (e: unknown) => {
@@ -110,7 +129,7 @@ export async function backup(vaultOrOpening: Vault | Promise<Vault>, paths: read
     });
 
     // 2. Each root, depth first; its tree becomes one folder node of the snapshot's root tree.
-    const rootTree = await archive(vault, session.index, saver, report, roots, { ...filters, probe, parent: parent?.snapshot, dryRun, signal });
+    const rootTree = await archive(vault, session.index, saver, report, roots, { ...filters, probe, parent: parent?.snapshot, dryRun, signal, listings });
 
     // 3. Everything the snapshot references is acknowledged before the snapshot is written.
     report.progress('finish');

@@ -198,8 +198,7 @@ export class FolderLister {
     const collided = caseCollisions(listed.filter((l) => l.raw === undefined).map((l) => l.name));
     const filesExcluded = this.#filesExcludedIn.has(caseKey(relDir));
     const slots: (ScanEntry | undefined)[] = new Array(listed.length);
-    const toProbe: { at: number; rel: string; path: string; probePath: string | Buffer; access: string | Buffer; nameRaw?: Buffer }[] = [];
-    const prefix = folder.prefix;
+    const toProbe: ToProbe[] = [];
     for (const [at, { name, raw: nameRaw, kind }] of listed.entries()) {
       const rel = relDir === '' ? name : `${relDir}/${name}`;
       if (this.#excluded(rel)) continue;
@@ -210,25 +209,40 @@ export class FolderLister {
         slots[at] = { root: this.root, path, relativePath: rel, kind, decision: { kind: 'skip', reason: 'case-collision', rule: 'case-collision' }, detail: `same name as "${kept}" but for case` };
         continue;
       }
-      // Bytes only where a string cannot name the entry: its name, or a folder above it, is not UTF-8.
-      // (The prefix is bytes only where the folder's path is: without /proc, below a name that is not UTF-8.)
-      const nameBytes = nameRaw ?? (folder.pathBytes ? Buffer.from(name) : undefined);
-      const probePath = nameBytes ? Buffer.concat([folder.pathBytes ?? Buffer.from(dirPath), Buffer.from(sep), nameBytes]) : path;
-      const access = typeof prefix === 'string' && !nameRaw ? prefix + name : Buffer.concat([Buffer.from(prefix), nameBytes!]);
-      toProbe.push({ at, rel, path, probePath, access, ...(nameRaw ? { nameRaw } : {}) });
+      toProbe.push(toProbeOf(folder, at, name, nameRaw, rel, path));
     }
+    await this.#probeInto(toProbe, slots);
+    return slots.filter((e): e is ScanEntry => e !== undefined);
+  }
+
+  /**
+   * Entries of open folder `folder` (from its listing, possibly an earlier one) probed again, in order: what each is
+   * now, with its decision, or the entry that reports it vanished or unreadable. For entries listed a while ago whose
+   * contents are about to be read: the read is then checked against what is there now, not against the listing.
+   */
+  async refresh(folder: OpenFolder, entries: readonly ScanEntry[]): Promise<ScanEntry[]> {
+    const slots: (ScanEntry | undefined)[] = new Array(entries.length);
+    const toProbe = entries.map((e, at) => toProbeOf(folder, at, nameOf(e), e.nameRaw, e.relativePath, e.path));
+    await this.#probeInto(toProbe, slots);
+    return slots as ScanEntry[];
+  }
+
+  /** Probes `toProbe` and puts each one's entry, with its decision, into `slots` at its place. */
+  async #probeInto(toProbe: readonly ToProbe[], slots: (ScanEntry | undefined)[]): Promise<void> {
     const results = toProbe.length > 0 ? await this.#probeAll(toProbe.map((t) => t.probePath)) : [];
     for (const [i, t] of toProbe.entries()) {
       const r = results[i]!;
-      const extra = { access: t.access, ...(t.nameRaw ? { nameRaw: t.nameRaw } : {}) };
+      // One object per entry (no spread of a temporary): this runs for every entry of every scan and walk.
+      let e: Mutable<ScanEntry>;
       if (!r.ok) {
         const reason = reasonOf(r.code);
-        slots[t.at] = { root: this.root, path: t.path, relativePath: t.rel, kind: 'file', decision: { kind: 'skip', reason, rule: reason }, detail: `${r.code}: ${reason === 'vanished' ? 'it vanished during the scan' : 'it cannot be read'}`, ...extra };
+        e = { root: this.root, path: t.path, relativePath: t.rel, kind: 'file', decision: { kind: 'skip', reason, rule: reason }, detail: `${r.code}: ${reason === 'vanished' ? 'it vanished during the scan' : 'it cannot be read'}`, access: t.access };
       } else {
-        slots[t.at] = { root: this.root, path: t.path, relativePath: t.rel, kind: r.entry.kind, decision: decide(r.entry.kind, r.entry.attributes, this.#rules), stats: r.entry, ...extra };
+        e = { root: this.root, path: t.path, relativePath: t.rel, kind: r.entry.kind, decision: decide(r.entry.kind, r.entry.attributes, this.#rules), stats: r.entry, access: t.access };
       }
+      if (t.nameRaw) e.nameRaw = t.nameRaw;
+      slots[t.at] = e;
     }
-    return slots.filter((e): e is ScanEntry => e !== undefined);
   }
 
   /** The probe's results for `paths`, in order: those given as bytes (names that are not UTF-8) by {@link bytesProbe}. */
@@ -248,6 +262,33 @@ export class FolderLister {
     const reason = reasonOf(code);
     return { root: this.root, path, relativePath: relDir, kind: 'dir', decision: { kind: 'skip', reason, rule: reason }, detail: `${code}: could not open the folder` };
   }
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** An entry of a listing to probe: its place in the listing, its paths, and how it is opened. */
+interface ToProbe {
+  readonly at: number;
+  readonly rel: string;
+  readonly path: string;
+  readonly probePath: string | Buffer;
+  readonly access: string | Buffer;
+  readonly nameRaw?: Buffer;
+}
+
+function toProbeOf(folder: OpenFolder, at: number, name: string, nameRaw: Buffer | undefined, rel: string, path: string): ToProbe {
+  // Bytes only where a string cannot name the entry: its name, or a folder above it, is not UTF-8.
+  // (The prefix is bytes only where the folder's path is: without /proc, below a name that is not UTF-8.)
+  const nameBytes = nameRaw ?? (folder.pathBytes ? Buffer.from(name) : undefined);
+  const probePath = nameBytes ? Buffer.concat([folder.pathBytes ?? Buffer.from(folder.path), Buffer.from(sep), nameBytes]) : path;
+  return { at, rel, path, probePath, access: accessOf(folder, name, nameRaw), ...(nameRaw ? { nameRaw } : {}) };
+}
+
+/** The path that opens entry `name` (bytes `nameRaw` when it is not UTF-8) of open folder `folder`: see {@link ScanEntry.access}. */
+export function accessOf(folder: OpenFolder, name: string, nameRaw: Buffer | undefined): string | Buffer {
+  const prefix = folder.prefix;
+  if (typeof prefix === 'string' && !nameRaw) return prefix + name;
+  return Buffer.concat([Buffer.from(prefix), nameRaw ?? Buffer.from(name)]);
 }
 
 let shared: ReturnType<typeof bytesProbe> | undefined;

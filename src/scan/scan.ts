@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { lstatSync } from 'node:fs';
+import { fstatSync, lstatSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
 import { VaultpathError, throwIfAborted } from '../errors.js';
 import { ATTRIBUTE_NAMES, type AttributeProbe, type EntryAttributes, type EntryKind, type ProbedEntry } from './attributes.js';
@@ -22,6 +22,7 @@ import { type Decision, type DecisionKind, type SkipReason, type SupportRule, FI
 import { reasonOf, walk } from './walk.js';
 import { FolderLister, type OpenFolder, probeMixed } from './folder.js';
 import { formatBytes } from '../units.js';
+import type { ListingReplay } from './listing-replay.js';
 
 /** The agent's limit on one data source: 54,400 GB. */
 export const DEFAULT_MAX_SOURCE_BYTES = 54_400 * 1e9;
@@ -147,15 +148,17 @@ export async function* scanBatches(roots: readonly string[], options: ScanOption
  * the backup engine's folder-by-folder listing ({@link FolderLister}: one readdir and one probe batch per folder,
  * no glob engine), at about half the cost. What a backup needs before it reads any data. Same errors. With
  * `include` globs every folder is walked and counted (a matching file may lie below any), where the streamed scan
- * counts only what matches; files and bytes agree.
+ * counts only what matches; files and bytes agree. With `listings`, each folder's listing is kept there for the
+ * walk that follows, so a backup lists each folder once.
  */
-export async function scanTotals(roots: readonly string[], options: Omit<ScanOptions, 'batchSize' | 'caseCollision' | 'rules'> = {}): Promise<ScanSummary> {
+export async function scanTotals(roots: readonly string[], options: TotalsOptions = {}): Promise<ScanSummary> {
   if (roots.length === 0) throw new TypeError('"roots" expected at least one folder');
   const probe = options.probe ?? defaultProbe();
+  const { listings } = options;
   const absRoots = roots.map((r) => resolve(r));
   for (const root of absRoots) checkRoot(root);
   const totals = new ScanSummary();
-  for (const root of absRoots) {
+  for (const [rootIndex, root] of absRoots.entries()) {
     const account = sourceAccount(root, options.maxSourceBytes ?? DEFAULT_MAX_SOURCE_BYTES, 'skip');
     const lister = new FolderLister({ root, probe, exclude: options.exclude, include: options.include, excludeFilesIn: options.excludeFilesIn });
     const count = (e: ScanEntry): void => {
@@ -169,7 +172,10 @@ export async function scanTotals(roots: readonly string[], options: Omit<ScanOpt
       // Listing and probing are synchronous: give the event loop a turn between folders, so that what runs beside
       // the scan (a vault being opened, its key being derived) progresses instead of waiting for the end.
       await new Promise((resolve) => setImmediate(resolve));
+      // The folder's identity before it is listed: a change made while it is listed gives it another mtime.
+      const st = listings?.working ? fstatSync(folder.fd, { bigint: true }) : undefined;
       const entries = await lister.listOpen(folder);
+      if (st) listings!.record(rootIndex, folder, st, entries);
       for (const e of entries) count(e);
       for (const e of entries) {
         if (e.kind !== 'dir' || e.decision.kind === 'skip' || e.relativePath === folder.relDir) continue;
@@ -196,7 +202,16 @@ export async function scanTotals(roots: readonly string[], options: Omit<ScanOpt
       lister.close(top);
     }
   }
+  listings?.finish();
   return totals;
+}
+
+export interface TotalsOptions extends Omit<ScanOptions, 'batchSize' | 'caseCollision' | 'rules'> {
+  /**
+   * Where to keep each folder's listing for the backup's walk, which then lists and probes each folder once
+   * (scan/listing-replay.ts). The walk MUST use the same roots, in the same order, and the same options.
+   */
+  readonly listings?: ListingReplay;
 }
 
 /** Counts one root's entries against the source limit and the case-collision policy; throws when one is broken. */
