@@ -2,11 +2,13 @@
  * Sources swapped under a running backup, for the backup race tests (with the addon's sealer and without).
  *
  * Each scenario file is swapped, after the backup's listing has probed it and before it is read, for a symbolic link
- * to a secret outside the source, for a FIFO, or for another file renamed over it; a folder is swapped for a link to
- * a secret folder; a folder already entered is moved away and a link to a secret folder put in its place. The swaps
- * run in a probe wrapped around the real one, armed once the backup's totals are counted: that is the one point
- * between the scan and the read that a test can reach without a hook in the engine, and it makes the window certain
- * instead of likely. A watcher child process also swaps files in a loop while backups run ({@link startWatcher}).
+ * to a secret outside the source, for a FIFO, or for another file renamed over it; a folder already entered is moved
+ * away (once the files below it are probed) and a link to a secret folder put in its place. These swaps run in a
+ * probe wrapped around the real one, armed once the backup's totals are counted: that is the one point between the
+ * scan and the read that a test can reach without a hook in the engine, and it makes the window certain instead of
+ * likely. A folder is swapped for a link to a secret folder right when the totals are counted ({@link
+ * RaceFixture.afterScan}): the walk takes the scan's listing of the folder above it back rather than probe it again,
+ * so the window for a folder is between the scan and the walk. A watcher child process also swaps files in a loop while backups run ({@link startWatcher}).
  *
  * A FIFO opened for reading without O_NONBLOCK blocks until a writer comes, possibly on the main thread, where no
  * timer of the test could fire: {@link fifoGuard} is a separate process that, once its deadline passes, opens every
@@ -16,7 +18,7 @@
  * The snapshot is then read back through the vault API: no file's content may hold the secret's marker.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync, symlinkSync } from 'node:fs';
 import { mkdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
@@ -53,6 +55,8 @@ export interface RaceFixture {
   /** The relative paths expected in the report as `replaced`. */
   readonly replaced: string[];
   readonly fifos: string[];
+  /** Swaps to run, synchronously, once the backup's totals are counted (before the walk). */
+  readonly afterScan: (() => void)[];
 }
 
 /** Builds the source and the secrets outside it, with the swap of every scenario. */
@@ -99,11 +103,13 @@ export async function raceSource(f: VaultFixture): Promise<RaceFixture> {
   await writeFile(join(dir, 'inner'), genuineBytes(SIZES.one, ++seed));
   await mkdir(join(outside, 'secret-dir'));
   await writeFile(join(outside, 'secret-dir', 'inner'), secretBytes(SIZES.one));
-  swaps.set(dir, async () => {
-    await rename(dir, `${dir}.was`);
-    await symlink(join(outside, 'secret-dir'), dir);
-  });
-  replaced.push('dir-link');
+  const afterScan = [
+    (): void => {
+      renameSync(dir, `${dir}.was`);
+      symlinkSync(join(outside, 'secret-dir'), dir);
+    },
+  ];
+
   // A folder moved away once entered (its entries probed), a link to a secret folder put at its path: what is below
   // must still be read from the folder entered, or left out, never through the link.
   const deep = join(src, 'deep');
@@ -113,14 +119,14 @@ export async function raceSource(f: VaultFixture): Promise<RaceFixture> {
   await mkdir(join(outside, 'secret-deep', 'sub'), { recursive: true });
   await writeFile(join(outside, 'secret-deep', 'sub', 'file'), secretBytes(SIZES.one));
   await writeFile(join(outside, 'secret-deep', 'sub', 'big'), secretBytes(SIZES.large));
-  swaps.set(join(deep, 'sub'), async () => {
+  swaps.set(join(deep, 'sub', 'file'), async () => {
     await rename(deep, `${deep}.was`);
     await symlink(join(outside, 'secret-deep'), deep);
   });
   // Files left alone, which must be backed up as they are.
   await writeFile(join(src, 'plain-one'), genuineBytes(SIZES.one, ++seed));
   await writeFile(join(src, 'plain-large'), genuineBytes(SIZES.large, ++seed));
-  return { src, swaps, replaced, fifos };
+  return { src, swaps, replaced, fifos, afterScan };
 }
 
 /** The real probe, which runs each registered swap right after probing its path, once `armed()` says so. */
@@ -178,7 +184,9 @@ export async function raceBackup(f: VaultFixture, race: RaceFixture, options: Ba
       probe: swappingProbe(race.swaps, () => armed),
       // Totals are counted before the walk, by the same probe: the swaps wait for the walk's own listing.
       onProgress: (p) => {
-        if (p.phase === 'scan') armed = true;
+        if (p.phase !== 'scan' || armed) return;
+        armed = true;
+        for (const swap of race.afterScan.splice(0)) swap();
       },
       signal: AbortSignal.timeout(120_000),
     });
@@ -231,6 +239,11 @@ export async function expectRaceOutcome(f: VaultFixture, race: RaceFixture, resu
     expect(replacedPaths, `${rel} reported as replaced`).toContain(join(race.src, rel));
     expect(files.has(`src/${rel}`), `${rel} left out of the snapshot`).toBe(false);
   }
+  // The folder swapped for a link between the scan and the walk: the walk lists its parent again (the parent
+  // changed), finds a link there and skips it, by the support rules or as replaced; nothing below it is stored.
+  const dirLink = lines.filter((l) => l.path === join(race.src, 'dir-link')).map((l) => l.reason);
+  expect(dirLink.length === 1 && ['replaced', 'reparse-point'].includes(dirLink[0]!), `dir-link reported: ${dirLink.join()}`).toBe(true);
+  expect([...files.keys()].filter((p) => p.startsWith('src/dir-link/'))).toEqual([]);
   // What nobody touched is there, whole.
   expect(files.get('src/plain-one')?.content.length).toBe(SIZES.one);
   expect(files.get('src/plain-large')?.content.length).toBe(SIZES.large);
