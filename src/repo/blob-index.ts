@@ -87,6 +87,9 @@ interface Run {
   readonly codec: Uint8Array;
 }
 
+/** The value of hex digit `c` (a char code), or -1. */
+const hexDigit = (c: number): number => (c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1);
+
 const word = (b: Uint8Array, o: number): number => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 
 /** Pack ids interned: ordinal → 32 bytes, and 32 bytes → ordinal through an open-addressing table. */
@@ -324,6 +327,40 @@ export class BlobIndex {
     this.#settle();
     for (const r of this.#runs) if (this.#search(r, id, 0) >= 0) return true;
     return false;
+  }
+
+  /**
+   * {@link has} for an id written as 64 hex digits (a tree's chunk list), decoded straight into the key: the check
+   * that an unchanged file's chunks are indexed runs once a chunk, where a Buffer for each id is most of its cost.
+   * False for anything but 64 hex digits.
+   */
+  hasHex(hex: string): boolean {
+    if (!this.#probeHex(hex)) return false;
+    this.#settle();
+    for (const r of this.#runs) if (search(r, this.#stride, this.#k, this.#probe, 0) >= 0) return true;
+    return false;
+  }
+
+  /** {@link positionOf} for an id written as 64 hex digits. */
+  positionOfHex(hex: string): number {
+    if (this.#pendingCount !== 0 || this.#runs.length !== 1 || !this.#probeHex(hex)) return -1;
+    return search(this.#runs[0]!, this.#stride, this.#k, this.#probe, 0);
+  }
+
+  /** Decodes the key words of the id `hex` into the probe; false when it is not 64 hex digits. */
+  #probeHex(hex: string): boolean {
+    if (hex.length !== 64) return false;
+    const key = this.#probe;
+    for (let j = 0; j < 8; j++) {
+      let w = 0;
+      for (let c = 8 * j, end = c + 8; c < end; c++) {
+        const d = hexDigit(hex.charCodeAt(c));
+        if (d < 0) return false;
+        w = w * 16 + d;
+      }
+      if (j < this.#k) key[j] = w;
+    }
+    return true;
   }
 
   /**

@@ -299,8 +299,7 @@ export class VaultIndex {
    * cost more than the rest of an unchanged backup.
    */
   hasHex(id: string): boolean {
-    const b = Buffer.from(id, 'hex');
-    return this.#blobs.has(b) || (this.#cached !== undefined && this.#cached.index.positionOf(b) >= 0);
+    return this.#blobs.hasHex(id) || (this.#cached !== undefined && this.#cached.index.positionOfHex(id) >= 0);
   }
 
   hasPack(packId: Uint8Array): boolean {

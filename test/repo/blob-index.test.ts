@@ -147,6 +147,28 @@ describe('blob index', () => {
   });
 });
 
+describe('blob index lookups by hex', () => {
+  for (const fullIds of [false, true]) {
+    it(`answer as lookups by bytes, and refuse what is not 64 hex digits (${fullIds ? 'full ids' : 'prefixes'})`, () => {
+      const index = new BlobIndex({ fullIds });
+      const pack = index.internPack(randomBytes(32));
+      const ids = Array.from({ length: 5_000 }, () => randomBytes(32));
+      for (const id of ids) index.add(id, 0, pack, ObjectType.data, 0, 0, 100, 52);
+      for (const id of ids) {
+        expect(index.hasHex(id.toString('hex'))).toBe(true);
+        expect(index.hasHex(id.toString('hex').toUpperCase())).toBe(true);
+      }
+      for (let i = 0; i < 5_000; i++) expect(index.hasHex(randomBytes(32).toString('hex'))).toBe(false);
+      const some = ids[17]!.toString('hex');
+      for (const bad of ['', '00', some.slice(1), `${some}0`, `${some.slice(0, 63)}g`, `z${some.slice(1)}`]) expect(index.hasHex(bad)).toBe(false);
+      // One run read from a snapshot: positions by hex are the positions by bytes.
+      const one = BlobIndex.fromSnapshot(index.snapshot());
+      for (const id of ids.slice(0, 200)) expect(one.positionOfHex(id.toString('hex'))).toBe(one.positionOf(id));
+      expect(one.positionOfHex(randomBytes(32).toString('hex'))).toBe(-1);
+    });
+  }
+});
+
 describe('vault index on the blob index', () => {
   it('loads index objects as the reference map would, first location winning across objects and pending chunks', () => {
     const packs = Array.from({ length: 40 }, () => randomBytes(32));

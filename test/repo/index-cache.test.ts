@@ -182,6 +182,10 @@ describe('the index cache', () => {
       expect(compact.index.has(near)).toBe(false);
       expect(compact.index.get(near)).toBeUndefined();
       expect(compact.index.has(randomBytes(32))).toBe(false);
+      // The unchanged-file check asks by hex and is a prefix lookup (see VaultIndex.hasHex).
+      for (const id of ids) expect(compact.index.hasHex(id.toString('hex'))).toBe(true);
+      expect(compact.index.hasHex(near.toString('hex'))).toBe(true);
+      expect(compact.index.hasHex(randomBytes(32).toString('hex'))).toBe(false);
       expect(() => compact.index.entries()).toThrow(/prefixes/);
     } finally {
       await compact.index.close();
