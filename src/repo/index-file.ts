@@ -28,9 +28,9 @@
  * @module
  */
 import { VaultpathError } from '../errors.js';
-import { BLOB_OVERHEAD, Codec, type SealKeys, joinSealed, openObject, sealObject } from '../crypto/envelope.js';
+import { type SealKeys, joinSealed, openObject, sealObject } from '../crypto/envelope.js';
 import { ObjectType } from '../crypto/object-type.js';
-import { MAX_PACK_SIZE, type PackedType, checkBlobLocation } from './pack.js';
+import { type PackedType, blobLocationProblem } from './pack.js';
 
 /** Bytes of one index entry. */
 export const INDEX_ENTRY_LENGTH = 52;
@@ -157,59 +157,32 @@ export function readIndex(plain: Buffer, where = 'index'): IndexReader {
   const supersedes: Buffer[] = [];
   for (let i = 0; i < s; i++, o += 32) supersedes.push(Buffer.from(plain.subarray(o, o + 32)));
   if (o !== plain.length) throw bad(`has ${plain.length - o} bytes after its last field`);
-  // Plain byte reads (bounds were checked above) and one closure for every entry: this loop runs once per blob of
-  // the vault at every load.
-  const u32 = (at: number): number => (plain[at]! | (plain[at + 1]! << 8) | (plain[at + 2]! << 16) | (plain[at + 3]! << 24)) >>> 0;
-  let entry = 0;
-  const badEntry = (what: string): VaultpathError => bad(`entry ${entry} ${what}`);
+  // Plain reads through one view (bounds were checked above) and no closure for an entry that passes: this loop
+  // runs once for every blob of the vault at every load.
+  const v = new DataView(plain.buffer, plain.byteOffset, plain.byteLength);
+  const problem = (at: number): string | undefined => {
+    const ordinal = v.getUint32(at + 32, true);
+    if (ordinal >= packCount) return `names pack ${ordinal} of ${packCount}`;
+    const type = plain[at + 48]!;
+    if (type !== ObjectType.data && type !== ObjectType.tree) return `has type ${type}`;
+    if ((plain[at + 50]! | plain[at + 51]!) !== 0) return 'has a non-zero reserved field';
+    return blobLocationProblem(v.getUint32(at + 36, true), v.getUint32(at + 40, true), plain[at + 49]!, v.getUint32(at + 44, true));
+  };
   const each = (visit?: (plain: Buffer, at: number, location: Omit<IndexEntry, 'id'>) => void): void => {
     for (let i = 0, at = first; i < n; i++, at += INDEX_ENTRY_LENGTH) {
-      const ordinal = u32(at + 32);
-      if (ordinal >= packCount) throw bad(`entry ${i} names pack ${ordinal} of ${packCount}`);
-      const type = plain[at + 48]!;
-      if (type !== ObjectType.data && type !== ObjectType.tree) throw bad(`entry ${i} has type ${type}`);
-      if ((plain[at + 50]! | plain[at + 51]!) !== 0) throw bad(`entry ${i} has a non-zero reserved field`);
-      const codec = plain[at + 49]!;
-      const offset = u32(at + 36);
-      const length = u32(at + 40);
-      const plaintextLength = u32(at + 44);
-      entry = i;
-      checkBlobLocation(offset, length, codec, plaintextLength, badEntry);
-      visit?.(plain, at, { packId: packIds[ordinal]!, type, codec, offset, length, plaintextLength });
+      const wrong = problem(at);
+      if (wrong !== undefined) throw bad(`entry ${i} ${wrong}`);
+      visit?.(plain, at, {
+        packId: packIds[v.getUint32(at + 32, true)]!,
+        type: plain[at + 48] as PackedType,
+        codec: plain[at + 49]!,
+        offset: v.getUint32(at + 36, true),
+        length: v.getUint32(at + 40, true),
+        plaintextLength: v.getUint32(at + 44, true),
+      });
     }
   };
-  // The same checks in one loop with no call per entry, for the bulk reader; `each` then names the entry that fails.
-  const allPass = (): boolean => {
-    const v = new DataView(plain.buffer, plain.byteOffset, plain.byteLength);
-    for (let i = 0, at = first; i < n; i++, at += INDEX_ENTRY_LENGTH) {
-      const type = plain[at + 48]!;
-      const length = v.getUint32(at + 40, true);
-      if (
-        v.getUint32(at + 32, true) >= packCount ||
-        (type !== ObjectType.data && type !== ObjectType.tree) ||
-        (plain[at + 50]! | plain[at + 51]!) !== 0 ||
-        length < BLOB_OVERHEAD ||
-        v.getUint32(at + 36, true) + length > MAX_PACK_SIZE ||
-        (plain[at + 49] === Codec.none && v.getUint32(at + 44, true) !== length - BLOB_OVERHEAD)
-      ) {
-        return false;
-      }
-    }
-    return true;
-  };
-  return {
-    packIds,
-    supersedes,
-    plain,
-    first,
-    count: n,
-    forEach: each,
-    check: () => {
-      if (allPass()) return;
-      each();
-      throw bad('has an entry that fails a check');
-    },
-  };
+  return { packIds, supersedes, plain, first, count: n, forEach: each, check: () => each() };
 }
 
 /** Seals an index object stored under `index/<id>`. */

@@ -150,7 +150,8 @@ export function openPackHeader(keys: SealKeys, sealedHeader: Uint8Array, packSiz
     const codec = plain[o + 1]!;
     const length = plain.readUInt32LE(o + 4);
     const plaintextLength = plain.readUInt32LE(o + 8);
-    checkBlobLocation(offset, length, codec, plaintextLength, (what) => bad(`has an entry (${i}) that ${what}`));
+    const problem = blobLocationProblem(offset, length, codec, plaintextLength);
+    if (problem !== undefined) throw bad(`has an entry (${i}) that ${problem}`);
     entries.push({ type, codec, length, plaintextLength, id: Buffer.from(plain.subarray(o + 12, o + 44)), offset });
     offset += length;
   }
@@ -163,15 +164,16 @@ export function openPackHeader(keys: SealKeys, sealedHeader: Uint8Array, packSiz
 /**
  * Checks where a blob is said to be, wherever that is read from (an index entry, a pack header): it must hold at
  * least a sealed blob's overhead, end within the largest pack (two u32 fields can add up past it), and, stored
- * without compression, be exactly its plaintext plus the overhead.
- * @throws what `bad` makes of the first check that fails. @internal
+ * without compression, be exactly its plaintext plus the overhead. Returns what is wrong with it (to follow "the
+ * entry"), or `undefined`: no call or closure per blob where every blob of a vault is checked. @internal
  */
-export function checkBlobLocation(offset: number, length: number, codec: number, plaintextLength: number, bad: (what: string) => Error): void {
-  if (length < BLOB_OVERHEAD) throw bad(`has a sealed length of ${length} bytes, less than a sealed blob's ${BLOB_OVERHEAD}`);
-  if (offset + length > MAX_PACK_SIZE) throw bad(`ends at byte ${offset + length}, beyond the largest pack (${MAX_PACK_SIZE} bytes)`);
+export function blobLocationProblem(offset: number, length: number, codec: number, plaintextLength: number): string | undefined {
+  if (length < BLOB_OVERHEAD) return `has a sealed length of ${length} bytes, less than a sealed blob's ${BLOB_OVERHEAD}`;
+  if (offset + length > MAX_PACK_SIZE) return `ends at byte ${offset + length}, beyond the largest pack (${MAX_PACK_SIZE} bytes)`;
   if (codec === Codec.none && plaintextLength !== length - BLOB_OVERHEAD) {
-    throw bad(`has a plaintext length of ${plaintextLength} bytes for a sealed length of ${length}`);
+    return `has a plaintext length of ${plaintextLength} bytes for a sealed length of ${length}`;
   }
+  return undefined;
 }
 
 /** A short label for a pack in messages. */
