@@ -280,16 +280,20 @@ export class VaultIndex {
 
   get(id: Uint8Array): BlobLocation | undefined {
     const found = this.#blobs.get(id);
-    if (found || !this.#cached) return found;
-    const p = this.#cached.index.positionOf(id);
-    return p >= 0 && this.#cached.confirm!(p, id) ? this.#cached.index.locationAt(p) : undefined;
+    if (found) return found;
+    const p = this.#confirmedPosition(id);
+    return p >= 0 ? this.#cached!.index.locationAt(p) : undefined;
   }
 
   has(id: Uint8Array): boolean {
-    if (this.#blobs.has(id)) return true;
-    if (!this.#cached) return false;
+    return this.#blobs.has(id) || this.#confirmedPosition(id) >= 0;
+  }
+
+  /** Where `id` sits among the cached blobs, its whole id confirmed against the cache file; -1 when not there. */
+  #confirmedPosition(id: Uint8Array): number {
+    if (!this.#cached) return -1;
     const p = this.#cached.index.positionOf(id);
-    return p >= 0 && this.#cached.confirm!(p, id);
+    return p >= 0 && this.#cached.confirm!(p, id) ? p : -1;
   }
 
   /**
