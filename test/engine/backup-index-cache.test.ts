@@ -9,8 +9,7 @@ import { restore } from '../../src/engine/restore.js';
 import { ObjectType } from '../../src/crypto/object-type.js';
 import { writeIndexObject } from '../../src/repo/index-writer.js';
 import { Vault } from '../../src/repo/vault.js';
-import type { GetOptions } from '../../src/transfer/store.js';
-import { PassThroughStore } from '../support/pass-through-store.js';
+import { CountingStore } from '../support/pass-through-store.js';
 import { PASSPHRASE, type VaultFixture, makeVault } from '../support/vaults.js';
 
 let f: VaultFixture;
@@ -18,14 +17,6 @@ beforeEach(async () => {
   f = await makeVault();
 });
 afterEach(() => f.cleanup());
-
-class CountingStore extends PassThroughStore {
-  indexReads = 0;
-  override get(name: string, options?: GetOptions): Promise<Buffer> {
-    if (name.startsWith('index/')) this.indexReads++;
-    return this.inner.get(name, options);
-  }
-}
 
 it('reads only the index objects written since its last run, and dedups against the cached ones', async () => {
   // Index objects of other machines' backups, already in the vault.
@@ -40,11 +31,11 @@ it('reads only the index objects written since its last run, and dedups against 
   await writeFile(join(src, 'a'), randomBytes(300_000));
   const options = { scratchDir: f.path('scratch'), parent: null };
   await backup(vault, [src], options);
-  expect(store.indexReads).toBe(6);
-  store.indexReads = 0;
+  expect(store.count('index/')).toBe(6);
+  store.reset();
   // No parent: every chunk is looked up in the index, loaded from the cache plus the first run's one object.
   const again = await backup(vault, [src], options);
-  expect(store.indexReads).toBe(1);
+  expect(store.count('index/')).toBe(1);
   expect(again.bytesNew).toBe(0);
   expect(vault.lastIndexLoad).toEqual({ cached: 600, read: 1 });
 });
@@ -59,10 +50,10 @@ it('is what a restore loads from its recovery folder on its second run', async (
   const vault = await Vault.open(store, PASSPHRASE);
   const options = { recoveryFolder: f.path('recovery') };
   await restore(vault, 'latest', f.path('t1'), options);
-  expect(store.indexReads).toBe(4);
-  store.indexReads = 0;
+  expect(store.count('index/')).toBe(4);
+  store.reset();
   const again = await restore(vault, 'latest', f.path('t2'), options);
   expect(again.errors).toEqual([]);
-  expect(store.indexReads).toBe(0);
+  expect(store.count('index/')).toBe(0);
   expect(vault.lastIndexLoad).toEqual({ cached: (await f.vault.loadIndex()).size, read: 0 });
 });

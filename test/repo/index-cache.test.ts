@@ -10,8 +10,7 @@ import type { IndexEntry } from '../../src/repo/index-file.js';
 import { indexCacheName } from '../../src/repo/index-cache.js';
 import { writeIndexObject } from '../../src/repo/index-writer.js';
 import { Vault, type VaultIndex } from '../../src/repo/vault.js';
-import type { GetOptions } from '../../src/transfer/store.js';
-import { PassThroughStore } from '../support/pass-through-store.js';
+import { CountingStore } from '../support/pass-through-store.js';
 import { PASSPHRASE, type VaultFixture, makeVault } from '../support/vaults.js';
 
 let f: VaultFixture;
@@ -19,15 +18,6 @@ let vault: Vault;
 let store: CountingStore;
 let cacheDir: string;
 let file: string;
-
-/** Counts the index objects read. */
-class CountingStore extends PassThroughStore {
-  indexReads = 0;
-  override get(name: string, options?: GetOptions): Promise<Buffer> {
-    if (name.startsWith('index/')) this.indexReads++;
-    return this.inner.get(name, options);
-  }
-}
 
 const entries = (n: number, pack = randomBytes(32)): IndexEntry[] =>
   Array.from({ length: n }, (_, i) => ({
@@ -45,9 +35,9 @@ const listing = (index: VaultIndex): string[] =>
   [...index.entries()].map(([id, at]) => `${id.toString('hex')} ${at.packId.toString('hex')} ${at.type} ${at.codec} ${at.offset} ${at.length} ${at.plaintextLength}`).sort();
 
 async function load(options: { prefixIds?: boolean } = {}): Promise<{ index: VaultIndex; reads: number; cached: number }> {
-  store.indexReads = 0;
+  store.reset();
   const index = await vault.loadIndex({ cacheDir, ...options });
-  return { index, reads: store.indexReads, cached: vault.lastIndexLoad!.cached };
+  return { index, reads: store.count('index/'), cached: vault.lastIndexLoad!.cached };
 }
 
 beforeEach(async () => {

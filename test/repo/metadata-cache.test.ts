@@ -12,26 +12,10 @@ import { MetadataCache, isRemoteVault } from '../../src/repo/metadata-cache.js';
 import { ObjectType } from '../../src/crypto/object-type.js';
 import { backup } from '../../src/engine/backup.js';
 import { LocalStore } from '../../src/transfer/local-store.js';
-import type { GetOptions } from '../../src/transfer/store.js';
-import { PassThroughStore } from '../support/pass-through-store.js';
+import { CountingStore } from '../support/pass-through-store.js';
 import { PASSPHRASE, type VaultFixture, makeVault } from '../support/vaults.js';
 import { writeTree } from '../support/trees.js';
 import { seededBytes } from '../support/seeded.js';
-
-/** Counts the gets that reach the store, by the folder of the object read. */
-class CountingStore extends PassThroughStore {
-  readonly gets: { name: string; offset?: number }[] = [];
-  override get(name: string, options?: GetOptions): Promise<Buffer> {
-    this.gets.push({ name, offset: options?.offset });
-    return this.inner.get(name, options);
-  }
-  count(folder: 'index' | 'snapshots' | 'data'): number {
-    return this.gets.filter((g) => g.name.startsWith(`${folder}/`)).length;
-  }
-  reset(): void {
-    this.gets.length = 0;
-  }
-}
 
 let f: VaultFixture;
 let counting: CountingStore;
@@ -75,14 +59,14 @@ const entryPath = (cache: MetadataCache, kind: string, id: string): string => jo
 describe('metadata cache', () => {
   it('serves index objects, snapshots and trees a second time without reading the vault', async () => {
     const plain = await readAll(vault);
-    const indexGets = counting.count('index');
+    const indexGets = counting.count('index/');
     expect(indexGets).toBeGreaterThan(0);
     counting.reset();
 
     const cache = openCache();
     const cached = vault.withMetadataCache(cache);
     expect(await readAll(cached)).toBe(plain); // the first read through the cache fills it
-    expect(counting.count('data')).toBe(treeIds.length);
+    expect(counting.count('data/')).toBe(treeIds.length);
     counting.reset();
     // The vault's own folder, owner-only, named by its id; each entry owner-only too.
     expect(cache.dir).toBe(f.path('scratch', 'metadata', vault.config.id));
@@ -118,9 +102,9 @@ describe('metadata cache', () => {
     const cache = openCache();
     expect(await readAll(vault.withMetadataCache(cache))).toBe(plain);
     // Exactly the five damaged objects were read from the vault again, and nothing else.
-    expect(counting.count('data')).toBe(3);
-    expect(counting.count('index')).toBe(1);
-    expect(counting.count('snapshots')).toBe(1);
+    expect(counting.count('data/')).toBe(3);
+    expect(counting.count('index/')).toBe(1);
+    expect(counting.count('snapshots/')).toBe(1);
     expect(cache.stats.rejected).toBe(5);
     // Each was replaced by the vault's bytes: the next run reads nothing.
     counting.reset();
@@ -191,7 +175,7 @@ describe('metadata cache', () => {
     const id = await cached.writeSnapshot((await vault.readSnapshot(snapshotId)));
     counting.reset();
     await vault.withMetadataCache(openCache()).readSnapshot(id);
-    expect(counting.count('snapshots')).toBe(0);
+    expect(counting.count('snapshots/')).toBe(0);
   });
 
   it('keeps two vaults apart, and never follows a link in its folder', async () => {
@@ -217,7 +201,7 @@ describe('metadata cache', () => {
     counting.reset();
     // Read while the link is there: refused (O_NOFOLLOW), read from the vault, and the link replaced by a file.
     await vault.withMetadataCache(cache).readTree(index, treeIds[0]!);
-    expect(counting.count('data')).toBe(1);
+    expect(counting.count('data/')).toBe(1);
     expect(lstatSync(link).isFile()).toBe(true);
     // Found when the cache is opened: removed.
     rmSync(link);

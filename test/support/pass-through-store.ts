@@ -22,3 +22,19 @@ export class PassThroughStore implements Store {
     return this.inner.delete(name, options);
   }
 }
+
+/** Records every get that reaches the inner store: counted by the prefix of the names read. */
+export class CountingStore extends PassThroughStore {
+  readonly gets: { name: string; offset?: number }[] = [];
+  override get(name: string, options?: GetOptions): Promise<Buffer> {
+    this.gets.push({ name, offset: options?.offset });
+    return this.inner.get(name, options);
+  }
+  /** Gets of objects whose names start with `prefix` (e.g. `index/`) since the last {@link reset}. */
+  count(prefix: string): number {
+    return this.gets.filter((g) => g.name.startsWith(prefix)).length;
+  }
+  reset(): void {
+    this.gets.length = 0;
+  }
+}
